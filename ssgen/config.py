@@ -1,0 +1,196 @@
+"""Structured config schemas (registered in Hydra's ConfigStore) and checks run before any training.
+
+The YAML files under ``conf/`` name these schemas first in their defaults list, so a typo
+(``method.lrr=1``) or a wrong type (``seed=abc``) fails with Hydra's one-line message, and
+``validate(cfg)`` catches values that type-check but make no sense (``n_critic=0``, ``lr=-1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from ssgen.data import parse_n_labels
+from ssgen.errors import ConfigError
+
+METHODS = ("m1", "dcgan", "wgan_clip", "wgan_gp")
+GAN_METHODS = ("dcgan", "wgan_clip", "wgan_gp")
+
+
+# ------------------------------------------------------------------------------------------------ data
+@dataclass
+class DataConfig:
+    _target_: str = "ssgen.data.FashionMNISTDataModule"
+    root: str | None = None  # searched first; then /usr/share/datasets/fashion-mnist; then download here
+    n_labels: Any = 0  # int multiple of 10, 0 (none) or 'all'
+    seed: int = "${seed}"  # type: ignore[assignment]  # the label draw follows the run's seed
+    pixel_range: str = "${method.pixel_range}"  # type: ignore[assignment]
+    train_stream: str = "${method.train_stream}"  # type: ignore[assignment]
+    val_size: int = 0  # stratified holdout from train for validation; the test set is never used for selection
+    batch_size: int = 100
+    eval_batch_size: int = 1000
+    download: bool = True
+    run_dir: str | None = "${run_dir}"  # type: ignore[assignment]  # labelled_indices.json lands here
+
+
+# ------------------------------------------------------------------------------------------------ methods
+@dataclass
+class MethodConfig:
+    _target_: str = MISSING
+    name: str = MISSING
+    family: str = MISSING  # 'vae' or 'gan': which arch family it takes
+    pixel_range: str = "unit"
+    train_stream: str = "unlabelled"
+    batch_size: int = 100
+    callbacks: dict[str, Any] = field(default_factory=dict)  # method-specific callbacks, merged with cfg.callbacks
+
+
+@dataclass
+class M1Config(MethodConfig):
+    _target_: str = "ssgen.models.m1.M1VAE"
+    name: str = "m1"
+    family: str = "vae"
+    lr: float = 3e-4  # the paper's Adam step size
+    kl_weight: float = 1.0  # 1.0 = the ELBO; < 1 fights posterior collapse (see docs/results.md)
+    binarize: bool = True  # dynamic binarisation of [0,1] pixels for the Bernoulli likelihood, as the official code
+    n_image_rows: int = 8  # reconstruction / prior-sample grids logged each epoch
+
+
+@dataclass
+class GANConfig(MethodConfig):
+    family: str = "gan"
+    pixel_range: str = "symmetric"
+    train_stream: str = "labelled"
+    batch_size: int = 64
+    latent_dim: int = 128
+    lr_generator: float = 2e-4
+    lr_critic: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 1  # critic steps per generator step
+    critic_norm: str = "batch"  # normalisation inside the critic: batch | layer | none
+
+
+@dataclass
+class DCGANConfig(GANConfig):
+    _target_: str = "ssgen.models.gan.DCGAN"
+    name: str = "dcgan"
+
+
+@dataclass
+class WGANClipConfig(GANConfig):
+    _target_: str = "ssgen.models.gan.WGANClip"
+    name: str = "wgan_clip"
+    lr_generator: float = 5e-5
+    lr_critic: float = 5e-5
+    n_critic: int = 5
+    clip: float = 0.01
+
+
+@dataclass
+class WGANGPConfig(GANConfig):
+    _target_: str = "ssgen.models.gan.WGANGP"
+    name: str = "wgan_gp"
+    lr_generator: float = 1e-4
+    lr_critic: float = 1e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    n_critic: int = 5
+    gp_lambda: float = 10.0
+    critic_norm: str = "layer"  # the paper drops batch norm from the critic: the penalty is per sample
+
+
+# ------------------------------------------------------------------------------------------------ arch
+@dataclass
+class ArchConfig:
+    name: str = MISSING
+    family: str = MISSING
+    networks: dict[str, Any] = field(default_factory=dict)  # _target_ specs, built by the method
+
+
+# ------------------------------------------------------------------------------------------------ top level
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    method: Any = MISSING
+    arch: Any = MISSING
+    trainer: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    restarts: int = 0  # GANs: on failed convergence, relaunch with seed+1 up to this many times
+    ckpt_path: str | None = None  # resume: a .ckpt path, or 'last' for <run_dir>/checkpoints/last.ckpt
+    run_dir: str = "${hydra:runtime.output_dir}"
+    task_name: str = "train"
+    compile: bool = False  # torch.compile the model (GPU; measure first, see docs/performance.md)
+    matmul_precision: str | None = None  # e.g. 'high' for TF32 on Ampere+ GPUs
+    torch_threads: int | None = None  # CPU intra-op threads; None = torch's default (all cores)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_train", node=TrainConfig)
+    cs.store(group="data", name="base_data", node=DataConfig)
+    cs.store(group="method", name="base_m1", node=M1Config)
+    cs.store(group="method", name="base_dcgan", node=DCGANConfig)
+    cs.store(group="method", name="base_wgan_clip", node=WGANClipConfig)
+    cs.store(group="method", name="base_wgan_gp", node=WGANGPConfig)
+    cs.store(group="arch", name="base_arch", node=ArchConfig)
+
+
+# ------------------------------------------------------------------------------------------------ checks
+def _positive(value: Any, key: str, hint: str) -> None:
+    if value is None or not value > 0:
+        raise ConfigError(f"{key}={value} must be > 0; {hint}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Reject values that type-check but cannot train, each with one line saying how to fix it."""
+    method = cfg.method
+    if method.name not in METHODS and method.name not in ("m2", "m1_m2"):
+        raise ConfigError(f"method={method.name} is unknown; choose one of {', '.join(METHODS)}")
+    if cfg.arch.family != method.family:
+        options = "vae_mlp" if method.family == "vae" else "dcgan, mlp_generator"
+        raise ConfigError(
+            f"arch={cfg.arch.name} is a {cfg.arch.family} architecture but method={method.name} needs a "
+            f"{method.family} one; choose arch from: {options}"
+        )
+    parse_n_labels(cfg.data.n_labels)
+    if method.train_stream == "labelled" and parse_n_labels(cfg.data.n_labels) == 0:
+        raise ConfigError(f"method={method.name} trains on labels but data.n_labels=0; use data.n_labels=all")
+    if cfg.data.val_size:
+        parse_n_labels(cfg.data.val_size)
+    _positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
+    if method.family == "vae":
+        _positive(method.lr, "method.lr", "the paper uses 3e-4")
+        if method.kl_weight < 0:
+            raise ConfigError(f"method.kl_weight={method.kl_weight} must be >= 0; 1.0 is the plain ELBO")
+    else:
+        _positive(method.lr_generator, "method.lr_generator", f"the paper's default for {method.name} is in conf/method/{method.name}.yaml")
+        _positive(method.lr_critic, "method.lr_critic", f"the paper's default for {method.name} is in conf/method/{method.name}.yaml")
+        _positive(method.latent_dim, "method.latent_dim", "use e.g. 128")
+        if method.n_critic < 1:
+            raise ConfigError(f"method.n_critic={method.n_critic} must be >= 1 (critic steps per generator step); the paper uses 5")
+        if method.critic_norm not in ("batch", "layer", "none"):
+            raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use batch, layer or none")
+        if not (0 <= method.beta1 < 1 and 0 <= method.beta2 < 1):
+            raise ConfigError(f"Adam betas ({method.beta1}, {method.beta2}) must lie in [0, 1)")
+        if method.name == "wgan_clip":
+            _positive(method.clip, "method.clip", "the paper clips critic weights to [-0.01, 0.01]")
+        if method.name == "wgan_gp":
+            if method.gp_lambda < 0:
+                raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
+            if method.critic_norm == "batch":
+                raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer or none")
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
+        raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
+    if cfg.restarts < 0:
+        raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
+
+
+def to_plain(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,397 @@
+"""Fashion-MNIST, read once into memory, served as batches indexed out of one tensor.
+
+    from ssgen.data import FashionMNISTDataModule
+    dm = FashionMNISTDataModule(n_labels=100, seed=0); dm.setup()
+    images, labels = next(iter(dm.labelled_dataloader()))   # (100, 1, 28, 28) float, (100,) int64
+
+Where the files come from, first hit wins:
+  1. ``root`` (``data.root``): the four IDX files, gzipped or not, in ``root`` or ``root/FashionMNIST/raw``;
+  2. the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``);
+  3. a torchvision download into ``root`` when online.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from ssgen.errors import ConfigError, DataError
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+CLASS_NAMES = ("t_shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
+N_CLASSES = 10
+N_TRAIN = 60_000
+N_TEST = 10_000
+TRAIN_PER_CLASS = 6_000  # Fashion-MNIST's training set is exactly balanced
+IMAGE_SHAPE = (28, 28)
+
+_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+_IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049
+
+FIX_HINT = (
+    "fix one of: set data.root=<dir with the four IDX files>; "
+    "or `apt-get update && apt-get install -y dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist); "
+    "or go online so torchvision can download them"
+)
+
+
+# ----------------------------------------------------------------------------------------------- IDX files
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (optionally .gz): images -> (N, 28, 28) uint8, labels -> (N,) uint8.
+
+    Checks the magic number and that the payload length matches the header, so a truncated or
+    corrupt file fails with a message naming the file instead of a numpy reshape traceback.
+    """
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:  # bad gzip stream, truncated gzip, unreadable file
+        raise DataError(f"cannot read {path}: {exc}; the file is corrupt or truncated — delete it and {FIX_HINT}") from exc
+    if len(raw) < 8:
+        raise DataError(f"{path} is truncated ({len(raw)} bytes, no IDX header); delete it and {FIX_HINT}")
+    magic = int.from_bytes(raw[0:4], "big")
+    count = int.from_bytes(raw[4:8], "big")
+    if magic == _IMAGE_MAGIC:
+        header, shape = 16, (count, *IMAGE_SHAPE)
+        if len(raw) >= 16:
+            rows, cols = int.from_bytes(raw[8:12], "big"), int.from_bytes(raw[12:16], "big")
+            if (rows, cols) != IMAGE_SHAPE:
+                raise DataError(f"{path} holds {rows}x{cols} images, expected 28x28; is this Fashion-MNIST?")
+    elif magic == _LABEL_MAGIC:
+        header, shape = 8, (count,)
+    else:
+        raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 2051 or 2049); delete it and {FIX_HINT}")
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"{path} has {len(raw)} bytes but its header promises {expected}: truncated or corrupt; delete it and {FIX_HINT}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write uint8 images (N, 28, 28) or labels (N,) as an IDX file (gzipped when the name ends in .gz)."""
+    array = np.asarray(array, dtype=np.uint8)
+    if array.ndim == 3:
+        header = _IMAGE_MAGIC.to_bytes(4, "big") + len(array).to_bytes(4, "big")
+        header += array.shape[1].to_bytes(4, "big") + array.shape[2].to_bytes(4, "big")
+    elif array.ndim == 1:
+        header = _LABEL_MAGIC.to_bytes(4, "big") + len(array).to_bytes(4, "big")
+    else:
+        raise ValueError(f"IDX writer takes (N, 28, 28) images or (N,) labels, got shape {array.shape}")
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def _find_in(directory: Path) -> dict[str, Path] | None:
+    """The four files in ``directory`` (plain or .gz, also under FashionMNIST/raw), or None if any is missing."""
+    for base in (directory, directory / "FashionMNIST" / "raw"):
+        found = {}
+        for key, stem in _FILES.items():
+            for candidate in (base / stem, base / f"{stem}.gz"):
+                if candidate.is_file():
+                    found[key] = candidate
+                    break
+        if len(found) == len(_FILES):
+            return found
+    return None
+
+
+def locate_files(root: str | Path | None, download: bool = True) -> dict[str, Path]:
+    """Find the four IDX files: ``root``, then the Debian package, then a torchvision download into ``root``."""
+    tried = []
+    if root is not None:
+        root = Path(root).expanduser()
+        found = _find_in(root)
+        if found:
+            return found
+        tried.append(f"data.root={root} (no IDX files)")
+    found = _find_in(DEBIAN_DIR)
+    if found:
+        return found
+    tried.append(f"{DEBIAN_DIR} (package dataset-fashion-mnist not installed)")
+    if download:
+        target = root if root is not None else Path("data")
+        try:
+            import torchvision
+
+            torchvision.datasets.FashionMNIST(str(target), train=True, download=True)
+            torchvision.datasets.FashionMNIST(str(target), train=False, download=True)
+        except Exception as exc:  # offline, proxy, disk full: all end in the same advice
+            tried.append(f"torchvision download into {target} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
+        else:
+            found = _find_in(Path(target))
+            if found:
+                return found
+    else:
+        tried.append("download disabled (data.download=false)")
+    raise DataError("Fashion-MNIST not found; tried " + "; ".join(tried) + f". {FIX_HINT}")
+
+
+def load_fashion_mnist(root: str | Path | None = None, download: bool = True) -> dict[str, torch.Tensor]:
+    """All of Fashion-MNIST as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
+    files = locate_files(root, download)
+    arrays = {key: read_idx(path) for key, path in files.items()}
+    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
+        n_images, n_labels = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_images != n_labels:
+            raise DataError(f"{split} images ({n_images}) and labels ({n_labels}) differ in count in {files[f'{split}_images'].parent}; {FIX_HINT}")
+        if arrays[f"{split}_labels"].max(initial=0) >= N_CLASSES:
+            raise DataError(f"{files[f'{split}_labels']} holds labels >= {N_CLASSES}; it is not Fashion-MNIST")
+    return {key: torch.from_numpy(value) for key, value in arrays.items()}
+
+
+# ----------------------------------------------------------------------------------------------- label subsets
+def parse_n_labels(value: Any) -> int:
+    """``data.n_labels`` as an int count: 0 = no labels, 'all' = 60000. Raises ConfigError on anything else."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "all":
+            return N_TRAIN
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"data.n_labels={value!r} is not a number; use a multiple of 10 such as 100, or 0, or 'all'") from None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ConfigError(f"data.n_labels={value!r} is not an integer; use a multiple of 10 such as 100, or 0, or 'all'")
+    value = int(value)
+    if value < 0:
+        raise ConfigError(f"data.n_labels={value} is negative; use 0 (no labels), a positive multiple of 10, or 'all'")
+    if value % N_CLASSES:
+        raise ConfigError(
+            f"data.n_labels={value} is not a multiple of 10 (the subset is class-balanced, n_labels/10 per class); "
+            f"try {value - value % N_CLASSES or N_CLASSES}"
+        )
+    if value > N_TRAIN:
+        raise ConfigError(f"data.n_labels={value} exceeds the {N_TRAIN} training images; use at most {N_TRAIN} or 'all'")
+    return value
+
+
+def sample_label_subset(labels: np.ndarray | torch.Tensor, n_labels: int, seed: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Indices of ``n_labels`` images, exactly ``n_labels / 10`` per class, drawn with ``seed``.
+
+    numpy's PCG64 stream is fixed across platforms and versions, so the same seed gives the same
+    indices on any machine. Returned sorted. ``exclude`` removes indices (a validation holdout) first.
+    """
+    labels = np.asarray(labels)
+    n_labels = parse_n_labels(n_labels)
+    per_class = n_labels // N_CLASSES
+    available = np.ones(len(labels), dtype=bool)
+    if exclude is not None:
+        available[exclude] = False
+    rng = np.random.Generator(np.random.PCG64(seed))
+    chosen = []
+    for label in range(N_CLASSES):
+        candidates = np.flatnonzero((labels == label) & available)
+        if per_class > len(candidates):
+            raise ConfigError(
+                f"data.n_labels={n_labels} needs {per_class} images of class {CLASS_NAMES[label]} but only "
+                f"{len(candidates)} are available (after the validation holdout); lower data.n_labels or data.val_size"
+            )
+        chosen.append(candidates if per_class == len(candidates) else rng.choice(candidates, per_class, replace=False))
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def stratified_holdout(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` training indices (``size / 10`` per class) held out for validation, independent of the label draw."""
+    if size == 0:
+        return np.zeros(0, dtype=np.int64)
+    # an offset seed keeps the holdout from coinciding with the label subset drawn from the same seed
+    return sample_label_subset(labels, size, seed + 1_000_003)
+
+
+# ----------------------------------------------------------------------------------------------- batches
+def to_pixels(images: torch.Tensor, pixel_range: str) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1] ('unit') or [-1, 1] ('symmetric')."""
+    x = images.unsqueeze(1).float().div_(255.0)
+    if pixel_range == "symmetric":
+        x = x.mul_(2.0).sub_(1.0)
+    elif pixel_range != "unit":
+        raise ConfigError(f"data.pixel_range={pixel_range!r} is unknown; use 'unit' ([0,1], VAE) or 'symmetric' ([-1,1], GANs)")
+    return x
+
+
+class TensorBatches:
+    """Batches sliced out of in-memory tensors: no per-sample ``__getitem__``, no collate, no workers.
+
+    Yields ``(images, labels)`` with images ``(B, 1, 28, 28)`` float and labels ``(B,)`` int64
+    (``labels`` is None for the unlabelled stream, so a label can never leak into an unsupervised loss).
+    The shuffle order of epoch ``e`` is a pure function of ``(seed, e)``; ``state_dict`` records the
+    epoch and the batches already served, so Lightning can resume mid-epoch at the next batch.
+    Under DDP each rank takes every ``world_size``-th index of the same permutation.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        batch_size: int,
+        pixel_range: str = "unit",
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.images, self.labels = images, labels
+        self.batch_size, self.pixel_range = batch_size, pixel_range
+        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.rank, self.world_size = 0, 1
+        self.epoch, self._served, self._resume_at = 0, 0, 0
+
+    def _n_local(self) -> int:
+        return len(range(self.rank, len(self.images), self.world_size))
+
+    def __len__(self) -> int:
+        n = self._n_local()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        n = len(self.images)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        order = order[self.rank :: self.world_size].to(self.images.device)
+        start, self._resume_at = self._resume_at, 0
+        self._served = start
+        for batch in range(start, len(self)):
+            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            self._served = batch + 1
+            images = to_pixels(self.images[index], self.pixel_range)
+            yield images, (None if self.labels is None else self.labels[index].long())
+        self.epoch += 1
+        self._served = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "served": self._served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self._resume_at = state["epoch"], state["served"]
+
+
+class FashionMNISTDataModule(L.LightningDataModule):
+    """The one data module every ssgen model uses.
+
+    Args:
+        root: directory searched first for the IDX files (and download target).
+        n_labels: labelled training images, n_labels/10 per class; 0 = none; 'all' = 60000.
+        seed: draws the label subset (and the holdout); same seed, same indices, any machine.
+        pixel_range: 'unit' ([0,1], VAE) or 'symmetric' ([-1,1], GANs).
+        train_stream: what ``train_dataloader`` serves: 'unlabelled' (all training images, no
+            labels), 'labelled' (the labelled subset with labels).
+        val_size: images held out of training (stratified) for validation; 0 = none. The 10k test
+            set is never used for training or model selection.
+        batch_size: batch size of the training stream.
+        run_dir: where ``labelled_indices.json`` is written (None = not written).
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        n_labels: int | str = 0,
+        seed: int = 0,
+        pixel_range: str = "unit",
+        train_stream: str = "unlabelled",
+        val_size: int = 0,
+        batch_size: int = 100,
+        eval_batch_size: int = 1000,
+        download: bool = True,
+        run_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.root, self.download, self.run_dir = root, download, run_dir
+        self.n_labels = parse_n_labels(n_labels)
+        self.seed, self.pixel_range, self.train_stream = seed, pixel_range, train_stream
+        self.val_size = parse_n_labels(val_size) if val_size else 0
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        if train_stream not in ("unlabelled", "labelled"):
+            raise ConfigError(f"data.train_stream={train_stream!r} is unknown; use 'unlabelled' or 'labelled'")
+        if train_stream == "labelled" and self.n_labels == 0:
+            raise ConfigError("this method trains on labelled images but data.n_labels=0; set data.n_labels (e.g. 'all')")
+        self.data: dict[str, torch.Tensor] | None = None
+        self._loaders: dict[str, TensorBatches] = {}
+
+    def prepare_data(self) -> None:
+        locate_files(self.root, self.download)  # downloads once, on rank 0, before setup on every rank
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:
+            return
+        self.data = load_fashion_mnist(self.root, self.download)
+        train_labels = self.data["train_labels"].numpy()
+        self.val_indices = stratified_holdout(train_labels, self.val_size, self.seed)
+        keep = np.ones(N_TRAIN, dtype=bool)
+        keep[self.val_indices] = False
+        self.unlabelled_indices = np.flatnonzero(keep)
+        if self.n_labels == N_TRAIN and self.val_size == 0:
+            self.labelled_indices = np.arange(N_TRAIN)
+        else:
+            self.labelled_indices = sample_label_subset(train_labels, min(self.n_labels, len(self.unlabelled_indices) // 10 * 10), self.seed, exclude=self.val_indices)
+        if self.run_dir is not None:
+            self.write_indices(Path(self.run_dir) / "labelled_indices.json")
+
+    def write_indices(self, path: Path) -> None:
+        from ssgen.io import atomic_write_text
+
+        payload = {"seed": self.seed, "n_labels": self.n_labels, "labelled_indices": self.labelled_indices.tolist(),
+                   "val_indices": self.val_indices.tolist()}
+        atomic_write_text(path, json.dumps(payload))
+
+    # --- tensors for heads and metrics (uint8 kept until needed)
+    def images(self, split: str) -> torch.Tensor:
+        """uint8 (N, 28, 28) images of 'train', 'test', 'labelled', 'unlabelled' or 'val'."""
+        assert self.data is not None, "call setup() first"
+        if split in ("train", "test"):
+            return self.data[f"{split}_images"]
+        return self.data["train_images"][torch.from_numpy(getattr(self, f"{split}_indices"))]
+
+    def labels(self, split: str) -> torch.Tensor:
+        assert self.data is not None, "call setup() first"
+        if split in ("train", "test"):
+            return self.data[f"{split}_labels"].long()
+        return self.data["train_labels"][torch.from_numpy(getattr(self, f"{split}_indices"))].long()
+
+    def _loader(self, name: str, split: str, with_labels: bool, shuffle: bool, batch_size: int) -> TensorBatches:
+        if name not in self._loaders:
+            loader = TensorBatches(self.images(split), self.labels(split) if with_labels else None, batch_size,
+                                   self.pixel_range, shuffle=shuffle, seed=self.seed)
+            if self.trainer is not None:
+                loader.rank, loader.world_size = self.trainer.global_rank, self.trainer.world_size
+                loader.images = loader.images.to(self.trainer.strategy.root_device)
+                if loader.labels is not None:
+                    loader.labels = loader.labels.to(self.trainer.strategy.root_device)
+            self._loaders[name] = loader
+        return self._loaders[name]
+
+    def train_dataloader(self) -> TensorBatches:
+        if self.train_stream == "labelled":
+            return self._loader("train", "labelled", True, True, self.batch_size)
+        return self._loader("train", "unlabelled", False, True, self.batch_size)
+
+    def val_dataloader(self) -> TensorBatches | list:
+        if self.val_size == 0:
+            return []
+        return self._loader("val", "val", self.train_stream == "labelled", False, self.eval_batch_size)
+
+    def labelled_dataloader(self) -> TensorBatches:
+        return TensorBatches(self.images("labelled"), self.labels("labelled"), self.eval_batch_size, self.pixel_range, shuffle=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(self.images("test"), self.labels("test"), self.eval_batch_size, self.pixel_range, shuffle=False)

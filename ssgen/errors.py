@@ -1,0 +1,21 @@
+"""Errors users see as one line: what is wrong and how to fix it (no traceback from the console scripts)."""
+
+
+class SSGenError(Exception):
+    """Base class: the console scripts print ``<script>: error: <message>`` and exit 2."""
+
+
+class ConfigError(SSGenError, ValueError):
+    """A config value is invalid; raised before any training starts."""
+
+
+class DataError(SSGenError):
+    """Data files are missing, truncated or corrupt, or input images have the wrong shape/dtype/range."""
+
+
+class CheckpointError(SSGenError):
+    """A checkpoint or saved head is missing, truncated or incompatible."""
+
+
+class TrainingFailed(SSGenError):
+    """Training diverged or collapsed; ``status`` in results.json says why."""

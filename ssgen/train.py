@@ -1,0 +1,209 @@
+"""Train one model from the composed Hydra config; ``train(cfg)`` is importable, ``main`` is the CLI.
+
+    ssgen-train                                   # M1 on 100 labels, default budget
+    ssgen-train method=wgan_gp arch=mlp_generator trainer.max_epochs=5
+    ssgen-train -m method=m1 data.n_labels=100,600,1000,3000 seed=0,1,2
+    ssgen-train --cfg job                         # print the composed config and exit
+
+Every run writes ``<run_dir>/results.json`` (status, metrics, wall time), ``.hydra/config.yaml``,
+TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ssgen.config import register_configs, to_plain, validate
+from ssgen.data import parse_n_labels
+from ssgen.errors import SSGenError, TrainingFailed
+from ssgen.io import atomic_write_json
+
+log = logging.getLogger("ssgen")
+
+# Keys of a method config that describe the run, not the LightningModule's constructor.
+METHOD_META_KEYS = ("name", "family", "pixel_range", "train_stream", "batch_size", "callbacks")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments."""
+    plain = to_plain(cfg)
+    for key in ("run_dir", "ckpt_path", "task_name"):
+        plain.pop(key, None)
+    plain.get("data", {}).pop("run_dir", None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def build_model(cfg: DictConfig) -> L.LightningModule:
+    """Instantiate ``cfg.method`` (a LightningModule) with the networks of ``cfg.arch``."""
+    method = to_plain(cfg.method)
+    for key in METHOD_META_KEYS:
+        method.pop(key, None)
+    return hydra.utils.instantiate(method, arch=to_plain(cfg.arch), _recursive_=False)
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    specs = {**to_plain(cfg.callbacks), **to_plain(cfg.method.callbacks)}
+    return [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
+
+
+def hparams_for_logger(cfg: DictConfig) -> dict[str, Any]:
+    """Flat scalars for TensorBoard's HParams tab: the knobs a sweep varies."""
+    flat = {f"method.{k}": v for k, v in to_plain(cfg.method).items() if isinstance(v, int | float | str | bool)}
+    flat.update({"arch": cfg.arch.name, "data.n_labels": str(cfg.data.n_labels), "seed": cfg.seed,
+                 "trainer.max_epochs": cfg.trainer.get("max_epochs", -1), "data.batch_size": cfg.data.batch_size})
+    return flat
+
+
+def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> str | None:
+    """'last' or an explicit path; and automatic resume when relaunched into an unfinished run dir."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if cfg.ckpt_path == "last":
+        if not last.exists():
+            raise SSGenError(f"ckpt_path=last but {last} does not exist; drop ckpt_path to start afresh")
+        return str(last)
+    if cfg.ckpt_path:
+        if not Path(cfg.ckpt_path).is_file():
+            raise SSGenError(f"ckpt_path={cfg.ckpt_path} does not exist; give a .ckpt file, or 'last'")
+        return str(cfg.ckpt_path)
+    if last.exists():
+        log.info("resuming from %s (relaunched into an unfinished run dir)", last)
+        return str(last)
+    return None
+
+
+def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """One training run in ``run_dir``; returns the metrics the callbacks report."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    with open_dict(cfg):
+        cfg.data.run_dir = str(run_dir)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = build_model(cfg)
+    callbacks = build_callbacks(cfg)
+    for callback in callbacks:
+        if hasattr(callback, "dirpath") and str(getattr(callback, "dirpath", "")).startswith(str(cfg.run_dir)):
+            callback.dirpath = str(run_dir / "checkpoints")
+    logger = hydra.utils.instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.logger else False
+    if logger:
+        hp_metrics = {f"hp/{name}": math.nan for name in getattr(model, "hp_metric_names", ())}
+        logger.log_hyperparams(hparams_for_logger(cfg), hp_metrics)
+    trainer = L.Trainer(**to_plain(cfg.trainer), callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    if cfg.compile:
+        model = torch.compile(model)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
+    if getattr(trainer, "interrupted", False) or trainer.state.status.value == "interrupted":
+        raise SSGenError("training was interrupted; relaunch into the same run dir (or ckpt_path=last) to resume")
+    metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step}
+    for callback in callbacks:
+        if hasattr(callback, "results"):
+            metrics.update(callback.results())
+    if logger:
+        hp = {f"hp/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        logger.log_metrics(hp, step=trainer.global_step)
+        logger.finalize("success")
+    return metrics
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Validate, train (with restarts for GANs), write ``results.json``; returns its content."""
+    start = time.time()
+    validate(cfg)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    if cfg.matmul_precision:
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    results: dict[str, Any] = {
+        "method": cfg.method.name, "arch": cfg.arch.name, "n_labels": parse_n_labels(cfg.data.n_labels),
+        "seed": cfg.seed, "config_hash": config_hash(cfg), "status": "running",
+    }
+    failures: list[str] = []
+    for attempt in range(cfg.restarts + 1):
+        attempt_cfg = cfg.copy()
+        with open_dict(attempt_cfg):
+            attempt_cfg.seed = cfg.seed + attempt
+        attempt_dir = run_dir if attempt == 0 else run_dir / f"restart_{attempt}"
+        try:
+            metrics = fit_once(attempt_cfg, attempt_dir)
+        except TrainingFailed as exc:
+            failures.append(f"seed {attempt_cfg.seed}: {exc}")
+            log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
+            continue
+        results.update(metrics)
+        results.update(status="ok", trained_seed=attempt_cfg.seed, trained_dir=str(attempt_dir))
+        break
+    else:
+        results["status"] = f"failed: {failures[-1]}"
+    results.update(failed_runs=len(failures), failures=failures, wall_time_s=round(time.time() - start, 2))
+    atomic_write_json(run_dir / "results.json", results)
+    log.info("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
+    return results
+
+
+def _in_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _record_failure(cfg: DictConfig, exc: BaseException) -> None:
+    """A failed sweep job still leaves results.json saying why, so the report can mark it."""
+    try:
+        run_dir = Path(cfg.run_dir)
+        payload = {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
+                   "seed": cfg.seed, "status": f"failed: {type(exc).__name__}: {exc}"}
+        atomic_write_json(run_dir / "results.json", payload)
+    except Exception:  # the config itself may be what is broken; the log still has the error
+        pass
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        results = train(cfg)
+    except SSGenError as exc:
+        if _in_multirun():  # one bad job must not cost the rest of the sweep
+            log.error("job failed: %s", exc)
+            _record_failure(cfg, exc)
+            return None
+        # Hydra would print a traceback for any Exception escaping the task; a SystemExit passes through.
+        print(f"ssgen-train: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:
+        if _in_multirun():
+            log.error("job failed: %s\n%s", exc, traceback.format_exc())
+            _record_failure(cfg, exc)
+            return None
+        raise
+    value = results.get("test_accuracy", results.get("fid"))
+    return float(value) if isinstance(value, int | float) else None
+
+
+def main() -> None:
+    """Console entry point: SSGenErrors become one line on stderr and exit code 2."""
+    register_configs()
+    try:
+        hydra_main()
+    except SSGenError as exc:
+        print(f"ssgen-train: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
