@@ -57,8 +57,12 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """cfg.callbacks plus the method's own (e.g. the SVM head); a None entry switches one off."""
     specs = {**to_plain(cfg.callbacks), **to_plain(cfg.method.callbacks)}
-    return [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
+    callbacks = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
+        callbacks = [c for c in callbacks if not isinstance(c, L.pytorch.callbacks.ProgressBar)]
+    return callbacks
 
 
 def hparams_for_logger(cfg: DictConfig) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""M1 of Kingma et al. 2014: a VAE trained on all unlabelled images; its encoder means feed the SVM head.
+
+    ssgen-train method=m1 data.n_labels=100 trainer.max_epochs=40
+
+The loss is -ELBO with a Bernoulli decoder on dynamically binarised pixels (a fresh binarisation
+of the [0, 1] intensities every time an image is seen, as the official code does). Labels never
+reach this module: the training stream is unlabelled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+import torchvision
+
+from ssgen.data import to_pixels
+from ssgen.losses import negative_elbo
+
+ACTIVE_UNIT_STD = 0.1  # a latent unit is 'active' if its encoder mean varies with std > 0.1 over the data (Burda et al.)
+
+
+class M1VAE(L.LightningModule):
+    hp_metric_names = ("test_accuracy", "raw_pixel_accuracy")
+
+    def __init__(self, arch: dict[str, Any], lr: float = 3e-4, kl_weight: float = 1.0, binarize: bool = True,
+                 n_image_rows: int = 8) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.encoder = hydra.utils.instantiate(arch["networks"]["encoder"])
+        self.decoder = hydra.utils.instantiate(arch["networks"]["decoder"])
+        self.latent_dim = self.encoder.latent_dim
+        self.pixel_range = "unit"
+        # Fixed prior draws so the epoch-to-epoch sample grids are comparable; a buffer survives resume.
+        self.register_buffer("fixed_latents", torch.randn(n_image_rows * 8, self.latent_dim,
+                                                          generator=torch.Generator().manual_seed(0)))
+        self._mean_sum: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ model
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, 1, 28, 28) in [0, 1] -> decoder logits (N, 1, 28, 28), mean and log_var (N, D)."""
+        mean, log_var = self.encoder(images)
+        latents = mean + torch.randn_like(mean) * (0.5 * log_var).exp()  # reparameterisation
+        return self.decoder(latents), mean, log_var
+
+    @torch.no_grad()
+    def encode_means(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+        """Encoder means (N, D) for uint8 (N, 28, 28) or float [0, 1] (N, 1, 28, 28) images; eval mode, no grad."""
+        was_training = self.training
+        self.eval()
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk
+            outputs.append(self.encoder(chunk.to(self.device))[0].float().cpu())
+        self.train(was_training)
+        return torch.cat(outputs) if outputs else torch.zeros(0, self.latent_dim)
+
+    @torch.no_grad()
+    def generate_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (N, 1, 28, 28) in [0, 1]: Bernoulli means of the decoder at z ~ N(0, I)."""
+        latents = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return torch.sigmoid(self.decoder(latents))
+
+    # ------------------------------------------------------------------ training
+    def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        target = torch.bernoulli(images) if self.hparams.binarize else images
+        logits, mean, log_var = self(images)
+        loss, reconstruction, kl = negative_elbo(logits, target, mean, log_var, self.hparams.kl_weight)
+        return loss, reconstruction, kl, mean
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        assert labels is None, "M1's VAE trains on the unlabelled stream; a label reached it"
+        loss, reconstruction, kl, mean = self._step(images)
+        # elbo is the true bound (kl weight 1) whatever kl_weight the optimiser sees
+        self.log_dict({"train/elbo": -(reconstruction + kl), "train/reconstruction": reconstruction, "train/kl": kl,
+                       "train/loss": loss}, on_step=True, on_epoch=True, prog_bar=False)
+        self.log("elbo", -(reconstruction + kl), on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        self._accumulate_means(mean.detach())
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> None:
+        loss, reconstruction, kl, _ = self._step(batch[0])
+        self.log_dict({"val/elbo": -(reconstruction + kl), "val/reconstruction": reconstruction, "val/kl": kl})
+
+    def _accumulate_means(self, mean: torch.Tensor) -> None:
+        """Running first and second moments of the encoder means over the epoch, for the active-unit count."""
+        stats = torch.stack([torch.full_like(mean[0], len(mean)), mean.sum(0), mean.pow(2).sum(0)])
+        self._mean_sum = stats if self._mean_sum is None else self._mean_sum + stats
+
+    def on_train_epoch_end(self) -> None:
+        if self._mean_sum is not None:
+            count, total, total_sq = self._mean_sum
+            std = (total_sq / count - (total / count).pow(2)).clamp_min(0).sqrt()
+            self.log("train/active_units", (std > ACTIVE_UNIT_STD).sum().float())
+            self._mean_sum = None
+        self._log_image_grids()
+
+    @torch.no_grad()
+    def _log_image_grids(self) -> None:
+        logger = self.logger
+        if logger is None or not hasattr(logger.experiment, "add_image"):
+            return
+        datamodule = self.trainer.datamodule
+        rows = self.hparams.n_image_rows
+        originals = to_pixels(datamodule.images("train")[: rows * 4], "unit").to(self.device)
+        was_training = self.training
+        self.eval()
+        reconstructions = torch.sigmoid(self.decoder(self.encoder(originals)[0]))
+        samples = torch.sigmoid(self.decoder(self.fixed_latents))
+        self.train(was_training)
+        # originals and reconstructions interleaved column-wise: each original sits left of its reconstruction
+        pairs = torch.stack([originals, reconstructions], dim=1).flatten(0, 1)
+        logger.experiment.add_image("images/reconstructions", torchvision.utils.make_grid(pairs.cpu(), nrow=8), self.global_step)
+        logger.experiment.add_image("images/prior_samples", torchvision.utils.make_grid(samples.cpu(), nrow=8), self.global_step)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr=self.hparams.lr)

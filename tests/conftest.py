@@ -1,0 +1,36 @@
+"""Shared fixtures: compose the real Hydra config (conf/train.yaml) and shrink it for quick runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from ssgen.config import register_configs
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+# A few batches, no progress bar: enough to run every code path of a training run in seconds.
+FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1"]
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """make_cfg("method=m1", fast=True) -> the composed config, run_dir in tmp_path."""
+
+    def _make(*overrides: str, fast: bool = True) -> DictConfig:
+        return compose_config([*(FAST if fast else []), f"run_dir={tmp_path / 'run'}", *overrides])
+
+    return _make
