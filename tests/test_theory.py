@@ -34,8 +34,8 @@ def test_closed_form_is_zero_at_theta_zero_and_jumps_elsewhere():
 
 @pytest.mark.parametrize("theta", [-0.75, 0.25, 0.5, 1.0, 2.0])
 def test_w1_exact_is_within_two_percent_of_abs_theta(theta):
-    # The independent y's add roughly 1 / (6 n |theta|) to the empirical W1: 0.4% at theta = 0.25, n = 400.
-    p, q = _samples(theta, 400, seed=1)
+    # The independent y's add roughly 1 / (6 n |theta|) to the empirical W1: about 0.4% at theta = 0.25, n = 600.
+    p, q = _samples(theta, 600, seed=1)
     assert theory.w1_exact(p, q) == pytest.approx(abs(theta), rel=0.02)
 
 
@@ -71,16 +71,20 @@ def test_trained_critic_estimate_increases_with_theta():
     estimates = [theory.train_critic_w1(theta, n_samples=128, steps=150, seed=0) for theta in (0.0, 0.5, 1.0)]
     assert estimates[0] < estimates[1] < estimates[2]
     assert abs(estimates[0]) < 0.1
-    # WGAN-GP overshoots by about theta^2 / (2 * lambda) (lambda = 10), so 10% is loose but not vacuous.
-    assert estimates[1] == pytest.approx(0.5, rel=0.1) and estimates[2] == pytest.approx(1.0, rel=0.1)
+    # A soft gradient penalty lets the linear optimum steepen to slope 1 + theta / (2 lambda), so WGAN-GP
+    # converges to theta * (1 + theta / (2 lambda)), not theta: that is the target, with 10% for Adam noise.
+    for theta, estimate in zip((0.5, 1.0), estimates[1:], strict=True):
+        assert estimate == pytest.approx(theta * (1 + theta / (2 * 10.0)), rel=0.1)
 
 
-def test_train_critic_leaves_global_torch_rng_alone():
+def test_train_critic_leaves_global_torch_state_alone():
+    threads = torch.get_num_threads()
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
     theory.train_critic_w1(0.5, n_samples=16, steps=2)
     assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
 
 
 def test_main_writes_both_figures(tmp_path, capsys):
