@@ -17,7 +17,6 @@ from ssgen.data import parse_n_labels
 from ssgen.errors import ConfigError
 
 
-
 # ------------------------------------------------------------------------------------------------ data
 @dataclass
 class DataConfig:

@@ -146,7 +146,7 @@ def load_fashion_mnist(root: str | Path | None = None, download: bool = True) ->
     """All of Fashion-MNIST as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
     files = locate_files(root, download)
     arrays = {key: read_idx(path) for key, path in files.items()}
-    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
+    for split in ("train", "test"):
         n_images, n_labels = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
         if n_images != n_labels:
             raise DataError(f"{split} images ({n_images}) and labels ({n_labels}) differ in count in {files[f'{split}_images'].parent}; {FIX_HINT}")
@@ -337,11 +337,11 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.data = load_fashion_mnist(self.root, self.download)
         train_labels = self.data["train_labels"].numpy()
         self.val_indices = stratified_holdout(train_labels, self.val_size, self.seed)
-        keep = np.ones(N_TRAIN, dtype=bool)
+        keep = np.ones(len(train_labels), dtype=bool)
         keep[self.val_indices] = False
         self.unlabelled_indices = np.flatnonzero(keep)
         if self.n_labels == N_TRAIN and self.val_size == 0:
-            self.labelled_indices = np.arange(N_TRAIN)
+            self.labelled_indices = np.arange(len(train_labels))
         else:
             self.labelled_indices = sample_label_subset(train_labels, min(self.n_labels, len(self.unlabelled_indices) // 10 * 10), self.seed, exclude=self.val_indices)
         if self.run_dir is not None:

@@ -26,7 +26,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from ssgen.config import register_configs, to_plain, validate
 from ssgen.data import parse_n_labels
@@ -56,10 +56,19 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
     return hydra.utils.instantiate(method, arch=to_plain(cfg.arch), _recursive_=False)
 
 
+class RecordModuleClass(L.Callback):
+    """Stores the LightningModule's import path in every checkpoint, so commands can rebuild it safely."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        cls = type(getattr(pl_module, "_orig_mod", pl_module))
+        checkpoint["ssgen_module"] = f"{cls.__module__}.{cls.__qualname__}"
+
+
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     """cfg.callbacks plus the method's own (e.g. the SVM head); a None entry switches one off."""
     specs = {**to_plain(cfg.callbacks), **to_plain(cfg.method.callbacks)}
     callbacks = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
+    callbacks.append(RecordModuleClass())
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
         callbacks = [c for c in callbacks if not isinstance(c, L.pytorch.callbacks.ProgressBar)]
     return callbacks
@@ -105,7 +114,10 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if logger:
         hp_metrics = {f"hp/{name}": math.nan for name in getattr(model, "hp_metric_names", ())}
         logger.log_hyperparams(hparams_for_logger(cfg), hp_metrics)
-    trainer = L.Trainer(**to_plain(cfg.trainer), callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    trainer_kwargs = to_plain(cfg.trainer)
+    if not cfg.data.val_size:  # no holdout, no validation loop (the test set is never a validation set)
+        trainer_kwargs.setdefault("limit_val_batches", 0)
+    trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
     if cfg.compile:
         model = torch.compile(model)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
@@ -177,7 +189,11 @@ def _record_failure(cfg: DictConfig, exc: BaseException) -> None:
         pass
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+# Absolute, so the console script finds conf/ whatever the working directory (editable install: see README).
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)

@@ -77,14 +77,16 @@ class M1VAE(L.LightningModule):
         loss, reconstruction, kl, mean = self._step(images)
         # elbo is the true bound (kl weight 1) whatever kl_weight the optimiser sees
         self.log_dict({"train/elbo": -(reconstruction + kl), "train/reconstruction": reconstruction, "train/kl": kl,
-                       "train/loss": loss}, on_step=True, on_epoch=True, prog_bar=False)
-        self.log("elbo", -(reconstruction + kl), on_step=True, on_epoch=False, prog_bar=True, logger=False)
+                       "train/loss": loss}, on_step=True, on_epoch=True, prog_bar=False, batch_size=len(images))
+        self.log("elbo", -(reconstruction + kl), on_step=True, on_epoch=False, prog_bar=True, logger=False,
+                 batch_size=len(images))
         self._accumulate_means(mean.detach())
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> None:
         loss, reconstruction, kl, _ = self._step(batch[0])
-        self.log_dict({"val/elbo": -(reconstruction + kl), "val/reconstruction": reconstruction, "val/kl": kl})
+        self.log_dict({"val/elbo": -(reconstruction + kl), "val/reconstruction": reconstruction, "val/kl": kl},
+                      batch_size=len(batch[0]))
 
     def _accumulate_means(self, mean: torch.Tensor) -> None:
         """Running first and second moments of the encoder means over the epoch, for the active-unit count."""

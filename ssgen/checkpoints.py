@@ -1,0 +1,69 @@
+"""Finding and safely loading checkpoints: ``weights_only`` loads (no pickled code), clear one-line errors."""
+
+from __future__ import annotations
+
+import importlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from ssgen.errors import CheckpointError
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A .ckpt file as given, or for a run dir its checkpoints/best.ckpt, else checkpoints/last.ckpt."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.ckpt", "last.ckpt"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CheckpointError(f"{path} holds no checkpoints/best.ckpt or checkpoints/last.ckpt; is it a finished run dir?")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; give a .ckpt file or a run dir")
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` on CPU: a truncated or foreign file gives a CheckpointError."""
+    path = resolve_checkpoint(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({type(exc).__name__}); "
+                              "use another checkpoint (e.g. checkpoints/last.ckpt) or retrain") from exc
+    except Exception as exc:  # weights_only refusing a pickled object lands here
+        raise CheckpointError(f"{path} cannot be loaded safely ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from exc
+
+
+def module_class(checkpoint: dict[str, Any], path: str | Path) -> type[L.LightningModule]:
+    """The LightningModule class a checkpoint was saved from (recorded by ssgen-train in the checkpoint)."""
+    target = checkpoint.get("ssgen_module")
+    if not target:
+        raise CheckpointError(f"{path} was not written by ssgen-train (no 'ssgen_module' entry); cannot rebuild its model")
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise CheckpointError(f"{path} was saved from {target}, which this ssgen version lacks") from exc
+
+
+def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what: str = "model") -> L.LightningModule:
+    """Rebuild the LightningModule of a checkpoint on CPU, in eval mode.
+
+    ``expected``: allowed base classes; anything else gives 'is a <Class> checkpoint, not a <what>'.
+    """
+    path = resolve_checkpoint(path)
+    checkpoint = read_checkpoint(path)
+    cls = module_class(checkpoint, path)
+    if expected is not None and not issubclass(cls, expected):
+        raise CheckpointError(f"{path} is a {cls.__name__} checkpoint, not a {what}; give the checkpoint of a {what} run")
+    try:
+        model = cls(**checkpoint["hyper_parameters"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path} does not match {cls.__name__} of this ssgen version ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:160]})") from exc
+    return model.eval()

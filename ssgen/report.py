@@ -1,0 +1,154 @@
+"""Collect a sweep's results.json files into paper-style markdown tables and figures.
+
+    ssgen-report outputs/m1_study/multirun/<date> --out docs/results.md        # Table 1 (M1 heads x N)
+    ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
+    ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
+
+Failed jobs are listed under the table with their reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ssgen.errors import SSGenError
+from ssgen.io import atomic_write_text
+
+# Rows of the M1 table: (key in results.json heads, label)
+M1_ROWS = (
+    ("raw_svm", "RBF-SVM on raw pixels (baseline)"),
+    ("m1_svm", "M1 + RBF-SVM (encoder means)"),
+    ("m1_spreading", "M1 + label spreading (transductive head)"),
+    ("m2", "M2"),
+    ("m1_m2", "M1 + M2"),
+)
+# Kingma et al. 2014, Table 1, MNIST test error (%), for orientation only (a different data set).
+PAPER_MNIST_ERROR = {"M1+TSVM": (11.82, 5.72, 4.24, 3.49), "M1+M2": (3.33, 2.59, 2.40, 2.18)}
+PAPER_N = (100, 600, 1000, 3000)
+
+
+def find_results(paths: list[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every results.json below the given dirs (a sweep dir, several, or single run dirs)."""
+    found = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise SSGenError(f"{root} does not exist; give a sweep dir such as outputs/m1/multirun/<date>")
+        for path in sorted(root.rglob("results.json")):
+            if "restart_" in path.parent.name:
+                continue
+            try:
+                found.append((path.parent, json.loads(path.read_text())))
+            except json.JSONDecodeError:
+                found.append((path.parent, {"status": "failed: results.json unreadable"}))
+    if not found:
+        raise SSGenError(f"no results.json under {', '.join(map(str, paths))}; did the sweep run?")
+    return found
+
+
+def sweep_command(paths: list[str | Path]) -> str:
+    """The ssgen-train command that made a sweep, from Hydra's multirun.yaml (or each run's overrides)."""
+    commands = []
+    for root in map(Path, paths):
+        multirun = root / "multirun.yaml"
+        if multirun.is_file():
+            overrides = yaml.safe_load(multirun.read_text())["hydra"]["overrides"]["task"]
+            commands.append("ssgen-train -m " + " ".join(shlex.quote(o) for o in overrides))
+    return "\n".join(commands)
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f} (1 seed)"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]]:
+    """Markdown Table 1: rows = heads, columns = N, cells = test accuracy mean ± std over seeds."""
+    cells: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    failures = []
+    for run_dir, result in results:
+        if result.get("status") != "ok":
+            failures.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
+                            f"seed={result.get('seed', '?')}): {result.get('status', 'no status')}")
+            continue
+        for n, heads in result.get("heads", {}).items():
+            for head, metrics in heads.items():
+                # one value per (head, N, seed): a VAE per seed scoring every N, or one run per (N, seed)
+                cells[head][int(n)][result["seed"]] = metrics["accuracy"]
+    columns = sorted({n for head in cells.values() for n in head})
+    if not columns:
+        return "", failures
+    lines = ["| method / head | " + " | ".join(f"N = {n}" for n in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for key, label in M1_ROWS:
+        if key in cells:
+            lines.append(f"| {label} | " + " | ".join(mean_std(list(cells[key][n].values())) for n in columns) + " |")
+    seeds = sorted({seed for head in cells.values() for n in head.values() for seed in n})
+    lines.append("")
+    lines.append(f"Test accuracy on the 10k Fashion-MNIST test set, mean ± sample std over seeds {seeds} "
+                 "(each seed draws its own class-balanced labelled subset).")
+    return "\n".join(lines), failures
+
+
+def write_m1_report(paths: list[str], out: str | None) -> str:
+    results = find_results(paths)
+    table, failures = m1_table(results)
+    ok = [r for _, r in results if r.get("status") == "ok"]
+    wall = sum(r.get("wall_time_s", 0.0) for _, r in results)
+    epochs = sorted({r.get("epochs") for r in ok})
+    parts = ["## M1 on Fashion-MNIST: test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""]
+    command = sweep_command(paths)
+    if command:
+        parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
+                  "```", ""]
+    parts.append(f"{len(ok)} finished runs, {len(failures)} failed; VAE epochs: {epochs}; "
+                 f"total wall time {wall / 60:.1f} min (sum over runs; 2-core CPU unless noted).")
+    if failures:
+        parts += ["", "Failed jobs:", *failures]
+    parts += ["", "For orientation, the paper's MNIST test *error* (%), N = 100 / 600 / 1000 / 3000: "
+              + "; ".join(f"{name} {' / '.join(map(str, values))}" for name, values in PAPER_MNIST_ERROR.items())
+              + " (MNIST is far easier than Fashion-MNIST; do not compare directly)."]
+    text = "\n".join(parts) + "\n"
+    if out:
+        atomic_write_text(out, text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "figures":
+            from ssgen.figures import main as figures_main
+
+            figures_main(argv[1:])
+            return
+        if argv and argv[0] == "gan":
+            from ssgen.metrics import main as metrics_main
+
+            metrics_main(["report", *argv[1:]])
+            return
+        if argv and argv[0] == "m1":
+            argv = argv[1:]
+        parser = argparse.ArgumentParser(prog="ssgen-report", description=__doc__.split("\n\n")[0])
+        parser.add_argument("paths", nargs="+", help="sweep dirs or run dirs holding results.json files")
+        parser.add_argument("--out", help="markdown file to write (e.g. docs/results.md)")
+        args = parser.parse_args(argv)
+        print(write_m1_report(args.paths, args.out))
+    except SSGenError as exc:
+        print(f"ssgen-report: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

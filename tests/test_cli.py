@@ -1,0 +1,65 @@
+"""The console scripts as a user runs them: real subprocesses, real data, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false"]
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def test_cfg_job_prints_composed_config():
+    result = run("ssgen-train", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    assert "method:" in result.stdout and "name: m1" in result.stdout and "n_labels: 100" in result.stdout
+
+
+def test_python_dash_m_entry_point_works():
+    result = run(sys.executable, "-m", "ssgen.train", "--cfg", "job", "method=wgan_gp")
+    assert result.returncode == 0, result.stderr
+    assert "name: wgan_gp" in result.stdout
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("data.n_labels=105", "data.n_labels=105 is not a multiple of 10"),
+    ("method.lr=-1", "method.lr=-1.0 must be > 0"),
+])
+def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
+    start = time.time()
+    result = run("ssgen-train", override, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert time.time() - start < 30
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert lines == [lines[-1]] and fragment in lines[-1] and lines[-1].startswith("ssgen-train: error:")
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_method_fails_with_options_listed(tmp_path):
+    result = run("ssgen-train", "method=nope", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0
+    assert "Could not find 'method/nope'" in result.stderr and "wgan_gp" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_m1_end_to_end_subprocess(tmp_path):
+    """fast run of ssgen-train for M1 writes every artifact a user relies on."""
+    result = run("ssgen-train", *QUICK, f"hydra.run.dir={tmp_path}", "method.callbacks.svm_head.n_unlabelled=500",
+                 "method.callbacks.svm_head.cv_folds=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"] == "ok" and results["method"] == "m1" and results["n_labels"] == 100
+    assert 0.1 < results["test_accuracy"] <= 1 and "raw_pixel_accuracy" in results and results["wall_time_s"] > 0
+    assert (tmp_path / ".hydra" / "config.yaml").is_file()
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "svm_head_n100.skops").is_file()
+    assert (tmp_path / "confusion_n100.png").is_file()
+    assert len(json.loads((tmp_path / "labelled_indices.json").read_text())["labelled_indices"]) == 100
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))

@@ -1,0 +1,77 @@
+"""Config tree: every method x arch composes; bad values fail before training with one clear line."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import compose_config
+from hydra.errors import ConfigCompositionException
+
+from ssgen.config import validate
+from ssgen.errors import ConfigError
+
+GAN_METHODS = ["dcgan", "wgan_clip", "wgan_gp"]
+GAN_ARCHS = ["dcgan", "mlp_generator"]
+
+
+@pytest.mark.parametrize("method", GAN_METHODS)
+@pytest.mark.parametrize("arch", GAN_ARCHS)
+def test_every_gan_combination_composes_and_validates(method, arch):
+    cfg = compose_config([f"method={method}", f"arch={arch}", "data.n_labels=all", "run_dir=/tmp/x"])
+    validate(cfg)
+    assert cfg.method.name == method and cfg.arch.name == arch and cfg.data.pixel_range == "symmetric"
+
+
+def test_m1_default_composes():
+    cfg = compose_config(["run_dir=/tmp/x"])
+    validate(cfg)
+    assert (cfg.method.name, cfg.arch.name, cfg.data.pixel_range, cfg.data.seed) == ("m1", "vae_mlp", "unit", 0)
+
+
+@pytest.mark.parametrize("method", GAN_METHODS)
+def test_each_gan_method_picks_its_default_arch(method):
+    assert compose_config([f"method={method}", "run_dir=/tmp/x"]).arch.name == "dcgan"
+
+
+def test_method_defaults_from_the_papers():
+    wgan_gp = compose_config(["method=wgan_gp", "run_dir=/tmp/x"]).method
+    assert (wgan_gp.lr_critic, wgan_gp.n_critic, wgan_gp.gp_lambda, wgan_gp.critic_norm) == (1e-4, 5, 10.0, "layer")
+    wgan_clip = compose_config(["method=wgan_clip", "run_dir=/tmp/x"]).method
+    assert (wgan_clip.lr_critic, wgan_clip.clip, wgan_clip.n_critic) == (5e-5, 0.01, 5)
+    dcgan = compose_config(["method=dcgan", "run_dir=/tmp/x"]).method
+    assert (dcgan.lr_generator, dcgan.beta1, dcgan.n_critic) == (2e-4, 0.5, 1)
+
+
+def test_unknown_method_fails_at_compose():
+    with pytest.raises(ConfigCompositionException, match="method/nope"):
+        compose_config(["method=nope"])
+
+
+def test_typo_and_wrong_type_fail_at_compose():
+    with pytest.raises(ConfigCompositionException, match="lrr"):
+        compose_config(["method.lrr=1"])
+    with pytest.raises(ConfigCompositionException, match="seed"):
+        compose_config(["seed=abc"])
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["data.n_labels=105"], "multiple of 10"),
+    (["data.n_labels=-10"], "negative"),
+    (["data.n_labels=70000"], "exceeds"),
+    (["data.n_labels=1.5"], "not an integer"),
+    (["method.lr=0"], "method.lr=0.0 must be > 0"),
+    (["method.kl_weight=-1"], "kl_weight"),
+    (["method=wgan_gp", "method.n_critic=0", "data.n_labels=all"], "n_critic"),
+    (["method=wgan_clip", "method.clip=0", "data.n_labels=all"], "clip"),
+    (["method=wgan_clip", "method.lr_critic=-1e-4", "data.n_labels=all"], "lr_critic"),
+    (["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"], "gradient penalty"),
+    (["method=wgan_gp", "data.n_labels=0"], "n_labels=0"),
+    (["method=m1", "arch=dcgan"], "arch=dcgan is a gan architecture"),
+    (["method=dcgan", "arch=vae_mlp", "data.n_labels=all"], "needs a gan one"),
+    (["trainer.max_epochs=0"], "max_epochs"),
+    (["data.batch_size=0"], "batch_size"),
+])
+def test_invalid_values_fail_validation_with_one_line(overrides, fragment):
+    cfg = compose_config([*overrides, "run_dir=/tmp/x"])
+    with pytest.raises(ConfigError, match=fragment) as error:
+        validate(cfg)
+    assert "\n" not in str(error.value)
