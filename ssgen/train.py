@@ -53,7 +53,10 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
     method = to_plain(cfg.method)
     for key in METHOD_META_KEYS:
         method.pop(key, None)
-    return hydra.utils.instantiate(method, arch=to_plain(cfg.arch), _recursive_=False)
+    # Called directly rather than through instantiate(), which would hand over DictConfigs: hparams must be
+    # plain containers so checkpoints load with torch.load(weights_only=True).
+    module_class = hydra.utils.get_class(method.pop("_target_"))
+    return module_class(arch=to_plain(cfg.arch), **method)
 
 
 class RecordModuleClass(L.Callback):

@@ -1,0 +1,153 @@
+"""M1: the VAE loss, the SVM head callback, safe head files, honest model selection, prediction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from conftest import compose_config
+
+from ssgen.data import load_fashion_mnist, to_pixels
+from ssgen.errors import CheckpointError
+from ssgen.heads import fit_svm, load_svm, save_svm
+from ssgen.models.m1 import M1VAE
+from ssgen.predict import predict
+from ssgen.train import build_model, train
+
+TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
+             "method.callbacks.svm_head.transductive=true"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A real ssgen-train M1 run, tiny budget: 20 batches, heads for N=20 and 50."""
+    run_dir = tmp_path_factory.mktemp("m1_run")
+    cfg = compose_config(["trainer.max_epochs=1", "+trainer.limit_train_batches=20", "trainer.enable_progress_bar=false",
+                          f"run_dir={run_dir}", "data.n_labels=20", "method.callbacks.svm_head.n_labels=[20,50]",
+                          *TINY_HEAD])
+    results = train(cfg)
+    return run_dir, results
+
+
+def test_loss_is_finite_and_falls_on_real_images():
+    torch.manual_seed(0)
+    model = build_model(compose_config(["run_dir=/tmp/x"]))
+    images = to_pixels(load_fashion_mnist()["train_images"][:1000], "unit")
+    optimizer = model.configure_optimizers()
+    losses = []
+    for step in range(40):
+        batch = images[(step * 100) % 1000 : (step * 100) % 1000 + 100]
+        loss, _, _, _ = model._step(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_a_label_cannot_reach_the_vae():
+    model = build_model(compose_config(["run_dir=/tmp/x"]))
+    with pytest.raises(AssertionError, match="unlabelled stream"):
+        model.training_step((torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)), 0)
+
+
+def test_callback_writes_results_for_every_n(trained_run):
+    run_dir, results = trained_run
+    on_disk = json.loads((run_dir / "results.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["test_accuracy"] == results["test_accuracy"]
+    assert set(on_disk["heads"]) == {"20", "50"}
+    for heads in on_disk["heads"].values():
+        assert set(heads) == {"m1_svm", "m1_spreading", "raw_svm"}
+        for metrics in heads.values():
+            assert 0.1 < metrics["accuracy"] <= 1.0  # far above nothing, could fail if the head is broken
+            assert np.array(metrics["confusion_matrix"]).sum() == 10_000
+    assert (run_dir / "confusion_n50.png").stat().st_size > 1000
+
+
+def test_saved_svm_reloads_to_identical_predictions(tmp_path):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 5)) + np.repeat(np.arange(10), 6)[:, None] * 0.5
+    labels = np.repeat(np.arange(10), 6)
+    fitted = fit_svm(features, labels, cv_folds=2)
+    save_svm(fitted.model, tmp_path / "head.skops")
+    reloaded = load_svm(tmp_path / "head.skops")
+    probe = rng.normal(size=(200, 5)) * 3
+    assert np.array_equal(fitted.model.predict(probe), reloaded.predict(probe))
+
+
+def test_truncated_svm_file_clear_error(tmp_path):
+    path = tmp_path / "head.skops"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CheckpointError, match="not a readable skops file"):
+        load_svm(path)
+
+
+def test_model_selection_cannot_see_the_test_set(trained_run, monkeypatch):
+    """Shuffling the test labels changes the test score but no chosen hyperparameter."""
+    from ssgen.data import FashionMNISTDataModule
+    from ssgen.heads import SVMHead
+
+    run_dir, _ = trained_run
+    cfg = compose_config([f"run_dir={run_dir}", "data.n_labels=20"])
+    model = M1VAE.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+
+    class FakeTrainer:
+        global_rank, sanity_checking, logger, global_step = 0, False, None, 0
+        default_root_dir = str(run_dir / "selection_probe")
+
+    def heads_with(shuffle: bool) -> dict:
+        datamodule = FashionMNISTDataModule(n_labels=20, seed=cfg.seed)
+        datamodule.setup()
+        if shuffle:
+            permuted = datamodule.data["test_labels"][torch.randperm(10_000, generator=torch.Generator().manual_seed(1))]
+            datamodule.data["test_labels"] = permuted
+        trainer = FakeTrainer()
+        trainer.datamodule = datamodule
+        head = SVMHead(n_labels=[50], seed=0, cv_folds=2, n_unlabelled=500)
+        head.on_train_end(trainer, model)
+        return head.results()["heads"]["50"]
+
+    honest, shuffled = heads_with(False), heads_with(True)
+    for name in honest:
+        assert honest[name]["params"] == shuffled[name]["params"]
+        assert honest[name]["cv_accuracy"] == shuffled[name]["cv_accuracy"]
+        assert shuffled[name]["accuracy"] < honest[name]["accuracy"] - 0.1  # the test labels really changed
+
+
+def test_predict_round_trip_subprocess(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    images = load_fashion_mnist()["test_images"][:30].numpy()
+    np.savez(tmp_path / "images.npz", images=images)
+    result = subprocess.run(["ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'images.npz'}",
+                             f"out={tmp_path / 'pred.npz'}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    labels = np.load(tmp_path / "pred.npz")["labels"]
+    assert labels.shape == (30,) and labels.dtype == np.int64
+    assert np.array_equal(labels, predict(run_dir, torch.from_numpy(images)))
+    rows = (tmp_path / "pred.csv").read_text().splitlines()
+    assert rows[0] == "index,label,class_name" and len(rows) == 31
+
+
+@pytest.mark.parametrize("images, fragment", [
+    (np.zeros((3, 32, 32), dtype=np.uint8), "is not (N, 28, 28)"),
+    (np.zeros((3, 28, 28), dtype=np.float32), "dtype float32"),
+    (np.full((3, 28, 28), 300, dtype=np.int32), "outside 0..255"),
+])
+def test_predict_rejects_bad_images(trained_run, tmp_path, images, fragment):
+    run_dir, _ = trained_run
+    np.savez(tmp_path / "bad.npz", images=images)
+    result = subprocess.run(["ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'bad.npz'}",
+                             f"out={tmp_path / 'pred.npz'}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and fragment in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "pred.npz").exists()
+
+
+def test_predict_missing_run_clear_error(tmp_path):
+    np.savez(tmp_path / "ok.npz", images=np.zeros((2, 28, 28), dtype=np.uint8))
+    result = subprocess.run(["ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
+                             f"out={tmp_path / 'p.npz'}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "not a finished method=m1 run" in result.stderr
