@@ -252,7 +252,8 @@ class TensorBatches:
         self.batch_size, self.pixel_range = batch_size, pixel_range
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
         self.rank, self.world_size = 0, 1
-        self.epoch, self._served, self._resume_at = 0, 0, 0
+        self.epoch, self._served = -1, 0  # the epoch being served and how many of its batches went out
+        self._resume: tuple[int, int] | None = None
 
     def _n_local(self) -> int:
         return len(range(self.rank, len(self.images), self.world_size))
@@ -262,28 +263,30 @@ class TensorBatches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        # Each iter() is a new epoch (also when Lightning stops early with limit_train_batches),
+        # unless a checkpoint's state asks to finish an interrupted one first.
+        epoch, start = self._resume if self._resume is not None else (self.epoch + 1, 0)
+        if start >= len(self):
+            epoch, start = epoch + 1, 0
+        self._resume, self.epoch, self._served = None, epoch, start
         n = len(self.images)
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.arange(n)
         order = order[self.rank :: self.world_size].to(self.images.device)
-        start, self._resume_at = self._resume_at, 0
-        self._served = start
         for batch in range(start, len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             self._served = batch + 1
             images = to_pixels(self.images[index], self.pixel_range)
             yield images, (None if self.labels is None else self.labels[index].long())
-        self.epoch += 1
-        self._served = 0
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "served": self._served}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self._resume_at = state["epoch"], state["served"]
+        self._resume = (state["epoch"], state["served"])
 
 
 class FashionMNISTDataModule(L.LightningDataModule):

@@ -26,12 +26,14 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
 from ssgen.config import register_configs, to_plain, validate
 from ssgen.data import parse_n_labels
 from ssgen.errors import SSGenError, TrainingFailed
-from ssgen.io import atomic_write_json
+from ssgen.io import atomic_write, atomic_write_json
 
 log = logging.getLogger("ssgen")
 
@@ -67,11 +69,32 @@ class RecordModuleClass(L.Callback):
         checkpoint["ssgen_module"] = f"{cls.__module__}.{cls.__qualname__}"
 
 
+class CheckpointOnInterrupt(L.Callback):
+    """On SIGTERM (cluster pre-emption, `kill`) or Ctrl-C, save last.ckpt before Lightning stops the run.
+
+    The data loaders are stateful, so a relaunch into the same run dir continues at the next batch
+    and ends with the same number of optimizer steps as an uninterrupted run.
+    """
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException | KeyboardInterrupt) and trainer.global_rank == 0:
+            path = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+            trainer.save_checkpoint(path)
+            log.warning("interrupted: saved %s at optimizer step %d", path, trainer.global_step)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temp file and are renamed into place: a crash never leaves a half-written .ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options))
+
+
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     """cfg.callbacks plus the method's own (e.g. the SVM head); a None entry switches one off."""
     specs = {**to_plain(cfg.callbacks), **to_plain(cfg.method.callbacks)}
     callbacks = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
-    callbacks.append(RecordModuleClass())
+    callbacks += [RecordModuleClass(), CheckpointOnInterrupt()]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
         callbacks = [c for c in callbacks if not isinstance(c, L.pytorch.callbacks.ProgressBar)]
     return callbacks
@@ -120,7 +143,8 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer_kwargs = to_plain(cfg.trainer)
     if not cfg.data.val_size:  # no holdout, no validation loop (the test set is never a validation set)
         trainer_kwargs.setdefault("limit_val_batches", 0)
-    trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
+                        plugins=[AtomicCheckpointIO()])
     if cfg.compile:
         model = torch.compile(model)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
@@ -159,6 +183,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         attempt_dir = run_dir if attempt == 0 else run_dir / f"restart_{attempt}"
         try:
             metrics = fit_once(attempt_cfg, attempt_dir)
+        except (SIGTERMException, KeyboardInterrupt) as exc:
+            results.update(status="interrupted", wall_time_s=round(time.time() - start, 2))
+            atomic_write_json(run_dir / "results.json", results)
+            raise SSGenError(f"interrupted ({type(exc).__name__}); checkpoint saved: relaunch with "
+                             f"hydra.run.dir={attempt_dir} to resume") from exc
         except TrainingFailed as exc:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
             log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")

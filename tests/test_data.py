@@ -155,8 +155,19 @@ def test_tensor_batches_cover_epoch_and_resume_mid_epoch():
     rest = [labels for _, labels in resumed]
     assert len(rest) == 2
     reference = TensorBatches(images, torch.arange(25), batch_size=10, seed=1)
-    reference.epoch = 1
-    assert torch.equal(torch.cat(rest), torch.cat([b for _, b in reference])[10:])
+    list(reference)  # epoch 0
+    assert torch.equal(torch.cat(rest), torch.cat([b for _, b in reference])[10:])  # epoch 1
+    # a state saved at the very end of an epoch resumes with the next epoch, not an empty one
+    finished = TensorBatches(images, torch.arange(25), batch_size=10, seed=1)
+    finished.load_state_dict({"epoch": 0, "served": 3})
+    assert len(list(finished)) == 3 and finished.epoch == 1
+
+
+def test_each_iteration_is_a_new_shuffle_even_when_stopped_early():
+    loader = TensorBatches(torch.zeros(100, 28, 28, dtype=torch.uint8), torch.arange(100), batch_size=10, seed=0)
+    first = next(iter(loader))[1]
+    second = next(iter(loader))[1]
+    assert not torch.equal(first, second)
 
 
 def test_pixel_ranges():
