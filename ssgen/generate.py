@@ -1,0 +1,133 @@
+"""Sample class-conditional Fashion-MNIST images from a trained GAN (dcgan, wgan_clip or wgan_gp).
+
+    ssgen-generate ckpt=outputs/wgan_gp/2026-01-01_12-00-00 label=dress n=16 seed=0 out=dress.png
+    ssgen-generate ckpt=run/checkpoints/last.ckpt label=all n=10 out=grid.png npz=grid.npz
+    ssgen-generate ckpt=run label=3 n=100 npz=dresses.npz
+
+Arguments (key=value, any order):
+    ckpt   a .ckpt file, or a run dir (its checkpoints/best.ckpt if present, else checkpoints/last.ckpt)
+    label  a class name (t_shirt trouser pullover dress coat sandal shirt sneaker bag ankle_boot),
+           its index 0-9, or all (default): n images of every class
+    n      images per class (default 10)
+    seed   seeds the noise (default 0): the same seed gives the same images on any machine
+    out    PNG grid (default samples.png unless only npz= is given); label=all gives one row per class
+    npz    optional .npz with images (N, 28, 28) uint8 and labels (N,) int64
+
+The checkpoint is read on CPU with ``weights_only=True`` (no pickled code runs). Any error (missing or
+corrupt checkpoint, a checkpoint that is not a GAN, an unknown label, n < 1) prints one line and exits
+with status 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+
+from ssgen.checkpoints import load_module
+from ssgen.data import CLASS_NAMES, N_CLASSES
+from ssgen.errors import ConfigError, SSGenError
+from ssgen.io import atomic_write
+from ssgen.models.gan import ConditionalGAN
+
+DEFAULTS: dict[str, str | None] = {"ckpt": None, "label": "all", "n": "10", "seed": "0", "out": None, "npz": None}
+MAX_IMAGES = 1_000_000  # a typo such as n=10000000 should not fill the disk
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    """``key=value`` arguments -> {ckpt, labels (N,) int64, n, seed, out, npz, rows}; ConfigError on bad input."""
+    values = dict(DEFAULTS)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in DEFAULTS:
+            raise ConfigError(f"unknown argument {arg!r}; use key=value with keys {', '.join(DEFAULTS)} (see --help)")
+        values[key] = value
+    if not values["ckpt"]:
+        raise ConfigError("ckpt=<checkpoint or run dir> is required")
+    n = _integer(values["n"], "n")
+    if n < 1:
+        raise ConfigError(f"n={n} must be >= 1 (images per class)")
+    seed = _integer(values["seed"], "seed")
+    classes = parse_label(values["label"])
+    if n * len(classes) > MAX_IMAGES:
+        raise ConfigError(f"n={n} asks for {n * len(classes)} images; at most {MAX_IMAGES} per call")
+    out, npz = values["out"], values["npz"]
+    if out is None and npz is None:
+        out = "samples.png"
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise ConfigError(f"out={out} must end in .png")
+    if npz is not None and Path(npz).suffix.lower() != ".npz":
+        raise ConfigError(f"npz={npz} must end in .npz")
+    labels = torch.tensor(classes, dtype=torch.long).repeat_interleave(n)
+    return {"ckpt": values["ckpt"], "labels": labels, "n": n, "seed": seed, "out": out, "npz": npz,
+            "columns": n if len(classes) > 1 else min(n, 10)}
+
+
+def _integer(text: str, key: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not an integer") from None
+
+
+def parse_label(text: str) -> list[int]:
+    """'all' -> [0..9]; a class name (case, '-' and spaces forgiven) or an index 0-9 -> [index]."""
+    name = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if name == "all":
+        return list(range(N_CLASSES))
+    if name in CLASS_NAMES:
+        return [CLASS_NAMES.index(name)]
+    if name.isdigit() and int(name) < N_CLASSES:
+        return [int(name)]
+    raise ConfigError(f"label={text!r} is unknown; use all, an index 0-{N_CLASSES - 1} or one of: {' '.join(CLASS_NAMES)}")
+
+
+def load_gan(path: str | Path) -> ConditionalGAN:
+    """The GAN of a checkpoint or run dir, on CPU, in eval mode; CheckpointError if it is anything else."""
+    return load_module(path, expected=(ConditionalGAN,), what="GAN (method dcgan, wgan_clip or wgan_gp)")
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 1, 28, 28) in [-1, 1] -> (N, 28, 28) uint8 in 0..255."""
+    return ((images.squeeze(1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def generate_files(ckpt: str | Path, labels: torch.Tensor, seed: int, out: str | None, npz: str | None,
+                   columns: int = 10) -> torch.Tensor:
+    """Sample ``labels`` (N,) with noise from ``seed``, write the PNG grid and/or the .npz; returns the images."""
+    model = load_gan(ckpt)  # fails before anything is written
+    images = model.sample(labels, seed=seed)
+    if out is not None:
+        grid = torchvision.utils.make_grid(images, nrow=columns, normalize=True, value_range=(-1, 1), pad_value=1.0)
+        atomic_write(out, lambda tmp: torchvision.utils.save_image(grid, tmp, format="png"))
+    if npz is not None:
+        def write_npz(tmp: str) -> None:
+            with open(tmp, "wb") as handle:  # a file handle: np.savez would append .npz to a bare name
+                np.savez(handle, images=to_uint8(images), labels=labels.numpy().astype(np.int64))
+
+        atomic_write(npz, write_npz)
+    return images
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``ssgen-generate``: errors are one line on stderr and exit status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(__doc__)
+        return
+    try:
+        args = parse_args(argv)
+        generate_files(args["ckpt"], args["labels"], args["seed"], args["out"], args["npz"], args["columns"])
+    except SSGenError as exc:
+        print(f"ssgen-generate: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    written = [path for path in (args["out"], args["npz"]) if path]
+    print(f"wrote {len(args['labels'])} images to {' and '.join(written)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""ssgen-generate: round trip from a tiny trained checkpoint, and every error path (one line, exit 2).
+
+    python -m pytest tests/test_generate.py -q -p no:cacheprovider
+
+One tiny WGAN-GP (width 8, 3 batches) and one tiny M1 run are trained once for the whole file; the
+console script runs as a subprocess where it matters, the other cases call ``main`` in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from PIL import Image
+
+from ssgen.config import register_configs
+from ssgen.data import CLASS_NAMES
+from ssgen.generate import main
+from ssgen.train import train
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1"]
+CELL = 28 + 2  # make_grid: each image plus 2 pixels of padding
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared cores: OpenMP threads spinning against other jobs cost more than they give
+    yield
+    torch.set_num_threads(previous)
+
+
+def _train(run_dir: Path, *overrides: str) -> Path:
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*FAST, f"run_dir={run_dir}", *overrides])
+    assert train(cfg)["status"] == "ok"
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(tmp_path_factory.mktemp("gan") / "run", "method=wgan_gp", "arch=dcgan", "data.n_labels=all",
+                  "arch.networks.generator.width=8", "arch.networks.critic.width=8",
+                  "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null")
+
+
+@pytest.fixture(scope="module")
+def m1_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(tmp_path_factory.mktemp("m1") / "run", "method=m1", "method.callbacks.svm_head=null")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # shared cores: see one_thread
+    return subprocess.run(["ssgen-generate", *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def run_main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    """main(args) in-process: (exit status, stderr)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def test_round_trip_all_labels_as_a_subprocess(gan_run, tmp_path):
+    out, npz = tmp_path / "grid.png", tmp_path / "grid.npz"
+    result = run_cli(f"ckpt={gan_run}", "label=all", "n=3", "seed=1", f"out={out}", f"npz={npz}")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 30 images" in result.stdout
+    image = Image.open(out)
+    assert image.format == "PNG" and image.size == (3 * CELL + 2, 10 * CELL + 2)  # 3 columns, one row per class
+    data = np.load(npz)
+    assert data["images"].shape == (30, 28, 28) and data["images"].dtype == np.uint8
+    assert data["labels"].dtype == np.int64
+    assert data["labels"].tolist() == [label for label in range(10) for _ in range(3)]
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temp files
+
+
+def test_single_label_by_name_and_index_and_seeding(gan_run, tmp_path, capsys):
+    by_name, by_index, other_seed = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
+    assert run_main(capsys, f"ckpt={gan_run}/checkpoints/last.ckpt", "label=Dress", "n=4", f"npz={by_name}")[0] == 0
+    assert run_main(capsys, f"ckpt={gan_run}", "label=3", "n=4", f"npz={by_index}")[0] == 0
+    assert run_main(capsys, f"ckpt={gan_run}", "label=dress", "n=4", "seed=9", f"npz={other_seed}")[0] == 0
+    first, second, third = (np.load(path) for path in (by_name, by_index, other_seed))
+    assert first["labels"].tolist() == [CLASS_NAMES.index("dress")] * 4
+    assert np.array_equal(first["images"], second["images"])  # same checkpoint, label and seed: same images
+    assert not np.array_equal(first["images"], third["images"])
+    assert not (tmp_path / "samples.png").exists()  # npz only: no PNG unless asked
+
+
+def test_gan_checkpoint_loads_on_cpu_with_weights_only(gan_run):
+    from ssgen.models.gan import WGANGP
+
+    model = WGANGP.load_from_checkpoint(gan_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert model.sample(torch.tensor([1, 2]), seed=0).shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["label=jacket"], "label='jacket' is unknown; use all, an index 0-9 or one of: t_shirt trouser"),
+    (["label=10"], "label='10' is unknown"),
+    (["n=0"], "n=0 must be >= 1"),
+    (["n=three"], "n='three' is not an integer"),
+    (["colour=red"], "unknown argument 'colour=red'"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(gan_run, tmp_path, capsys, args, message):
+    code, err = run_main(capsys, f"ckpt={gan_run}", f"out={tmp_path / 'x.png'}", *args)
+    assert code == 2 and err.startswith("ssgen-generate: error: ") and message in err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_missing_checkpoint_as_a_subprocess(tmp_path):
+    result = run_cli(f"ckpt={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x.png'}")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "nope.ckpt does not exist" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_truncated_checkpoint_and_empty_run_dir(gan_run, tmp_path, capsys):
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes((gan_run / "checkpoints" / "last.ckpt").read_bytes()[:2000])
+    code, err = run_main(capsys, f"ckpt={truncated}", f"out={tmp_path / 'x.png'}")
+    assert code == 2 and "truncated or not a PyTorch checkpoint" in err and err.count("\n") == 1
+    code, err = run_main(capsys, f"ckpt={tmp_path}", f"out={tmp_path / 'x.png'}")
+    assert code == 2 and "holds no checkpoints/best.ckpt or checkpoints/last.ckpt" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_run_dir_prefers_best_checkpoint(gan_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(gan_run / "checkpoints", run_dir / "checkpoints")
+    (run_dir / "checkpoints" / "best.ckpt").write_bytes(b"not a checkpoint")
+    code, err = run_main(capsys, f"ckpt={run_dir}", f"out={tmp_path / 'x.png'}")
+    assert code == 2 and "checkpoints/best.ckpt" in err and err.count("\n") == 1  # best.ckpt was tried, not last
+
+
+def test_a_checkpoint_that_is_not_a_gan(m1_run, tmp_path, capsys):
+    # a checkpoint naming a non-GAN module is refused before any model is built
+    foreign = tmp_path / "vae.ckpt"
+    torch.save({"ssgen_module": "ssgen.models.m1.M1VAE", "hyper_parameters": {}, "state_dict": {}}, foreign)
+    code, err = run_main(capsys, f"ckpt={foreign}", f"out={tmp_path / 'x.png'}")
+    assert code == 2 and "is a M1VAE checkpoint, not a GAN" in err and err.count("\n") == 1
+    # the real M1 run: refused with one line too (whichever check catches it first)
+    code, err = run_main(capsys, f"ckpt={m1_run}", f"out={tmp_path / 'x.png'}")
+    assert code == 2 and err.startswith("ssgen-generate: error: ") and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sweep_figures_from_the_run(gan_run, tmp_path, capsys):
+    from ssgen.figures import main as figures_main
+
+    figures_main([str(gan_run.parent), "--out", str(tmp_path / "figures")])
+    written = sorted(path.name for path in (tmp_path / "figures").iterdir())
+    assert written == ["gan_losses_dcgan.png", "gan_samples.png"]  # no FID recorded: arch=dcgan's samples
+    assert Image.open(tmp_path / "figures" / "gan_samples.png").format == "PNG"
+    with pytest.raises(SystemExit) as exit_info:
+        figures_main([str(tmp_path / "figures"), "--out", str(tmp_path / "more")])  # no runs there
+    assert exit_info.value.code == 2 and "no GAN runs" in capsys.readouterr().err
+
+
+def test_help_prints_usage(capsys):
+    main(["--help"])
+    assert "ssgen-generate ckpt=" in capsys.readouterr().out
