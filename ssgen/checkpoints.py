@@ -29,6 +29,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` on CPU: a truncated or foreign file gives a CheckpointError."""
     path = resolve_checkpoint(path)
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint; use another checkpoint "
+                              "(e.g. checkpoints/last.ckpt) or retrain")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
