@@ -100,6 +100,31 @@ class WGANGPConfig(GANConfig):
     critic_norm: str = "layer"  # the paper drops batch norm from the critic: the penalty is per sample
 
 
+@dataclass
+class M2Config(MethodConfig):
+    _target_: str = "ssgen.models.m2.M2"
+    name: str = "m2"
+    family: str = "semi"
+    lr: float = 3e-4  # Adam, the paper's step size
+    alpha_factor: float = 0.1  # alpha = alpha_factor * N_unlabelled / N_labelled (the paper's 0.1 * N)
+    alpha: float | None = None  # an explicit alpha overrides the rule above
+    labelled_batch_size: int = 100  # labelled images per step, cycled through the subset
+    binarize: bool = True  # dynamic binarisation of the Bernoulli targets, as M1
+
+
+@dataclass
+class M1M2Config(MethodConfig):
+    _target_: str = "ssgen.models.m2.M1M2"
+    name: str = "m1_m2"
+    family: str = "semi"
+    m1_checkpoint: str | None = None  # required: an M1 run dir or .ckpt (ssgen-train method=m1 first)
+    m1_sample: bool = True  # train on x1 ~ q(z1|x) of M1 (the paper); eval uses the means
+    lr: float = 3e-4
+    alpha_factor: float = 0.1
+    alpha: float | None = None
+    labelled_batch_size: int = 100
+
+
 # ------------------------------------------------------------------------------------------------ arch
 @dataclass
 class ArchConfig:
@@ -136,6 +161,8 @@ def register_configs() -> None:
     cs.store(group="method", name="base_wgan_clip", node=WGANClipConfig)
     cs.store(group="method", name="base_wgan_gp", node=WGANGPConfig)
     cs.store(group="arch", name="base_arch", node=ArchConfig)
+    cs.store(group="method", name="base_m2", node=M2Config)
+    cs.store(group="method", name="base_m1_m2", node=M1M2Config)
 
 
 # ------------------------------------------------------------------------------------------------ checks

@@ -1,0 +1,546 @@
+"""M2 and stacked M1+M2 of Kingma et al. 2014 (sec. 3.1.2 and 3.1.3): semi-supervised deep generative models.
+
+    ssgen-train method=m2 data.n_labels=100 trainer.max_epochs=10
+    ssgen-train method=m1 trainer.max_epochs=3 hydra.run.dir=/tmp/m1_for_m2      # M1+M2 needs an M1 VAE first
+    ssgen-train method=m1_m2 method.m1_checkpoint=/tmp/m1_for_m2 data.n_labels=100
+    ssgen-train -m experiment=m2_study data.n_labels=100,600,1000,3000 seed=0,1,2
+
+M2 is a VAE whose latent space is split into a class y and a continuous z:
+    p(y) = Cat(uniform),  p(z) = N(0, I),  p(x | y, z) = Bernoulli(decoder(y, z))      (generative model)
+    q(y | x) = Cat(classifier(x)),  q(z | x, y) = N(encoder(x, y))                       (inference model)
+Labelled images (x, y) maximise the ELBO L(x, y); for unlabelled images y is a latent variable summed
+out exactly over the 10 classes: U(x) = sum_y q(y|x) L(x, y) + H(q(y|x)). The classifier q(y|x) would
+otherwise learn only through U, so labelled images also train it directly, weighted by alpha:
+    loss per step = -mean L(x_l, y_l) - mean U(x_u) + alpha * mean(-log q(y_l | x_l)),
+    alpha = alpha_factor * N_unlabelled / N_labelled        (the paper's alpha = 0.1 * N, per-sample scaled).
+Every training step takes one unlabelled batch from the data module's unlabelled stream (all 60k
+images, labels hidden) and one labelled batch from the labelled subset held in memory, cycled with a
+permutation that is a pure function of (seed, step), so a resumed run sees the same batches.
+
+M1+M2 (``M1M2``) is the same model trained on the 50-d latent space of a trained, frozen M1 VAE
+(``method.m1_checkpoint``): x1 ~ q(z1 | x) of M1 replaces the pixels and p(x1 | y, z2) is a diagonal
+Gaussian. The M1 encoder and decoder are copied into this module, so its checkpoint is self-contained
+(prediction and generation do not need the M1 file any more).
+
+Scoring: the ``ClassifierTestScore`` callback classifies the 10k test set with q(y|x) once, at the end of
+training (nothing is selected on the test set), and returns results.json's ``test_accuracy``,
+``macro_f1`` and ``heads[str(N)]["m2" | "m1_m2"]``, the schema of M1's SVM heads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from torch import nn
+
+from ssgen.data import N_CLASSES, to_pixels
+from ssgen.errors import ConfigError
+from ssgen.losses import bernoulli_nll, gaussian_kl
+
+log = logging.getLogger("ssgen")
+
+IMAGE_PIXELS = 28 * 28
+GRID_COLUMNS = 8  # class-conditional sample grid logged each epoch: one row per class
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ================================================================================================ objective
+# Pure functions of per-sample tensors; N = batch, K = classes, D = latent units, P = observed dimensions.
+# Unlike ssgen.losses (quantities to minimise) the two ELBOs are bounds, to *maximise*; m2_loss_terms
+# turns them into the loss.
+
+
+def gaussian_log_likelihood(target: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """log N(target; mean, diag exp(log_var)) per sample: ``(N, P) x3 -> (N,)``."""
+    return -0.5 * (LOG_2PI + log_var + (target - mean).pow(2) / log_var.exp()).sum(dim=1)
+
+
+def labelled_elbo(log_likelihood: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
+                  n_classes: int = N_CLASSES) -> torch.Tensor:
+    """L(x, y) = E_q(z|x,y)[log p(x|y,z)] + log p(y) - KL(q(z|x,y) || p(z)), per sample.
+
+    Shapes: log_likelihood ``(N,)`` (one reparameterised sample of z), mean and log_var of q(z|x,y)
+    ``(N, D)`` -> ``(N,)``. p(y) is uniform, so log p(y) = -log K; the KL to N(0, I) is analytic.
+    """
+    return log_likelihood - math.log(n_classes) - gaussian_kl(mean, log_var)
+
+
+def unlabelled_elbo(class_logits: torch.Tensor, elbo_per_class: torch.Tensor) -> torch.Tensor:
+    """U(x) = sum_y q(y|x) L(x, y) + H(q(y|x)), y summed out exactly (not sampled), per sample.
+
+    Shapes: class_logits of q(y|x) ``(N, K)``, elbo_per_class ``(N, K)`` = L(x, y) for every y -> ``(N,)``.
+    The gradient reaches the classifier through both the weights q(y|x) and the entropy: that is how
+    unlabelled images train it.
+    """
+    log_probabilities = F.log_softmax(class_logits, dim=1)
+    probabilities = log_probabilities.exp()
+    entropy = -(probabilities * log_probabilities).sum(dim=1)
+    return (probabilities * elbo_per_class).sum(dim=1) + entropy
+
+
+def classification_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log q(y|x) of the true labels, per sample: ``(N, K), (N,) -> (N,)``; labelled images only."""
+    return F.cross_entropy(class_logits, labels, reduction="none")
+
+
+def m2_loss_terms(labelled_elbos: torch.Tensor, unlabelled_elbos: torch.Tensor, labelled_logits: torch.Tensor,
+                  labels: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+    """The loss to minimise and its terms (batch means): ``(N_l,), (N_u,), (N_l, K), (N_l,)`` -> scalars.
+
+    An empty labelled batch (``N_l = 0``) contributes exactly 0 to the labelled and the classification
+    terms (a mean over nothing would be NaN), so a batch without labels never trains the classifier
+    through the alpha term.
+    """
+    zero = unlabelled_elbos.new_zeros(())
+    labelled = labelled_elbos.mean() if labelled_elbos.numel() else zero
+    unlabelled = unlabelled_elbos.mean() if unlabelled_elbos.numel() else zero
+    classification = classification_loss(labelled_logits, labels).mean() if labels.numel() else zero
+    loss = -labelled - unlabelled + alpha * classification
+    return {"loss": loss, "labelled_elbo": labelled, "unlabelled_elbo": unlabelled, "classification": classification}
+
+
+# ================================================================================================ networks
+def _softplus_mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(fan_in, fan_out), nn.Softplus()]
+    return nn.Sequential(*layers)
+
+
+class Classifier(nn.Module):
+    """q(y | x): inputs ``(N, input_dim)`` -> class logits ``(N, n_classes)``; softplus MLP."""
+
+    def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        self.body = _softplus_mlp([input_dim, *hidden_dims])
+        self.logits = nn.Linear(list(hidden_dims)[-1], n_classes)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.body(inputs))
+
+
+class ConditionalEncoder(nn.Module):
+    """q(z | x, y): inputs ``(N, input_dim)`` and labels ``(N,)`` -> (mean, log_var), each ``(N, latent_dim)``.
+
+    The first layer is Linear([x, onehot(y)]) written as W_x x + W_y[y], so ``forward_every_class``
+    projects x once and adds each class's column: the unlabelled ELBO needs all K classes of every image
+    and the 784 x 500 projection of x dominates the encoder's cost.
+    """
+
+    def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), latent_dim: int = 50,
+                 n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        hidden_dims = list(hidden_dims)
+        self.latent_dim, self.n_classes = latent_dim, n_classes
+        self.input_layer = nn.Linear(input_dim, hidden_dims[0])
+        self.label_layer = nn.Linear(n_classes, hidden_dims[0], bias=False)  # W_y; a one-hot row picks a column
+        self.body = nn.Sequential(nn.Softplus(), *_softplus_mlp(hidden_dims))
+        self.mean = nn.Linear(hidden_dims[-1], latent_dim)
+        self.log_var = nn.Linear(hidden_dims[-1], latent_dim)
+
+    def _head(self, first_layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.body(first_layer)
+        return self.mean(hidden), self.log_var(hidden)
+
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._head(self.input_layer(inputs) + self.label_layer.weight.t()[labels])
+
+    def forward_every_class(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log_var), each ``(K, N, latent_dim)``: q(z | x, y) for every class y of every input."""
+        first = self.input_layer(inputs).unsqueeze(0) + self.label_layer.weight.t().unsqueeze(1)  # (K, N, H)
+        return self._head(first)
+
+
+class ConditionalDecoder(nn.Module):
+    """p(x | y, z): latents ``(N, latent_dim)`` and labels ``(N,)`` -> parameters of the likelihood.
+
+    ``likelihood='bernoulli'``: logits ``(N, output_dim)`` (pixels). ``likelihood='gaussian'``: mean and
+    log-variance ``(N, output_dim)`` each (M1 latents); log_var is floored at ``min_log_var`` so an
+    almost constant feature cannot drive the density to infinity.
+    """
+
+    def __init__(self, output_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), latent_dim: int = 50,
+                 n_classes: int = N_CLASSES, likelihood: str = "bernoulli", min_log_var: float = -6.0) -> None:
+        super().__init__()
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ConfigError(f"decoder likelihood={likelihood!r} is unknown; use bernoulli (pixels) or gaussian (M1 latents)")
+        self.likelihood, self.min_log_var, self.n_classes = likelihood, min_log_var, n_classes
+        hidden_dims = list(hidden_dims)
+        self.body = _softplus_mlp([latent_dim + n_classes, *reversed(hidden_dims)])
+        self.out = nn.Linear(hidden_dims[0], output_dim * (2 if likelihood == "gaussian" else 1))
+
+    def forward(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        output = self.out(self.body(torch.cat([latents, F.one_hot(labels, self.n_classes).to(latents.dtype)], dim=1)))
+        if self.likelihood == "bernoulli":
+            return output
+        mean, log_var = output.chunk(2, dim=1)
+        return mean, log_var.clamp_min(self.min_log_var)
+
+    def log_likelihood(self, latents: torch.Tensor, labels: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """log p(target | y, z) per sample: ``(N, latent_dim), (N,), (N, output_dim) -> (N,)``."""
+        if self.likelihood == "bernoulli":
+            return -bernoulli_nll(self(latents, labels), target)
+        mean, log_var = self(latents, labels)
+        return gaussian_log_likelihood(target, mean, log_var)
+
+    def expected_output(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """E[x | y, z] ``(N, output_dim)``: Bernoulli means in [0, 1], or the Gaussian mean."""
+        output = self(latents, labels)
+        return torch.sigmoid(output) if self.likelihood == "bernoulli" else output[0]
+
+
+def _build(spec: dict[str, Any], **overrides: Any) -> nn.Module:
+    """Instantiate a network spec from an arch config or a checkpoint; only ssgen classes are built."""
+    target = str(spec.get("_target_", ""))
+    if not target.startswith("ssgen."):
+        raise ConfigError(f"network _target_ {target!r} is not an ssgen class; refusing to build it")
+    return hydra.utils.instantiate(spec, **overrides)
+
+
+# ================================================================================================ module
+class M2(L.LightningModule):
+    """M2 on pixels. ``head_key`` names its results.json head; ``generate`` makes class-conditional samples."""
+
+    hp_metric_names = ("test_accuracy",)
+    head_key = "m2"
+    n_classes = N_CLASSES
+
+    def __init__(self, arch: dict[str, Any], lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None,
+                 labelled_batch_size: int = 100, binarize: bool = True) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False)  # a subclass's own __init__ arguments are collected too
+        self.pixel_range = "unit"
+        self._build_feature_extractor()
+        self._build_networks(arch, self._feature_dim())
+        self.latent_dim = self.encoder.latent_dim
+        # Fixed prior draws for the per-epoch sample grid (the same z in every class row); a buffer survives resume.
+        self.register_buffer("fixed_noise", torch.randn(GRID_COLUMNS, self.latent_dim,
+                                                        generator=torch.Generator().manual_seed(0)))
+        self.alpha = alpha  # final value set in on_fit_start, once the labelled subset's size is known
+        self._labelled: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._permutation: tuple[int, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ networks and features
+    def _build_feature_extractor(self) -> None:
+        """Hook run before the M2 networks are built: M2 reads pixels, nothing to build."""
+
+    def _feature_dim(self) -> int:
+        return IMAGE_PIXELS
+
+    def _build_networks(self, arch: dict[str, Any], feature_dim: int) -> None:
+        networks = arch["networks"]
+        self.classifier = _build(networks["classifier"], input_dim=feature_dim)
+        self.encoder = _build(networks["encoder"], input_dim=feature_dim)
+        self.decoder = _build(networks["decoder"], output_dim=feature_dim, latent_dim=self.encoder.latent_dim)
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), each ``(N, P)``, for float images ``(N, 1, 28, 28)`` in [0, 1].
+
+        Inputs of q(y|x) and q(z|x,y) are the grey levels; the Bernoulli target is a fresh binarisation
+        in training (dynamic binarisation, as M1) and the grey levels themselves in eval mode.
+        """
+        inputs = images.flatten(1)
+        binarise = self.hparams.binarize and self.training
+        return inputs, torch.bernoulli(inputs) if binarise else inputs
+
+    # ------------------------------------------------------------------ the model
+    def _reparameterise(self, mean: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        noise = torch.randn_like(mean) if noise is None else noise.to(mean)
+        return mean + noise * (0.5 * log_var).exp()
+
+    def labelled_elbos(self, inputs: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
+                       noise: torch.Tensor | None = None) -> torch.Tensor:
+        """L(x, y) ``(N,)`` for inputs/targets ``(N, P)`` and labels ``(N,)``; noise ``(N, D)`` fixes z (tests)."""
+        mean, log_var = self.encoder(inputs, labels)
+        latents = self._reparameterise(mean, log_var, noise)
+        return labelled_elbo(self.decoder.log_likelihood(latents, labels, targets), mean, log_var, self.n_classes)
+
+    def elbo_per_class(self, inputs: torch.Tensor, targets: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """L(x, y) for every class y: ``(N, K)``; one z sample per (x, y); noise ``(K, N, D)`` fixes them."""
+        n, k = len(inputs), self.n_classes
+        mean, log_var = self.encoder.forward_every_class(inputs)  # (K, N, D)
+        latents = self._reparameterise(mean, log_var, noise).flatten(0, 1)  # row k * N + i is class k of input i
+        labels = torch.arange(k, device=inputs.device).repeat_interleave(n)
+        log_likelihood = self.decoder.log_likelihood(latents, labels, targets.repeat(k, 1))
+        elbos = labelled_elbo(log_likelihood, mean.flatten(0, 1), log_var.flatten(0, 1), k)
+        return elbos.view(k, n).t()
+
+    def loss_terms(self, unlabelled_images: torch.Tensor, labelled_images: torch.Tensor | None = None,
+                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """M2's loss and its terms for one unlabelled batch and an optional labelled batch (float images)."""
+        inputs_u, targets_u = self.features(unlabelled_images)
+        unlabelled = unlabelled_elbo(self.classifier(inputs_u), self.elbo_per_class(inputs_u, targets_u))
+        if labelled_images is None or labels is None or len(labels) == 0:
+            empty = inputs_u.new_zeros(0)
+            terms = m2_loss_terms(empty, unlabelled, inputs_u.new_zeros(0, self.n_classes), empty.long(), self.alpha or 0.0)
+            terms["labelled_accuracy"] = empty.new_tensor(float("nan"))
+            return terms
+        inputs_l, targets_l = self.features(labelled_images)
+        logits_l = self.classifier(inputs_l)
+        terms = m2_loss_terms(self.labelled_elbos(inputs_l, targets_l, labels), unlabelled, logits_l, labels,
+                              self.alpha or 0.0)
+        terms["labelled_accuracy"] = (logits_l.argmax(1) == labels).float().mean().detach()
+        return terms
+
+    # ------------------------------------------------------------------ classification and generation
+    @torch.no_grad()
+    def class_probabilities(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+        """q(y | x) ``(N, K)`` on CPU for uint8 ``(N, 28, 28)`` or float [0, 1] ``(N, 1, 28, 28)`` images; eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = []
+            for start in range(0, len(images), batch_size):
+                chunk = images[start : start + batch_size]
+                chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk.float()
+                inputs, _ = self.features(chunk.to(self.device))
+                chunks.append(F.softmax(self.classifier(inputs), dim=1).float().cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.n_classes)
+
+    def predict_labels(self, images: torch.Tensor) -> torch.Tensor:
+        """argmax_y q(y | x): ``(N,)`` int64 for uint8 ``(N, 28, 28)`` or float ``(N, 1, 28, 28)`` images."""
+        return self.class_probabilities(images).argmax(dim=1)
+
+    def _decode_to_pixels(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means ``(N, 1, 28, 28)`` in [0, 1] of p(x | y, z)."""
+        return self.decoder.expected_output(latents, labels).view(-1, 1, 28, 28)
+
+    def generate(self, labels: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Images ``(N, 1, 28, 28)`` in [-1, 1] for labels ``(N,)`` int64 from p(x | y, z), z = noise ``(N, latent_dim)``.
+
+        The Bernoulli means in [0, 1] are mapped to [-1, 1] as x * 2 - 1, the GANs' convention, so the
+        generation command and the metrics treat M2 like a conditional GAN. Keeps the autograd graph and
+        the current mode, as ``ConditionalGAN.generate``; ``sample`` is the no-grad, eval-mode wrapper.
+        """
+        labels = labels.to(self.device, torch.long)
+        if noise is None:
+            noise = torch.randn(len(labels), self.latent_dim, device=self.device)
+        return self._decode_to_pixels(noise.to(self.device), labels) * 2.0 - 1.0
+
+    @torch.no_grad()
+    def sample(self, labels: torch.Tensor, noise: torch.Tensor | None = None, seed: int | None = None,
+               batch_size: int = 1000) -> torch.Tensor:
+        """``generate`` in eval mode without gradients, in chunks, on CPU: ``(N, 1, 28, 28)`` in [-1, 1]."""
+        labels = labels.long().cpu()
+        if noise is None:
+            rng = torch.Generator().manual_seed(seed) if seed is not None else None
+            noise = torch.randn(len(labels), self.latent_dim, generator=rng)
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [self.generate(labels[start : start + batch_size], noise[start : start + batch_size]).cpu()
+                      for start in range(0, len(labels), batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(chunks) if chunks else torch.zeros(0, 1, 28, 28)
+
+    # ------------------------------------------------------------------ training
+    def on_fit_start(self) -> None:
+        datamodule = self.trainer.datamodule
+        n_labelled = len(datamodule.labelled_indices)
+        if n_labelled == 0:
+            raise ConfigError(f"method={self.head_key} needs labelled images but data.n_labels=0; set e.g. data.n_labels=100")
+        if self.hparams.alpha is None:
+            # the paper's alpha = 0.1 * N with the unlabelled ELBO summed over the data set; per-sample means
+            # divide that sum by N_unlabelled and the labelled means by N_labelled, hence this ratio
+            self.alpha = self.hparams.alpha_factor * len(datamodule.unlabelled_indices) / n_labelled
+        else:
+            self.alpha = float(self.hparams.alpha)
+        images = to_pixels(datamodule.images("labelled"), "unit").to(self.device)
+        self._labelled = (images, datamodule.labels("labelled").to(self.device))
+        self._labelled_seed = int(datamodule.seed)
+        log.info("%s: %d labelled images, alpha = %.3g", self.head_key, n_labelled, self.alpha)
+
+    def labelled_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The labelled batch of optimizer step ``step``: a pure function of (seed, step), so resuming replays it.
+
+        The subset is walked through a fresh seeded permutation per pass (batches may straddle two passes);
+        with fewer labelled images than ``labelled_batch_size`` every step sees all of them, shuffled.
+        """
+        assert self._labelled is not None, "on_fit_start loads the labelled subset"
+        images, labels = self._labelled
+        n = len(labels)
+        size = min(self.hparams.labelled_batch_size, n)
+        positions = torch.arange(step * size, (step + 1) * size)
+        index = torch.empty(size, dtype=torch.long)
+        for cycle in positions.div(n, rounding_mode="floor").unique().tolist():
+            in_cycle = positions.div(n, rounding_mode="floor") == cycle
+            index[in_cycle] = self._cycle_permutation(cycle, n)[positions[in_cycle] % n]
+        index = index.to(labels.device)
+        return images[index], labels[index]
+
+    def _cycle_permutation(self, cycle: int, n: int) -> torch.Tensor:
+        if self._permutation is None or self._permutation[0] != cycle:
+            generator = torch.Generator().manual_seed(self._labelled_seed * 1_000_003 + cycle)
+            self._permutation = (cycle, torch.randperm(n, generator=generator))
+        return self._permutation[1]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> torch.Tensor:
+        images, hidden_labels = batch
+        assert hidden_labels is None, "M2 trains on the unlabelled stream; its labels come only from the labelled subset"
+        labelled_images, labels = self.labelled_batch(self.global_step)
+        terms = self.loss_terms(images, labelled_images, labels)
+        self.log_dict({f"train/{name}": value for name, value in terms.items()}, on_step=True, on_epoch=True,
+                      batch_size=len(images))
+        self.log("train/alpha", float(self.alpha), on_step=False, on_epoch=True, batch_size=len(images))
+        self.log("acc", terms["labelled_accuracy"], prog_bar=True, logger=False, batch_size=len(labels))
+        return terms["loss"]
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> None:
+        """Unlabelled ELBO of the holdout (data.val_size > 0); val accuracy is computed at epoch end."""
+        inputs, targets = self.features(batch[0])
+        value = unlabelled_elbo(self.classifier(inputs), self.elbo_per_class(inputs, targets)).mean()
+        self.log("val/unlabelled_elbo", value, batch_size=len(batch[0]))
+
+    def on_validation_epoch_end(self) -> None:
+        datamodule = self.trainer.datamodule
+        if getattr(datamodule, "val_size", 0) and not self.trainer.sanity_checking:
+            predicted = self.predict_labels(datamodule.images("val"))
+            self.log("val/accuracy", (predicted == datamodule.labels("val")).float().mean())
+
+    def on_train_epoch_end(self) -> None:
+        logger = self.logger
+        if logger is None or not hasattr(logger.experiment, "add_image"):
+            return
+        labels = torch.arange(self.n_classes).repeat_interleave(GRID_COLUMNS)
+        images = self.sample(labels, noise=self.fixed_noise.cpu().repeat(self.n_classes, 1))
+        grid = torchvision.utils.make_grid((images + 1) / 2, nrow=GRID_COLUMNS)
+        logger.experiment.add_image("images/class_conditional_samples", grid, self.global_step)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        parameters = [p for net in (self.classifier, self.encoder, self.decoder) for p in net.parameters()]
+        return torch.optim.Adam(parameters, lr=self.hparams.lr)
+
+
+class M1M2(M2):
+    """M2 on the latent space of a trained, frozen M1 VAE (Kingma et al. 2014, the stacked model).
+
+    ``m1_checkpoint``: an M1 run dir or .ckpt, read once here; its encoder and decoder specs are
+    recorded in the hyperparameters (``m1_networks``) and their weights in this module's state dict,
+    so rebuilding from this checkpoint never opens the M1 file. ``m1_sample``: in training, x1 is a
+    fresh draw from M1's q(z1 | x) (the paper's choice; inactive latent units are then N(0, 1) noise,
+    not constants a Gaussian could collapse onto); in eval mode, and with m1_sample=false, the mean.
+    """
+
+    head_key = "m1_m2"
+
+    def __init__(self, arch: dict[str, Any], m1_checkpoint: str | None = None, m1_sample: bool = True,
+                 lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None, labelled_batch_size: int = 100,
+                 m1_networks: dict[str, Any] | None = None) -> None:
+        # binarize=False: the M1 latents are real-valued; M2.__init__ calls _build_feature_extractor below.
+        super().__init__(arch, lr=lr, alpha_factor=alpha_factor, alpha=alpha, labelled_batch_size=labelled_batch_size,
+                         binarize=False)
+        self.hparams.pop("binarize", None)  # collected from M2's frame, but not an argument of this class
+        if self.decoder.likelihood != "gaussian":
+            raise ConfigError("method=m1_m2 models M1 latents with a Gaussian: use arch=m1_m2_mlp "
+                              "(decoder likelihood: gaussian)")
+
+    def _build_feature_extractor(self) -> None:
+        """Copy M1's encoder and decoder, frozen: from the M1 checkpoint on the first build, else from the specs."""
+        m1_networks, m1 = self.hparams.get("m1_networks"), None
+        if m1_networks is None:
+            m1_checkpoint = self.hparams.get("m1_checkpoint")
+            if not m1_checkpoint:
+                raise ConfigError("method=m1_m2 needs a trained M1 VAE: run `ssgen-train method=m1 ...` first, then "
+                                  "pass method.m1_checkpoint=<its run dir or .ckpt>")
+            from ssgen.checkpoints import load_module
+            from ssgen.models.m1 import M1VAE
+
+            m1 = load_module(m1_checkpoint, (M1VAE,), "method=m1 VAE")
+            m1_networks = {name: dict(m1.hparams["arch"]["networks"][name]) for name in ("encoder", "decoder")}
+            # recorded so that rebuilding this module from its own checkpoint never needs the M1 file
+            self.hparams["m1_networks"] = m1_networks
+            self.hparams["m1_checkpoint"] = str(m1_checkpoint)
+        self.m1_encoder = _build(m1_networks["encoder"])
+        self.m1_decoder = _build(m1_networks["decoder"])
+        if m1 is not None:
+            self.m1_encoder.load_state_dict(m1.encoder.state_dict())
+            self.m1_decoder.load_state_dict(m1.decoder.state_dict())
+        for network in (self.m1_encoder, self.m1_decoder):
+            network.requires_grad_(False)
+            network.eval()
+
+    def _feature_dim(self) -> int:
+        return self.m1_encoder.latent_dim
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x1, x1), each ``(N, 50)``: M1's latent for float images ``(N, 1, 28, 28)``, no gradient into M1."""
+        with torch.no_grad():
+            mean, log_var = self.m1_encoder(images)
+            if self.training and self.hparams.m1_sample:
+                mean = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        return mean, mean
+
+    def _decode_to_pixels(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """z2, y -> E[x1 | y, z2] (M2's Gaussian mean) -> M1's Bernoulli means ``(N, 1, 28, 28)`` in [0, 1]."""
+        return torch.sigmoid(self.m1_decoder(self.decoder.expected_output(latents, labels)))
+
+    def train(self, mode: bool = True) -> M1M2:
+        super().train(mode)
+        self.m1_encoder.eval()  # frozen feature extractor: never in training mode
+        self.m1_decoder.eval()
+        return self
+
+
+# ================================================================================================ test score
+class ClassifierTestScore(L.Callback):
+    """At the end of training, classify the 10k test set with q(y|x) once; ``results()`` feeds results.json.
+
+    Nothing is chosen with these numbers (no early stopping, no checkpoint selection): the run trains
+    for its epoch budget and the last weights are scored. The head is keyed by the module's
+    ``head_key`` ('m2' or 'm1_m2') under ``heads[str(N)]`` with N = data.n_labels, as M1's SVM heads.
+    """
+
+    def __init__(self) -> None:
+        self._results: dict[str, Any] = {}
+
+    def results(self) -> dict[str, Any]:
+        return self._results
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_rank != 0 or trainer.sanity_checking:
+            return
+        datamodule = trainer.datamodule
+        datamodule.setup("fit")
+        test_labels = datamodule.labels("test").numpy()
+        predicted = pl_module.predict_labels(datamodule.images("test")).numpy()
+        train_predicted = pl_module.predict_labels(datamodule.images("labelled")).numpy()
+        entry = {"accuracy": float(accuracy_score(test_labels, predicted)),
+                 "macro_f1": float(f1_score(test_labels, predicted, average="macro")),
+                 "confusion_matrix": confusion_matrix(test_labels, predicted, labels=list(range(N_CLASSES))).tolist(),
+                 "params": {},
+                 "labelled_accuracy": float(np.mean(train_predicted == datamodule.labels("labelled").numpy()))}
+        n = str(datamodule.n_labels)
+        key = pl_module.head_key
+        self._results = {"test_accuracy": entry["accuracy"], "macro_f1": entry["macro_f1"], "heads": {n: {key: entry}}}
+        log.info("%s, N=%s: test accuracy %.4f, macro-F1 %.4f", key, n, entry["accuracy"], entry["macro_f1"])
+        self._write_figure(trainer, Path(trainer.default_root_dir), n, key, entry)
+
+    def _write_figure(self, trainer: L.Trainer, run_dir: Path, n: str, key: str, entry: dict[str, Any]) -> None:
+        import matplotlib.pyplot as plt
+
+        from ssgen.heads import confusion_figure
+        from ssgen.io import save_figure
+
+        label = {"m2": "M2", "m1_m2": "M1 + M2"}.get(key, key)
+        figure = confusion_figure(entry["confusion_matrix"], f"{label} classifier q(y|x), N={n}: "
+                                  f"test accuracy {entry['accuracy']:.3f}")
+        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
+        logger = trainer.logger
+        if logger is not None:
+            if hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
+            logger.log_metrics({f"heads/{key}_accuracy_n{n}": entry["accuracy"]}, step=trainer.global_step)
+        plt.close(figure)
