@@ -175,7 +175,7 @@ def validate(cfg: DictConfig) -> None:
     """Reject values that type-check but cannot train, each with one line saying how to fix it."""
     method = cfg.method
     if cfg.arch.family != method.family:
-        options = {"vae": "vae_mlp", "gan": "dcgan, mlp_generator"}.get(method.family, f"an arch with family={method.family}")
+        options = {"vae": "vae_mlp", "gan": "dcgan, mlp_generator", "semi": "m2_mlp (m2), m1_m2_mlp (m1_m2)"}.get(method.family, f"an arch with family={method.family}")
         raise ConfigError(
             f"arch={cfg.arch.name} is a {cfg.arch.family} architecture but method={method.name} needs a "
             f"{method.family} one; choose arch from: {options}"
@@ -207,6 +207,21 @@ def validate(cfg: DictConfig) -> None:
                 raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
             if method.critic_norm == "batch":
                 raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer or none")
+    elif method.family == "semi":
+        _positive(method.lr, "method.lr", "the paper uses 3e-4")
+        _positive(method.alpha_factor, "method.alpha_factor", "the paper uses 0.1")
+        if method.alpha is not None:
+            _positive(method.alpha, "method.alpha", "or leave it null for alpha_factor * N_unlabelled / N_labelled")
+        _positive(method.labelled_batch_size, "method.labelled_batch_size", "use e.g. 100")
+        if parse_n_labels(cfg.data.n_labels) == 0:
+            raise ConfigError(f"method={method.name} is semi-supervised but data.n_labels=0; use e.g. data.n_labels=100")
+        expected_arch = {"m2": "m2_mlp", "m1_m2": "m1_m2_mlp"}.get(method.name)
+        if expected_arch and cfg.arch.name != expected_arch:
+            raise ConfigError(f"method={method.name} needs arch={expected_arch} (its likelihood matches the method), "
+                              f"not arch={cfg.arch.name}")
+        if method.name == "m1_m2" and not method.m1_checkpoint:
+            raise ConfigError("method=m1_m2 needs method.m1_checkpoint=<M1 run dir or .ckpt>; "
+                              "train one first with `ssgen-train method=m1 ...`")
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")

@@ -88,7 +88,11 @@ def parse_label(text: str) -> list[int]:
 
 def load_gan(path: str | Path) -> ConditionalGAN:
     """The GAN of a checkpoint or run dir, on CPU, in eval mode; CheckpointError if it is anything else."""
-    return load_module(path, expected=(ConditionalGAN,), what="GAN (method dcgan, wgan_clip or wgan_gp)")
+    from ssgen.models.m2 import M2
+
+    # M2 and M1+M2 are class-conditional generators too (p(x | y, z)), with the same sample() hook.
+    return load_module(path, expected=(ConditionalGAN, M2),
+                       what="class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Classify new images with a trained M1 run (VAE encoder means + the saved SVM head).
+"""Classify new images with a trained M1 run (VAE encoder means + the saved SVM head), or an M2 / M1+M2 run.
 
     ssgen-predict run=outputs/m1/2026-11-25_07-00-00 images=my_images.npz out=predictions.npz
     ssgen-predict run=<run dir> images=t10k-images-idx3-ubyte.gz out=pred.npz n_labels=1000
@@ -20,7 +20,7 @@ import torch
 
 from ssgen.checkpoints import load_module
 from ssgen.data import CLASS_NAMES, read_idx
-from ssgen.errors import DataError, SSGenError
+from ssgen.errors import CheckpointError, DataError, SSGenError
 from ssgen.heads import load_svm, read_head_metadata
 from ssgen.io import atomic_write, atomic_write_text
 
@@ -79,8 +79,17 @@ def check_images(images: np.ndarray, source: str = "images") -> torch.Tensor:
 def predict(run_dir: str | Path, images: torch.Tensor, n_labels: int | None = None) -> np.ndarray:
     """Labels (N,) int64 for uint8 images (N, 28, 28) from the run's VAE encoder means and SVM head."""
     from ssgen.models.m1 import M1VAE
+    from ssgen.predict_m2 import is_m2_run, predict_m2
 
     run_dir = Path(run_dir)
+    try:
+        is_m2 = is_m2_run(run_dir)
+    except CheckpointError:
+        is_m2 = False  # no checkpoint at all: the M1 path below gives the usual message
+    if is_m2:
+        if n_labels is not None:
+            raise SSGenError("an M2 / M1+M2 run has one classifier, trained on its own n_labels; drop n_labels=")
+        return predict_m2(run_dir, images)
     metadata = read_head_metadata(run_dir)
     n = n_labels if n_labels is not None else metadata["n_labels"][0]
     if str(n) not in metadata["heads"]:

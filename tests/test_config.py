@@ -75,3 +75,23 @@ def test_invalid_values_fail_validation_with_one_line(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment) as error:
         validate(cfg)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["method=m2", "arch=m1_m2_mlp"], "needs arch=m2_mlp"),
+    (["method=m1_m2"], "needs method.m1_checkpoint"),
+    (["method=m2", "data.n_labels=0"], "semi-supervised but data.n_labels=0"),
+    (["method=m2", "method.lr=0"], "method.lr"),
+])
+def test_semi_supervised_values_checked(overrides, fragment):
+    cfg = compose_config([*overrides, "run_dir=/tmp/x"])
+    with pytest.raises(ConfigError, match=fragment):
+        validate(cfg)
+
+
+@pytest.mark.parametrize("method", ["m2", "m1_m2"])
+def test_semi_supervised_methods_compose(method):
+    extra = ["method.m1_checkpoint=/some/run"] if method == "m1_m2" else []
+    cfg = compose_config([f"method={method}", "run_dir=/tmp/x", *extra])
+    validate(cfg)
+    assert cfg.arch.family == "semi"

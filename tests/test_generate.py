@@ -151,7 +151,7 @@ def test_a_checkpoint_that_is_not_a_gan(m1_run, tmp_path, capsys):
     foreign = tmp_path / "vae.ckpt"
     torch.save({"ssgen_module": "ssgen.models.m1.M1VAE", "hyper_parameters": {}, "state_dict": {}}, foreign)
     code, err = run_main(capsys, f"ckpt={foreign}", f"out={tmp_path / 'x.png'}")
-    assert code == 2 and "is a M1VAE checkpoint, not a GAN" in err and err.count("\n") == 1
+    assert code == 2 and "is a M1VAE checkpoint, not a class-conditional generator" in err and err.count("\n") == 1
     # the real M1 run: refused with one line too (whichever check catches it first)
     code, err = run_main(capsys, f"ckpt={m1_run}", f"out={tmp_path / 'x.png'}")
     assert code == 2 and err.startswith("ssgen-generate: error: ") and err.count("\n") == 1
