@@ -1,0 +1,94 @@
+"""Regenerate docs/errors.md: run every bad input the tests cover and record the one-line message it gets.
+
+    python tools/errors_table.py > docs/errors.md
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import compose_config  # noqa: E402
+
+from ssgen.config import validate  # noqa: E402
+from ssgen.errors import SSGenError  # noqa: E402
+
+
+def config_message(overrides: list[str]) -> str:
+    try:
+        validate(compose_config([*overrides, "run_dir=/tmp/x"]))
+    except SSGenError as exc:
+        return f"ssgen-train: error: {exc}"
+    except Exception as exc:  # Hydra's own composition errors
+        return str(exc).strip().splitlines()[0] + " …"
+    return "(accepted)"
+
+
+def cli_message(main: object, argv: list[str]) -> str:
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(argv)  # type: ignore[operator]
+        except SystemExit:
+            pass
+    return stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else "(accepted)"
+
+
+def main() -> None:
+    from ssgen.data import read_idx
+    from ssgen.generate import main as generate
+    from ssgen.predict import main as predict
+
+    rows: list[tuple[str, str]] = []
+    for overrides in (["data.n_labels=105"], ["data.n_labels=-10"], ["data.n_labels=70000"], ["data.n_labels=1.5"],
+                      ["data.n_labels=many"], ["method.lr=0"], ["method.kl_weight=-1"], ["method=nope"],
+                      ["method.lrr=1"], ["seed=abc"], ["arch=dcgan"], ["arch=nope"],
+                      ["method=wgan_gp", "method.n_critic=0", "data.n_labels=all"],
+                      ["method=wgan_clip", "method.clip=0", "data.n_labels=all"],
+                      ["method=dcgan", "method.lr_generator=-1", "data.n_labels=all"],
+                      ["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"],
+                      ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"]):
+        rows.append(("`ssgen-train " + " ".join(overrides) + "`", config_message(overrides)))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        good = tmp_path / "good.npz"
+        np.savez(good, images=np.zeros((2, 28, 28), dtype=np.uint8))
+        truncated = tmp_path / "train-images-idx3-ubyte"
+        truncated.write_bytes((2051).to_bytes(4, "big") + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"x" * 50)
+        try:
+            read_idx(truncated)
+        except SSGenError as exc:
+            rows.append(("a truncated IDX file in `data.root`", str(exc).replace(str(tmp_path), "<dir>")))
+        (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+        cases = [
+            (generate, [f"ckpt={tmp_path / 'missing'}"], "`ssgen-generate` with a missing checkpoint"),
+            (generate, [f"ckpt={tmp_path / 'bad.ckpt'}"], "`ssgen-generate` with a corrupt checkpoint"),
+            (generate, [f"ckpt={tmp_path}", "label=sock"], "`ssgen-generate label=sock`"),
+            (generate, [f"ckpt={tmp_path}", "n=0"], "`ssgen-generate n=0`"),
+            (predict, [f"run={tmp_path}", f"images={good}", f"out={tmp_path / 'p.npz'}"], "`ssgen-predict` on a dir that is no M1/M2 run"),
+        ]
+        for images, label in ((np.zeros((2, 32, 32), np.uint8), "32x32 images"), (np.zeros((2, 28, 28), np.float32), "float images"),
+                              (np.full((2, 28, 28), 300, np.int32), "pixel values above 255")):
+            bad = tmp_path / f"bad_{len(cases)}.npz"
+            np.savez(bad, images=images)
+            cases.append((predict, [f"run={tmp_path}", f"images={bad}", f"out={tmp_path / 'p.npz'}"],
+                          f"`ssgen-predict` with {label}"))
+        for main_fn, argv, label in cases:
+            rows.append((label, cli_message(main_fn, argv).replace(str(tmp_path), "<dir>")))
+    print("# Bad input and the message it gets\n")
+    print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
+    print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
+    print("test_reliability.py, test_evaluate_cli.py). Nothing is written when an input is refused.\n")
+    print("| input | message |\n|---|---|")
+    for case, message in rows:
+        print(f"| {case} | {message.replace('|', '/')} |")
+
+
+if __name__ == "__main__":
+    main()
