@@ -65,6 +65,25 @@ def sweep_command(paths: list[str | Path]) -> str:
     return "\n".join(commands)
 
 
+# Overrides that index a cell (or only say where output goes) rather than define a variant of the method.
+NOT_A_VARIANT = ("seed", "data.n_labels", "hydra.", "run_dir", "torch_threads", "trainer.enable_progress_bar",
+                 "experiment", "method=")
+
+
+def variant_overrides(run_dir: Path) -> set[str]:
+    """The run's overrides that may make it a different model (e.g. method.kl_weight=0.1), from .hydra/overrides.yaml."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    overrides = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+    return {o for o in overrides if not o.lstrip("+~").startswith(NOT_A_VARIANT)}
+
+
+def variants(run_dirs: list[Path]) -> dict[Path, str]:
+    """Per run, the overrides that differ between the runs given: these split a table row into variants."""
+    overrides = {run_dir: variant_overrides(run_dir) for run_dir in run_dirs}
+    common = set.intersection(*overrides.values()) if overrides else set()
+    return {run_dir: ", ".join(sorted(o - common)) for run_dir, o in overrides.items()}
+
+
 def mean_std(values: list[float]) -> str:
     if not values:
         return "–"
@@ -75,8 +94,9 @@ def mean_std(values: list[float]) -> str:
 
 def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]]:
     """Markdown Table 1: rows = heads, columns = N, cells = test accuracy mean ± std over seeds."""
-    cells: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    cells: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     failures = []
+    variant = variants([run_dir for run_dir, _ in results]).__getitem__
     for run_dir, result in results:
         if result.get("status") != "ok":
             failures.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
@@ -85,15 +105,18 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
         for n, heads in result.get("heads", {}).items():
             for head, metrics in heads.items():
                 # one value per (head, N, seed): a VAE per seed scoring every N, or one run per (N, seed)
-                cells[head][int(n)][result["seed"]] = metrics["accuracy"]
+                # the raw-pixel baseline never depends on the VAE: one row whatever the variant
+                key = (head, "" if head == "raw_svm" else variant(run_dir))
+                cells[key][int(n)][result["seed"]] = metrics["accuracy"]
     columns = sorted({n for head in cells.values() for n in head})
     if not columns:
         return "", failures
     lines = ["| method / head | " + " | ".join(f"N = {n}" for n in columns) + " |",
              "|---|" + "---|" * len(columns)]
-    for key, label in M1_ROWS:
-        if key in cells:
-            lines.append(f"| {label} | " + " | ".join(mean_std(list(cells[key][n].values())) for n in columns) + " |")
+    for head, label in M1_ROWS:
+        for key in sorted(k for k in cells if k[0] == head):
+            name = f"{label} [{key[1]}]" if key[1] else label
+            lines.append(f"| {name} | " + " | ".join(mean_std(list(cells[key][n].values())) for n in columns) + " |")
     seeds = sorted({seed for head in cells.values() for n in head.values() for seed in n})
     lines.append("")
     lines.append(f"Test accuracy on the 10k Fashion-MNIST test set, mean ± sample std over seeds {seeds} "

@@ -1,0 +1,40 @@
+"""ssgen-report: Table 1 from a sweep's results.json files, split by the overrides that vary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import yaml
+
+from ssgen.report import write_m1_report
+
+
+def fake_run(root, name, seed, kl_weight, accuracies, status="ok"):
+    run_dir = root / name
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"seed={seed}", f"method.kl_weight={kl_weight}"]))
+    heads = {n: {"m1_svm": {"accuracy": acc}, "raw_svm": {"accuracy": acc - 0.05}} for n, acc in accuracies.items()}
+    payload = {"method": "m1", "seed": seed, "status": status, "epochs": 3, "wall_time_s": 60.0, "heads": heads}
+    (run_dir / "results.json").write_text(json.dumps(payload))
+
+
+def test_table_means_stds_variants_and_failures(tmp_path):
+    fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})
+    fake_run(tmp_path, "b", 1, 1.0, {"100": 0.64, "600": 0.72})
+    fake_run(tmp_path, "c", 0, 0.1, {"100": 0.70, "600": 0.80})
+    fake_run(tmp_path, "d", 1, 0.1, {}, status="failed: diverged")
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(
+        {"hydra": {"overrides": {"task": ["seed=0,1", "method.kl_weight=1.0,0.1"]}}}))
+    text = write_m1_report([str(tmp_path)], str(tmp_path / "table.md"))
+    assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=1.0] | 0.620 ± 0.028 | 0.710 ± 0.014 |" in text
+    assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=0.1] | 0.700 (1 seed) | 0.800 (1 seed) |" in text
+    assert "ssgen-train -m seed=0,1 method.kl_weight=1.0,0.1" in text
+    assert "Failed jobs" in text and "diverged" in text
+    assert (tmp_path / "table.md").read_text() == text
+
+
+def test_console_script_missing_dir_one_line(tmp_path):
+    result = subprocess.run(["ssgen-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")
+    assert "Traceback" not in result.stderr
