@@ -1,0 +1,160 @@
+"""Score any generator checkpoint: FID, KID, class-consistency, per-class FID vs the test set, with the floor.
+
+    ssgen-evaluate ckpt=outputs/gan/2025-01-01_12-00-00                  # run dir: checkpoints/best.ckpt, else last.ckpt
+    ssgen-evaluate ckpt=outputs/gan/<run>/checkpoints/last.ckpt n=2000 out=last_metrics.json seed=1
+    ssgen-evaluate ckpt=outputs/m1/<run> n=10000                          # the M1 VAE: FID/KID of prior samples
+
+Arguments (key=value, any order):
+    ckpt       a .ckpt file or a run dir (required)
+    n          generated images, class-balanced for conditional generators (default 10000)
+    out        JSON file to write (default: <checkpoint>.metrics.json beside the checkpoint)
+    seed       noise of the samples, the floor's training-image draw, KID's subsets (default 0)
+    cache_dir  evaluator cache (default $SSGEN_CACHE or ~/.cache/ssgen); the evaluator is trained on first use
+    evaluator  a .safetensors evaluator file to use instead of the cached default
+    floor      true|false: also score n real training images vs the test set (default true)
+
+Works for the GANs (``generate(labels, noise)``, output in [-1, 1]) and the M1 VAE
+(``generate_prior(n)``, Bernoulli means in [0, 1]). The model class comes from the checkpoint
+(``ssgen_module``, written by ssgen-train), else from the run dir's ``.hydra/config.yaml``
+(``method._target_``). Errors are one line on stderr and exit status 2: a missing, truncated or
+corrupt checkpoint, or one that is not a generator.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ssgen.errors import CheckpointError, ConfigError, SSGenError
+
+DEFAULTS: dict[str, Any] = {"ckpt": None, "n": 10000, "out": None, "seed": 0, "cache_dir": None, "evaluator": None,
+                            "floor": True}
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    """``key=value`` arguments -> dict with DEFAULTS filled in; ConfigError on anything unknown or malformed."""
+    args = dict(DEFAULTS)
+    for item in argv:
+        key, sep, value = item.partition("=")
+        key = key.lstrip("+").strip()
+        if not sep or key not in DEFAULTS:
+            raise ConfigError(f"argument {item!r} is not one of {', '.join(k + '=...' for k in DEFAULTS)}; "
+                              "see `ssgen-evaluate --help`")
+        args[key] = value
+    if not args["ckpt"]:
+        raise ConfigError("ckpt=<checkpoint file or run dir> is required")
+    for key in ("n", "seed"):
+        try:
+            args[key] = int(args[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={args[key]!r} is not an integer") from None
+    if args["n"] < 20:
+        raise ConfigError(f"n={args['n']} is too small for FID/KID; use at least 20 (10000 for reported numbers)")
+    if isinstance(args["floor"], str):
+        if args["floor"].lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"floor={args['floor']!r} must be true or false")
+        args["floor"] = args["floor"].lower() in ("true", "1")
+    return args
+
+
+def _class_from_run_dir(checkpoint_path: Path) -> str | None:
+    """``method._target_`` of the run dir's .hydra/config.yaml (checkpoints live in <run_dir>/checkpoints)."""
+    for run_dir in (checkpoint_path.parent.parent, checkpoint_path.parent):
+        config = run_dir / ".hydra" / "config.yaml"
+        if config.is_file():
+            from omegaconf import OmegaConf
+
+            try:
+                return OmegaConf.load(config).method.get("_target_")
+            except Exception:  # a config we cannot read just means: no hint from it
+                return None
+    return None
+
+
+def load_generator(path: str | Path) -> tuple[Any, Path]:
+    """The generator LightningModule of a checkpoint or run dir (CPU, eval mode) and the resolved .ckpt path."""
+    import importlib
+
+    from ssgen.checkpoints import load_module, read_checkpoint, resolve_checkpoint
+    from ssgen.metrics import is_generator
+
+    checkpoint_path = resolve_checkpoint(path)
+    checkpoint = read_checkpoint(checkpoint_path)  # truncated / corrupt / unsafe -> CheckpointError
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{checkpoint_path} is not a Lightning checkpoint (no state_dict); give a .ckpt of an ssgen-train run")
+    if checkpoint.get("ssgen_module"):
+        module = load_module(checkpoint_path)
+    else:
+        target = _class_from_run_dir(checkpoint_path)
+        if not target:
+            raise CheckpointError(f"{checkpoint_path} names no model class (no 'ssgen_module' entry, no .hydra/config.yaml "
+                                  "in its run dir); give the checkpoint of an ssgen-train run")
+        module_name, _, class_name = target.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+            module = cls(**checkpoint.get("hyper_parameters", {}))
+            module.load_state_dict(checkpoint["state_dict"])
+        except (ImportError, AttributeError, TypeError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{checkpoint_path} does not load as {target} ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
+        module.eval()
+    if not is_generator(module):
+        raise CheckpointError(f"{checkpoint_path} is a {type(module).__name__} checkpoint, not a generator (no generate "
+                              "or generate_prior); give the checkpoint of a GAN or M1 run")
+    return module, checkpoint_path
+
+
+def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """Score the checkpoint; returns the report (also written to ``out``) and the path written."""
+    from ssgen.evaluator import load_evaluator, load_evaluator_file
+    from ssgen.io import atomic_write_json
+    from ssgen.metrics import generator_report, make_sampler
+
+    module, checkpoint_path = load_generator(args["ckpt"])
+    evaluator = load_evaluator_file(args["evaluator"]) if args["evaluator"] else load_evaluator(args["cache_dir"])
+    sampler, conditional = make_sampler(module, seed=args["seed"])
+    report = generator_report(sampler, evaluator, n=args["n"], conditional=conditional, seed=args["seed"],
+                              floor=args["floor"])
+    report = {"checkpoint": str(checkpoint_path), "model": type(module).__name__, "seed": args["seed"], **report}
+    out = Path(args["out"]) if args["out"] else checkpoint_path.with_suffix(".metrics.json")
+    atomic_write_json(out, report)
+    return report, out
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Human-readable lines: each score beside its floor."""
+    lines = [f"{report['model']} {report['checkpoint']}: n={report['n']} generated vs {report['n_reference']} test images "
+             f"(evaluator {report['evaluator_config_hash']}, test accuracy {report['evaluator_test_accuracy']:.4f})"]
+    for key, digits in (("fid", 3), ("kid", 5), ("kid_std", 5), ("class_consistency", 4)):
+        if key in report:
+            floor = report.get(f"{key}_floor")
+            lines.append(f"  {key:18s} {report[key]:.{digits}f}" + (f"   (floor {floor:.{digits}f})" if floor is not None else ""))
+    if "per_class_fid" in report:
+        floors = report.get("per_class_fid_floor", {})
+        lines.append("  per-class FID      " + ", ".join(
+            f"{name} {value:.2f}" + (f" ({floors[name]:.2f})" if name in floors else "")
+            for name, value in report["per_class_fid"].items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``ssgen-evaluate``: errors are one line on stderr and exit status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(__doc__)
+        return
+    try:
+        args = parse_args(argv)
+        report, out = evaluate(args)
+    except SSGenError as exc:
+        print(f"ssgen-evaluate: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(format_report(report))
+    print(f"wrote {out}")
+    print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""ssgen-evaluate: a round trip on a tiny real DCGAN checkpoint (subprocess), the M1 path, and the error paths.
+
+    python -m pytest tests/test_evaluate_cli.py -q -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+
+from ssgen.data import FashionMNISTDataModule
+from ssgen.evaluate import main
+from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
+
+TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared cores: OpenMP threads spinning against other jobs cost more than they give
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def evaluator_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.getbasetemp() / "ssgen-cache"
+    load_evaluator(cache, config=TINY, progress=False)
+    return evaluator_path(TINY, cache)
+
+
+class RecordClass(L.Callback):
+    """What ssgen-train records in its checkpoints: the module's import path."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ssgen_module"] = f"{type(pl_module).__module__}.{type(pl_module).__qualname__}"
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run dir with checkpoints/last.ckpt of a tiny DCGAN trained for one batch by a real Trainer."""
+    from ssgen.models.gan import DCGAN
+
+    run_dir = tmp_path_factory.mktemp("gan_run")
+    arch = {"name": "dcgan", "family": "gan", "networks": {
+        "generator": {"_target_": "ssgen.models.gan.DCGANGenerator", "width": 8, "label_embedding_dim": 4},
+        "critic": {"_target_": "ssgen.models.gan.DCGANCritic", "width": 8}}}
+    model = DCGAN(arch=arch, latent_dim=8)
+    checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False,
+                        callbacks=[checkpoints, RecordClass()], enable_progress_bar=False, enable_model_summary=False)
+    datamodule = FashionMNISTDataModule(n_labels="all", pixel_range="symmetric", train_stream="labelled", batch_size=8)
+    trainer.fit(model, datamodule=datamodule)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    return run_dir
+
+
+def test_round_trip_as_a_subprocess(gan_run: Path, evaluator_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "metrics.json"
+    env = {**os.environ, "SSGEN_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "ssgen.evaluate", f"ckpt={gan_run}", "n=200", f"out={out}",
+               f"evaluator={evaluator_file}"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["checkpoint"].endswith("last.ckpt") and report["model"] == "DCGAN" and report["n"] == 200
+    for key in ("fid", "kid", "kid_std", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor"):
+        assert isinstance(report[key], float), key
+    assert len(report["per_class_fid"]) == 10
+    assert report["evaluator_config_hash"] == TINY.config_hash
+    assert "fid" in done.stdout and "floor" in done.stdout
+    assert not (tmp_path / "empty-cache").exists()  # the given evaluator was used, nothing trained
+
+
+def test_m1_run_dir_scored_unconditionally(evaluator_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No ssgen_module in the checkpoint: the class comes from the run dir's .hydra/config.yaml."""
+    from ssgen.models.m1 import M1VAE
+
+    arch = {"networks": {"encoder": {"_target_": "ssgen.nets.vae_mlp.Encoder", "hidden_dims": [16], "latent_dim": 4},
+                         "decoder": {"_target_": "ssgen.nets.vae_mlp.Decoder", "hidden_dims": [16], "latent_dim": 4}}}
+    model = M1VAE(arch=arch)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("method:\n  _target_: ssgen.models.m1.M1VAE\n  name: m1\n")
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)},
+               tmp_path / "checkpoints" / "last.ckpt")
+    main([f"ckpt={tmp_path}", "n=100", f"evaluator={evaluator_file}", "floor=false"])
+    report = json.loads((tmp_path / "checkpoints" / "last.metrics.json").read_text())
+    assert report["model"] == "M1VAE" and "fid" in report and "class_consistency" not in report
+    assert "wrote" in capsys.readouterr().out
+
+
+def _error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("ssgen-evaluate: error: ")
+    return err
+
+
+def test_missing_checkpoint(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    assert "does not exist" in _error_line(capsys, [f"ckpt={tmp_path / 'nope.ckpt'}"])
+    assert "no checkpoints/best.ckpt" in _error_line(capsys, [f"ckpt={tmp_path}"])
+
+
+def test_truncated_checkpoint(gan_run: Path, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    data = (gan_run / "checkpoints" / "last.ckpt").read_bytes()
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(data[: len(data) // 2])
+    assert "truncated" in _error_line(capsys, [f"ckpt={broken}"])
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    assert "truncated" in _error_line(capsys, [f"ckpt={garbage}"])
+
+
+def test_not_a_generator(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    layer = torch.nn.Linear(3, 2)
+    path = tmp_path / "linear.ckpt"
+    torch.save({"state_dict": layer.state_dict(), "hyper_parameters": {"in_features": 3, "out_features": 2},
+                "ssgen_module": "torch.nn.Linear"}, path)
+    assert "not a generator" in _error_line(capsys, [f"ckpt={path}"])
+    bare = tmp_path / "bare.ckpt"
+    torch.save({"state_dict": layer.state_dict()}, bare)
+    assert "names no model class" in _error_line(capsys, [f"ckpt={bare}"])
+
+
+def test_bad_arguments(capsys: pytest.CaptureFixture) -> None:
+    assert "is required" in _error_line(capsys, ["n=10"])
+    assert "not an integer" in _error_line(capsys, ["ckpt=x", "n=ten"])
+    assert "is not one of" in _error_line(capsys, ["ckpt=x", "samples=5"])
+    main(["--help"])
+    assert "ssgen-evaluate ckpt=" in capsys.readouterr().out

@@ -1,0 +1,190 @@
+"""FID / KID / class-consistency through torchmetrics, the training callback, and the sweep report.
+
+    python -m pytest tests/test_metrics.py -q -p no:cacheprovider
+
+Uses a tiny evaluator (1 epoch on 3000 images, trained once per session in a temp cache) and a tiny
+real DCGAN from ssgen.models.gan (width 8) trained for 2 batches with the callback attached.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from ssgen.data import CLASS_NAMES, FashionMNISTDataModule, load_fashion_mnist, to_pixels
+from ssgen.errors import DataError
+from ssgen.evaluator import EvaluatorConfig, load_evaluator
+from ssgen.metrics import (
+    EvaluatorFeatures,
+    GenerativeMetrics,
+    balanced_indices,
+    class_consistency,
+    fid_kid,
+    generator_report,
+    make_sampler,
+    per_class_fid,
+)
+from ssgen.metrics import main as metrics_main
+
+TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared cores: OpenMP threads spinning against other jobs cost more than they give
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def evaluator(tmp_path_factory: pytest.TempPathFactory):
+    return load_evaluator(tmp_path_factory.getbasetemp() / "ssgen-cache", config=TINY, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, torch.Tensor]:
+    return load_fashion_mnist()
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(evaluator, data) -> None:
+    images = to_pixels(data["test_images"][:1000], "unit")
+    assert abs(fid_kid(images, images, evaluator)["fid"]) < 1e-2
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0))
+    fids = [fid_kid(images, (images + sigma * noise).clamp(0, 1), evaluator)["fid"] for sigma in (0.05, 0.1, 0.2, 0.4)]
+    assert all(a < b for a, b in zip(fids, fids[1:], strict=False)), fids
+    assert fids[0] > 1e-3
+
+
+def test_class_consistency_of_real_test_images_is_the_evaluator_test_accuracy(evaluator, data) -> None:
+    accuracy = class_consistency(to_pixels(data["test_images"], "unit"), data["test_labels"].long(), evaluator)
+    assert accuracy == pytest.approx(evaluator.identity["test_accuracy"], abs=1e-6)
+
+
+def test_per_class_fid_names_every_class_and_is_zero_on_itself(evaluator, data) -> None:
+    index = balanced_indices(data["test_labels"].long(), 500, seed=0)
+    images, labels = to_pixels(data["test_images"][index], "unit"), data["test_labels"][index].long()
+    scores = per_class_fid(images, labels, images, labels, evaluator)
+    assert list(scores) == list(CLASS_NAMES)
+    assert max(abs(v) for v in scores.values()) < 0.05
+
+
+def test_images_in_the_gan_range_are_refused(evaluator, data) -> None:
+    images = to_pixels(data["test_images"][:100], "symmetric")
+    with pytest.raises(DataError, match=r"\(x \+ 1\) / 2"):
+        fid_kid(images, images, evaluator)
+
+
+def test_feature_module_stays_frozen_in_eval_mode(evaluator) -> None:
+    features = EvaluatorFeatures(evaluator)
+    features.train()
+    assert not features.training and not evaluator.training
+    assert not any(p.requires_grad for p in features.parameters())
+
+
+def tiny_dcgan():
+    from ssgen.models.gan import DCGAN
+
+    arch = {"name": "dcgan", "family": "gan", "networks": {
+        "generator": {"_target_": "ssgen.models.gan.DCGANGenerator", "width": 8, "label_embedding_dim": 4},
+        "critic": {"_target_": "ssgen.models.gan.DCGANCritic", "width": 8}}}
+    return DCGAN(arch=arch, latent_dim=8)
+
+
+def test_generator_report_of_a_perfect_generator_matches_its_floor(evaluator, data) -> None:
+    train_labels = data["train_labels"].long()
+    by_class = [torch.nonzero(train_labels == c).flatten() for c in range(10)]
+
+    def replay_training_images(labels: torch.Tensor) -> torch.Tensor:
+        # a 'generator' that returns real training images of the asked class (not the floor's draw)
+        index = torch.stack([by_class[int(c)][-1 - i] for i, c in enumerate(labels)])
+        return to_pixels(data["train_images"][index], "unit")
+
+    report = generator_report(replay_training_images, evaluator, n=200, data=data)
+    for key in ("fid", "kid", "kid_std", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor"):
+        assert isinstance(report[key], float), key
+    assert set(report["per_class_fid"]) == set(CLASS_NAMES) == set(report["per_class_fid_floor"])
+    assert report["evaluator_config_hash"] == TINY.config_hash
+    assert report["fid"] == pytest.approx(report["fid_floor"], rel=0.5)
+
+
+def test_unconditional_generator_gets_fid_and_kid_only(evaluator, data) -> None:
+    from ssgen.models.m1 import M1VAE
+
+    arch = {"networks": {"encoder": {"_target_": "ssgen.nets.vae_mlp.Encoder", "hidden_dims": [16], "latent_dim": 4},
+                         "decoder": {"_target_": "ssgen.nets.vae_mlp.Decoder", "hidden_dims": [16], "latent_dim": 4}}}
+    sampler, conditional = make_sampler(M1VAE(arch=arch), seed=0)
+    assert not conditional
+    report = generator_report(sampler, evaluator, n=100, conditional=False, floor=False, data=data)
+    assert "fid" in report and "kid" in report
+    assert "class_consistency" not in report and "per_class_fid" not in report
+
+
+def test_callback_logs_metrics_and_never_puts_the_evaluator_in_the_gan(evaluator, tmp_path: Path) -> None:
+    """A real (tiny) DCGAN, 2 batches, GenerativeMetrics + ModelCheckpoint(monitor=metrics/fid)."""
+    L.seed_everything(0, verbose=False)
+    model = tiny_dcgan()
+    keys_before = set(model.state_dict())
+    n_parameters = sum(p.numel() for p in model.parameters())
+    datamodule = FashionMNISTDataModule(n_labels="all", pixel_range="symmetric", train_stream="labelled", batch_size=16)
+    metrics = GenerativeMetrics(n_samples=100, final_n_samples=200, evaluator=evaluator)
+    best = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="best", monitor="metrics/fid", mode="min",
+                                               save_top_k=1)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0, logger=False, callbacks=[metrics, best],
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=datamodule)
+
+    for key in ("metrics/fid", "metrics/kid", "metrics/class_consistency"):
+        assert key in trainer.callback_metrics, key
+    assert Path(best.best_model_path).name == "best.ckpt"
+    results = metrics.results()
+    for key in ("fid", "kid", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor",
+                "per_class_fid", "evaluator_config_hash", "evaluator_test_accuracy"):
+        assert key in results, key
+    assert results["scored_checkpoint"] == "best.ckpt"
+    assert results["metrics_reference"] == "test" and results["metrics_reference_during_training"] != "test set"
+    json.dumps(results)  # results.json material
+
+    # the evaluator is frozen, in eval mode, and absent from the module, its optimizers and its checkpoint
+    assert not evaluator.training and not any(p.requires_grad for p in evaluator.parameters())
+    assert set(model.state_dict()) == keys_before
+    checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+    assert set(checkpoint["state_dict"]) == keys_before
+    optimizer_parameters = sum(len(group["params"]) for state in checkpoint["optimizer_states"]
+                               for group in state["param_groups"])
+    assert optimizer_parameters == len(list(model.parameters()))
+    in_optimizers = sum(p.numel() for opt in trainer.optimizers for group in opt.param_groups for p in group["params"])
+    assert in_optimizers == n_parameters
+    evaluator_ids = {id(p) for p in evaluator.parameters()}
+    assert not evaluator_ids & {id(p) for opt in trainer.optimizers for g in opt.param_groups for p in g["params"]}
+    assert not any(torch.is_tensor(v) and v.shape == evaluator.classifier[1].weight.shape
+                   for v in checkpoint["state_dict"].values())
+
+
+def test_report_table(tmp_path: Path) -> None:
+    common = {"status": "ok", "epochs": 10, "evaluator_config_hash": "abc", "evaluator_test_accuracy": 0.93,
+              "fid_floor": 1.5, "kid_floor": 0.0001, "class_consistency_floor": 0.97, "metrics_n": 10000}
+    runs = {
+        "0_dcgan": {"method": "dcgan", "arch": "dcgan", "fid": 20.0, "kid": 0.02, "class_consistency": 0.8,
+                    "failed_runs": 0, "wall_time_s": 600},
+        "1_dcgan": {"method": "dcgan", "arch": "dcgan", "fid": 22.0, "kid": 0.03, "class_consistency": 0.82,
+                    "failed_runs": 1, "wall_time_s": 720},
+        "2_wgan": {"method": "wgan_gp", "arch": "mlp_generator", "fid": 30.0, "kid": 0.04, "class_consistency": 0.7,
+                   "failed_runs": 0, "wall_time_s": 900},
+    }
+    for name, result in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({**common, **result}))
+    out = tmp_path / "gan_metrics.md"
+    metrics_main(["report", str(tmp_path), "--out", str(out)])
+    text = out.read_text()
+    assert "| dcgan | dcgan | 2 (2) | 21.00 ± 1.41 |" in text
+    assert "| wgan_gp | mlp_generator | 1 (1) | 30.00 |" in text
+    assert "floor" in text and "1.50" in text
+    assert f"python -m ssgen.metrics report {tmp_path} --out {out}" in text
+    dcgan_row = next(line for line in text.splitlines() if line.startswith("| dcgan"))
+    assert "| 1 |" in dcgan_row  # failed convergences summed over runs
