@@ -19,6 +19,18 @@ FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enabl
         "trainer.log_every_n_steps=1"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One torch thread in the test process: OpenMP threads spinning against the subprocesses that the
+    end-to-end tests start (or other jobs on a shared machine) cost far more than they give on 2 cores."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()

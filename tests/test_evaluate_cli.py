@@ -23,13 +23,6 @@ from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
 TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared cores: OpenMP threads spinning against other jobs cost more than they give
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture(scope="module")
 def evaluator_file(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -26,14 +26,6 @@ from ssgen.evaluator import (
 TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the test machine's cores are shared: one thread avoids OpenMP threads spinning against other jobs
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -30,13 +30,6 @@ TINY = {
 NO_METRICS = ["data.n_labels=all", "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared cores: OpenMP threads spinning against other jobs cost more than they give
-    yield
-    torch.set_num_threads(previous)
-
 
 def tiny_arch(generator: str = "dcgan", conditioning: str = "projection") -> dict:
     networks = {"generator": {"_target_": "ssgen.models.gan.DCGANGenerator", "width": 8},

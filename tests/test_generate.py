@@ -31,13 +31,6 @@ FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enabl
 CELL = 28 + 2  # make_grid: each image plus 2 pixels of padding
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared cores: OpenMP threads spinning against other jobs cost more than they give
-    yield
-    torch.set_num_threads(previous)
-
 
 def _train(run_dir: Path, *overrides: str) -> Path:
     register_configs()
