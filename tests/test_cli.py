@@ -63,3 +63,18 @@ def test_m1_end_to_end_subprocess(tmp_path):
     assert (tmp_path / "confusion_n100.png").is_file()
     assert len(json.loads((tmp_path / "labelled_indices.json").read_text())["labelled_indices"]) == 100
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp", "m2"])
+def test_every_other_method_end_to_end_subprocess(tmp_path, method):
+    """experiment=debug trains a few batches of each method through the real console script."""
+    small = {"dcgan": ["arch.networks.generator.width=8", "arch.networks.critic.width=8"],
+             "m2": ["data.n_labels=100"]}.get(method, ["arch.networks.generator.width=8", "arch.networks.critic.width=8"])
+    no_metrics = [] if method == "m2" else ["data.n_labels=all", "method.callbacks.quality=null",
+                                            "method.callbacks.best_checkpoint=null"]
+    result = run("ssgen-train", "experiment=debug", f"method={method}", *small, *no_metrics,
+                 f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"] == "ok" and results["method"] == method and results["optimizer_steps"] > 0
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and list((tmp_path / "tb").glob("events.*"))
