@@ -222,6 +222,9 @@ def validate(cfg: DictConfig) -> None:
         if method.name == "m1_m2" and not method.m1_checkpoint:
             raise ConfigError("method=m1_m2 needs method.m1_checkpoint=<M1 run dir or .ckpt>; "
                               "train one first with `ssgen-train method=m1 ...`")
+    if cfg.compile and method.name == "wgan_gp":
+        raise ConfigError("compile=true cannot train wgan_gp: torch.compile does not support the gradient penalty's "
+                          "double backward; drop compile=true")
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")

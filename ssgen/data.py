@@ -256,7 +256,8 @@ class TensorBatches:
         self._resume: tuple[int, int] | None = None
 
     def _n_local(self) -> int:
-        return len(range(self.rank, len(self.images), self.world_size))
+        # every rank gets the same count (padded like DistributedSampler): unequal batch counts hang DDP
+        return -(-len(self.images) // self.world_size)
 
     def __len__(self) -> int:
         n = self._n_local()
@@ -275,6 +276,8 @@ class TensorBatches:
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.arange(n)
+        if self.world_size > 1:  # wrap the first few indices around so the order splits evenly
+            order = torch.cat([order, order[: self._n_local() * self.world_size - n]])
         order = order[self.rank :: self.world_size].to(self.images.device)
         for batch in range(start, len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
@@ -347,7 +350,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
             self.labelled_indices = np.arange(len(train_labels))
         else:
             self.labelled_indices = sample_label_subset(train_labels, min(self.n_labels, len(self.unlabelled_indices) // 10 * 10), self.seed, exclude=self.val_indices)
-        if self.run_dir is not None:
+        if self.run_dir is not None and getattr(self.trainer, "is_global_zero", True):
             self.write_indices(Path(self.run_dir) / "labelled_indices.json")
 
     def write_indices(self, path: Path) -> None:

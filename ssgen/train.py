@@ -28,6 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
 from ssgen.config import register_configs, to_plain, validate
@@ -198,7 +199,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     else:
         results["status"] = f"failed: {failures[-1]}"
     results.update(failed_runs=len(failures), failures=failures, wall_time_s=round(time.time() - start, 2))
-    atomic_write_json(run_dir / "results.json", results)
+    if rank_zero_only.rank == 0:  # under DDP every rank runs train(); one writes
+        atomic_write_json(run_dir / "results.json", results)
     log.info("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
     return results
 
