@@ -40,11 +40,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from torch import nn
 
 from ssgen.data import N_CLASSES, to_pixels
 from ssgen.errors import ConfigError
+from ssgen.heads import classification_metrics
 from ssgen.losses import bernoulli_nll, gaussian_kl
 
 log = logging.getLogger("ssgen")
@@ -517,10 +517,7 @@ class ClassifierTestScore(L.Callback):
         test_labels = datamodule.labels("test").numpy()
         predicted = pl_module.predict_labels(datamodule.images("test")).numpy()
         train_predicted = pl_module.predict_labels(datamodule.images("labelled")).numpy()
-        entry = {"accuracy": float(accuracy_score(test_labels, predicted)),
-                 "macro_f1": float(f1_score(test_labels, predicted, average="macro")),
-                 "confusion_matrix": confusion_matrix(test_labels, predicted, labels=list(range(N_CLASSES))).tolist(),
-                 "params": {},
+        entry = {**classification_metrics(test_labels, predicted), "params": {},
                  "labelled_accuracy": float(np.mean(train_predicted == datamodule.labels("labelled").numpy()))}
         n = str(datamodule.n_labels)
         key = pl_module.head_key
