@@ -1,5 +1,8 @@
 """Errors users see as one line: what is wrong and how to fix it (no traceback from the console scripts)."""
 
+import sys
+from typing import NoReturn
+
 
 class SSGenError(Exception):
     """Base class: the console scripts print ``<script>: error: <message>`` and exit 2."""
@@ -19,3 +22,9 @@ class CheckpointError(SSGenError):
 
 class TrainingFailed(SSGenError):
     """Training diverged or collapsed; ``status`` in results.json says why."""
+
+
+def exit_with_error(program: str, error: BaseException) -> NoReturn:
+    """How every console script reports an SSGenError: ``<program>: error: <message>`` on stderr, exit 2."""
+    print(f"{program}: error: {error}", file=sys.stderr)
+    sys.exit(2)

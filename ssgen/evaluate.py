@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ssgen.errors import CheckpointError, ConfigError, SSGenError
+from ssgen.errors import CheckpointError, ConfigError, SSGenError, exit_with_error
 
 DEFAULTS: dict[str, Any] = {"ckpt": None, "n": 10000, "out": None, "seed": 0, "cache_dir": None, "evaluator": None,
                             "floor": True}
@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         args = parse_args(argv)
         report, out = evaluate(args)
     except SSGenError as exc:
-        print(f"ssgen-evaluate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen-evaluate", exc)
     print(format_report(report))
     print(f"wrote {out}")
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, sort_keys=True))

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssgen.data import N_CLASSES, load_fashion_mnist, to_pixels
-from ssgen.errors import CheckpointError, ConfigError, SSGenError
+from ssgen.errors import CheckpointError, ConfigError, SSGenError, exit_with_error
 from ssgen.io import atomic_write, atomic_write_json
 
 # Fashion-MNIST training-set pixel statistics in [0, 1]: inputs are standardised inside the network,
@@ -359,8 +359,7 @@ def main(argv: list[str] | None = None) -> None:
             path.unlink()
         model = load_evaluator(args.cache_dir, config=config, threads=args.threads)
     except SSGenError as exc:
-        print(f"ssgen.evaluator: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen.evaluator", exc)
     info = getattr(model, "info", {})
     print(json.dumps({"path": str(path), **{k: info.get(k) for k in ("config_hash", "test_accuracy", "train_seconds",
                                                                       "train_images", "config")}}, indent=2))

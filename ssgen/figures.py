@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ssgen.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from ssgen.errors import CheckpointError, ConfigError, SSGenError  # noqa: E402
+from ssgen.errors import CheckpointError, ConfigError, SSGenError, exit_with_error  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
 
 METHODS = ("dcgan", "wgan_clip", "wgan_gp")
@@ -241,8 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed):
             print(f"wrote {path}")
     except SSGenError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error(parser.prog, exc)
 
 
 if __name__ == "__main__":

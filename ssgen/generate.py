@@ -30,7 +30,7 @@ import torchvision
 
 from ssgen.checkpoints import load_module
 from ssgen.data import CLASS_NAMES, N_CLASSES
-from ssgen.errors import ConfigError, SSGenError
+from ssgen.errors import ConfigError, SSGenError, exit_with_error
 from ssgen.io import atomic_write
 from ssgen.models.gan import ConditionalGAN
 
@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         args = parse_args(argv)
         generate_files(args["ckpt"], args["labels"], args["seed"], args["out"], args["npz"], args["columns"])
     except SSGenError as exc:
-        print(f"ssgen-generate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen-generate", exc)
     written = [path for path in (args["out"], args["npz"]) if path]
     print(f"wrote {len(args['labels'])} images to {' and '.join(written)}")
 

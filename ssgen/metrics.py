@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -42,7 +41,7 @@ import torch
 from torch import nn
 
 from ssgen.data import CLASS_NAMES, N_CLASSES, load_fashion_mnist, to_pixels
-from ssgen.errors import ConfigError, DataError
+from ssgen.errors import ConfigError, DataError, exit_with_error
 from ssgen.evaluator import Evaluator, load_evaluator, load_evaluator_file
 
 log = logging.getLogger("ssgen")
@@ -624,8 +623,7 @@ def main(argv: list[str] | None = None) -> None:
         text = write_gan_report(args.sweep_dir, args.out,
                                 command=f"python -m ssgen.metrics report {args.sweep_dir}" + (f" --out {args.out}" if args.out else ""))
     except SSGenError as exc:
-        print(f"ssgen.metrics: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen.metrics", exc)
     print(text)
 
 

@@ -20,7 +20,7 @@ import torch
 
 from ssgen.checkpoints import load_module
 from ssgen.data import CLASS_NAMES, read_idx
-from ssgen.errors import CheckpointError, DataError, SSGenError
+from ssgen.errors import CheckpointError, DataError, SSGenError, exit_with_error
 from ssgen.heads import load_svm, read_head_metadata
 from ssgen.io import atomic_write, atomic_write_text
 
@@ -120,8 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         labels = predict(args["run"], images, int(args["n_labels"]) if "n_labels" in args else None)
         npz_path, csv_path = write_predictions(args["out"], labels)
     except SSGenError as exc:
-        print(f"ssgen-predict: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen-predict", exc)
     counts = np.bincount(labels, minlength=10)
     print(f"classified {len(labels)} images -> {npz_path} and {csv_path}")
     print("  " + ", ".join(f"{name}: {count}" for name, count in zip(CLASS_NAMES, counts, strict=True)))

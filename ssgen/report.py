@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ssgen.errors import SSGenError
+from ssgen.errors import SSGenError, exit_with_error
 from ssgen.io import atomic_write_text
 
 # Rows of the M1 table: (key in results.json heads, label)
@@ -169,8 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         args = parser.parse_args(argv)
         print(write_m1_report(args.paths, args.out))
     except SSGenError as exc:
-        print(f"ssgen-report: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen-report", exc)
 
 
 if __name__ == "__main__":

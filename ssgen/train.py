@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import math
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -33,7 +32,7 @@ from omegaconf import DictConfig, open_dict
 
 from ssgen.config import register_configs, to_plain, validate
 from ssgen.data import parse_n_labels
-from ssgen.errors import SSGenError, TrainingFailed
+from ssgen.errors import SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import atomic_write, atomic_write_json
 
 log = logging.getLogger("ssgen")
@@ -237,8 +236,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
             _record_failure(cfg, exc)
             return None
         # Hydra would print a traceback for any Exception escaping the task; a SystemExit passes through.
-        print(f"ssgen-train: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen-train", exc)
     except Exception as exc:
         if _in_multirun():
             log.error("job failed: %s\n%s", exc, traceback.format_exc())
@@ -255,8 +253,7 @@ def main() -> None:
     try:
         hydra_main()
     except SSGenError as exc:
-        print(f"ssgen-train: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with_error("ssgen-train", exc)
 
 
 if __name__ == "__main__":
