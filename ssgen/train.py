@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -32,7 +33,7 @@ from omegaconf import DictConfig, open_dict
 
 from ssgen.config import register_configs, to_plain, validate
 from ssgen.data import parse_n_labels
-from ssgen.errors import SSGenError, TrainingFailed, exit_with_error
+from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import atomic_write, atomic_write_json
 
 log = logging.getLogger("ssgen")
@@ -247,10 +248,28 @@ def hydra_main(cfg: DictConfig) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def check_group_choices(argv: list[str], conf_dir: str | Path = CONF_DIR) -> None:
+    """``method=nope`` (or ``arch=a,nope`` in a sweep) -> one ConfigError line listing the real options.
+
+    Hydra would say the same over a dozen lines, listing the schema entries (base_*) beside the options.
+    """
+    conf_dir = Path(conf_dir)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if not sep or "." in group or not (conf_dir / group).is_dir() or group == "hydra":
+            continue
+        options = sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
+        for choice in value.split(","):
+            if choice and choice != "null" and choice not in options:
+                raise ConfigError(f"{group}={choice} is unknown; choose one of: {', '.join(options)}")
+
+
 def main() -> None:
     """Console entry point: SSGenErrors become one line on stderr and exit code 2."""
     register_configs()
     try:
+        check_group_choices(sys.argv[1:])
         hydra_main()
     except SSGenError as exc:
         exit_with_error("ssgen-train", exc)

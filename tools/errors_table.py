@@ -21,7 +21,10 @@ from ssgen.errors import SSGenError  # noqa: E402
 
 
 def config_message(overrides: list[str]) -> str:
+    from ssgen.train import check_group_choices
+
     try:
+        check_group_choices(overrides)
         validate(compose_config([*overrides, "run_dir=/tmp/x"]))
     except SSGenError as exc:
         return f"ssgen-train: error: {exc}"
