@@ -53,6 +53,7 @@ class M1Config(MethodConfig):
     lr: float = 3e-4  # the paper's Adam step size
     kl_weight: float = 1.0  # 1.0 = the ELBO; < 1 fights posterior collapse (see docs/results.md)
     binarize: bool = True  # dynamic binarisation of [0,1] pixels for the Bernoulli likelihood, as the official code
+    free_bits: float = 0.0  # nats per latent unit below which KL is not penalised; 0 = the plain ELBO
     n_image_rows: int = 8  # reconstruction / prior-sample grids logged each epoch
 
 
@@ -190,6 +191,8 @@ def validate(cfg: DictConfig) -> None:
         _positive(method.lr, "method.lr", "the paper uses 3e-4")
         if method.kl_weight < 0:
             raise ConfigError(f"method.kl_weight={method.kl_weight} must be >= 0; 1.0 is the plain ELBO")
+        if method.free_bits < 0:
+            raise ConfigError(f"method.free_bits={method.free_bits} must be >= 0; 0 is the plain ELBO")
     elif method.family == "gan":
         _positive(method.lr_generator, "method.lr_generator", f"the paper's default for {method.name} is in conf/method/{method.name}.yaml")
         _positive(method.lr_critic, "method.lr_critic", f"the paper's default for {method.name} is in conf/method/{method.name}.yaml")

@@ -27,7 +27,7 @@ class M1VAE(L.LightningModule):
     hp_metric_names = ("test_accuracy", "raw_pixel_accuracy")
 
     def __init__(self, arch: dict[str, Any], lr: float = 3e-4, kl_weight: float = 1.0, binarize: bool = True,
-                 n_image_rows: int = 8) -> None:
+                 n_image_rows: int = 8, free_bits: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.encoder = hydra.utils.instantiate(arch["networks"]["encoder"])
@@ -71,7 +71,8 @@ class M1VAE(L.LightningModule):
     def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         target = torch.bernoulli(images) if self.hparams.binarize else images
         logits, mean, log_var = self(images)
-        loss, reconstruction, kl = negative_elbo(logits, target, mean, log_var, self.hparams.kl_weight)
+        loss, reconstruction, kl = negative_elbo(logits, target, mean, log_var, self.hparams.kl_weight,
+                                                   self.hparams.get("free_bits", 0.0))
         return loss, reconstruction, kl, mean
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> torch.Tensor:
