@@ -149,8 +149,6 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.compile:
         model = torch.compile(model)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
-    if getattr(trainer, "interrupted", False) or trainer.state.status.value == "interrupted":
-        raise SSGenError("training was interrupted; relaunch into the same run dir (or ckpt_path=last) to resume")
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step}
     for callback in callbacks:
         if hasattr(callback, "results"):

@@ -46,6 +46,7 @@ from ssgen.data import N_CLASSES, to_pixels
 from ssgen.errors import ConfigError
 from ssgen.heads import classification_metrics
 from ssgen.losses import bernoulli_nll, gaussian_kl
+from ssgen.nets.vae_mlp import softplus_mlp
 
 log = logging.getLogger("ssgen")
 
@@ -110,19 +111,12 @@ def m2_loss_terms(labelled_elbos: torch.Tensor, unlabelled_elbos: torch.Tensor, 
 
 
 # ================================================================================================ networks
-def _softplus_mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(fan_in, fan_out), nn.Softplus()]
-    return nn.Sequential(*layers)
-
-
 class Classifier(nn.Module):
     """q(y | x): inputs ``(N, input_dim)`` -> class logits ``(N, n_classes)``; softplus MLP."""
 
     def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), n_classes: int = N_CLASSES) -> None:
         super().__init__()
-        self.body = _softplus_mlp([input_dim, *hidden_dims])
+        self.body = softplus_mlp([input_dim, *hidden_dims])
         self.logits = nn.Linear(list(hidden_dims)[-1], n_classes)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -144,7 +138,7 @@ class ConditionalEncoder(nn.Module):
         self.latent_dim, self.n_classes = latent_dim, n_classes
         self.input_layer = nn.Linear(input_dim, hidden_dims[0])
         self.label_layer = nn.Linear(n_classes, hidden_dims[0], bias=False)  # W_y; a one-hot row picks a column
-        self.body = nn.Sequential(nn.Softplus(), *_softplus_mlp(hidden_dims))
+        self.body = nn.Sequential(nn.Softplus(), *softplus_mlp(hidden_dims))
         self.mean = nn.Linear(hidden_dims[-1], latent_dim)
         self.log_var = nn.Linear(hidden_dims[-1], latent_dim)
 
@@ -176,7 +170,7 @@ class ConditionalDecoder(nn.Module):
             raise ConfigError(f"decoder likelihood={likelihood!r} is unknown; use bernoulli (pixels) or gaussian (M1 latents)")
         self.likelihood, self.min_log_var, self.n_classes = likelihood, min_log_var, n_classes
         hidden_dims = list(hidden_dims)
-        self.body = _softplus_mlp([latent_dim + n_classes, *reversed(hidden_dims)])
+        self.body = softplus_mlp([latent_dim + n_classes, *reversed(hidden_dims)])
         self.out = nn.Linear(hidden_dims[0], output_dim * (2 if likelihood == "gaussian" else 1))
 
     def forward(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

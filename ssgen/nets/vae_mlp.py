@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def softplus_mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear + Softplus for each consecutive pair of ``sizes`` (the paper's hidden layers)."""
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(fan_in, fan_out), nn.Softplus()]
@@ -19,7 +20,7 @@ class Encoder(nn.Module):
     def __init__(self, hidden_dims: list[int] = (600, 600), latent_dim: int = 50, image_size: int = 784) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.body = _mlp([image_size, *hidden_dims])
+        self.body = softplus_mlp([image_size, *hidden_dims])
         self.mean = nn.Linear(hidden_dims[-1], latent_dim)
         self.log_var = nn.Linear(hidden_dims[-1], latent_dim)
 
@@ -33,7 +34,7 @@ class Decoder(nn.Module):
 
     def __init__(self, hidden_dims: list[int] = (600, 600), latent_dim: int = 50, image_size: int = 784) -> None:
         super().__init__()
-        self.body = _mlp([latent_dim, *reversed(list(hidden_dims))])
+        self.body = softplus_mlp([latent_dim, *reversed(list(hidden_dims))])
         self.logits = nn.Linear(hidden_dims[0], image_size)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
