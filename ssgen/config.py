@@ -176,7 +176,7 @@ def validate(cfg: DictConfig) -> None:
     """Reject values that type-check but cannot train, each with one line saying how to fix it."""
     method = cfg.method
     if cfg.arch.family != method.family:
-        options = {"vae": "vae_mlp", "gan": "dcgan, mlp_generator", "semi": "m2_mlp (m2), m1_m2_mlp (m1_m2)"}.get(method.family, f"an arch with family={method.family}")
+        options = {"vae": "vae_mlp, vae_conv", "gan": "dcgan, mlp_generator", "semi": "m2_mlp (m2), m1_m2_mlp (m1_m2)"}.get(method.family, f"an arch with family={method.family}")
         raise ConfigError(
             f"arch={cfg.arch.name} is a {cfg.arch.family} architecture but method={method.name} needs a "
             f"{method.family} one; choose arch from: {options}"

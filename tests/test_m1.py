@@ -32,9 +32,11 @@ def trained_run(tmp_path_factory):
     return run_dir, results
 
 
-def test_loss_is_finite_and_falls_on_real_images():
+@pytest.mark.parametrize("arch", ["vae_mlp", "vae_conv"])
+def test_loss_is_finite_and_falls_on_real_images(arch):
     torch.manual_seed(0)
-    model = build_model(compose_config(["run_dir=/tmp/x"]))
+    model = build_model(compose_config([f"arch={arch}", "run_dir=/tmp/x"]))
+    assert model.encode_means(torch.zeros(3, 28, 28, dtype=torch.uint8)).shape == (3, 50)
     images = to_pixels(load_fashion_mnist()["train_images"][:1000], "unit")
     optimizer = model.configure_optimizers()
     losses = []
