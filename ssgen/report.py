@@ -66,8 +66,10 @@ def sweep_command(paths: list[str | Path]) -> str:
 
 
 # Overrides that index a cell (or only say where output goes) rather than define a variant of the method.
+# Which heads run (raw-pixel baseline, transductive, the N list) changes the rows present, not any model.
 NOT_A_VARIANT = ("seed", "data.n_labels", "hydra.", "run_dir", "torch_threads", "trainer.enable_progress_bar",
-                 "experiment", "method=")
+                 "experiment", "method=", "method.callbacks.svm_head.raw_pixel_baseline",
+                 "method.callbacks.svm_head.transductive", "method.callbacks.svm_head.n_labels")
 
 
 def variant_overrides(run_dir: Path) -> set[str]:
@@ -135,7 +137,7 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     if command:
         parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
                   "```", ""]
-    parts.append(f"{len(ok)} finished runs, {len(failures)} failed; VAE epochs: {epochs}; "
+    parts.append(f"{len(ok)} finished runs, {len(failures)} failed; epochs per run: {epochs}; "
                  f"total wall time {wall / 60:.1f} min (sum over runs; 2-core CPU unless noted).")
     if failures:
         parts += ["", "Failed jobs:", *failures]

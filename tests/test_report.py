@@ -10,10 +10,11 @@ import yaml
 from ssgen.report import write_m1_report
 
 
-def fake_run(root, name, seed, kl_weight, accuracies, status="ok"):
+def fake_run(root, name, seed, kl_weight, accuracies, status="ok", extra=()):
     run_dir = root / name
     (run_dir / ".hydra").mkdir(parents=True)
-    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"seed={seed}", f"method.kl_weight={kl_weight}"]))
+    overrides = [f"seed={seed}", f"method.kl_weight={kl_weight}", *extra]
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     heads = {n: {"m1_svm": {"accuracy": acc}, "raw_svm": {"accuracy": acc - 0.05}} for n, acc in accuracies.items()}
     payload = {"method": "m1", "seed": seed, "status": status, "epochs": 3, "wall_time_s": 60.0, "heads": heads}
     (run_dir / "results.json").write_text(json.dumps(payload))
@@ -21,7 +22,8 @@ def fake_run(root, name, seed, kl_weight, accuracies, status="ok"):
 
 def test_table_means_stds_variants_and_failures(tmp_path):
     fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})
-    fake_run(tmp_path, "b", 1, 1.0, {"100": 0.64, "600": 0.72})
+    # choosing which heads run is not a model variant: run b stays in run a's row
+    fake_run(tmp_path, "b", 1, 1.0, {"100": 0.64, "600": 0.72}, extra=["method.callbacks.svm_head.transductive=false"])
     fake_run(tmp_path, "c", 0, 0.1, {"100": 0.70, "600": 0.80})
     fake_run(tmp_path, "d", 1, 0.1, {}, status="failed: diverged")
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(
