@@ -453,6 +453,8 @@ class M1M2(M2):
             from ssgen.models.m1 import M1VAE
 
             m1 = load_module(m1_checkpoint, (M1VAE,), "method=m1 VAE")
+            # resolved, so a sweep with m1_checkpoint=<dir>_seed${seed} shows which VAE each job froze
+            log.info("m1_m2: frozen M1 VAE from %s", Path(m1_checkpoint).resolve())
             m1_networks = {name: dict(m1.hparams["arch"]["networks"][name]) for name in ("encoder", "decoder")}
             # recorded so that rebuilding this module from its own checkpoint never needs the M1 file
             self.hparams["m1_networks"] = m1_networks
