@@ -76,6 +76,8 @@ def variant_overrides(run_dir: Path) -> set[str]:
     """The run's overrides that may make it a different model (e.g. method.kl_weight=0.1), from .hydra/overrides.yaml."""
     path = run_dir / ".hydra" / "overrides.yaml"
     overrides = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+    # Hydra escapes interpolations in a job's saved overrides (m1_checkpoint=<dir>_seed$\{seed\}); show them as typed
+    overrides = [o.replace("\\{", "{").replace("\\}", "}") for o in overrides]
     return {o for o in overrides if not o.lstrip("+~").startswith(NOT_A_VARIANT)}
 
 

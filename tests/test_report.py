@@ -25,6 +25,7 @@ def test_table_means_stds_variants_and_failures(tmp_path):
     # choosing which heads run is not a model variant: run b stays in run a's row
     fake_run(tmp_path, "b", 1, 1.0, {"100": 0.64, "600": 0.72}, extra=["method.callbacks.svm_head.transductive=false"])
     fake_run(tmp_path, "c", 0, 0.1, {"100": 0.70, "600": 0.80})
+    fake_run(tmp_path, "e", 0, 0.1, {"100": 0.75}, extra=["method.m1_checkpoint=m1_seed$\\{seed\\}"])
     fake_run(tmp_path, "d", 1, 0.1, {}, status="failed: diverged")
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(
         {"hydra": {"overrides": {"task": ["seed=0,1", "method.kl_weight=1.0,0.1"]}}}))
@@ -32,6 +33,7 @@ def test_table_means_stds_variants_and_failures(tmp_path):
     assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=1.0] | 0.620 ± 0.028 | 0.710 ± 0.014 |" in text
     assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=0.1] | 0.700 (1 seed) | 0.800 (1 seed) |" in text
     assert "ssgen-train -m seed=0,1 method.kl_weight=1.0,0.1" in text
+    assert "[method.kl_weight=0.1, method.m1_checkpoint=m1_seed${seed}] | 0.750 (1 seed)" in text
     assert "Failed jobs" in text and "diverged" in text
     assert (tmp_path / "table.md").read_text() == text
 
