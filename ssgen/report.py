@@ -134,7 +134,7 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     ok = [r for _, r in results if r.get("status") == "ok"]
     wall = sum(r.get("wall_time_s", 0.0) for _, r in results)
     epochs = sorted({r.get("epochs") for r in ok})
-    parts = ["## M1 on Fashion-MNIST: test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""]
+    parts = ["## Fashion-MNIST test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""]
     command = sweep_command(paths)
     if command:
         parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
