@@ -123,3 +123,16 @@ def test_sweep_survives_a_failing_job(tmp_path):
 
     report = write_m1_report([str(tmp_path)], None)
     assert "Failed jobs" in report and "multiple of 10" in report
+
+
+def test_checkpoint_write_removes_a_killed_writes_temp_file(tmp_path):
+    """SIGKILL mid-save leaves `.last.ckpt.<random>.tmp.ckpt`; the next save of last.ckpt clears it."""
+    from ssgen.train import AtomicCheckpointIO
+
+    leftover = tmp_path / ".last.ckpt.3jmb36rx.tmp.ckpt"
+    leftover.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".epoch=1.ckpt.abcd1234.tmp.ckpt"  # another file's temp is not touched
+    other.write_bytes(b"x")
+    AtomicCheckpointIO().save_checkpoint({"global_step": 7}, tmp_path / "last.ckpt")
+    assert {p.name for p in tmp_path.iterdir()} == {"last.ckpt", other.name}
+    assert __import__("torch").load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 7
