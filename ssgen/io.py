@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -10,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[str], Any], clear_leftovers: bool = False) -> Path:
     """Call ``write(tmp_path)`` on a temp file in the same directory, then rename it onto ``path``.
 
     The rename is atomic on POSIX, so readers see either the old file or the complete new one.
+    ``clear_leftovers``: afterwards delete other temps of ``path``, which only a killed earlier write (SIGKILL
+    runs no cleanup) can have left; only for a file a single process owns, such as a run's checkpoints.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    prefix, suffix = f".{path.name}.", ".tmp" + path.suffix
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         write(tmp)
@@ -29,6 +33,9 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    if clear_leftovers:
+        for leftover in path.parent.glob(f"{glob.escape(prefix)}*{suffix}"):
+            leftover.unlink(missing_ok=True)
     return path
 
 

@@ -88,12 +88,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints go to a temp file and are renamed into place: a crash never leaves a half-written .ckpt."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options))
-        # A SIGKILL mid-write (no cleanup runs) leaves that write's temp file; one trainer owns this dir, so
-        # once the new checkpoint is in place any sibling temp of the same name is such a leftover.
-        path = Path(path)
-        for leftover in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):
-            leftover.unlink(missing_ok=True)
+        # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover
+        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options),
+                     clear_leftovers=True)
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
