@@ -1,6 +1,7 @@
 """Errors users see as one line: what is wrong and how to fix it (no traceback from the console scripts)."""
 
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -28,3 +29,15 @@ def exit_with_error(program: str, error: BaseException) -> NoReturn:
     """How every console script reports an SSGenError: ``<program>: error: <message>`` on stderr, exit 2."""
     print(f"{program}: error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+def run_console_script(program: str, usage: str, argv: list[str] | None, work: Callable[[list[str]], None]) -> None:
+    """A console script's main: ``-h``/``--help``/``help`` prints ``usage``; an SSGenError from ``work`` is one line."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(usage)
+        return
+    try:
+        work(argv)
+    except SSGenError as exc:
+        exit_with_error(program, exc)

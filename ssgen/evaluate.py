@@ -23,11 +23,10 @@ corrupt checkpoint, or one that is not a generator.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from ssgen.errors import CheckpointError, ConfigError, SSGenError, exit_with_error
+from ssgen.errors import CheckpointError, ConfigError, run_console_script
 
 DEFAULTS: dict[str, Any] = {"ckpt": None, "n": 10000, "out": None, "seed": 0, "cache_dir": None, "evaluator": None,
                             "floor": True}
@@ -141,18 +140,14 @@ def format_report(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``ssgen-evaluate``: errors are one line on stderr and exit status 2."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(__doc__)
-        return
-    try:
-        args = parse_args(argv)
-        report, out = evaluate(args)
-    except SSGenError as exc:
-        exit_with_error("ssgen-evaluate", exc)
-    print(format_report(report))
-    print(f"wrote {out}")
-    print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, sort_keys=True))
+
+    def evaluate_and_print(argv: list[str]) -> None:
+        report, out = evaluate(parse_args(argv))
+        print(format_report(report))
+        print(f"wrote {out}")
+        print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, sort_keys=True))
+
+    run_console_script("ssgen-evaluate", __doc__, argv, evaluate_and_print)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ with status 2 before anything is written.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import torchvision
 
 from ssgen.checkpoints import load_module
 from ssgen.data import CLASS_NAMES, N_CLASSES
-from ssgen.errors import ConfigError, SSGenError, exit_with_error
+from ssgen.errors import ConfigError, run_console_script
 from ssgen.io import atomic_write
 from ssgen.models.gan import ConditionalGAN
 
@@ -119,17 +118,14 @@ def generate_files(ckpt: str | Path, labels: torch.Tensor, seed: int, out: str |
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``ssgen-generate``: errors are one line on stderr and exit status 2."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(__doc__)
-        return
-    try:
+
+    def generate_and_print(argv: list[str]) -> None:
         args = parse_args(argv)
         generate_files(args["ckpt"], args["labels"], args["seed"], args["out"], args["npz"], args["columns"])
-    except SSGenError as exc:
-        exit_with_error("ssgen-generate", exc)
-    written = [path for path in (args["out"], args["npz"]) if path]
-    print(f"wrote {len(args['labels'])} images to {' and '.join(written)}")
+        written = [path for path in (args["out"], args["npz"]) if path]
+        print(f"wrote {len(args['labels'])} images to {' and '.join(written)}")
+
+    run_console_script("ssgen-generate", __doc__, argv, generate_and_print)
 
 
 if __name__ == "__main__":
