@@ -5,15 +5,20 @@
     images, labels = next(iter(dm.labelled_dataloader()))   # (100, 1, 28, 28) float, (100,) int64
 
 Where the files come from, first hit wins:
-  1. ``root`` (``data.root``): the four IDX files, gzipped or not, in ``root`` or ``root/FashionMNIST/raw``;
+  1. ``root`` (``data.root``; when None, ``$SSGEN_DATA``): the four IDX files, gzipped or not, in ``root``
+     or ``root/FashionMNIST/raw``;
   2. the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``);
   3. a torchvision download into ``root`` when online.
+
+``SSGEN_DATA`` is the default data dir of every command (ssgen-evaluate, figures, evaluator training);
+``ssgen-train`` sets it from ``data.root``, so loads that never see the config find the same files.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ import torch
 from ssgen.errors import ConfigError, DataError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATA_ENV = "SSGEN_DATA"  # the data dir used when no root is given
 CLASS_NAMES = ("t_shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
 N_CLASSES = 10
 N_TRAIN = 60_000
@@ -112,14 +118,18 @@ def _find_in(directory: Path) -> dict[str, Path] | None:
 
 
 def locate_files(root: str | Path | None, download: bool = True) -> dict[str, Path]:
-    """Find the four IDX files: ``root``, then the Debian package, then a torchvision download into ``root``."""
+    """Find the four IDX files: ``root`` (``$SSGEN_DATA`` when None), then the Debian package, then a
+    torchvision download into ``root``."""
     tried = []
+    source = "data.root"
+    if root is None and os.environ.get(DATA_ENV):
+        root, source = os.environ[DATA_ENV], DATA_ENV
     if root is not None:
         root = Path(root).expanduser()
         found = _find_in(root)
         if found:
             return found
-        tried.append(f"data.root={root} (no IDX files)")
+        tried.append(f"{source}={root} (no IDX files)")
     found = _find_in(DEBIAN_DIR)
     if found:
         return found

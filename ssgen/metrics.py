@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssgen.data import CLASS_NAMES, N_CLASSES, load_fashion_mnist, to_pixels
+from ssgen.data import CLASS_NAMES, DATA_ENV, N_CLASSES, load_fashion_mnist, to_pixels
 from ssgen.errors import ConfigError, DataError, exit_with_error
 from ssgen.evaluator import Evaluator, load_evaluator, load_evaluator_file
 
@@ -242,9 +243,14 @@ def balanced_indices(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return torch.cat(chosen)
 
 
-@lru_cache(maxsize=1)
 def _dataset() -> dict[str, torch.Tensor]:
-    return load_fashion_mnist()
+    """The data set when no caller handed one over: ``$SSGEN_DATA``, else the Debian package or a download."""
+    return _load_dataset(os.environ.get(DATA_ENV) or None)
+
+
+@lru_cache(maxsize=1)
+def _load_dataset(root: str | None) -> dict[str, torch.Tensor]:  # keyed by root: a changed SSGEN_DATA reloads
+    return load_fashion_mnist(root)
 
 
 def sample_images(sample_fn: SampleFn, labels: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
@@ -498,8 +504,9 @@ class GenerativeMetrics(L.Callback):
                 pl_module.load_state_dict(state)
         try:
             sampler, conditional = make_sampler(pl_module, seed=self.seed)
+            # the datamodule's tensors: no second read, and the files of its data.root
             report = generator_report(sampler, self.evaluator, n=self.final_n_samples, conditional=conditional,
-                                      seed=self.seed)
+                                      seed=self.seed, data=getattr(trainer.datamodule, "data", None))
         finally:
             if saved is not None:
                 pl_module.load_state_dict(saved)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import sys
 import time
 import traceback
@@ -32,7 +33,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
 from ssgen.config import register_configs, to_plain, validate
-from ssgen.data import parse_n_labels
+from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import atomic_write, atomic_write_json
 
@@ -172,6 +173,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.torch_threads)
     if cfg.matmul_precision:
         torch.set_float32_matmul_precision(cfg.matmul_precision)
+    if cfg.data.root and not os.environ.get(DATA_ENV):
+        # Loads that never see cfg.data (evaluator training, the final report's fallback, child processes)
+        # read $SSGEN_DATA: point it at data.root, or they find nothing where the Debian package is missing.
+        os.environ[DATA_ENV] = str(Path(cfg.data.root).expanduser().resolve())
     results: dict[str, Any] = {
         "method": cfg.method.name, "arch": cfg.arch.name, "n_labels": parse_n_labels(cfg.data.n_labels),
         "seed": cfg.seed, "config_hash": config_hash(cfg), "status": "running",

@@ -14,6 +14,7 @@ from ssgen.data import (
     FashionMNISTDataModule,
     TensorBatches,
     load_fashion_mnist,
+    locate_files,
     parse_n_labels,
     read_idx,
     sample_label_subset,
@@ -65,6 +66,17 @@ def test_debian_package_is_the_real_set(tmp_path):
     pixels = loaded["train_images"].float() / 255
     assert pixels.mean().item() == pytest.approx(0.2860, abs=1e-3)
     assert pixels.std().item() == pytest.approx(0.3530, abs=1e-3)
+
+
+def test_ssgen_data_is_the_root_when_none_is_given(tmp_path, no_debian, monkeypatch):
+    # ssgen-evaluate, figures and evaluator training load without a root: SSGEN_DATA must serve them
+    write_tiny_set(tmp_path)
+    monkeypatch.setenv("SSGEN_DATA", str(tmp_path))
+    assert locate_files(None, download=False)["train_images"] == tmp_path / "train-images-idx3-ubyte"
+    assert len(load_fashion_mnist()["train_images"]) == 200
+    monkeypatch.setenv("SSGEN_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DataError, match=r"tried SSGEN_DATA=.*empty \(no IDX files\)"):
+        locate_files(None, download=False)
 
 
 def test_missing_everywhere_names_all_three_fixes(tmp_path, no_debian, monkeypatch):

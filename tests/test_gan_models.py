@@ -9,9 +9,11 @@ well under a minute on two CPU cores.
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -232,14 +234,18 @@ def test_training_run_logs_resumes_and_checkpoints(make_cfg, tmp_path):
     assert "loss/generator" in accumulator.Tags()["scalars"]
 
 
-def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
+def untrained_evaluator(path):
+    """An untrained tiny evaluator file: FID / KID need only its features, and training one costs half a minute here."""
     from ssgen.evaluator import FORMAT_VERSION, Evaluator, EvaluatorConfig, save_evaluator
 
-    # an untrained tiny evaluator: FID / KID need only its features, and training one costs half a minute here
     config = EvaluatorConfig(channels=(8, 16, 16), feature_dim=16)
     info = {"config": config.to_dict(), "config_hash": config.config_hash, "format_version": FORMAT_VERSION,
             "test_accuracy": 0.1}
-    evaluator = save_evaluator(Evaluator(config).eval(), info, tmp_path / "evaluator.safetensors")
+    return save_evaluator(Evaluator(config).eval(), info, path)
+
+
+def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
+    evaluator = untrained_evaluator(tmp_path / "evaluator.safetensors")
     cfg = make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all",
                    f"+method.callbacks.quality.evaluator={evaluator}",
                    "method.callbacks.quality.n_samples=100", "method.callbacks.quality.final_n_samples=0")
@@ -248,6 +254,36 @@ def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
     assert {"fid", "kid", "class_consistency"} <= set(results["metrics_history"][0])
     best = tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert torch.load(best, map_location="cpu", weights_only=True)["callbacks"]  # a real Lightning checkpoint
+
+
+def test_final_report_reads_data_root_without_the_debian_package(make_cfg, tmp_path, monkeypatch):
+    """A machine without /usr/share/datasets/fashion-mnist, offline: everything must come from data.root."""
+    import torchvision
+
+    from ssgen import data
+    from ssgen.data import DATA_ENV, write_idx
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("offline")
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-here")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    monkeypatch.setenv(DATA_ENV, "")  # recorded, so the value train() sets is undone after the test
+    monkeypatch.delenv(DATA_ENV)
+    root = tmp_path / "fashion"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 200), ("t10k", 50)):
+        write_idx(root / f"{split}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        write_idx(root / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    cfg = make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all", f"data.root={root}",
+                   f"+method.callbacks.quality.evaluator={untrained_evaluator(tmp_path / 'evaluator.safetensors')}",
+                   "method.callbacks.quality.n_samples=20", "method.callbacks.quality.final_n_samples=20")
+    results = train(cfg)
+    assert results["status"] == "ok", results["status"]
+    assert results["metrics_n_reference"] == 50  # the final report scored against data.root's test images
+    assert "fid" in results and "fid_floor" in results
+    assert os.environ[DATA_ENV] == str(root.resolve())  # for loads that never see cfg.data
 
 
 # ------------------------------------------------------------------------------------------------ failed convergence
