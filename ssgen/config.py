@@ -8,8 +8,10 @@ The YAML files under ``conf/`` name these schemas first in their defaults list, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -172,11 +174,24 @@ def _positive(value: Any, key: str, hint: str) -> None:
         raise ConfigError(f"{key}={value} must be > 0; {hint}")
 
 
+ARCH_DIR = Path(__file__).resolve().parents[1] / "conf" / "arch"
+
+
+def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
+    """The ``arch`` options of one family, read from ``conf/arch/*.yaml``: a new arch file is listed as is."""
+    names = []
+    for path in sorted(Path(arch_dir).glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if spec.get("family") == family:
+            names.append(spec.get("name", path.stem))
+    return names
+
+
 def validate(cfg: DictConfig) -> None:
     """Reject values that type-check but cannot train, each with one line saying how to fix it."""
     method = cfg.method
     if cfg.arch.family != method.family:
-        options = {"vae": "vae_mlp, vae_conv", "gan": "dcgan, mlp_generator", "semi": "m2_mlp (m2), m1_m2_mlp (m1_m2)"}.get(method.family, f"an arch with family={method.family}")
+        options = ", ".join(arch_names(method.family)) or f"an arch with family={method.family}"
         raise ConfigError(
             f"arch={cfg.arch.name} is a {cfg.arch.family} architecture but method={method.name} needs a "
             f"{method.family} one; choose arch from: {options}"

@@ -95,3 +95,18 @@ def test_semi_supervised_methods_compose(method):
     cfg = compose_config([f"method={method}", "run_dir=/tmp/x", *extra])
     validate(cfg)
     assert cfg.arch.family == "semi"
+
+
+def test_wrong_family_error_lists_every_arch_file_of_the_family(tmp_path):
+    from ssgen.config import ARCH_DIR, arch_names
+
+    # the real conf/arch: both M1 archs are offered when a GAN arch is given to M1
+    cfg = compose_config(["method=m1", "arch=dcgan", "run_dir=/tmp/x"])
+    with pytest.raises(ConfigError, match="choose arch from: vae_conv, vae_mlp$"):
+        validate(cfg)
+    # a new arch file is listed with no code change
+    for path in ARCH_DIR.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "vae_deep.yaml").write_text("defaults:\n  - base_arch\nname: vae_deep\nfamily: vae\n")
+    assert arch_names("vae", tmp_path) == ["vae_conv", "vae_deep", "vae_mlp"]
+    assert arch_names("gan", tmp_path) == ["dcgan", "mlp_generator"]
