@@ -163,6 +163,21 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+# $SSGEN_DATA as the user set it before this process started: ssgen-train never overrides that one.
+_USER_DATA_ENV = os.environ.get(DATA_ENV)
+
+
+def point_data_env(root: str | None) -> None:
+    """Point ``$SSGEN_DATA`` at this run's ``data.root`` unless the user set it before the process started.
+
+    Loads that never see cfg.data (evaluator training, the final report's fallback, child processes) read
+    $SSGEN_DATA; without it they find nothing where the Debian package is missing. Each job of a sequential
+    sweep sets its own root, so a sweep over data.root does not keep the first job's.
+    """
+    if root and not _USER_DATA_ENV:
+        os.environ[DATA_ENV] = str(Path(root).expanduser().resolve())
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), write ``results.json``; returns its content."""
     start = time.time()
@@ -173,10 +188,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.torch_threads)
     if cfg.matmul_precision:
         torch.set_float32_matmul_precision(cfg.matmul_precision)
-    if cfg.data.root and not os.environ.get(DATA_ENV):
-        # Loads that never see cfg.data (evaluator training, the final report's fallback, child processes)
-        # read $SSGEN_DATA: point it at data.root, or they find nothing where the Debian package is missing.
-        os.environ[DATA_ENV] = str(Path(cfg.data.root).expanduser().resolve())
+    point_data_env(cfg.data.root)
     results: dict[str, Any] = {
         "method": cfg.method.name, "arch": cfg.arch.name, "n_labels": parse_n_labels(cfg.data.n_labels),
         "seed": cfg.seed, "config_hash": config_hash(cfg), "status": "running",

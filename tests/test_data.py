@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -212,3 +213,19 @@ def test_validation_holdout_excluded_from_training(tmp_path):
     assert len(module.val_indices) == 40
     assert not set(module.val_indices) & set(module.unlabelled_indices)
     assert not set(module.val_indices) & set(module.labelled_indices)
+
+
+def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user(tmp_path, monkeypatch):
+    from ssgen import train as train_module
+
+    monkeypatch.setenv(data.DATA_ENV, "")
+    monkeypatch.setattr(train_module, "_USER_DATA_ENV", None)
+    train_module.point_data_env(str(tmp_path / "first"))
+    train_module.point_data_env(str(tmp_path / "second"))  # the next job of a sequential sweep
+    assert os.environ[data.DATA_ENV] == str((tmp_path / "second").resolve())
+    train_module.point_data_env(None)  # a run without data.root leaves it alone
+    assert os.environ[data.DATA_ENV] == str((tmp_path / "second").resolve())
+    monkeypatch.setattr(train_module, "_USER_DATA_ENV", "/the/user/choice")
+    monkeypatch.setenv(data.DATA_ENV, "/the/user/choice")
+    train_module.point_data_env(str(tmp_path / "third"))
+    assert os.environ[data.DATA_ENV] == "/the/user/choice"
