@@ -66,9 +66,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from ssgen import losses
-from ssgen.config import register_configs, to_plain
+from ssgen.config import CONF_DIR, register_configs, to_plain
 from ssgen.data import TensorBatches
-from ssgen.train import CONF_DIR, build_callbacks, build_model
+from ssgen.train import build_callbacks, build_model
 
 ALL_MODELS = ("m1", "dcgan/dcgan", "dcgan/mlp_generator", "wgan_clip/dcgan", "wgan_clip/mlp_generator",
               "wgan_gp/dcgan", "wgan_gp/mlp_generator")
@@ -101,7 +101,7 @@ def compose_bench_config(spec: str, run_dir: Path, extra: list[str]) -> DictConf
     """The composed conf/train.yaml for one model, per-epoch evaluation callbacks off, run_dir in a temp dir."""
     register_configs()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[*model_overrides(spec), f"run_dir={run_dir}", *extra])
     with open_dict(cfg):
         for name in EPOCH_EVALUATION_CALLBACKS:

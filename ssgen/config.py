@@ -174,7 +174,8 @@ def _positive(value: Any, key: str, hint: str) -> None:
         raise ConfigError(f"{key}={value} must be > 0; {hint}")
 
 
-ARCH_DIR = Path(__file__).resolve().parents[1] / "conf" / "arch"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
+ARCH_DIR = CONF_DIR / "arch"
 
 
 def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:

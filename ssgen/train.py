@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
-from ssgen.config import register_configs, to_plain, validate
+from ssgen.config import CONF_DIR, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import atomic_write, atomic_write_json
@@ -240,11 +240,8 @@ def _record_failure(cfg: DictConfig, exc: BaseException) -> None:
         pass
 
 
-# Absolute, so the console script finds conf/ whatever the working directory (editable install: see README).
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+# CONF_DIR is absolute, so the console script finds conf/ whatever the working directory (editable install: see README).
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)
