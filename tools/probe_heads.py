@@ -28,7 +28,7 @@ from sklearn.semi_supervised import SelfTrainingClassifier
 
 from ssgen.checkpoints import load_module
 from ssgen.data import load_fashion_mnist, sample_label_subset
-from ssgen.heads import fit_svm
+from ssgen.heads import classification_metrics, fit_svm, score
 
 
 def self_training_accuracy(svm: object, labelled: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,
@@ -39,7 +39,7 @@ def self_training_accuracy(svm: object, labelled: np.ndarray, labels: np.ndarray
     features = np.concatenate([labelled, unlabelled])
     targets = np.concatenate([labels, np.full(len(unlabelled), -1)])
     model = SelfTrainingClassifier(estimator, threshold=threshold, max_iter=10).fit(features, targets)
-    return float((model.predict(test) == test_labels).mean())
+    return classification_metrics(test_labels, model.predict(test))["accuracy"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             indices = sample_label_subset(train_labels, n, seed)
             fit = fit_svm(train_means[indices], train_labels[indices], seed, 5)
             row = {"checkpoint": path, "seed": seed, "n_labels": n, "cv_accuracy": fit.cv_accuracy,
-                   "test_accuracy": float((fit.model.predict(test_means) == test_labels).mean()), "params": fit.params}
+                   "test_accuracy": score(fit, test_means, test_labels)["accuracy"], "params": fit.params}
             if args.self_training:
                 pool = np.setdiff1d(np.arange(len(train_labels)), indices)
                 unlabelled = np.random.default_rng(seed).choice(pool, 10_000, replace=False)
