@@ -1,5 +1,6 @@
 """Errors users see as one line: what is wrong and how to fix it (no traceback from the console scripts)."""
 
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -35,9 +36,19 @@ def run_console_script(program: str, usage: str, argv: list[str] | None, work: C
     """A console script's main: ``-h``/``--help``/``help`` prints ``usage``; an SSGenError from ``work`` is one line."""
     argv = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(usage)
+        print_help(usage)
         return
     try:
         work(argv)
     except SSGenError as exc:
         exit_with_error(program, exc)
+
+
+def print_help(text: str) -> None:
+    """Print ``text`` to stdout; a reader that stops early (``--help | head``) ends it quietly, not with a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would raise again while flushing stdout at exit; point stdout at /dev/null so exit is clean.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 
 from ssgen.checkpoints import load_module
 from ssgen.data import CLASS_NAMES, read_idx
-from ssgen.errors import CheckpointError, DataError, SSGenError, exit_with_error
+from ssgen.errors import CheckpointError, DataError, SSGenError, run_console_script
 from ssgen.heads import load_svm, read_head_metadata
 from ssgen.io import atomic_write, atomic_write_text
 
@@ -112,19 +111,20 @@ def write_predictions(out: str | Path, labels: np.ndarray) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        args = parse_key_values(sys.argv[1:] if argv is None else argv, ("run", "images", "out"), ("n_labels",), USAGE)
+    """Console entry point ``ssgen-predict``: ``--help`` prints the module docstring; errors are one line, exit 2."""
+
+    def predict_and_print(argv: list[str]) -> None:
+        args = parse_key_values(argv, ("run", "images", "out"), ("n_labels",), USAGE)
         if not args["out"].endswith(".npz"):
             raise SSGenError(f"out={args['out']} must end in .npz (a .csv is written beside it)")
         images = load_images(args["images"])
         labels = predict(args["run"], images, int(args["n_labels"]) if "n_labels" in args else None)
         npz_path, csv_path = write_predictions(args["out"], labels)
-    except SSGenError as exc:
-        exit_with_error("ssgen-predict", exc)
-    counts = np.bincount(labels, minlength=10)
-    print(f"classified {len(labels)} images -> {npz_path} and {csv_path}")
-    print("  " + ", ".join(f"{name}: {count}" for name, count in zip(CLASS_NAMES, counts, strict=True)))
+        counts = np.bincount(labels, minlength=10)
+        print(f"classified {len(labels)} images -> {npz_path} and {csv_path}")
+        print("  " + ", ".join(f"{name}: {count}" for name, count in zip(CLASS_NAMES, counts, strict=True)))
 
+    run_console_script("ssgen-predict", f"{__doc__}\n{USAGE}", argv, predict_and_print)
 
 if __name__ == "__main__":
     main()

@@ -83,3 +83,23 @@ def test_every_other_method_end_to_end_subprocess(tmp_path, method):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "ok" and results["method"] == method and results["optimizer_steps"] > 0
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and list((tmp_path / "tb").glob("events.*"))
+
+
+@pytest.mark.parametrize("script, usage_fragment", [
+    ("ssgen-predict", "ssgen-predict run="),
+    ("ssgen-generate", "ssgen-generate ckpt="),
+    ("ssgen-evaluate", "ssgen-evaluate ckpt="),
+    ("ssgen-report", "ssgen-report"),
+])
+def test_help_prints_usage_and_survives_a_closed_pipe(script, usage_fragment):
+    result = run(script, "--help")
+    assert result.returncode == 0, result.stderr
+    assert usage_fragment in result.stdout
+    # `script --help | head -1`: the reader is gone before the help is written; no traceback, no error status.
+    process = subprocess.Popen([script, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=120)
+    process.stderr.close()
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == 0
