@@ -113,7 +113,11 @@ def hparams_for_logger(cfg: DictConfig) -> dict[str, Any]:
 
 
 def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> str | None:
-    """'last' or an explicit path; and automatic resume when relaunched into an unfinished run dir."""
+    """'last' or an explicit path; and automatic resume when relaunched into a run dir that has a last.ckpt.
+
+    The resume also serves a finished run: relaunched with a larger ``trainer.max_epochs`` it trains on from
+    where it ended (optimizer state, step counts and the M2 labelled-batch order all continue).
+    """
     last = run_dir / "checkpoints" / "last.ckpt"
     if cfg.ckpt_path == "last":
         if not last.exists():
@@ -124,7 +128,7 @@ def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> str | None:
             raise SSGenError(f"ckpt_path={cfg.ckpt_path} does not exist; give a .ckpt file, or 'last'")
         return str(cfg.ckpt_path)
     if last.exists():
-        log.info("resuming from %s (relaunched into an unfinished run dir)", last)
+        log.info("resuming from %s (this run dir already has a checkpoint; a fresh run needs a new dir)", last)
         return str(last)
     return None
 

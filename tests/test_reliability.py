@@ -136,3 +136,15 @@ def test_checkpoint_write_removes_a_killed_writes_temp_file(tmp_path):
     AtomicCheckpointIO().save_checkpoint({"global_step": 7}, tmp_path / "last.ckpt")
     assert {p.name for p in tmp_path.iterdir()} == {"last.ckpt", other.name}
     assert __import__("torch").load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 7
+
+
+def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplog):
+    budget = ["+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false", f"run_dir={tmp_path}",
+              "method.callbacks.svm_head=null"]
+    first = train(compose_config(["trainer.max_epochs=1", *budget]))
+    assert (first["epochs"], first["optimizer_steps"]) == (1, 3)
+    with caplog.at_level("INFO", logger="ssgen"):
+        longer = train(compose_config(["trainer.max_epochs=2", *budget]))
+    assert "resuming from" in caplog.text  # from epoch 1's checkpoint, not a fresh 2-epoch run
+    assert (longer["epochs"], longer["optimizer_steps"]) == (2, 6)
+    assert json.loads((tmp_path / "results.json").read_text())["epochs"] == 2
