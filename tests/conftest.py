@@ -11,12 +11,30 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from ssgen.config import register_configs
+from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # A few batches, no progress bar: enough to run every code path of a training run in seconds.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=1"]
+
+
+# A feature network that trains in a second or two (accuracy ~0.7): every FID / class-consistency code path is real.
+TINY_EVALUATOR = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One evaluator cache dir per test session, so the tiny evaluator trains once for every test file."""
+    return tmp_path_factory.getbasetemp() / "ssgen-cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_evaluator_file(tiny_cache: Path) -> Path:
+    """The tiny evaluator's .safetensors file, for ``ssgen-evaluate ... evaluator=<file>``."""
+    load_evaluator(tiny_cache, config=TINY_EVALUATOR, progress=False)
+    return evaluator_path(TINY_EVALUATOR, tiny_cache)
 
 
 @pytest.fixture(scope="session", autouse=True)

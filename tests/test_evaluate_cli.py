@@ -15,20 +15,10 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from conftest import TINY_EVALUATOR
 
 from ssgen.data import FashionMNISTDataModule
 from ssgen.evaluate import main
-from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
-
-TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
-
-
-
-@pytest.fixture(scope="module")
-def evaluator_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = tmp_path_factory.getbasetemp() / "ssgen-cache"
-    load_evaluator(cache, config=TINY, progress=False)
-    return evaluator_path(TINY, cache)
 
 
 class RecordClass(L.Callback):
@@ -57,11 +47,11 @@ def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def test_round_trip_as_a_subprocess(gan_run: Path, evaluator_file: Path, tmp_path: Path) -> None:
+def test_round_trip_as_a_subprocess(gan_run: Path, tiny_evaluator_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "metrics.json"
     env = {**os.environ, "SSGEN_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "ssgen.evaluate", f"ckpt={gan_run}", "n=200", f"out={out}",
-               f"evaluator={evaluator_file}"]
+               f"evaluator={tiny_evaluator_file}"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -69,12 +59,12 @@ def test_round_trip_as_a_subprocess(gan_run: Path, evaluator_file: Path, tmp_pat
     for key in ("fid", "kid", "kid_std", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor"):
         assert isinstance(report[key], float), key
     assert len(report["per_class_fid"]) == 10
-    assert report["evaluator_config_hash"] == TINY.config_hash
+    assert report["evaluator_config_hash"] == TINY_EVALUATOR.config_hash
     assert "fid" in done.stdout and "floor" in done.stdout
     assert not (tmp_path / "empty-cache").exists()  # the given evaluator was used, nothing trained
 
 
-def test_m1_run_dir_scored_unconditionally(evaluator_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_m1_run_dir_scored_unconditionally(tiny_evaluator_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """No ssgen_module in the checkpoint: the class comes from the run dir's .hydra/config.yaml."""
     from ssgen.models.m1 import M1VAE
 
@@ -86,7 +76,7 @@ def test_m1_run_dir_scored_unconditionally(evaluator_file: Path, tmp_path: Path,
     (tmp_path / ".hydra" / "config.yaml").write_text("method:\n  _target_: ssgen.models.m1.M1VAE\n  name: m1\n")
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)},
                tmp_path / "checkpoints" / "last.ckpt")
-    main([f"ckpt={tmp_path}", "n=100", f"evaluator={evaluator_file}", "floor=false"])
+    main([f"ckpt={tmp_path}", "n=100", f"evaluator={tiny_evaluator_file}", "floor=false"])
     report = json.loads((tmp_path / "checkpoints" / "last.metrics.json").read_text())
     assert report["model"] == "M1VAE" and "fid" in report and "class_consistency" not in report
     assert "wrote" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_EVALUATOR as TINY
 
 from ssgen.errors import CheckpointError, ConfigError
 from ssgen.evaluator import (
@@ -21,16 +22,6 @@ from ssgen.evaluator import (
     random_shift,
     train_evaluator,
 )
-
-# Small enough to train in a second or two; accuracy is low (~0.7) but every code path is the real one.
-TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)
-
-
-
-@pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache dir per test session (the same path in every test file), so the tiny evaluator trains once."""
-    return tmp_path_factory.getbasetemp() / "ssgen-cache"
 
 
 def test_trained_on_first_use_then_loaded_from_cache(tiny_cache: Path) -> None:

@@ -212,6 +212,26 @@ def test_class_conditional_generation(m2_run):
     assert unit.min() >= 0 and unit.max() <= 1
 
 
+def test_generate_and_evaluate_commands_take_an_m2_run(m2_run, tiny_evaluator_file, tmp_path, capsys):
+    """The issue's generation path: ssgen-generate on an M2 run dir, then ssgen-evaluate's class-consistency."""
+    from ssgen.evaluate import main as evaluate_main
+    from ssgen.generate import main as generate_main
+
+    run_dir = m2_run[0]
+    npz = tmp_path / "m2.npz"
+    generate_main([f"ckpt={run_dir}", "label=all", "n=2", "seed=3", f"out={tmp_path / 'm2.png'}", f"npz={npz}"])
+    assert "wrote 20 images" in capsys.readouterr().out
+    samples = np.load(npz)
+    assert samples["images"].shape == (20, 28, 28) and samples["images"].dtype == np.uint8
+    assert samples["labels"].tolist() == [label for label in range(10) for _ in range(2)]
+    assert (tmp_path / "m2.png").is_file()
+    out = tmp_path / "m2_metrics.json"
+    evaluate_main([f"ckpt={run_dir}", "n=100", f"out={out}", f"evaluator={tiny_evaluator_file}", "floor=false"])
+    report = json.loads(out.read_text())
+    assert report["model"] == "M2" and report["n"] == 100
+    assert 0.0 <= report["class_consistency"] <= 1.0 and report["fid"] > 0 and len(report["per_class_fid"]) == 10
+
+
 # ------------------------------------------------------------------------------------------------ M1 + M2
 def test_m1_m2_run_is_self_contained(m1_checkpoint, tmp_path):
     run_dir = tmp_path / "run"
