@@ -4,7 +4,7 @@
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
 
-Failed jobs are listed under the table with their reason, never silently dropped.
+Failed and unfinished (running or killed) jobs are listed under the table with their status, never silently dropped.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
     failures = []
     variant = variants([run_dir for run_dir, _ in results]).__getitem__
     for run_dir, result in results:
-        if result.get("status") != "ok":
+        if result.get("status") != "ok":  # failed, or still running / killed ("running", "interrupted")
             failures.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
                             f"seed={result.get('seed', '?')}): {result.get('status', 'no status')}")
             continue
@@ -139,10 +139,12 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     if command:
         parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
                   "```", ""]
-    parts.append(f"{len(ok)} finished runs, {len(failures)} failed; epochs per run: {epochs}; "
+    unfinished = sum(r.get("status") in ("running", "interrupted") for _, r in results)
+    parts.append(f"{len(ok)} finished runs, {len(failures) - unfinished} failed, {unfinished} unfinished "
+                 f"(running, killed or interrupted); epochs per run: {epochs}; "
                  f"total wall time {wall / 60:.1f} min (sum over runs; 2-core CPU unless noted).")
     if failures:
-        parts += ["", "Failed jobs:", *failures]
+        parts += ["", "Failed or unfinished jobs (not in the table):", *failures]
     parts += ["", "For orientation, the paper's MNIST test *error* (%), N = 100 / 600 / 1000 / 3000: "
               + "; ".join(f"{name} {' / '.join(map(str, values))}" for name, values in PAPER_MNIST_ERROR.items())
               + " (MNIST is far easier than Fashion-MNIST; do not compare directly)."]

@@ -197,6 +197,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "method": cfg.method.name, "arch": cfg.arch.name, "n_labels": parse_n_labels(cfg.data.n_labels),
         "seed": cfg.seed, "config_hash": config_hash(cfg), "status": "running",
     }
+    if rank_zero_only.rank == 0:
+        # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
+        # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
+        atomic_write_json(run_dir / "results.json", results)
     failures: list[str] = []
     for attempt in range(cfg.restarts + 1):
         attempt_cfg = cfg.copy()

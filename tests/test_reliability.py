@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import compose_config
 
+import ssgen.train
 from ssgen.checkpoints import load_module
 from ssgen.errors import CheckpointError
 from ssgen.io import atomic_write, atomic_write_json
@@ -46,6 +47,8 @@ def test_killed_run_resumes_to_the_same_step_count(tmp_path, kill_signal):
     if kill_signal == signal.SIGTERM:
         assert "relaunch with hydra.run.dir=" in stderr and "Traceback" not in stderr
         assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+    else:  # SIGKILL runs no handler: the status written at the start is what a reader sees
+        assert json.loads((run_dir / "results.json").read_text())["status"] == "running"
     interrupted_at = json.loads(json.dumps(__import__("torch").load(run_dir / "checkpoints" / "last.ckpt",
                                                                       weights_only=True)["global_step"]))
     assert 0 < interrupted_at < 500, "the kill must land mid-run for this test to mean anything"
@@ -122,7 +125,7 @@ def test_sweep_survives_a_failing_job(tmp_path):
     from ssgen.report import write_m1_report
 
     report = write_m1_report([str(tmp_path)], None)
-    assert "Failed jobs" in report and "multiple of 10" in report
+    assert "Failed or unfinished jobs" in report and "multiple of 10" in report
 
 
 def test_checkpoint_write_removes_a_killed_writes_temp_file(tmp_path):
@@ -138,13 +141,22 @@ def test_checkpoint_write_removes_a_killed_writes_temp_file(tmp_path):
     assert __import__("torch").load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 7
 
 
-def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplog):
+def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplog, monkeypatch):
     budget = ["+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false", f"run_dir={tmp_path}",
               "method.callbacks.svm_head=null"]
     first = train(compose_config(["trainer.max_epochs=1", *budget]))
     assert (first["epochs"], first["optimizer_steps"]) == (1, 3)
+    seen_when_training_starts = []
+    fit_once = ssgen.train.fit_once
+
+    def read_results_then_fit(cfg, run_dir):
+        seen_when_training_starts.append(json.loads((run_dir / "results.json").read_text())["status"])
+        return fit_once(cfg, run_dir)
+
+    monkeypatch.setattr(ssgen.train, "fit_once", read_results_then_fit)
     with caplog.at_level("INFO", logger="ssgen"):
         longer = train(compose_config(["trainer.max_epochs=2", *budget]))
     assert "resuming from" in caplog.text  # from epoch 1's checkpoint, not a fresh 2-epoch run
+    assert seen_when_training_starts == ["running"]  # not the first run's "ok" and numbers
     assert (longer["epochs"], longer["optimizer_steps"]) == (2, 6)
     assert json.loads((tmp_path / "results.json").read_text())["epochs"] == 2

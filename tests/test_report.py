@@ -27,6 +27,7 @@ def test_table_means_stds_variants_and_failures(tmp_path):
     fake_run(tmp_path, "c", 0, 0.1, {"100": 0.70, "600": 0.80})
     fake_run(tmp_path, "e", 0, 0.1, {"100": 0.75}, extra=["method.m1_checkpoint=m1_seed$\\{seed\\}"])
     fake_run(tmp_path, "d", 1, 0.1, {}, status="failed: diverged")
+    fake_run(tmp_path, "f", 1, 0.1, {"100": 0.99}, status="running")  # a relaunch still training: not in the table
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(
         {"hydra": {"overrides": {"task": ["seed=0,1", "method.kl_weight=1.0,0.1"]}}}))
     text = write_m1_report([str(tmp_path)], str(tmp_path / "table.md"))
@@ -34,7 +35,8 @@ def test_table_means_stds_variants_and_failures(tmp_path):
     assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=0.1] | 0.700 (1 seed) | 0.800 (1 seed) |" in text
     assert "ssgen-train -m seed=0,1 method.kl_weight=1.0,0.1" in text
     assert "[method.kl_weight=0.1, method.m1_checkpoint=m1_seed${seed}] | 0.750 (1 seed)" in text
-    assert "Failed jobs" in text and "diverged" in text
+    assert "Failed or unfinished jobs" in text and "diverged" in text and "seed=1): running" in text
+    assert "4 finished runs, 1 failed, 1 unfinished" in text
     assert (tmp_path / "table.md").read_text() == text
 
 
