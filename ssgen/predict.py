@@ -126,5 +126,6 @@ def main(argv: list[str] | None = None) -> None:
 
     run_console_script("ssgen-predict", f"{__doc__}\n{USAGE}", argv, predict_and_print)
 
+
 if __name__ == "__main__":
     main()
