@@ -10,10 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from ssgen.config import register_configs
+from ssgen.config import CONF_DIR, register_configs
 from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # A few batches, no progress bar: enough to run every code path of a training run in seconds.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",

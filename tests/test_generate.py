@@ -16,28 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import FAST, compose_config
 from PIL import Image
 
-from ssgen.config import register_configs
 from ssgen.data import CLASS_NAMES
 from ssgen.generate import main
 from ssgen.train import train
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
-        "trainer.log_every_n_steps=1"]
 CELL = 28 + 2  # make_grid: each image plus 2 pixels of padding
 
 
 
 def _train(run_dir: Path, *overrides: str) -> Path:
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[*FAST, f"run_dir={run_dir}", *overrides])
-    assert train(cfg)["status"] == "ok"
+    assert train(compose_config([*FAST, f"run_dir={run_dir}", *overrides]))["status"] == "ok"
     return run_dir
 
 

@@ -23,10 +23,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ssgen.config import register_configs
+from ssgen.config import CONF_DIR, register_configs
 from ssgen.data import FashionMNISTDataModule, TensorBatches, write_idx
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 TESTS_DIR = Path(__file__).resolve().parent
 
 # A few batches of tiny networks, no per-epoch evaluation: every code path of a DDP run in seconds.
