@@ -57,9 +57,9 @@ def plot(sweeps: list[str], reference: list[dict] | None, out: str, steps_per_ep
         if reference:
             svm = [row["test_accuracy"] for row in reference if row["n_labels"] == n]
             if svm:
-                axis.axhspan(np.mean(svm) - np.std(svm, ddof=1), np.mean(svm) + np.std(svm, ddof=1),
-                             color="tab:orange", alpha=0.2)
-                axis.axhline(np.mean(svm), color="tab:orange", label="M1 + RBF-SVM, same VAEs")
+                svm_mean, svm_std = np.mean(svm), np.std(svm, ddof=1)
+                axis.axhspan(svm_mean - svm_std, svm_mean + svm_std, color="tab:orange", alpha=0.2)
+                axis.axhline(svm_mean, color="tab:orange", label="M1 + RBF-SVM, same VAEs")
         axis.set_title(f"N = {n}")
         axis.set_xlabel(f"M2 epochs ({steps_per_epoch} steps each)")
         axis.grid(alpha=0.3)
