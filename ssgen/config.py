@@ -15,7 +15,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ssgen.data import parse_n_labels
+from ssgen.data import holdout_split, parse_n_labels
 from ssgen.errors import ConfigError
 
 
@@ -29,6 +29,9 @@ class DataConfig:
     pixel_range: str = "${method.pixel_range}"  # type: ignore[assignment]
     train_stream: str = "${method.train_stream}"  # type: ignore[assignment]
     val_size: int = 0  # stratified holdout from train for validation; the test set is never used for selection
+    # fraction of the n_labels labelled images held out (stratified) to choose M2's alpha and epochs by;
+    # 0 = none. A run with a holdout is a selection run: it never scores the test set.
+    labelled_holdout: float = 0.0
     batch_size: int = 100
     eval_batch_size: int = 1000
     download: bool = True
@@ -202,6 +205,12 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"method={method.name} trains on labels but data.n_labels=0; use data.n_labels=all")
     if cfg.data.val_size:
         parse_n_labels(cfg.data.val_size)
+    if cfg.data.labelled_holdout:
+        if method.family != "semi":
+            raise ConfigError(f"data.labelled_holdout={cfg.data.labelled_holdout} selects M2's alpha and epochs, but "
+                              f"method={method.name} has no use for it (M1's SVM head cross-validates on its labels); "
+                              "drop it or use method=m2 / m1_m2")
+        holdout_split(parse_n_labels(cfg.data.n_labels), cfg.data.labelled_holdout)
     _positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
     if method.family == "vae":
         _positive(method.lr, "method.lr", "the paper uses 3e-4")

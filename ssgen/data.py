@@ -227,6 +227,34 @@ def stratified_holdout(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return sample_label_subset(labels, size, seed + 1_000_003)
 
 
+def holdout_split(n_labels: int, fraction: float) -> int:
+    """How many of ``n_labels`` labelled images a ``fraction`` holds out: a multiple of 10 (same count per class).
+
+    Raises ConfigError unless at least one image per class is held out and at least one per class is kept.
+    """
+    per_class = n_labels // N_CLASSES
+    held_per_class = round(float(fraction) * per_class)
+    if not 0 < float(fraction) < 1 or not 0 < held_per_class < per_class:
+        raise ConfigError(
+            f"data.labelled_holdout={fraction} of data.n_labels={n_labels} holds out {held_per_class} of {per_class} "
+            "labelled images per class; it must leave at least 1 held out and 1 kept per class (e.g. 0.2)"
+        )
+    return held_per_class * N_CLASSES
+
+
+def split_labelled(labels: np.ndarray, labelled_indices: np.ndarray, n_holdout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held_out): ``n_holdout / 10`` images per class of the labelled subset held out, drawn with ``seed``.
+
+    Only labelled images are held out, so choosing hyperparameters by their accuracy uses nothing a
+    user with ``n_labels`` labels would not have (the large-validation-set protocol would).
+    """
+    # another seed offset than stratified_holdout's, so the two holdouts are independent draws
+    held_out = sample_label_subset(labels[labelled_indices], n_holdout, seed + 2_000_003)
+    keep = np.ones(len(labelled_indices), dtype=bool)
+    keep[held_out] = False
+    return labelled_indices[keep], labelled_indices[held_out]
+
+
 # ----------------------------------------------------------------------------------------------- batches
 def to_pixels(images: torch.Tensor, pixel_range: str) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1] ('unit') or [-1, 1] ('symmetric')."""
@@ -314,6 +342,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
             labels), 'labelled' (the labelled subset with labels).
         val_size: images held out of training (stratified) for validation; 0 = none. The 10k test
             set is never used for training or model selection.
+        labelled_holdout: fraction of the ``n_labels`` labelled images held out of the labelled subset
+            (stratified) as ``labelled_holdout`` split, to select hyperparameters by; 0 = none. The
+            held-out images stay in the unlabelled stream, as every training image does.
         batch_size: batch size of the training stream.
         run_dir: where ``labelled_indices.json`` is written (None = not written).
     """
@@ -326,6 +357,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
         pixel_range: str = "unit",
         train_stream: str = "unlabelled",
         val_size: int = 0,
+        labelled_holdout: float = 0.0,
         batch_size: int = 100,
         eval_batch_size: int = 1000,
         download: bool = True,
@@ -336,6 +368,8 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.n_labels = parse_n_labels(n_labels)
         self.seed, self.pixel_range, self.train_stream = seed, pixel_range, train_stream
         self.val_size = parse_n_labels(val_size) if val_size else 0
+        self.labelled_holdout = float(labelled_holdout)
+        self.n_labelled_holdout = holdout_split(self.n_labels, labelled_holdout) if labelled_holdout else 0
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         if train_stream not in ("unlabelled", "labelled"):
             raise ConfigError(f"data.train_stream={train_stream!r} is unknown; use 'unlabelled' or 'labelled'")
@@ -360,6 +394,10 @@ class FashionMNISTDataModule(L.LightningDataModule):
             self.labelled_indices = np.arange(len(train_labels))
         else:
             self.labelled_indices = sample_label_subset(train_labels, min(self.n_labels, len(self.unlabelled_indices) // 10 * 10), self.seed, exclude=self.val_indices)
+        self.labelled_holdout_indices = np.zeros(0, dtype=np.int64)
+        if self.n_labelled_holdout:
+            self.labelled_indices, self.labelled_holdout_indices = split_labelled(
+                train_labels, self.labelled_indices, self.n_labelled_holdout, self.seed)
         if self.run_dir is not None and getattr(self.trainer, "is_global_zero", True):
             self.write_indices(Path(self.run_dir) / "labelled_indices.json")
 
@@ -367,12 +405,13 @@ class FashionMNISTDataModule(L.LightningDataModule):
         from ssgen.io import atomic_write_text
 
         payload = {"seed": self.seed, "n_labels": self.n_labels, "labelled_indices": self.labelled_indices.tolist(),
-                   "val_indices": self.val_indices.tolist()}
+                   "val_indices": self.val_indices.tolist(),
+                   "labelled_holdout_indices": self.labelled_holdout_indices.tolist()}
         atomic_write_text(path, json.dumps(payload))
 
     # --- tensors for heads and metrics (uint8 kept until needed)
     def images(self, split: str) -> torch.Tensor:
-        """uint8 (N, 28, 28) images of 'train', 'test', 'labelled', 'unlabelled' or 'val'."""
+        """uint8 (N, 28, 28) images of 'train', 'test', 'labelled', 'unlabelled', 'val' or 'labelled_holdout'."""
         assert self.data is not None, "call setup() first"
         if split in ("train", "test"):
             return self.data[f"{split}_images"]

@@ -128,13 +128,48 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
     return "\n".join(lines), failures
 
 
+def selection_table(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Markdown: held-out labelled accuracy of selection runs (data.labelled_holdout > 0) and the choice per N.
+
+    Rows are the settings that differ between the runs (e.g. method.alpha_factor=0.5); the curves of a
+    setting's seeds are averaged epoch by epoch, and the (setting, epoch) with the highest mean is the
+    choice, to train on all N labels afterwards. No test number is read: selection runs have none.
+    """
+    selected = [(run_dir, r) for run_dir, r in results if r.get("status") == "ok" and r.get("selection")]
+    if not selected:
+        return ""
+    variant = variants([run_dir for run_dir, _ in selected])
+    curves: dict[tuple[str, int], dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
+    for run_dir, result in selected:
+        selection = result["selection"]
+        curves[(selection["head"], int(selection["n_labels"]))][variant[run_dir] or "as run"].append(
+            selection["holdout_accuracy_by_epoch"])
+    lines = ["| head | N | setting | seeds | held-out accuracy, last epoch | best mean (epoch) |", "|---|---|---|---|---|---|"]
+    choices = []
+    for (head, n), settings in sorted(curves.items()):
+        best = (-1.0, "", 0)
+        for setting, runs in sorted(settings.items()):
+            length = min(map(len, runs))
+            mean = np.mean([run[:length] for run in runs], axis=0)
+            epoch = int(np.argmax(mean)) + 1
+            best = max(best, (float(mean[epoch - 1]), setting, epoch), key=lambda b: b[0])
+            lines.append(f"| {head} | {n} | {setting} | {len(runs)} | {mean[-1]:.3f} (epoch {length}) | "
+                         f"{mean[epoch - 1]:.3f} ({epoch}) |")
+        choices.append(f"- {head}, N = {n}: {best[1]}, trainer.max_epochs={best[2]} "
+                       f"(mean held-out accuracy {best[0]:.3f})")
+    return "\n".join([*lines, "", "Chosen by held-out labelled accuracy (then train on all N labels):", *choices])
+
+
 def write_m1_report(paths: list[str], out: str | None) -> str:
     results = find_results(paths)
     table, failures = m1_table(results)
     ok = [r for _, r in results if r.get("status") == "ok"]
     wall = sum(r.get("wall_time_s", 0.0) for _, r in results)
     epochs = sorted({r.get("epochs") for r in ok})
-    parts = ["## Fashion-MNIST test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""]
+    parts = ["## Fashion-MNIST test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""] if table else []
+    selection = selection_table(results)
+    if selection:
+        parts += ["## Model selection on held-out labels (data.labelled_holdout; no test set)", "", selection, ""]
     command = sweep_command(paths)
     if command:
         parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
@@ -145,9 +180,10 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
                  f"total wall time {wall / 60:.1f} min (sum over runs; 2-core CPU unless noted).")
     if failures:
         parts += ["", "Failed or unfinished jobs (not in the table):", *failures]
-    parts += ["", "For orientation, the paper's MNIST test *error* (%), N = 100 / 600 / 1000 / 3000: "
-              + "; ".join(f"{name} {' / '.join(map(str, values))}" for name, values in PAPER_MNIST_ERROR.items())
-              + " (MNIST is far easier than Fashion-MNIST; do not compare directly)."]
+    if table:
+        parts += ["", "For orientation, the paper's MNIST test *error* (%), N = 100 / 600 / 1000 / 3000: "
+                  + "; ".join(f"{name} {' / '.join(map(str, values))}" for name, values in PAPER_MNIST_ERROR.items())
+                  + " (MNIST is far easier than Fashion-MNIST; do not compare directly)."]
     text = "\n".join(parts) + "\n"
     if out:
         atomic_write_text(out, text)

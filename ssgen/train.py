@@ -266,7 +266,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
             _record_failure(cfg, exc)
             return None
         raise
-    value = results.get("test_accuracy", results.get("fid"))
+    # what a sweeper (e.g. optuna) optimises: a selection run's held-out accuracy, never its test accuracy
+    value = results.get("test_accuracy", results.get("holdout_accuracy", results.get("fid")))
     return float(value) if isinstance(value, int | float) else None
 
 

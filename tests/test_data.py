@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 
 import numpy as np
@@ -14,6 +15,7 @@ from ssgen.data import (
     DEBIAN_DIR,
     FashionMNISTDataModule,
     TensorBatches,
+    holdout_split,
     load_fashion_mnist,
     locate_files,
     parse_n_labels,
@@ -213,6 +215,40 @@ def test_validation_holdout_excluded_from_training(tmp_path):
     assert len(module.val_indices) == 40
     assert not set(module.val_indices) & set(module.unlabelled_indices)
     assert not set(module.val_indices) & set(module.labelled_indices)
+
+
+def test_labelled_holdout_is_a_stratified_part_of_the_labelled_subset(tmp_path):
+    write_tiny_set(tmp_path, n_train=400)
+    plain = FashionMNISTDataModule(root=str(tmp_path), n_labels=100, seed=3, download=False)
+    plain.setup()
+    module = FashionMNISTDataModule(root=str(tmp_path), n_labels=100, seed=3, labelled_holdout=0.2, download=False,
+                                    run_dir=str(tmp_path / "run"))
+    module.setup()
+    kept, held_out = module.labelled_indices, module.labelled_holdout_indices
+    # the same N labels the plain run uses, split 80 / 20 with 2 of each class held out; none lost, none shared
+    assert sorted([*kept, *held_out]) == sorted(plain.labelled_indices) and not set(kept) & set(held_out)
+    assert np.bincount(module.labels("labelled_holdout").numpy(), minlength=10).tolist() == [2] * 10
+    assert np.bincount(module.labels("labelled").numpy(), minlength=10).tolist() == [8] * 10
+    assert len(module.unlabelled_indices) == 400  # every training image stays in the unlabelled stream
+    written = json.loads((tmp_path / "run" / "labelled_indices.json").read_text())
+    assert written["labelled_holdout_indices"] == held_out.tolist() and len(written["labelled_indices"]) == 80
+    again = FashionMNISTDataModule(root=str(tmp_path), n_labels=100, seed=3, labelled_holdout=0.2, download=False)
+    again.setup()
+    assert np.array_equal(again.labelled_holdout_indices, held_out)  # same seed, same split
+    other = FashionMNISTDataModule(root=str(tmp_path), n_labels=100, seed=4, labelled_holdout=0.2, download=False)
+    other.setup()
+    assert not np.array_equal(other.labelled_holdout_indices, held_out)
+
+
+@pytest.mark.parametrize(("n_labels", "fraction", "held_out"), [(3000, 0.2, 600), (100, 0.2, 20), (100, 0.5, 50), (600, 0.25, 150)])
+def test_holdout_split_sizes(n_labels, fraction, held_out):
+    assert holdout_split(n_labels, fraction) == held_out
+
+
+@pytest.mark.parametrize(("n_labels", "fraction"), [(100, 0.04), (100, 0.96), (100, 1.0), (100, -0.2), (10, 0.5)])
+def test_holdout_split_that_empties_a_class_side_is_refused(n_labels, fraction):
+    with pytest.raises(ConfigError, match=r"data.labelled_holdout=.* at least 1 held out and 1 kept per class \(e.g. 0.2\)"):
+        holdout_split(n_labels, fraction)
 
 
 def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user(tmp_path, monkeypatch):

@@ -165,13 +165,48 @@ def test_m1_m2_without_checkpoint_says_what_to_run(tmp_path):
         train(cfg)  # a ConfigError is an SSGenError: ssgen-train prints it as one line and exits 2
 
 
+def test_labelled_holdout_is_only_for_the_semi_supervised_methods():
+    with pytest.raises(ConfigError, match=r"data.labelled_holdout=0.2 selects M2's alpha .* method=m1 has no use for it"):
+        validate(compose_config(["run_dir=/tmp/x", "data.labelled_holdout=0.2"]))
+    with pytest.raises(ConfigError, match="at least 1 held out and 1 kept per class"):
+        validate(compose_config(["method=m2", "run_dir=/tmp/x", "data.n_labels=100", "data.labelled_holdout=0.01"]))
+    validate(compose_config(["method=m2", "run_dir=/tmp/x", "data.n_labels=100", "data.labelled_holdout=0.2"]))
+
+
 # ------------------------------------------------------------------------------------------------ a real run
+def test_selection_run_scores_its_holdout_each_epoch_and_never_the_test_set(tmp_path, monkeypatch):
+    from ssgen.data import FashionMNISTDataModule
+
+    splits = []
+    images = FashionMNISTDataModule.images
+    monkeypatch.setattr(FashionMNISTDataModule, "images", lambda self, split: splits.append(split) or images(self, split))
+    run_dir = tmp_path / "select"
+    overrides = ["method=m2", f"run_dir={run_dir}", "data.n_labels=100", "data.labelled_holdout=0.2",
+                 "+trainer.limit_train_batches=20", *QUICK]
+    results = train(compose_config([*overrides, "trainer.max_epochs=2"]))
+    selection = results["selection"]
+    curve = selection["holdout_accuracy_by_epoch"]
+    assert len(curve) == 2 and all(0 <= a <= 1 for a in curve) and results["holdout_accuracy"] == curve[-1]
+    assert selection["best_epoch"] == int(np.argmax(curve)) + 1 and selection["n_labelled_holdout"] == 20
+    assert selection["alpha"] == pytest.approx(0.1 * 60_000 / 80)  # alpha follows the 80 labels it trains on
+    assert "test" not in splits and "test_accuracy" not in results and "heads" not in results
+    indices = json.loads((run_dir / "labelled_indices.json").read_text())
+    assert len(indices["labelled_indices"]) == 80 and len(indices["labelled_holdout_indices"]) == 20
+    # trained on: the curve comes back from the checkpoint, so epochs 1-2 are not lost or repeated
+    longer = train(compose_config([*overrides, "trainer.max_epochs=3"]))["selection"]["holdout_accuracy_by_epoch"]
+    assert len(longer) == 3 and longer[:2] == curve
+    from ssgen.report import m1_table
+
+    table, failures = m1_table([(run_dir, json.loads((run_dir / "results.json").read_text()))])
+    assert table == "" and not failures  # a selection run never lands in Table 1
+
+
 def test_short_run_beats_chance_and_writes_the_m1_schema(m2_run):
     run_dir, results = m2_run
     on_disk = json.loads((run_dir / "results.json").read_text())
     assert on_disk["status"] == "ok" and on_disk["optimizer_steps"] == 100
     head = on_disk["heads"]["100"]["m2"]
-    assert head["accuracy"] == on_disk["test_accuracy"] == results["test_accuracy"] and head["params"] == {}
+    assert head["accuracy"] == on_disk["test_accuracy"] == results["test_accuracy"] and head["params"] == {"alpha": 60.0}
     assert on_disk["test_accuracy"] > 0.3  # chance is 0.1; 100 steps reach about 0.65-0.7 on this CPU
     assert np.array(head["confusion_matrix"]).sum() == 10_000 and 0 < head["macro_f1"] <= 1
     from ssgen.report import m1_table

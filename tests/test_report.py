@@ -40,6 +40,30 @@ def test_table_means_stds_variants_and_failures(tmp_path):
     assert (tmp_path / "table.md").read_text() == text
 
 
+def selection_run(root, name, seed, alpha_factor, curve, n=3000):
+    run_dir = root / name
+    (run_dir / ".hydra").mkdir(parents=True)
+    overrides = [f"seed={seed}", "data.labelled_holdout=0.2", f"method.alpha_factor={alpha_factor}", f"data.n_labels={n}"]
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    payload = {"method": "m1_m2", "seed": seed, "status": "ok", "epochs": len(curve), "holdout_accuracy": curve[-1],
+               "selection": {"head": "m1_m2", "n_labels": n, "holdout_accuracy_by_epoch": curve}}
+    (run_dir / "results.json").write_text(json.dumps(payload))
+
+
+def test_selection_sweep_picks_setting_and_epoch_by_mean_held_out_accuracy(tmp_path):
+    selection_run(tmp_path, "a", 0, 0.1, [0.80, 0.84, 0.85])
+    selection_run(tmp_path, "b", 1, 0.1, [0.80, 0.86, 0.85])
+    selection_run(tmp_path, "c", 0, 0.5, [0.82, 0.86, 0.84, 0.83])  # longer than its other seed: cut to 3 epochs
+    selection_run(tmp_path, "d", 1, 0.5, [0.84, 0.87, 0.85])
+    selection_run(tmp_path, "e", 0, 0.5, [0.50, 0.60], n=100)
+    text = write_m1_report([str(tmp_path)], None)
+    assert "| m1_m2 | 3000 | method.alpha_factor=0.1 | 2 | 0.850 (epoch 3) | 0.850 (2) |" in text
+    assert "| m1_m2 | 3000 | method.alpha_factor=0.5 | 2 | 0.845 (epoch 3) | 0.865 (2) |" in text
+    assert "- m1_m2, N = 3000: method.alpha_factor=0.5, trainer.max_epochs=2 (mean held-out accuracy 0.865)" in text
+    assert "- m1_m2, N = 100: method.alpha_factor=0.5, trainer.max_epochs=2 (mean held-out accuracy 0.600)" in text
+    assert "test accuracy by number of labels" not in text  # no Table 1 from selection runs
+
+
 def test_console_script_missing_dir_one_line(tmp_path):
     result = subprocess.run(["ssgen-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")

@@ -497,26 +497,60 @@ class ClassifierTestScore(L.Callback):
     Nothing is chosen with these numbers (no early stopping, no checkpoint selection): the run trains
     for its epoch budget and the last weights are scored. The head is keyed by the module's
     ``head_key`` ('m2' or 'm1_m2') under ``heads[str(N)]`` with N = data.n_labels, as M1's SVM heads.
+
+    A selection run (``data.labelled_holdout > 0``) is scored on its held-out labelled images instead,
+    after every epoch (``val/labelled_holdout_accuracy``; results.json ``holdout_accuracy_by_epoch``), and
+    never on the test set, so choosing alpha or the epoch count from it cannot peek at the test set.
     """
 
     def __init__(self) -> None:
         self._results: dict[str, Any] = {}
+        self.holdout_curve: list[float] = []  # held-out accuracy after epoch 1, 2, ...; kept in checkpoints
 
     def results(self) -> dict[str, Any]:
         return self._results
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"holdout_curve": list(self.holdout_curve)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.holdout_curve = list(state_dict.get("holdout_curve", []))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if not getattr(datamodule, "n_labelled_holdout", 0) or trainer.sanity_checking:
+            return
+        predicted = pl_module.predict_labels(datamodule.images("labelled_holdout"))
+        accuracy = float((predicted == datamodule.labels("labelled_holdout")).float().mean())
+        del self.holdout_curve[trainer.current_epoch:]  # a resumed run replays nothing twice
+        self.holdout_curve.append(accuracy)
+        pl_module.log("val/labelled_holdout_accuracy", accuracy, on_step=False, on_epoch=True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_rank != 0 or trainer.sanity_checking:
             return
         datamodule = trainer.datamodule
         datamodule.setup("fit")
-        test_labels = datamodule.labels("test").numpy()
-        predicted = pl_module.predict_labels(datamodule.images("test")).numpy()
-        train_predicted = pl_module.predict_labels(datamodule.images("labelled")).numpy()
-        entry = {**classification_metrics(test_labels, predicted), "params": {},
-                 "labelled_accuracy": float(np.mean(train_predicted == datamodule.labels("labelled").numpy()))}
         n = str(datamodule.n_labels)
         key = pl_module.head_key
+        train_predicted = pl_module.predict_labels(datamodule.images("labelled")).numpy()
+        labelled_accuracy = float(np.mean(train_predicted == datamodule.labels("labelled").numpy()))
+        if getattr(datamodule, "n_labelled_holdout", 0):
+            curve = self.holdout_curve
+            self._results = {"selection": {
+                "head": key, "n_labels": int(n), "alpha": float(pl_module.alpha),
+                "n_labelled_holdout": int(datamodule.n_labelled_holdout), "labelled_accuracy": labelled_accuracy,
+                "holdout_accuracy_by_epoch": list(curve),
+                "best_epoch": int(np.argmax(curve)) + 1 if curve else None}}
+            if curve:
+                self._results["holdout_accuracy"] = curve[-1]
+                log.info("%s, N=%s selection run: held-out accuracy %.4f after epoch %d (best %.4f at epoch %d); "
+                         "the test set is not scored", key, n, curve[-1], len(curve), max(curve), int(np.argmax(curve)) + 1)
+            return
+        test_labels = datamodule.labels("test").numpy()
+        predicted = pl_module.predict_labels(datamodule.images("test")).numpy()
+        entry = {**classification_metrics(test_labels, predicted), "params": {"alpha": float(pl_module.alpha)},
+                 "labelled_accuracy": labelled_accuracy}
         self._results = {"test_accuracy": entry["accuracy"], "macro_f1": entry["macro_f1"], "heads": {n: {key: entry}}}
         log.info("%s, N=%s: test accuracy %.4f, macro-F1 %.4f", key, n, entry["accuracy"], entry["macro_f1"])
         self._write_figure(trainer, Path(trainer.default_root_dir), n, key, entry)
