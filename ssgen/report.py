@@ -3,6 +3,7 @@
     ssgen-report outputs/m1_study/multirun/<date> --out docs/results.md        # Table 1 (M1 heads x N)
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
+    ssgen-report <selection sweep> --selection-figure docs/figures/selection.png   # M2 alpha/epochs by held-out labels
 
 Failed and unfinished (running or killed) jobs are listed under the table with their status, never silently dropped.
 """
@@ -128,36 +129,73 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
     return "\n".join(lines), failures
 
 
-def selection_table(results: list[tuple[Path, dict[str, Any]]]) -> str:
-    """Markdown: held-out labelled accuracy of selection runs (data.labelled_holdout > 0) and the choice per N.
+def selection_curves(results: list[tuple[Path, dict[str, Any]]]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """Selection runs' held-out accuracy ``(seeds, epochs)`` per (head, N) and setting.
 
-    Rows are the settings that differ between the runs (e.g. method.alpha_factor=0.5); the curves of a
-    setting's seeds are averaged epoch by epoch, and the (setting, epoch) with the highest mean is the
-    choice, to train on all N labels afterwards. No test number is read: selection runs have none.
+    A setting is what differs between the runs given (e.g. ``method.alpha_factor=0.5``); seeds of one
+    setting are cut to the shortest curve so every epoch is a mean over the same runs.
     """
     selected = [(run_dir, r) for run_dir, r in results if r.get("status") == "ok" and r.get("selection")]
-    if not selected:
-        return ""
     variant = variants([run_dir for run_dir, _ in selected])
     curves: dict[tuple[str, int], dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
     for run_dir, result in selected:
         selection = result["selection"]
         curves[(selection["head"], int(selection["n_labels"]))][variant[run_dir] or "as run"].append(
             selection["holdout_accuracy_by_epoch"])
+    return {key: {setting: np.array([run[:min(map(len, runs))] for run in runs]) for setting, runs in sorted(settings.items())}
+            for key, settings in sorted(curves.items())}
+
+
+def selection_table(results: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Markdown: held-out labelled accuracy of selection runs (data.labelled_holdout > 0) and the choice per N.
+
+    The (setting, epoch) with the highest mean over seeds is the choice, to train on all N labels
+    afterwards. No test number is read: selection runs have none.
+    """
+    curves = selection_curves(results)
+    if not curves:
+        return ""
     lines = ["| head | N | setting | seeds | held-out accuracy, last epoch | best mean (epoch) |", "|---|---|---|---|---|---|"]
     choices = []
-    for (head, n), settings in sorted(curves.items()):
+    for (head, n), settings in curves.items():
         best = (-1.0, "", 0)
-        for setting, runs in sorted(settings.items()):
-            length = min(map(len, runs))
-            mean = np.mean([run[:length] for run in runs], axis=0)
+        for setting, runs in settings.items():
+            mean = runs.mean(axis=0)
             epoch = int(np.argmax(mean)) + 1
             best = max(best, (float(mean[epoch - 1]), setting, epoch), key=lambda b: b[0])
-            lines.append(f"| {head} | {n} | {setting} | {len(runs)} | {mean[-1]:.3f} (epoch {length}) | "
+            lines.append(f"| {head} | {n} | {setting} | {len(runs)} | {mean[-1]:.3f} (epoch {len(mean)}) | "
                          f"{mean[epoch - 1]:.3f} ({epoch}) |")
         choices.append(f"- {head}, N = {n}: {best[1]}, trainer.max_epochs={best[2]} "
                        f"(mean held-out accuracy {best[0]:.3f})")
     return "\n".join([*lines, "", "Chosen by held-out labelled accuracy (then train on all N labels):", *choices])
+
+
+def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path) -> Path:
+    """One panel per (head, N): held-out accuracy against epoch, a line per setting (mean; seeds faint)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ssgen.io import save_figure
+
+    curves = selection_curves(results)
+    if not curves:
+        raise SSGenError("no selection runs (data.labelled_holdout > 0) among these results; nothing to draw")
+    figure, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.4), squeeze=False)
+    for axis, ((head, n), settings) in zip(axes[0], curves.items(), strict=True):
+        for setting, runs in settings.items():
+            epochs = np.arange(1, runs.shape[1] + 1)
+            line, = axis.plot(epochs, runs.mean(axis=0), label=setting)
+            for run in runs if len(runs) > 1 else ():
+                axis.plot(epochs, run, color=line.get_color(), alpha=0.25, linewidth=0.8)
+        axis.set(title=f"{head}, N = {n} (held-out labels)", xlabel="epoch", ylabel="held-out accuracy")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path = save_figure(figure, out, dpi=120)
+    plt.close(figure)
+    return path
 
 
 def write_m1_report(paths: list[str], out: str | None) -> str:
@@ -208,8 +246,12 @@ def main(argv: list[str] | None = None) -> None:
         parser = argparse.ArgumentParser(prog="ssgen-report", description=__doc__.split("\n\n")[0])
         parser.add_argument("paths", nargs="+", help="sweep dirs or run dirs holding results.json files")
         parser.add_argument("--out", help="markdown file to write (e.g. docs/results.md)")
+        parser.add_argument("--selection-figure", metavar="PNG",
+                            help="also draw the selection runs' held-out accuracy curves (data.labelled_holdout) here")
         args = parser.parse_args(argv)
         print(write_m1_report(args.paths, args.out))
+        if args.selection_figure:
+            print(f"selection curves: {selection_figure(find_results(args.paths), args.selection_figure)}")
     except SSGenError as exc:
         exit_with_error("ssgen-report", exc)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 import yaml
 
-from ssgen.report import write_m1_report
+from ssgen.errors import SSGenError
+from ssgen.report import find_results, main, selection_figure, write_m1_report
 
 
 def fake_run(root, name, seed, kl_weight, accuracies, status="ok", extra=()):
@@ -62,6 +64,15 @@ def test_selection_sweep_picks_setting_and_epoch_by_mean_held_out_accuracy(tmp_p
     assert "- m1_m2, N = 3000: method.alpha_factor=0.5, trainer.max_epochs=2 (mean held-out accuracy 0.865)" in text
     assert "- m1_m2, N = 100: method.alpha_factor=0.5, trainer.max_epochs=2 (mean held-out accuracy 0.600)" in text
     assert "test accuracy by number of labels" not in text  # no Table 1 from selection runs
+    main([str(tmp_path), "--selection-figure", str(tmp_path / "curves.png")])
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_selection_figure_without_selection_runs_says_so(tmp_path):
+    fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60})
+    with pytest.raises(SSGenError, match=r"no selection runs \(data.labelled_holdout > 0\)"):
+        selection_figure(find_results([tmp_path]), tmp_path / "curves.png")
+    assert not (tmp_path / "curves.png").exists()
 
 
 def test_console_script_missing_dir_one_line(tmp_path):
