@@ -189,6 +189,7 @@ def test_selection_run_scores_its_holdout_each_epoch_and_never_the_test_set(tmp_
     assert len(curve) == 2 and all(0 <= a <= 1 for a in curve) and results["holdout_accuracy"] == curve[-1]
     assert selection["best_epoch"] == int(np.argmax(curve)) + 1 and selection["n_labelled_holdout"] == 20
     assert selection["alpha"] == pytest.approx(0.1 * 60_000 / 80)  # alpha follows the 80 labels it trains on
+    assert selection["alpha_factor"] == 0.1
     assert "test" not in splits and "test_accuracy" not in results and "heads" not in results
     indices = json.loads((run_dir / "labelled_indices.json").read_text())
     assert len(indices["labelled_indices"]) == 80 and len(indices["labelled_holdout_indices"]) == 20

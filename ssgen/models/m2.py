@@ -539,6 +539,8 @@ class ClassifierTestScore(L.Callback):
             curve = self.holdout_curve
             self._results = {"selection": {
                 "head": key, "n_labels": int(n), "alpha": float(pl_module.alpha),
+                # the rule to carry to the final run on all N labels (alpha itself depends on N_labelled)
+                "alpha_factor": None if pl_module.hparams.alpha is not None else float(pl_module.hparams.alpha_factor),
                 "n_labelled_holdout": int(datamodule.n_labelled_holdout), "labelled_accuracy": labelled_accuracy,
                 "holdout_accuracy_by_epoch": list(curve),
                 "best_epoch": int(np.argmax(curve)) + 1 if curve else None}}
