@@ -182,13 +182,15 @@ def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path
     curves = selection_curves(results)
     if not curves:
         raise SSGenError("no selection runs (data.labelled_holdout > 0) among these results; nothing to draw")
+    # one colour per setting across all panels
+    colours = {setting: f"C{i}" for i, setting in enumerate(sorted({s for settings in curves.values() for s in settings}))}
     figure, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.4), squeeze=False)
     for axis, ((head, n), settings) in zip(axes[0], curves.items(), strict=True):
         for setting, runs in settings.items():
             epochs = np.arange(1, runs.shape[1] + 1)
-            line, = axis.plot(epochs, runs.mean(axis=0), label=setting)
+            axis.plot(epochs, runs.mean(axis=0), label=setting, color=colours[setting])
             for run in runs if len(runs) > 1 else ():
-                axis.plot(epochs, run, color=line.get_color(), alpha=0.25, linewidth=0.8)
+                axis.plot(epochs, run, color=colours[setting], alpha=0.25, linewidth=0.8)
         axis.set(title=f"{head}, N = {n} (held-out labels)", xlabel="epoch", ylabel="held-out accuracy")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
