@@ -369,7 +369,6 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.n_labels = parse_n_labels(n_labels)
         self.seed, self.pixel_range, self.train_stream = seed, pixel_range, train_stream
         self.val_size = parse_n_labels(val_size) if val_size else 0
-        self.labelled_holdout = float(labelled_holdout)
         self.n_labelled_holdout = holdout_split(self.n_labels, labelled_holdout) if labelled_holdout else 0
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         if train_stream not in ("unlabelled", "labelled"):

@@ -307,6 +307,10 @@ class M2(L.LightningModule):
         """argmax_y q(y | x): ``(N,)`` int64 for uint8 ``(N, 28, 28)`` or float ``(N, 1, 28, 28)`` images."""
         return self.class_probabilities(images).argmax(dim=1)
 
+    def split_accuracy(self, datamodule: Any, split: str) -> float:
+        """Accuracy of argmax_y q(y | x) on one labelled split of the data module ('val', 'labelled', ...)."""
+        return float((self.predict_labels(datamodule.images(split)) == datamodule.labels(split)).float().mean())
+
     def _decode_to_pixels(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Bernoulli means ``(N, 1, 28, 28)`` in [0, 1] of p(x | y, z)."""
         return self.decoder.expected_output(latents, labels).view(-1, 1, 28, 28)
@@ -401,8 +405,7 @@ class M2(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         datamodule = self.trainer.datamodule
         if getattr(datamodule, "val_size", 0) and not self.trainer.sanity_checking:
-            predicted = self.predict_labels(datamodule.images("val"))
-            self.log("val/accuracy", (predicted == datamodule.labels("val")).float().mean())
+            self.log("val/accuracy", self.split_accuracy(datamodule, "val"))
 
     def on_train_epoch_end(self) -> None:
         logger = self.logger
@@ -520,8 +523,7 @@ class ClassifierTestScore(L.Callback):
         datamodule = trainer.datamodule
         if not getattr(datamodule, "n_labelled_holdout", 0) or trainer.sanity_checking:
             return
-        predicted = pl_module.predict_labels(datamodule.images("labelled_holdout"))
-        accuracy = float((predicted == datamodule.labels("labelled_holdout")).float().mean())
+        accuracy = pl_module.split_accuracy(datamodule, "labelled_holdout")
         del self.holdout_curve[trainer.current_epoch:]  # a resumed run replays nothing twice
         self.holdout_curve.append(accuracy)
         pl_module.log("val/labelled_holdout_accuracy", accuracy, on_step=False, on_epoch=True)
@@ -533,21 +535,21 @@ class ClassifierTestScore(L.Callback):
         datamodule.setup("fit")
         n = str(datamodule.n_labels)
         key = pl_module.head_key
-        train_predicted = pl_module.predict_labels(datamodule.images("labelled")).numpy()
-        labelled_accuracy = float(np.mean(train_predicted == datamodule.labels("labelled").numpy()))
+        labelled_accuracy = pl_module.split_accuracy(datamodule, "labelled")
         if getattr(datamodule, "n_labelled_holdout", 0):
             curve = self.holdout_curve
+            best_epoch = int(np.argmax(curve)) + 1 if curve else None
             self._results = {"selection": {
                 "head": key, "n_labels": int(n), "alpha": float(pl_module.alpha),
                 # the rule to carry to the final run on all N labels (alpha itself depends on N_labelled)
                 "alpha_factor": None if pl_module.hparams.alpha is not None else float(pl_module.hparams.alpha_factor),
                 "n_labelled_holdout": int(datamodule.n_labelled_holdout), "labelled_accuracy": labelled_accuracy,
                 "holdout_accuracy_by_epoch": list(curve),
-                "best_epoch": int(np.argmax(curve)) + 1 if curve else None}}
+                "best_epoch": best_epoch}}
             if curve:
                 self._results["holdout_accuracy"] = curve[-1]
                 log.info("%s, N=%s selection run: held-out accuracy %.4f after epoch %d (best %.4f at epoch %d); "
-                         "the test set is not scored", key, n, curve[-1], len(curve), max(curve), int(np.argmax(curve)) + 1)
+                         "the test set is not scored", key, n, curve[-1], len(curve), max(curve), best_epoch)
             return
         test_labels = datamodule.labels("test").numpy()
         predicted = pl_module.predict_labels(datamodule.images("test")).numpy()
