@@ -153,3 +153,31 @@ def test_predict_missing_run_clear_error(tmp_path):
     result = subprocess.run(["ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
                              f"out={tmp_path / 'p.npz'}"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "not a finished method=m1 run" in result.stderr
+
+
+def test_model_only_copy_loads_the_same_weights_and_drops_training_state(trained_run, tmp_path):
+    from ssgen.checkpoints import load_module, save_model_only
+
+    run_dir, _ = trained_run
+    full = run_dir / "checkpoints" / "last.ckpt"
+    slim = save_model_only(run_dir, tmp_path / "m1_weights.ckpt")  # a run dir resolves to its checkpoint
+    assert slim.stat().st_size < 0.5 * full.stat().st_size  # Adam's two moments per weight are gone
+    assert "optimizer_states" not in torch.load(slim, weights_only=True)
+    original, copy = load_module(full, (M1VAE,)), load_module(slim, (M1VAE,))
+    for name, tensor in original.state_dict().items():
+        torch.testing.assert_close(copy.state_dict()[name], tensor)
+
+
+def test_model_only_copy_refuses_its_source_and_foreign_files(trained_run, tmp_path):
+    from ssgen.checkpoints import save_model_only
+
+    full = trained_run[0] / "checkpoints" / "last.ckpt"
+    before = full.read_bytes()
+    with pytest.raises(CheckpointError, match="is the checkpoint being copied"):
+        save_model_only(full, full)
+    assert full.read_bytes() == before
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not written by ssgen-train"):
+        save_model_only(foreign, tmp_path / "out.ckpt")
+    assert not (tmp_path / "out.ckpt").exists()
