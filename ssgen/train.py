@@ -218,6 +218,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
             log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
             continue
+        except Exception as exc:
+            # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
+            results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
+            if rank_zero_only.rank == 0:
+                atomic_write_json(run_dir / "results.json", results)
+            raise
         results.update(metrics)
         results.update(status="ok", trained_seed=attempt_cfg.seed, trained_dir=str(attempt_dir))
         break
@@ -237,12 +243,25 @@ def _in_multirun() -> bool:
         return False
 
 
+def failure_status(exc: BaseException) -> str:
+    """results.json's status for a run that raised: ``failed: <Type>: <first line of the message>``."""
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"failed: {type(exc).__name__}: {first_line}"
+
+
 def _record_failure(cfg: DictConfig, exc: BaseException) -> None:
-    """A failed sweep job still leaves results.json saying why, so the report can mark it."""
+    """A failed sweep job still leaves results.json saying why, so the report can mark it.
+
+    Only where the job left none: a job that started training wrote its own (``train`` records the
+    failure with its config hash and wall time), and a job that failed before starting (e.g. a bad value
+    relaunched into a finished run's dir) must not overwrite the results of the run that is there.
+    """
     try:
         run_dir = Path(cfg.run_dir)
+        if (run_dir / "results.json").exists():
+            return
         payload = {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
-                   "seed": cfg.seed, "status": f"failed: {type(exc).__name__}: {exc}"}
+                   "seed": cfg.seed, "status": failure_status(exc)}
         atomic_write_json(run_dir / "results.json", payload)
     except Exception:  # the config itself may be what is broken; the log still has the error
         pass

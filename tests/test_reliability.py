@@ -160,3 +160,28 @@ def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplo
     assert seen_when_training_starts == ["running"]  # not the first run's "ok" and numbers
     assert (longer["epochs"], longer["optimizer_steps"]) == (2, 6)
     assert json.loads((tmp_path / "results.json").read_text())["epochs"] == 2
+
+
+def test_a_crash_during_training_is_recorded_not_left_running(tmp_path, monkeypatch):
+    def crash(cfg, run_dir):
+        raise RuntimeError("inductor: expected stride 1\nlong backend trace")
+
+    monkeypatch.setattr(ssgen.train, "fit_once", crash)
+    with pytest.raises(RuntimeError, match="expected stride"):
+        train(compose_config([f"run_dir={tmp_path}", "method.callbacks.svm_head=null"]))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"] == "failed: RuntimeError: inductor: expected stride 1"
+    assert results["config_hash"] and results["wall_time_s"] >= 0
+
+
+def test_a_sweep_job_failing_before_it_starts_keeps_the_results_already_there(tmp_path):
+    from ssgen.errors import ConfigError
+    from ssgen.train import _record_failure
+
+    cfg = compose_config([f"run_dir={tmp_path}"])
+    _record_failure(cfg, ConfigError("data.n_labels=105 is not a multiple of 10"))  # nothing there: say why
+    assert json.loads((tmp_path / "results.json").read_text())["status"] == (
+        "failed: ConfigError: data.n_labels=105 is not a multiple of 10")
+    atomic_write_json(tmp_path / "results.json", {"status": "ok", "test_accuracy": 0.8})
+    _record_failure(cfg, ConfigError("method.n_critic=0 cannot train"))  # e.g. a bad relaunch of a finished run
+    assert json.loads((tmp_path / "results.json").read_text()) == {"status": "ok", "test_accuracy": 0.8}
