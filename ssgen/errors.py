@@ -36,7 +36,7 @@ def run_console_script(program: str, usage: str, argv: list[str] | None, work: C
     """A console script's main: ``-h``/``--help``/``help`` prints ``usage``; an SSGenError from ``work`` is one line."""
     argv = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help", "help") for arg in argv):
-        print_help(usage)
+        print_output(usage)
         return
     try:
         work(argv)
@@ -44,8 +44,9 @@ def run_console_script(program: str, usage: str, argv: list[str] | None, work: C
         exit_with_error(program, exc)
 
 
-def print_help(text: str) -> None:
-    """Print ``text`` to stdout; a reader that stops early (``--help | head``) ends it quietly, not with a traceback."""
+def print_output(text: str) -> None:
+    """Print ``text`` to stdout; a reader that stops early (``--help | head``, ``ssgen-report ... | head``) ends
+    it quietly, not with a traceback."""
     try:
         print(text, flush=True)
     except BrokenPipeError:

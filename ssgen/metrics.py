@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from ssgen.data import CLASS_NAMES, DATA_ENV, N_CLASSES, load_fashion_mnist, to_pixels
-from ssgen.errors import ConfigError, DataError, exit_with_error
+from ssgen.errors import ConfigError, DataError, exit_with_error, print_output
 from ssgen.evaluator import Evaluator, load_evaluator, load_evaluator_file
 
 log = logging.getLogger("ssgen")
@@ -631,7 +631,7 @@ def main(argv: list[str] | None = None) -> None:
                                 command=f"python -m ssgen.metrics report {args.sweep_dir}" + (f" --out {args.out}" if args.out else ""))
     except SSGenError as exc:
         exit_with_error("ssgen.metrics", exc)
-    print(text)
+    print_output(text)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ssgen.errors import SSGenError, exit_with_error
+from ssgen.errors import SSGenError, exit_with_error, print_output
 from ssgen.io import atomic_write_text
 
 # Rows of the M1 table: (key in results.json heads, label)
@@ -251,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("--selection-figure", metavar="PNG",
                             help="also draw the selection runs' held-out accuracy curves (data.labelled_holdout) here")
         args = parser.parse_args(argv)
-        print(write_m1_report(args.paths, args.out))
+        print_output(write_m1_report(args.paths, args.out))
         if args.selection_figure:
-            print(f"selection curves: {selection_figure(find_results(args.paths), args.selection_figure)}")
+            print_output(f"selection curves: {selection_figure(find_results(args.paths), args.selection_figure)}")
     except SSGenError as exc:
         exit_with_error("ssgen-report", exc)
 

@@ -79,3 +79,15 @@ def test_console_script_missing_dir_one_line(tmp_path):
     result = subprocess.run(["ssgen-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_report_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """`ssgen-report <sweep> | head -3`: the reader is gone before the table is written; no traceback."""
+    fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})
+    process = subprocess.Popen(["ssgen-report", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=120)
+    process.stderr.close()
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == 0
