@@ -22,6 +22,14 @@ def test_cfg_job_prints_composed_config():
     assert "method:" in result.stdout and "name: m1" in result.stdout and "n_labels: 100" in result.stdout
 
 
+def test_paths_stay_out_of_sweep_job_dir_names():
+    """A job dir is named by its overrides; a path's slashes would nest it (data.root=/a/b -> '.../data.root=/a/b/...')."""
+    result = run("ssgen-train", "--cfg", "hydra", "method=m1_m2", "data.root=/tmp/fashion/raw",
+                 "method.m1_checkpoint=/m1/seed0.ckpt", "seed=1")
+    assert result.returncode == 0, result.stderr
+    assert "override_dirname: method=m1_m2,seed=1\n" in result.stdout
+
+
 def test_python_dash_m_entry_point_works():
     result = run(sys.executable, "-m", "ssgen.train", "--cfg", "job", "method=wgan_gp")
     assert result.returncode == 0, result.stderr
