@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
 # A few batches, no progress bar: enough to run every code path of a training run in seconds.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=1"]
+
+
+def assert_quiet_when_the_reader_stops_early(command: list[str]) -> None:
+    """`command | head -1`: the reader is gone before anything is written; no traceback, exit status 0."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=120)
+    process.stderr.close()
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == 0
 
 
 # A feature network that trains in a second or two (accuracy ~0.7): every FID / class-consistency code path is real.

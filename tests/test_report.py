@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import assert_quiet_when_the_reader_stops_early
 
 from ssgen.errors import SSGenError
 from ssgen.report import find_results, main, selection_figure, write_m1_report
@@ -84,10 +85,4 @@ def test_console_script_missing_dir_one_line(tmp_path):
 def test_report_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
     """`ssgen-report <sweep> | head -3`: the reader is gone before the table is written; no traceback."""
     fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})
-    process = subprocess.Popen(["ssgen-report", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    process.stdout.close()
-    stderr = process.stderr.read()
-    process.wait(timeout=120)
-    process.stderr.close()
-    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
-    assert process.returncode == 0
+    assert_quiet_when_the_reader_stops_early(["ssgen-report", str(tmp_path)])
