@@ -96,13 +96,21 @@ def save_model_only(source: str | Path, destination: str | Path) -> Path:
     return destination
 
 
-if __name__ == "__main__":
-    import sys
+USAGE = ("usage: python -m ssgen.checkpoints <run dir or .ckpt> <out.ckpt>   "
+         "(copy without optimizer state: loads for inference and M1+M2, cannot resume)")
 
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m ssgen.checkpoints <run dir or .ckpt> <out.ckpt>   "
-                 "(copy without optimizer state: loads for inference and M1+M2, cannot resume)")
-    try:
-        print(save_model_only(sys.argv[1], sys.argv[2]))
-    except CheckpointError as exc:
-        sys.exit(f"ssgen.checkpoints: error: {exc}")
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ssgen.checkpoints SRC DST``: ``save_model_only``; errors are one line, exit 2."""
+    from ssgen.errors import ConfigError, run_console_script
+
+    def copy(argv: list[str]) -> None:
+        if len(argv) != 2:
+            raise ConfigError(f"expected a source and a destination, got {len(argv)} argument(s); {USAGE}")
+        print(save_model_only(*argv))
+
+    run_console_script("ssgen.checkpoints", USAGE, argv, copy)
+
+
+if __name__ == "__main__":
+    main()

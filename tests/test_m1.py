@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -181,3 +182,13 @@ def test_model_only_copy_refuses_its_source_and_foreign_files(trained_run, tmp_p
     with pytest.raises(CheckpointError, match="not written by ssgen-train"):
         save_model_only(foreign, tmp_path / "out.ckpt")
     assert not (tmp_path / "out.ckpt").exists()
+
+
+def test_model_only_copy_command_line(trained_run, tmp_path):
+    run = [sys.executable, "-m", "ssgen.checkpoints"]
+    done = subprocess.run([*run, str(trained_run[0]), str(tmp_path / "m1.ckpt")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and (tmp_path / "m1.ckpt").is_file(), done.stderr
+    wrong = subprocess.run([*run, str(trained_run[0])], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.checkpoints: error: expected a source and a destination")
+    assert "Traceback" not in wrong.stderr
