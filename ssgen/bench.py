@@ -66,12 +66,21 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from ssgen import losses
-from ssgen.config import CONF_DIR, register_configs, to_plain
+from ssgen.checkpoints import AtomicCheckpointIO
+from ssgen.config import CONF_DIR, arch_names, method_targets, register_configs, to_plain
 from ssgen.data import TensorBatches
 from ssgen.train import build_callbacks, build_model
 
-ALL_MODELS = ("m1", "dcgan/dcgan", "dcgan/mlp_generator", "wgan_clip/dcgan", "wgan_clip/mlp_generator",
-              "wgan_gp/dcgan", "wgan_gp/mlp_generator")
+
+def all_models() -> tuple[str, ...]:
+    """'m1' and every GAN method x GAN arch of conf/ (a new method or arch file is benchmarked as is)."""
+    from ssgen.models import module_class
+
+    gans = [stem for stem, target in method_targets().items() if module_class(target).family == "gan"]
+    return ("m1", *(f"{method}/{arch}" for method in gans for arch in arch_names("gan")))
+
+
+ALL_MODELS = all_models()
 QUICK_MODELS = ("m1", "wgan_gp/dcgan")
 # Timed batches per measurement when --batches is not given: about 3-5 s each on a 2-core CPU. GAN counts are
 # multiples of n_critic=5, so every window holds the same number of generator steps.
@@ -84,8 +93,7 @@ REFERENCE_IMAGES_PER_S = {"m1": 6000.0, "wgan_gp/dcgan": 550.0}
 EPOCH_EVALUATION_CALLBACKS = ("svm_head", "quality", "best_checkpoint")
 CHANNELS_LAST = "channels_last"  # a --compare token that is not a Hydra override
 
-SUPPORTED_METHODS = ("m1", "dcgan", "wgan_clip", "wgan_gp")  # the plain loop knows these update rules
-
+PLAIN_FAMILIES = ("vae", "gan")  # the plain loop knows these update schedules
 
 # ------------------------------------------------------------------------------------------------ config
 def model_overrides(spec: str) -> list[str]:
@@ -258,8 +266,7 @@ class LightningArm:
                       accelerator="gpu" if self.device.type == "cuda" else "cpu")
         kwargs.pop("strategy", None)  # one device: a DDP config would otherwise spawn processes
         # fit_once's checkpoint IO plugin, when train.py has one (the checkpoint save is part of the epoch end)
-        checkpoint_io = getattr(sys.modules["ssgen.train"], "AtomicCheckpointIO", None)
-        plugins = [checkpoint_io()] if checkpoint_io is not None else None
+        plugins = [AtomicCheckpointIO()]
         return L.Trainer(**kwargs, callbacks=[*callbacks, *build_callbacks(self.cfg)], logger=logger,
                          default_root_dir=str(run_dir), plugins=plugins)
 
@@ -312,7 +319,6 @@ class PlainArm:
             self.step = self._vae_step
         else:
             self.optimizer_generator, self.optimizer_critic = self.module.configure_optimizers()
-            self.method = str(cfg.method.name)
             self.batches_seen = 0
             self.step = self._gan_step
 
@@ -331,6 +337,8 @@ class PlainArm:
             self.optimizer.step()
 
     def _gan_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+        """ConditionalGAN's schedule, written out: the method's own losses (ssgen.losses via its critic_loss /
+        generator_loss) and after_critic_step (weight clipping), without Lightning around them."""
         module, hparams = self.module, self.module.hparams
         generator, critic = module.generator, module.critic
         with self.autocast():
@@ -338,26 +346,16 @@ class PlainArm:
             with torch.no_grad():
                 fake = generator(noise, labels)
             real_scores, fake_scores = critic(real, labels), critic(fake, labels)
-            if self.method == "dcgan":
-                loss = losses.discriminator_bce(real_scores, fake_scores)
-            else:
-                loss = losses.critic_wasserstein(real_scores, fake_scores)
-            if self.method == "wgan_gp":
-                loss = loss + hparams.gp_lambda * losses.gradient_penalty(critic, real, fake, labels)
+            loss, _ = module.critic_loss(real, fake, labels, real_scores, fake_scores)
             self.optimizer_critic.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer_critic.step()
-            if self.method == "wgan_clip":
-                with torch.no_grad():
-                    for parameter in critic.parameters():
-                        parameter.clamp_(-hparams.clip, hparams.clip)
+            module.after_critic_step()
             self.batches_seen += 1
             if self.batches_seen % hparams.n_critic == 0:
                 noise = torch.randn(len(labels), module.latent_dim, device=self.device)
                 critic.requires_grad_(False)  # no weight gradients for the critic: only the input gradient flows
-                fake_scores = critic(generator(noise, labels), labels)
-                generator_loss = (losses.generator_bce_nonsaturating(fake_scores) if self.method == "dcgan"
-                                  else losses.generator_wasserstein(fake_scores))
+                generator_loss = module.generator_loss(critic(generator(noise, labels), labels))
                 self.optimizer_generator.zero_grad(set_to_none=True)
                 generator_loss.backward()
                 self.optimizer_generator.step()
@@ -705,9 +703,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m.partition("/")[0] not in SUPPORTED_METHODS]
+    from ssgen.models import module_class
+
+    targets = method_targets()
+    unknown = [m for m in models if m.partition("/")[0] not in targets
+               or module_class(targets[m.partition("/")[0]]).family not in PLAIN_FAMILIES]
     if unknown:
-        raise SystemExit(f"ssgen.bench: no plain-loop twin for {', '.join(unknown)}; methods: {', '.join(SUPPORTED_METHODS)}")
+        raise SystemExit(f"ssgen.bench: no plain-loop twin for {', '.join(unknown)}; models: {', '.join(ALL_MODELS)}")
     # Lightning's info lines and warnings (few batches, no validation) would drown the figures
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)

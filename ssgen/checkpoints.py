@@ -1,16 +1,36 @@
-"""Finding and safely loading checkpoints: ``weights_only`` loads (no pickled code), clear one-line errors."""
+"""Finding, writing and safely loading checkpoints: the one gate every model rebuilt from a file passes.
+
+    python -m ssgen.checkpoints <run dir or .ckpt> <out.ckpt>     # a copy without optimizer state (a third of the size)
+
+Safety: a checkpoint is read with ``torch.load(weights_only=True)`` (no pickled code runs), and before anything
+is built ``check_checkpoint`` verifies what it names: its ``ssgen_module`` must be a LightningModule of
+``ssgen.models`` and every ``_target_`` anywhere in its hyper-parameters a network of ``ssgen.nets``
+(``ssgen.models.module_class``, ``ssgen.nets.network_class``: nothing outside the package is imported or
+called). Anything else is one line naming the file and what it names. generate, evaluate, predict, figures,
+M1+M2's ``method.m1_checkpoint`` and ``ssgen.load`` all load through ``load_module``.
+"""
 
 from __future__ import annotations
 
-import importlib
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ssgen.errors import CheckpointError
+from ssgen.errors import CheckpointError, UnsafeCheckpointError
+from ssgen.io import atomic_write
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temp file and are renamed into place: a crash never leaves a half-written .ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover
+        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options),
+                     clear_leftovers=True)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -41,26 +61,75 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} cannot be loaded safely ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from exc
 
 
-def module_class(checkpoint: dict[str, Any], path: str | Path) -> type[L.LightningModule]:
-    """The LightningModule class a checkpoint was saved from (recorded by ssgen-train in the checkpoint)."""
-    target = checkpoint.get("ssgen_module")
+def _specs(value: Any, where: str = "hyper_parameters") -> list[tuple[str, dict[str, Any]]]:
+    """Every dict holding a ``_target_`` anywhere in a nested structure, with where it sits."""
+    found = []
+    if isinstance(value, dict):
+        if "_target_" in value:
+            found.append((where, value))
+        for key, item in value.items():
+            found += _specs(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found += _specs(item, f"{where}[{index}]")
+    return found
+
+
+def check_checkpoint(checkpoint: dict[str, Any], path: str | Path,
+                     fallback_target: str | None = None) -> type[L.LightningModule]:
+    """The gate: the LightningModule class a checkpoint names, after checking everything it names.
+
+    ``ssgen_module`` (recorded by ssgen-train; ``fallback_target`` for checkpoints without one) must be a
+    class of ``ssgen.models``; every ``_target_`` in the hyper-parameters a network of ``ssgen.nets``, with no
+    ``_target_`` nested in its arguments. Raises CheckpointError naming the file and the offending name;
+    nothing is imported from outside ssgen and nothing is called.
+    """
+    from ssgen.models import module_class
+    from ssgen.nets import check_network_spec
+
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} is not a Lightning checkpoint; give a .ckpt of an ssgen-train run")
+    target = checkpoint.get("ssgen_module") or fallback_target
     if not target:
         raise CheckpointError(f"{path} was not written by ssgen-train (no 'ssgen_module' entry); cannot rebuild its model")
-    module_name, _, class_name = target.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise CheckpointError(f"{path} was saved from {target}, which this ssgen version lacks") from exc
+        cls = module_class(target)
+    except CheckpointError as exc:
+        raise UnsafeCheckpointError(f"{path} names the model {target!r}, which is not one of ssgen's; refusing to load it "
+                              f"({exc})") from None
+    for where, spec in _specs(checkpoint.get("hyper_parameters", {})):
+        try:
+            check_network_spec(spec, where)
+        except CheckpointError as exc:
+            raise UnsafeCheckpointError(f"{path} names the network {spec['_target_']!r} (in {where}), which is not one of "
+                                  f"ssgen's; refusing to load it ({exc})") from None
+    return cls
 
 
-def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what: str = "model") -> L.LightningModule:
-    """Rebuild the LightningModule of a checkpoint on CPU, in eval mode.
+def check_file(path: str | Path, expected: tuple[type, ...] | None = None, what: str = "model") -> Path:
+    """Read a checkpoint (a .ckpt or a run dir) and pass it through the gate without building anything.
+
+    For checks before training (e.g. M1+M2's ``method.m1_checkpoint``): returns the resolved .ckpt path;
+    CheckpointError as ``load_module`` would raise it, so a bad file is refused before any dir is written.
+    """
+    path = resolve_checkpoint(path)
+    cls = check_checkpoint(read_checkpoint(path), path)
+    if expected is not None and not issubclass(cls, expected):
+        raise CheckpointError(f"{path} is a {cls.__name__} checkpoint, not a {what}; give the checkpoint of a {what} run")
+    return path
+
+
+def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what: str = "model",
+                fallback_target: str | None = None) -> L.LightningModule:
+    """Rebuild the LightningModule of a checkpoint (a .ckpt or a run dir) on CPU, in eval mode, through the gate.
 
     ``expected``: allowed base classes; anything else gives 'is a <Class> checkpoint, not a <what>'.
+    ``fallback_target``: the class for a checkpoint that records none (from its run dir's config); gated too.
+    Raises CheckpointError (one line) for a missing, truncated, foreign or unsafe file.
     """
     path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(path)
-    cls = module_class(checkpoint, path)
+    cls = check_checkpoint(checkpoint, path, fallback_target)
     if expected is not None and not issubclass(cls, expected):
         raise CheckpointError(f"{path} is a {cls.__name__} checkpoint, not a {what}; give the checkpoint of a {what} run")
     try:
@@ -84,13 +153,11 @@ def save_model_only(source: str | Path, destination: str | Path) -> Path:
     The copy loads with ``load_module`` and serves M1+M2 (``method.m1_checkpoint``), prediction and
     generation, but cannot resume training. Written atomically; refuses to overwrite its own source.
     """
-    from ssgen.io import atomic_write
-
     source, destination = resolve_checkpoint(source), Path(destination)
     if destination.exists() and destination.resolve() == source.resolve():
         raise CheckpointError(f"{destination} is the checkpoint being copied; give another destination")
     checkpoint = read_checkpoint(source)
-    module_class(checkpoint, source)  # an ssgen checkpoint, or a clear error before anything is written
+    check_checkpoint(checkpoint, source)  # an ssgen checkpoint, or a clear error before anything is written
     slim = {key: checkpoint[key] for key in MODEL_KEYS if key in checkpoint}
     atomic_write(destination, lambda path: torch.save(slim, path))
     return destination
@@ -102,7 +169,8 @@ USAGE = ("usage: python -m ssgen.checkpoints <run dir or .ckpt> <out.ckpt>   "
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m ssgen.checkpoints SRC DST``: ``save_model_only``; errors are one line, exit 2."""
-    from ssgen.errors import ConfigError, run_console_script
+    from ssgen.cli import run_console_script
+    from ssgen.errors import ConfigError
 
     def copy(argv: list[str]) -> None:
         if len(argv) != 2:

@@ -7,16 +7,23 @@ The YAML files under ``conf/`` name these schemas first in their defaults list, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import inspect
+import typing
+from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import hydra
 import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ssgen.data import holdout_split, parse_n_labels
 from ssgen.errors import ConfigError
+from ssgen.runs import register_resolvers
+
+register_resolvers()  # ${ssgen_job_name:...} in conf/hydra/default.yaml, in every process that composes a config
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -41,94 +48,86 @@ class DataConfig:
 # ------------------------------------------------------------------------------------------------ methods
 @dataclass
 class MethodConfig:
+    """What every method config holds besides its LightningModule's arguments (``METHOD_META_KEYS``)."""
+
     _target_: str = MISSING
     name: str = MISSING
-    family: str = MISSING  # 'vae' or 'gan': which arch family it takes
-    pixel_range: str = "unit"
-    train_stream: str = "unlabelled"
+    family: str = MISSING  # which arch family it takes ('vae', 'gan', 'semi'): the module's ``family``
+    pixel_range: str = "unit"  # 'unit' ([0, 1]) or 'symmetric' ([-1, 1]): what the data module serves
+    train_stream: str = "unlabelled"  # 'unlabelled' or 'labelled': which images train it
     batch_size: int = 100
     callbacks: dict[str, Any] = field(default_factory=dict)  # method-specific callbacks, merged with cfg.callbacks
 
 
-@dataclass
-class M1Config(MethodConfig):
-    _target_: str = "ssgen.models.m1.M1VAE"
-    name: str = "m1"
-    family: str = "vae"
-    lr: float = 3e-4  # the paper's Adam step size
-    kl_weight: float = 1.0  # 1.0 = the ELBO; < 1 fights posterior collapse (see docs/results.md)
-    binarize: bool = True  # dynamic binarisation of [0,1] pixels for the Bernoulli likelihood, as the official code
-    free_bits: float = 0.0  # nats per latent unit below which KL is not penalised; 0 = the plain ELBO
-    n_image_rows: int = 8  # reconstruction / prior-sample grids logged each epoch
+# Keys of a method config that describe the run, not the LightningModule's constructor.
+METHOD_META_KEYS = tuple(f.name for f in fields(MethodConfig) if f.name != "_target_")
 
 
-@dataclass
-class GANConfig(MethodConfig):
-    family: str = "gan"
-    pixel_range: str = "symmetric"
-    train_stream: str = "labelled"
-    batch_size: int = 64
-    latent_dim: int = 128
-    lr_generator: float = 2e-4
-    lr_critic: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    n_critic: int = 1  # critic steps per generator step
-    critic_norm: str = "batch"  # normalisation inside the critic: batch | layer | none
+def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The keyword arguments ``cls(...)`` accepts, walking the __init__ chain through ``**kwargs`` (as Lightning's
+    save_hyperparameters does), minus ``self``, ``arch``, the catch-alls and the class's ``checkpoint_only``
+    names (hyper-parameters a module records for reloading, never set from the command line)."""
+    parameters: dict[str, inspect.Parameter] = {}
+    hidden = {"self", "arch", *getattr(cls, "checkpoint_only", ())}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        signature = inspect.signature(init)
+        for name, parameter in signature.parameters.items():
+            if name in hidden or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                continue
+            parameters.setdefault(name, parameter)
+        if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+            break
+    return parameters
 
 
-@dataclass
-class DCGANConfig(GANConfig):
-    _target_: str = "ssgen.models.gan.DCGAN"
-    name: str = "dcgan"
+def method_schema(cls: type, target: str) -> type:
+    """A structured-config dataclass for a method: ``MethodConfig`` plus one field per constructor argument.
+
+    The module's signature is the one place its defaults live; the method YAML lists only what differs
+    (with the paper's reason). ``family``, ``pixel_range``, ``train_stream`` and ``batch_size`` default to
+    the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
+    """
+    specs: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
+    for meta in ("family", "pixel_range", "train_stream", "batch_size"):
+        if hasattr(cls, meta):
+            value = getattr(cls, meta)
+            specs.append((meta, type(value), field(default=value)))
+    for name, parameter in constructor_parameters(cls).items():
+        default = parameter.default
+        if default is inspect.Parameter.empty:
+            default_field = field(default=MISSING)
+        elif isinstance(default, list | tuple | dict):
+            default_field = field(default_factory=lambda value=default: copy.deepcopy(list(value) if isinstance(value, tuple) else value))
+        else:
+            default_field = field(default=default)
+        specs.append((name, _schema_type(_annotation(cls, name)), default_field))
+    return make_dataclass(f"{cls.__name__}Config", specs, bases=(MethodConfig,))
 
 
-@dataclass
-class WGANClipConfig(GANConfig):
-    _target_: str = "ssgen.models.gan.WGANClip"
-    name: str = "wgan_clip"
-    lr_generator: float = 5e-5
-    lr_critic: float = 5e-5
-    n_critic: int = 5
-    clip: float = 0.01
+def _annotation(cls: type, name: str) -> Any:
+    """The type hint of ``name`` in the first __init__ of the MRO that declares it."""
+    for klass in cls.__mro__:
+        if "__init__" in klass.__dict__:
+            hints = typing.get_type_hints(klass.__init__)
+            if name in hints:
+                return hints[name]
+    return Any
 
 
-@dataclass
-class WGANGPConfig(GANConfig):
-    _target_: str = "ssgen.models.gan.WGANGP"
-    name: str = "wgan_gp"
-    lr_generator: float = 1e-4
-    lr_critic: float = 1e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    n_critic: int = 5
-    gp_lambda: float = 10.0
-    critic_norm: str = "layer"  # the paper drops batch norm from the critic: the penalty is per sample
-
-
-@dataclass
-class M2Config(MethodConfig):
-    _target_: str = "ssgen.models.m2.M2"
-    name: str = "m2"
-    family: str = "semi"
-    lr: float = 3e-4  # Adam, the paper's step size
-    alpha_factor: float = 0.1  # alpha = alpha_factor * N_unlabelled / N_labelled (the paper's 0.1 * N)
-    alpha: float | None = None  # an explicit alpha overrides the rule above
-    labelled_batch_size: int = 100  # labelled images per step, cycled through the subset
-    binarize: bool = True  # dynamic binarisation of the Bernoulli targets, as M1
-
-
-@dataclass
-class M1M2Config(MethodConfig):
-    _target_: str = "ssgen.models.m2.M1M2"
-    name: str = "m1_m2"
-    family: str = "semi"
-    m1_checkpoint: str | None = None  # required: an M1 run dir or .ckpt (ssgen-train method=m1 first)
-    m1_sample: bool = True  # train on x1 ~ q(z1|x) of M1 (the paper); eval uses the means
-    lr: float = 3e-4
-    alpha_factor: float = 0.1
-    alpha: float | None = None
-    labelled_batch_size: int = 100
+def _schema_type(annotation: Any) -> Any:
+    """OmegaConf takes int, float, bool, str, their Optional, lists and dicts; anything else is Any."""
+    simple = (int, float, bool, str)
+    if annotation in simple:
+        return annotation
+    args = typing.get_args(annotation)
+    if args and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and rest[0] in simple:
+            return Optional[rest[0]]  # noqa: UP045  (a runtime type object for make_dataclass)
+    return Any
 
 
 # ------------------------------------------------------------------------------------------------ arch
@@ -158,41 +157,64 @@ class TrainConfig:
     torch_threads: int | None = None  # CPU intra-op threads; None = torch's default (all cores)
 
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
+ARCH_DIR = CONF_DIR / "arch"
+METHOD_DIR = CONF_DIR / "method"
+
+
+def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
+    """``{method file stem: its _target_}`` for every ``conf/method/*.yaml``: a new method file is found as is."""
+    targets = {}
+    for path in sorted(Path(method_dir).glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if isinstance(spec.get("_target_"), str):
+            targets[path.stem] = spec["_target_"]
+    return targets
+
+
 def register_configs() -> None:
+    """Store the schemas in Hydra's ConfigStore: ``base_train``, ``base_data``, ``base_arch`` and, for every
+    method YAML, ``base_<file stem>`` built from its LightningModule's signature (``method_schema``)."""
+    from ssgen.models import module_class
+
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     cs.store(group="data", name="base_data", node=DataConfig)
-    cs.store(group="method", name="base_m1", node=M1Config)
-    cs.store(group="method", name="base_dcgan", node=DCGANConfig)
-    cs.store(group="method", name="base_wgan_clip", node=WGANClipConfig)
-    cs.store(group="method", name="base_wgan_gp", node=WGANGPConfig)
     cs.store(group="arch", name="base_arch", node=ArchConfig)
-    cs.store(group="method", name="base_m2", node=M2Config)
-    cs.store(group="method", name="base_m1_m2", node=M1M2Config)
+    for stem, target in method_targets().items():
+        cs.store(group="method", name=f"base_{stem}", node=method_schema(module_class(target), target))
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def _positive(value: Any, key: str, hint: str) -> None:
+def positive(value: Any, key: str, hint: str) -> None:
+    """ConfigError ``<key>=<value> must be > 0; <hint>`` unless ``value > 0``."""
     if value is None or not value > 0:
         raise ConfigError(f"{key}={value} must be > 0; {hint}")
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
-ARCH_DIR = CONF_DIR / "arch"
-
-
-def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
-    """The ``arch`` options of one family, read from ``conf/arch/*.yaml``: a new arch file is listed as is."""
-    names = []
+def arch_specs(family: str, arch_dir: str | Path = ARCH_DIR) -> dict[str, dict[str, Any]]:
+    """``{name: YAML content}`` of the ``arch`` options of one family (``conf/arch/*.yaml``): a new file is listed as is."""
+    specs = {}
     for path in sorted(Path(arch_dir).glob("*.yaml")):
         spec = yaml.safe_load(path.read_text()) or {}
         if spec.get("family") == family:
-            names.append(spec.get("name", path.stem))
-    return names
+            specs[spec.get("name", path.stem)] = spec
+    return specs
+
+
+def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
+    """The ``arch`` options of one family, sorted by file name."""
+    return list(arch_specs(family, arch_dir))
 
 
 def validate(cfg: DictConfig) -> None:
-    """Reject values that type-check but cannot train, each with one line saying how to fix it."""
+    """Reject values that type-check but cannot train, each with one line saying how to fix it.
+
+    Generic checks here; each method class checks its own arguments (``check_config``), and so does each
+    callback class that has a ``check_config(spec, cfg)`` (e.g. the SVM head's label budgets).
+    """
+    from ssgen.models import module_class
+
     method = cfg.method
     if cfg.arch.family != method.family:
         options = ", ".join(arch_names(method.family)) or f"an arch with family={method.family}"
@@ -200,59 +222,26 @@ def validate(cfg: DictConfig) -> None:
             f"arch={cfg.arch.name} is a {cfg.arch.family} architecture but method={method.name} needs a "
             f"{method.family} one; choose arch from: {options}"
         )
-    parse_n_labels(cfg.data.n_labels)
-    if method.train_stream == "labelled" and parse_n_labels(cfg.data.n_labels) == 0:
+    n_labels = parse_n_labels(cfg.data.n_labels)
+    if method.train_stream == "labelled" and n_labels == 0:
         raise ConfigError(f"method={method.name} trains on labels but data.n_labels=0; use data.n_labels=all")
     if cfg.data.val_size:
         parse_n_labels(cfg.data.val_size)
+    module = module_class(method._target_)
     if cfg.data.labelled_holdout:
-        if method.family != "semi":
+        if not getattr(module, "selects_on_labelled_holdout", False):
             raise ConfigError(f"data.labelled_holdout={cfg.data.labelled_holdout} selects M2's alpha and epochs, but "
                               f"method={method.name} has no use for it (M1's SVM head cross-validates on its labels); "
                               "drop it or use method=m2 / m1_m2")
-        holdout_split(parse_n_labels(cfg.data.n_labels), cfg.data.labelled_holdout)
-    _positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
-    if method.family == "vae":
-        _positive(method.lr, "method.lr", "the paper uses 3e-4")
-        if method.kl_weight < 0:
-            raise ConfigError(f"method.kl_weight={method.kl_weight} must be >= 0; 1.0 is the plain ELBO")
-        if method.free_bits < 0:
-            raise ConfigError(f"method.free_bits={method.free_bits} must be >= 0; 0 is the plain ELBO")
-    elif method.family == "gan":
-        _positive(method.lr_generator, "method.lr_generator", f"the paper's default for {method.name} is in conf/method/{method.name}.yaml")
-        _positive(method.lr_critic, "method.lr_critic", f"the paper's default for {method.name} is in conf/method/{method.name}.yaml")
-        _positive(method.latent_dim, "method.latent_dim", "use e.g. 128")
-        if method.n_critic < 1:
-            raise ConfigError(f"method.n_critic={method.n_critic} must be >= 1 (critic steps per generator step); the paper uses 5")
-        if method.critic_norm not in ("batch", "layer", "none"):
-            raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use batch, layer or none")
-        if not (0 <= method.beta1 < 1 and 0 <= method.beta2 < 1):
-            raise ConfigError(f"Adam betas ({method.beta1}, {method.beta2}) must lie in [0, 1)")
-        if method.name == "wgan_clip":
-            _positive(method.clip, "method.clip", "the paper clips critic weights to [-0.01, 0.01]")
-        if method.name == "wgan_gp":
-            if method.gp_lambda < 0:
-                raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
-            if method.critic_norm == "batch":
-                raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer or none")
-    elif method.family == "semi":
-        _positive(method.lr, "method.lr", "the paper uses 3e-4")
-        _positive(method.alpha_factor, "method.alpha_factor", "the paper uses 0.1")
-        if method.alpha is not None:
-            _positive(method.alpha, "method.alpha", "or leave it null for alpha_factor * N_unlabelled / N_labelled")
-        _positive(method.labelled_batch_size, "method.labelled_batch_size", "use e.g. 100")
-        if parse_n_labels(cfg.data.n_labels) == 0:
-            raise ConfigError(f"method={method.name} is semi-supervised but data.n_labels=0; use e.g. data.n_labels=100")
-        expected_arch = {"m2": "m2_mlp", "m1_m2": "m1_m2_mlp"}.get(method.name)
-        if expected_arch and cfg.arch.name != expected_arch:
-            raise ConfigError(f"method={method.name} needs arch={expected_arch} (its likelihood matches the method), "
-                              f"not arch={cfg.arch.name}")
-        if method.name == "m1_m2" and not method.m1_checkpoint:
-            raise ConfigError("method=m1_m2 needs method.m1_checkpoint=<M1 run dir or .ckpt>; "
-                              "train one first with `ssgen-train method=m1 ...`")
-    if cfg.compile and method.name == "wgan_gp":
-        raise ConfigError("compile=true cannot train wgan_gp: torch.compile does not support the gradient penalty's "
-                          "double backward; drop compile=true")
+        holdout_split(n_labels, cfg.data.labelled_holdout)
+    positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
+    if hasattr(module, "check_config"):
+        module.check_config(cfg)
+    for spec in to_plain(method.callbacks).values():
+        target = spec.get("_target_") if isinstance(spec, dict) else None
+        check = getattr(hydra.utils.get_class(target), "check_config", None) if target else None
+        if check is not None:
+            check(spec, cfg)
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
@@ -261,4 +250,5 @@ def validate(cfg: DictConfig) -> None:
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain dicts and lists, interpolations resolved."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -32,6 +32,9 @@ from ssgen.errors import ConfigError, DataError
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATA_ENV = "SSGEN_DATA"  # the data dir used when no root is given
 CLASS_NAMES = ("t_shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
+# the same classes as torchvision.datasets.FashionMNIST.classes spells them (and the data set's README)
+TORCHVISION_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                           "Ankle boot")
 N_CLASSES = 10
 N_TRAIN = 60_000
 N_TEST = 10_000
@@ -163,6 +166,42 @@ def load_fashion_mnist(root: str | Path | None = None, download: bool = True) ->
         if arrays[f"{split}_labels"].max(initial=0) >= N_CLASSES:
             raise DataError(f"{files[f'{split}_labels']} holds labels >= {N_CLASSES}; it is not Fashion-MNIST")
     return {key: torch.from_numpy(value) for key, value in arrays.items()}
+
+
+# ----------------------------------------------------------------------------------------------- class names
+def _name_key(text: str) -> str:
+    return "".join(ch for ch in str(text).lower() if ch.isalnum())
+
+
+_CLASS_KEYS = {**{_name_key(name): index for index, name in enumerate(CLASS_NAMES)},
+               **{_name_key(name): index for index, name in enumerate(TORCHVISION_CLASS_NAMES)},
+               "tshirt": 0, "top": 0}
+
+
+def class_index(label: int | str) -> int:
+    """A class as an index 0-9: from the index itself, ssgen's name (``ankle_boot``) or torchvision's
+    (``Ankle boot``, ``T-shirt/top``); case, spaces, '-', '_' and '/' are forgiven. Raises ConfigError."""
+    if isinstance(label, int | np.integer) and not isinstance(label, bool):
+        if 0 <= int(label) < N_CLASSES:
+            return int(label)
+    elif isinstance(label, str):
+        text = label.strip()
+        if text.isdigit() and int(text) < N_CLASSES:
+            return int(text)
+        if _name_key(text) in _CLASS_KEYS:
+            return _CLASS_KEYS[_name_key(text)]
+    raise ConfigError(f"label={label!r} is unknown; use all, an index 0-{N_CLASSES - 1} or one of: {' '.join(CLASS_NAMES)} "
+                      f"(torchvision's names work too: {', '.join(TORCHVISION_CLASS_NAMES)})")
+
+
+def parse_labels(text: str | int | list[Any] | tuple[Any, ...]) -> list[int]:
+    """'all' -> [0..9]; a comma-separated string or a list of classes (see ``class_index``) -> their indices."""
+    if isinstance(text, str) and text.strip().lower() == "all":
+        return list(range(N_CLASSES))
+    if isinstance(text, str) and "," in text and _name_key(text) not in _CLASS_KEYS:
+        text = [part for part in text.split(",") if part.strip()]
+    items = list(text) if isinstance(text, list | tuple) else [text]
+    return [class_index(item) for item in items]
 
 
 # ----------------------------------------------------------------------------------------------- label subsets

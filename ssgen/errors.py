@@ -2,7 +2,6 @@
 
 import os
 import sys
-from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -22,6 +21,10 @@ class CheckpointError(SSGenError):
     """A checkpoint or saved head is missing, truncated or incompatible."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint names code outside ssgen (a class or network target the gate refuses); nothing was run."""
+
+
 class TrainingFailed(SSGenError):
     """Training diverged or collapsed; ``status`` in results.json says why."""
 
@@ -30,18 +33,6 @@ def exit_with_error(program: str, error: BaseException) -> NoReturn:
     """How every console script reports an SSGenError: ``<program>: error: <message>`` on stderr, exit 2."""
     print(f"{program}: error: {error}", file=sys.stderr)
     sys.exit(2)
-
-
-def run_console_script(program: str, usage: str, argv: list[str] | None, work: Callable[[list[str]], None]) -> None:
-    """A console script's main: ``-h``/``--help``/``help`` prints ``usage``; an SSGenError from ``work`` is one line."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help", "help") for arg in argv):
-        print_output(usage)
-        return
-    try:
-        work(argv)
-    except SSGenError as exc:
-        exit_with_error(program, exc)
 
 
 def print_output(text: str) -> None:

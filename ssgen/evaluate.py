@@ -26,35 +26,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ssgen.errors import CheckpointError, ConfigError, run_console_script
+from ssgen.cli import REQUIRED, Option, as_bool, as_int, parse_key_values, run_console_script
+from ssgen.errors import CheckpointError, ConfigError
 
-DEFAULTS: dict[str, Any] = {"ckpt": None, "n": 10000, "out": None, "seed": 0, "cache_dir": None, "evaluator": None,
-                            "floor": True}
+OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint file or run dir>"), "n": Option(10000, as_int),
+           "out": Option(None), "seed": Option(0, as_int), "cache_dir": Option(None), "evaluator": Option(None),
+           "floor": Option(True, as_bool)}
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
-    """``key=value`` arguments -> dict with DEFAULTS filled in; ConfigError on anything unknown or malformed."""
-    args = dict(DEFAULTS)
-    for item in argv:
-        key, sep, value = item.partition("=")
-        key = key.lstrip("+").strip()
-        if not sep or key not in DEFAULTS:
-            raise ConfigError(f"argument {item!r} is not one of {', '.join(k + '=...' for k in DEFAULTS)}; "
-                              "see `ssgen-evaluate --help`")
-        args[key] = value
-    if not args["ckpt"]:
-        raise ConfigError("ckpt=<checkpoint file or run dir> is required")
-    for key in ("n", "seed"):
-        try:
-            args[key] = int(args[key])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}={args[key]!r} is not an integer") from None
+    """``key=value`` arguments -> dict with the defaults filled in; ConfigError on anything unknown or malformed."""
+    args = parse_key_values(argv, OPTIONS, "ssgen-evaluate")
     if args["n"] < 20:
         raise ConfigError(f"n={args['n']} is too small for FID/KID; use at least 20 (10000 for reported numbers)")
-    if isinstance(args["floor"], str):
-        if args["floor"].lower() not in ("true", "false", "1", "0"):
-            raise ConfigError(f"floor={args['floor']!r} must be true or false")
-        args["floor"] = args["floor"].lower() in ("true", "1")
     return args
 
 
@@ -73,9 +57,11 @@ def _class_from_run_dir(checkpoint_path: Path) -> str | None:
 
 
 def load_generator(path: str | Path) -> tuple[Any, Path]:
-    """The generator LightningModule of a checkpoint or run dir (CPU, eval mode) and the resolved .ckpt path."""
-    import importlib
+    """The generator LightningModule of a checkpoint or run dir (CPU, eval mode) and the resolved .ckpt path.
 
+    The class comes from the checkpoint, else from its run dir's config; either passes the checkpoint gate
+    (``ssgen.checkpoints.check_checkpoint``). CheckpointError for anything that is not a generator.
+    """
     from ssgen.checkpoints import load_module, read_checkpoint, resolve_checkpoint
     from ssgen.metrics import is_generator
 
@@ -83,22 +69,11 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
     checkpoint = read_checkpoint(checkpoint_path)  # truncated / corrupt / unsafe -> CheckpointError
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{checkpoint_path} is not a Lightning checkpoint (no state_dict); give a .ckpt of an ssgen-train run")
-    if checkpoint.get("ssgen_module"):
-        module = load_module(checkpoint_path)
-    else:
-        target = _class_from_run_dir(checkpoint_path)
-        if not target:
-            raise CheckpointError(f"{checkpoint_path} names no model class (no 'ssgen_module' entry, no .hydra/config.yaml "
-                                  "in its run dir); give the checkpoint of an ssgen-train run")
-        module_name, _, class_name = target.rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-            module = cls(**checkpoint.get("hyper_parameters", {}))
-            module.load_state_dict(checkpoint["state_dict"])
-        except (ImportError, AttributeError, TypeError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{checkpoint_path} does not load as {target} ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
-        module.eval()
+    fallback = None if checkpoint.get("ssgen_module") else _class_from_run_dir(checkpoint_path)
+    if not checkpoint.get("ssgen_module") and not fallback:
+        raise CheckpointError(f"{checkpoint_path} names no model class (no 'ssgen_module' entry, no .hydra/config.yaml "
+                              "in its run dir); give the checkpoint of an ssgen-train run")
+    module = load_module(checkpoint_path, fallback_target=fallback)
     if not is_generator(module):
         raise CheckpointError(f"{checkpoint_path} is a {type(module).__name__} checkpoint, not a generator (no generate "
                               "or generate_prior); give the checkpoint of a GAN or M1 run")

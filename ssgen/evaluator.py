@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssgen.data import N_CLASSES, load_fashion_mnist, to_pixels
-from ssgen.errors import CheckpointError, ConfigError, SSGenError, exit_with_error
+from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.io import atomic_write, atomic_write_json
 
 # Fashion-MNIST training-set pixel statistics in [0, 1]: inputs are standardised inside the network,
@@ -341,28 +341,31 @@ def load_evaluator(cache_dir: str | Path | None = None, train_if_missing: bool =
 
 # ------------------------------------------------------------------------------------------------ CLI
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ssgen.evaluator",
-                                     description="Train (or show) the cached Fashion-MNIST evaluator network.")
-    defaults = EvaluatorConfig()
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--n-train", type=int, default=None, help="train on this many images (default: all 60k)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--cache-dir", default=None, help="default: $SSGEN_CACHE or ~/.cache/ssgen")
-    parser.add_argument("--force", action="store_true", help="retrain even if the cached file exists")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads while training (default: torch's; 1 is fastest on a CPU shared with other jobs)")
-    args = parser.parse_args(argv)
-    config = EvaluatorConfig(epochs=args.epochs, n_train=args.n_train, seed=args.seed)
-    path = evaluator_path(config, args.cache_dir)
-    try:
+    """``python -m ssgen.evaluator [--epochs N] [--cache-dir DIR] [--force] ...``: train (or show) the cached evaluator."""
+    from ssgen.cli import run_console_script
+
+    def train_or_show(argv: list[str]) -> None:
+        parser = argparse.ArgumentParser(prog="python -m ssgen.evaluator",
+                                         description="Train (or show) the cached Fashion-MNIST evaluator network.")
+        defaults = EvaluatorConfig()
+        parser.add_argument("--epochs", type=int, default=defaults.epochs)
+        parser.add_argument("--n-train", type=int, default=None, help="train on this many images (default: all 60k)")
+        parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument("--cache-dir", default=None, help="default: $SSGEN_CACHE or ~/.cache/ssgen")
+        parser.add_argument("--force", action="store_true", help="retrain even if the cached file exists")
+        parser.add_argument("--threads", type=int, default=None,
+                            help="torch threads while training (default: torch's; 1 is fastest on a CPU shared with other jobs)")
+        args = parser.parse_args(argv)
+        config = EvaluatorConfig(epochs=args.epochs, n_train=args.n_train, seed=args.seed)
+        path = evaluator_path(config, args.cache_dir)
         if args.force and path.exists():
             path.unlink()
         model = load_evaluator(args.cache_dir, config=config, threads=args.threads)
-    except SSGenError as exc:
-        exit_with_error("ssgen.evaluator", exc)
-    info = getattr(model, "info", {})
-    print(json.dumps({"path": str(path), **{k: info.get(k) for k in ("config_hash", "test_accuracy", "train_seconds",
-                                                                      "train_images", "config")}}, indent=2))
+        info = getattr(model, "info", {})
+        print(json.dumps({"path": str(path), **{k: info.get(k) for k in ("config_hash", "test_accuracy", "train_seconds",
+                                                                          "train_images", "config")}}, indent=2))
+
+    run_console_script("ssgen.evaluator", None, argv, train_or_show)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
-"""Figures of a GAN sweep: loss curves per architecture, and generated vs real images of two classes.
+"""Figures: a GAN sweep's loss curves per architecture and generated vs real images; confusion matrices of heads.
 
     ssgen-train -m experiment=gan method=dcgan,wgan_clip,wgan_gp arch=dcgan,mlp_generator
-    python -m ssgen.figures outputs/<task>/multirun/<date_time> --out docs/figures
-    (also: ssgen-report figures <sweep_dir> --out docs/figures)
+    ssgen-report figures outputs/<task>/multirun/<date_time> --out docs/figures
 
 Writes into ``--out``:
   * ``gan_losses_<arch>.png`` for every architecture in the sweep: a column per method, generator loss
@@ -13,14 +12,14 @@ Writes into ``--out``:
     Dress beside two real training images of each, generated with ``--seed`` from each run's
     checkpoints/best.ckpt, else last.ckpt.
 
-A sweep is any directory holding run dirs (``results.json``, ``tb/``, ``checkpoints/``) at any depth.
+A sweep is any directory holding run dirs (``results.json``, ``tb/``, ``checkpoints/``) at any depth; runs are
+read by ``ssgen.report.find_results`` (the one reader of results.json) and every GAN-family method is drawn.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ssgen.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from ssgen.errors import CheckpointError, ConfigError, SSGenError, exit_with_error  # noqa: E402
+from ssgen.errors import CheckpointError, ConfigError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
 
-METHODS = ("dcgan", "wgan_clip", "wgan_gp")
-METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}
+METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
+PAPER_METHOD_ORDER = ("dcgan", "wgan_clip", "wgan_gp")
 SAMPLE_LABELS = ("t_shirt", "dress")
 IMAGES_PER_LABEL = 2
 
@@ -45,23 +44,27 @@ IMAGES_PER_LABEL = 2
 # ------------------------------------------------------------------------------------------------ runs
 def find_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """Every GAN run under ``sweep_dir``: results.json content plus ``run_dir`` and ``trained_dir`` (Paths)."""
+    from ssgen.report import find_results, is_generator_run
+
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep dir {sweep_dir} does not exist")
     runs = []
-    for results_path in sorted(sweep_dir.rglob("results.json")):
-        try:
-            results = json.loads(results_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # a job killed while writing; atomic writes make this rare
-        if results.get("method") not in METHODS:
+    found = find_results([sweep_dir]) if any(sweep_dir.rglob("results.json")) else []
+    for run_dir, results in found:
+        if not is_generator_run(results) or "method" not in results:
             continue
-        run_dir = results_path.parent
-        results.update(run_dir=run_dir, trained_dir=_trained_dir(run_dir, results.get("trained_dir")))
+        results = {**results, "run_dir": run_dir, "trained_dir": _trained_dir(run_dir, results.get("trained_dir"))}
         runs.append(results)
     if not runs:
-        raise ConfigError(f"no GAN runs (results.json with method in {', '.join(METHODS)}) under {sweep_dir}")
+        raise ConfigError(f"no GAN runs (results.json of a GAN-family method) under {sweep_dir}")
     return runs
+
+
+def methods_of(runs: list[dict[str, Any]]) -> list[str]:
+    """The methods present, the paper's three first in their order, then any other by name."""
+    present = {run["method"] for run in runs}
+    return [m for m in PAPER_METHOD_ORDER if m in present] + sorted(present - set(PAPER_METHOD_ORDER))
 
 
 def _trained_dir(run_dir: Path, recorded: str | None) -> Path:
@@ -107,8 +110,9 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ figures
 def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: float = 0.9) -> Path:
     """One PNG for ``arch``: a column per method, rows = generator loss, critic loss."""
-    figure, axes = plt.subplots(2, len(METHODS), figsize=(4.2 * len(METHODS), 6.0), squeeze=False, sharex="col")
-    for column, method in enumerate(METHODS):
+    methods = methods_of(runs)
+    figure, axes = plt.subplots(2, len(methods), figsize=(4.2 * len(methods), 6.0), squeeze=False, sharex="col")
+    for column, method in enumerate(methods):
         method_runs = [run for run in runs if run["arch"] == arch and run["method"] == method]
         for row, (tag, label) in enumerate((("loss/generator", "generator loss"), ("loss/critic", "critic loss"))):
             axis = axes[row][column]
@@ -126,7 +130,7 @@ def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: fl
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)
             if row == 0:
-                axis.set_title(METHOD_TITLES[method])
+                axis.set_title(METHOD_TITLES.get(method, method))
                 if axis.lines:
                     axis.legend(fontsize=8)
             else:
@@ -179,7 +183,7 @@ def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: 
 def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 0) -> Path:
     """Rows: real, then one per method; columns: IMAGES_PER_LABEL images of each of SAMPLE_LABELS."""
     rows: list[tuple[str, list[np.ndarray] | None]] = [("real", real_examples(SAMPLE_LABELS, IMAGES_PER_LABEL))]
-    for method in METHODS:
+    for method in methods_of(runs):
         candidates = [run for run in runs if run["arch"] == arch and run["method"] == method]
         candidates.sort(key=lambda run: (run.get("status") != "ok", run.get("fid", math.inf)))
         images = None
@@ -187,9 +191,11 @@ def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 
             try:
                 images = generated_examples(run, SAMPLE_LABELS, IMAGES_PER_LABEL, seed)
                 break
+            except UnsafeCheckpointError:
+                raise  # a checkpoint naming code outside ssgen is an error, not a missing file
             except CheckpointError:
                 continue  # a failed run without a checkpoint; try the next seed's run
-        rows.append((METHOD_TITLES[method], images))
+        rows.append((METHOD_TITLES.get(method, method), images))
     n_columns = len(SAMPLE_LABELS) * IMAGES_PER_LABEL
     figure, axes = plt.subplots(len(rows), n_columns, figsize=(1.5 * n_columns + 1.6, 1.5 * len(rows) + 0.4),
                                 squeeze=False)
@@ -225,22 +231,33 @@ def make_figures(sweep_dir: str | Path, out_dir: str | Path, smoothing: float = 
     return written
 
 
+def confusion_figure(matrix: list[list[int]], title: str) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix_array = np.asarray(matrix)
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(matrix_array, cmap="Blues")
+    axis.set_xticks(range(10), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(10), CLASS_NAMES, fontsize=8)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    for (row, column), value in np.ndenumerate(matrix_array):
+        axis.text(column, row, str(value), ha="center", va="center", fontsize=6,
+                  color="white" if value > matrix_array.max() / 2 else "black")
+    axis.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    return figure
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``<sweep_dir> [--out DIR] [--smoothing W] [--seed S]``; errors are one line on stderr and exit status 2."""
-    parser = argparse.ArgumentParser(prog="ssgen-report figures", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
-    parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
-    parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
-    args = parser.parse_args(argv)
-    try:
-        if not 0 <= args.smoothing < 1:
-            raise ConfigError(f"--smoothing={args.smoothing} must lie in [0, 1)")
-        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed):
-            print(f"wrote {path}")
-    except SSGenError as exc:
-        exit_with_error(parser.prog, exc)
+    """``python -m ssgen.figures <sweep_dir> [--out DIR] ...``: the same as ``ssgen-report figures ...``."""
+    from ssgen.report import main as report_main
+
+    report_main(["figures", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@
 
 Arguments (key=value, any order):
     ckpt   a .ckpt file, or a run dir (its checkpoints/best.ckpt if present, else checkpoints/last.ckpt)
-    label  a class name (t_shirt trouser pullover dress coat sandal shirt sneaker bag ankle_boot),
-           its index 0-9, or all (default): n images of every class
+    label  a class name (t_shirt trouser pullover dress coat sandal shirt sneaker bag ankle_boot, or
+           torchvision's: 'T-shirt/top' ... 'Ankle boot'), its index 0-9, several joined by commas,
+           or all (default): n images of every class
     n      images per class (default 10)
     seed   seeds the noise (default 0): the same seed gives the same images on any machine
     out    PNG grid (default samples.png unless only npz= is given); label=all gives one row per class
@@ -28,30 +29,24 @@ import torch
 import torchvision
 
 from ssgen.checkpoints import load_module
-from ssgen.data import CLASS_NAMES, N_CLASSES
-from ssgen.errors import ConfigError, run_console_script
+from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
+from ssgen.data import parse_labels
+from ssgen.errors import ConfigError
 from ssgen.io import atomic_write
 from ssgen.models.gan import ConditionalGAN
 
-DEFAULTS: dict[str, str | None] = {"ckpt": None, "label": "all", "n": "10", "seed": "0", "out": None, "npz": None}
 MAX_IMAGES = 1_000_000  # a typo such as n=10000000 should not fill the disk
+OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint or run dir>"), "label": Option("all"), "n": Option(10, as_int),
+           "seed": Option(0, as_int), "out": Option(None), "npz": Option(None)}
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
-    """``key=value`` arguments -> {ckpt, labels (N,) int64, n, seed, out, npz, rows}; ConfigError on bad input."""
-    values = dict(DEFAULTS)
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise ConfigError(f"unknown argument {arg!r}; use key=value with keys {', '.join(DEFAULTS)} (see --help)")
-        values[key] = value
-    if not values["ckpt"]:
-        raise ConfigError("ckpt=<checkpoint or run dir> is required")
-    n = _integer(values["n"], "n")
+    """``key=value`` arguments -> {ckpt, labels (N,) int64, n, seed, out, npz, columns}; ConfigError on bad input."""
+    values = parse_key_values(argv, OPTIONS, "ssgen-generate")
+    n = values["n"]
     if n < 1:
         raise ConfigError(f"n={n} must be >= 1 (images per class)")
-    seed = _integer(values["seed"], "seed")
-    classes = parse_label(values["label"])
+    classes = parse_labels(values["label"])
     if n * len(classes) > MAX_IMAGES:
         raise ConfigError(f"n={n} asks for {n * len(classes)} images; at most {MAX_IMAGES} per call")
     out, npz = values["out"], values["npz"]
@@ -62,27 +57,8 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
     if npz is not None and Path(npz).suffix.lower() != ".npz":
         raise ConfigError(f"npz={npz} must end in .npz")
     labels = torch.tensor(classes, dtype=torch.long).repeat_interleave(n)
-    return {"ckpt": values["ckpt"], "labels": labels, "n": n, "seed": seed, "out": out, "npz": npz,
+    return {"ckpt": values["ckpt"], "labels": labels, "n": n, "seed": values["seed"], "out": out, "npz": npz,
             "columns": n if len(classes) > 1 else min(n, 10)}
-
-
-def _integer(text: str, key: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{key}={text!r} is not an integer") from None
-
-
-def parse_label(text: str) -> list[int]:
-    """'all' -> [0..9]; a class name (case, '-' and spaces forgiven) or an index 0-9 -> [index]."""
-    name = text.strip().lower().replace("-", "_").replace(" ", "_")
-    if name == "all":
-        return list(range(N_CLASSES))
-    if name in CLASS_NAMES:
-        return [CLASS_NAMES.index(name)]
-    if name.isdigit() and int(name) < N_CLASSES:
-        return [int(name)]
-    raise ConfigError(f"label={text!r} is unknown; use all, an index 0-{N_CLASSES - 1} or one of: {' '.join(CLASS_NAMES)}")
 
 
 def load_gan(path: str | Path) -> ConditionalGAN:

@@ -1,9 +1,9 @@
-"""Classifier heads on M1's encoder means, fitted by a Callback at the end of VAE training.
+"""Classifier heads on M1's encoder means: fitting, scoring, saving and loading (no Lightning here).
 
-    ssgen-train method=m1 method.callbacks.svm_head.n_labels=[100,600,1000,3000]
+    ssgen-train method=m1 'method.callbacks.svm_head.n_labels=[100,600,1000,3000]'
 
-For each label budget N the ``SVMHead`` callback draws the same class-balanced subset the data
-module draws for that N and seed, then fits and scores on the 10k test set:
+The ``SVMHead`` callback (``ssgen.callbacks.svm_head``) calls these at the end of VAE training, for each
+label budget N on the class-balanced subset the data module draws for that N and seed:
 
 * ``m1_svm``: RBF ``SVC`` on the encoder means; C, gamma and feature scaling chosen by stratified
   cross-validation on the N labelled images only (the test set is touched once, to score);
@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
-import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -34,9 +32,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 
-from ssgen.data import CLASS_NAMES, sample_label_subset
 from ssgen.errors import CheckpointError
-from ssgen.io import atomic_write, atomic_write_json, save_figure
+from ssgen.io import atomic_write
 
 log = logging.getLogger("ssgen")
 
@@ -153,124 +150,6 @@ def load_svm(path: str | Path) -> Any:
         raise
     except Exception as exc:
         raise CheckpointError(f"{path} is not a readable skops file ({type(exc).__name__}); retrain or re-copy it") from exc
-
-
-def confusion_figure(matrix: list[list[int]], title: str) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix_array = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
-    image = axis.imshow(matrix_array, cmap="Blues")
-    axis.set_xticks(range(10), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(10), CLASS_NAMES, fontsize=8)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    for (row, column), value in np.ndenumerate(matrix_array):
-        axis.text(column, row, str(value), ha="center", va="center", fontsize=6,
-                  color="white" if value > matrix_array.max() / 2 else "black")
-    axis.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=axis, fraction=0.046)
-    figure.tight_layout()
-    return figure
-
-
-class SVMHead(L.Callback):
-    """At the end of training: encode, fit the heads for every N in ``n_labels``, score on test, save.
-
-    Args:
-        n_labels: label budgets to score with this one VAE (e.g. [100, 600, 1000, 3000]).
-        seed: draws each labelled subset (the data module's rule: same seed, same images) and the CV folds.
-        cv_folds: stratified folds on the labelled subset for model selection.
-        transductive: also fit the label-spreading head on labelled + unlabelled encodings.
-        n_unlabelled: unlabelled training encodings the transductive head spreads over.
-        raw_pixel_baseline: also fit the SVM on raw pixels of the same subset.
-        active_units_only: feed only latent units active on the unlabelled training data (std of the mean > 0.1).
-    """
-
-    def __init__(self, n_labels: list[int] | tuple[int, ...] = (100,), seed: int = 0, cv_folds: int = 5,
-                 transductive: bool = True, n_unlabelled: int = 10_000, raw_pixel_baseline: bool = True,
-                 active_units_only: bool = False, n_jobs: int | None = None) -> None:
-        from ssgen.data import parse_n_labels
-
-        self.n_labels = [parse_n_labels(n) for n in n_labels]
-        self.seed, self.cv_folds, self.transductive = seed, cv_folds, transductive
-        self.n_unlabelled, self.raw_pixel_baseline = n_unlabelled, raw_pixel_baseline
-        self.active_units_only, self.n_jobs = active_units_only, n_jobs
-        self._results: dict[str, Any] = {}
-
-    def results(self) -> dict[str, Any]:
-        return self._results
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.global_rank != 0 or trainer.sanity_checking:
-            return
-        run_dir = Path(trainer.default_root_dir)
-        datamodule = trainer.datamodule
-        datamodule.setup("fit")
-        train_labels = datamodule.labels("train").numpy()
-        train_means = pl_module.encode_means(datamodule.images("train")).numpy()
-        test_means = pl_module.encode_means(datamodule.images("test")).numpy()
-        test_labels = datamodule.labels("test").numpy()
-        train_pool = datamodule.unlabelled_indices  # training images outside the validation holdout
-        unit_std = train_means[train_pool].std(axis=0)
-        units = np.flatnonzero(unit_std > 0.1) if self.active_units_only else np.arange(train_means.shape[1])
-        if len(units) == 0:
-            units = np.arange(train_means.shape[1])
-        heads: dict[str, Any] = {}
-        for n in self.n_labels:
-            if n == 0:
-                continue
-            indices = sample_label_subset(train_labels, n, self.seed, exclude=datamodule.val_indices)
-            labels = train_labels[indices]
-            entry: dict[str, Any] = {}
-            svm = fit_svm(train_means[indices][:, units], labels, self.seed, self.cv_folds, n_jobs=self.n_jobs)
-            entry["m1_svm"] = score(svm, test_means[:, units], test_labels)
-            save_svm(svm.model, run_dir / "checkpoints" / f"svm_head_n{n}.skops")
-            if self.transductive:
-                rng = np.random.default_rng(self.seed)
-                pool = np.setdiff1d(train_pool, indices)
-                unlabelled = rng.choice(pool, min(self.n_unlabelled, len(pool)), replace=False)
-                spread = fit_label_spreading(train_means[indices][:, units], labels, train_means[unlabelled][:, units],
-                                             self.seed, self.cv_folds)
-                entry["m1_spreading"] = score(spread, test_means[:, units], test_labels)
-            if self.raw_pixel_baseline:
-                pixels = datamodule.images("train")[torch.from_numpy(indices)].flatten(1).numpy() / 255.0
-                test_pixels = datamodule.images("test").flatten(1).numpy() / 255.0
-                raw = fit_svm(pixels, labels, self.seed, self.cv_folds, n_jobs=self.n_jobs)
-                entry["raw_svm"] = score(raw, test_pixels, test_labels)
-            heads[str(n)] = entry
-            summary = ", ".join(f"{name} {value['accuracy']:.4f}" for name, value in entry.items())
-            log.info("N=%d: %s", n, summary)
-            self._log(trainer, run_dir, n, entry)
-        metadata = {"latent_units": units.tolist(), "active_units": int((unit_std > 0.1).sum()), "seed": self.seed,
-                    "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()}}
-        atomic_write_json(run_dir / "checkpoints" / "svm_head.json", metadata)
-        primary = heads.get(str(self.n_labels[0]), {})
-        self._results = {
-            "test_accuracy": primary.get("m1_svm", {}).get("accuracy"),
-            "macro_f1": primary.get("m1_svm", {}).get("macro_f1"),
-            "transductive_accuracy": primary.get("m1_spreading", {}).get("accuracy"),
-            "raw_pixel_accuracy": primary.get("raw_svm", {}).get("accuracy"),
-            "active_units": metadata["active_units"],
-            "heads": heads,
-        }
-
-    def _log(self, trainer: L.Trainer, run_dir: Path, n: int, entry: dict[str, Any]) -> None:
-        figure = confusion_figure(entry["m1_svm"]["confusion_matrix"],
-                                  f"M1 + RBF-SVM, N={n}: test accuracy {entry['m1_svm']['accuracy']:.3f}")
-        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
-        logger = trainer.logger
-        if logger is not None:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
-            logger.log_metrics({f"heads/{name}_accuracy_n{n}": value["accuracy"] for name, value in entry.items()},
-                               step=trainer.global_step)
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
 
 
 def read_head_metadata(run_dir: str | Path) -> dict[str, Any]:

@@ -1,15 +1,29 @@
-"""Every loss in ssgen, as small pure functions. A reader finds any method's objective here.
+"""Every objective in ssgen, as small pure functions. A reader finds any method's objective here.
 
-Shapes: images ``(N, C, H, W)``; critic outputs ``(N,)`` or ``(N, 1)``; latents ``(N, D)``.
-Sign convention: every function returns a quantity to *minimise*.
+    M1 (VAE):   gaussian_kl, bernoulli_nll, negative_elbo
+    GANs:       discriminator_bce, generator_bce_nonsaturating, critic_wasserstein, generator_wasserstein,
+                gradient_penalty, critic_hinge, generator_hinge
+    M2, M1+M2:  gaussian_log_likelihood, labelled_elbo, unlabelled_elbo, classification_loss, m2_loss_terms
+
+Shapes: images ``(N, C, H, W)``; critic outputs ``(N,)`` or ``(N, 1)``; latents ``(N, D)``; N = batch,
+K = classes, D = latent units, P = observed dimensions.
+
+Sign convention: every function returns a quantity to *minimise*, except three that are named for the
+probabilities they are: ``gaussian_log_likelihood`` and M2's two bounds ``labelled_elbo`` and
+``unlabelled_elbo`` (to *maximise*, as in the paper); ``m2_loss_terms`` turns them into M2's loss to minimise.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from ssgen.data import N_CLASSES
+
+LOG_2PI = math.log(2.0 * math.pi)
 
 # ---------------------------------------------------------------------------------------------- VAE (M1)
 
@@ -80,3 +94,65 @@ def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fa
     scores = critic(interpolates, *critic_args)
     (gradients,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
     return (gradients.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def critic_hinge(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Hinge critic loss E[max(0, 1 - f(x))] + E[max(0, 1 + f(G(z)))] (Lim & Ye 2017; Miyato et al. 2018)."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def generator_hinge(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Hinge generator loss -E[f(G(z))] (the generator side of the hinge GAN)."""
+    return -fake_scores.mean()
+
+
+# ---------------------------------------------------------------------------------------------- M2, M1+M2
+
+
+def gaussian_log_likelihood(target: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """log N(target; mean, diag exp(log_var)) per sample: ``(N, P) x3 -> (N,)``."""
+    return -0.5 * (LOG_2PI + log_var + (target - mean).pow(2) / log_var.exp()).sum(dim=1)
+
+
+def labelled_elbo(log_likelihood: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
+                  n_classes: int = N_CLASSES) -> torch.Tensor:
+    """L(x, y) = E_q(z|x,y)[log p(x|y,z)] + log p(y) - KL(q(z|x,y) || p(z)), per sample.
+
+    Shapes: log_likelihood ``(N,)`` (one reparameterised sample of z), mean and log_var of q(z|x,y)
+    ``(N, D)`` -> ``(N,)``. p(y) is uniform, so log p(y) = -log K; the KL to N(0, I) is analytic.
+    """
+    return log_likelihood - math.log(n_classes) - gaussian_kl(mean, log_var)
+
+
+def unlabelled_elbo(class_logits: torch.Tensor, elbo_per_class: torch.Tensor) -> torch.Tensor:
+    """U(x) = sum_y q(y|x) L(x, y) + H(q(y|x)), y summed out exactly (not sampled), per sample.
+
+    Shapes: class_logits of q(y|x) ``(N, K)``, elbo_per_class ``(N, K)`` = L(x, y) for every y -> ``(N,)``.
+    The gradient reaches the classifier through both the weights q(y|x) and the entropy: that is how
+    unlabelled images train it.
+    """
+    log_probabilities = F.log_softmax(class_logits, dim=1)
+    probabilities = log_probabilities.exp()
+    entropy = -(probabilities * log_probabilities).sum(dim=1)
+    return (probabilities * elbo_per_class).sum(dim=1) + entropy
+
+
+def classification_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log q(y|x) of the true labels, per sample: ``(N, K), (N,) -> (N,)``; labelled images only."""
+    return F.cross_entropy(class_logits, labels, reduction="none")
+
+
+def m2_loss_terms(labelled_elbos: torch.Tensor, unlabelled_elbos: torch.Tensor, labelled_logits: torch.Tensor,
+                  labels: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
+    """The loss to minimise and its terms (batch means): ``(N_l,), (N_u,), (N_l, K), (N_l,)`` -> scalars.
+
+    An empty labelled batch (``N_l = 0``) contributes exactly 0 to the labelled and the classification
+    terms (a mean over nothing would be NaN), so a batch without labels never trains the classifier
+    through the alpha term.
+    """
+    zero = unlabelled_elbos.new_zeros(())
+    labelled = labelled_elbos.mean() if labelled_elbos.numel() else zero
+    unlabelled = unlabelled_elbos.mean() if unlabelled_elbos.numel() else zero
+    classification = classification_loss(labelled_logits, labels).mean() if labels.numel() else zero
+    loss = -labelled - unlabelled + alpha * classification
+    return {"loss": loss, "labelled_elbo": labelled, "unlabelled_elbo": unlabelled, "classification": classification}

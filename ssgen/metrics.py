@@ -1,7 +1,7 @@
 """Generator quality in the evaluator's feature space: FID, KID, class-consistency, per-class FID, the floor.
 
-    python -m ssgen.metrics report outputs/gan/multirun/<date> --out docs/gan_metrics.md   # sweep table
-    ssgen-evaluate ckpt=outputs/gan/<run> n=10000                                          # one checkpoint
+Metric math only: the training callback is ``ssgen.callbacks.generative_metrics``, the sweep table
+``ssgen-report gan`` (``ssgen.report``), one checkpoint's scores ``ssgen-evaluate`` (``ssgen.evaluate``).
 
     from ssgen.metrics import generator_report, make_sampler
     sampler, conditional = make_sampler(gan_or_m1_module, seed=0)    # labels (B,) -> (B, 1, 28, 28) in [0, 1]
@@ -25,7 +25,6 @@ never the test set; only the final report, computed once after training, is agai
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -33,17 +32,14 @@ import time
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import lightning as L
-import numpy as np
 import torch
 from torch import nn
 
 from ssgen.data import CLASS_NAMES, DATA_ENV, N_CLASSES, load_fashion_mnist, to_pixels
-from ssgen.errors import ConfigError, DataError, exit_with_error, print_output
-from ssgen.evaluator import Evaluator, load_evaluator, load_evaluator_file
+from ssgen.errors import ConfigError, DataError
+from ssgen.evaluator import Evaluator, load_evaluator
 
 log = logging.getLogger("ssgen")
 
@@ -102,7 +98,7 @@ def _metric_objects(evaluator: Evaluator, kid: bool = True) -> tuple[nn.Module, 
     return fid, kid_metric
 
 
-def check_images(images: torch.Tensor, what: str) -> torch.Tensor:
+def check_unit_images(images: torch.Tensor, what: str) -> torch.Tensor:
     """Images must be float ``(N, 1, 28, 28)`` in [0, 1]: a [-1, 1] GAN output passed unmapped fails here."""
     if images.dtype == torch.uint8 and images.dim() == 3:
         return to_pixels(images, "unit")
@@ -148,7 +144,7 @@ class Reference:
 
     def __init__(self, images: torch.Tensor, evaluator: Evaluator, labels: torch.Tensor | None = None,
                  per_class: bool = False, kid: bool = True, batch_size: int = 1000, seed: int = 0) -> None:
-        images = check_images(images, "reference images")
+        images = check_unit_images(images, "reference images")
         self.evaluator, self.batch_size, self.seed, self.n = evaluator, batch_size, seed, len(images)
         self.fid, self.kid = _metric_objects(evaluator, kid=kid)
         _feed(self.fid, images, True, batch_size)
@@ -164,7 +160,7 @@ class Reference:
 
     def fid_kid(self, images: torch.Tensor) -> dict[str, float]:
         """``{'fid', 'kid', 'kid_std'}`` of ``images`` against this reference."""
-        images = check_images(images, "generated images")
+        images = check_unit_images(images, "generated images")
         if len(images) < 4:
             raise ConfigError(f"FID/KID need at least 4 images, got {len(images)}")
         self.fid.reset()
@@ -180,7 +176,7 @@ class Reference:
         """``{class_name: FID}`` between the images of each class and the reference images of that class."""
         if not self.class_fid:
             raise ValueError("build the Reference with per_class=True and labels")
-        images = check_images(images, "generated images")
+        images = check_unit_images(images, "generated images")
         result = {}
         for label, metric in self.class_fid.items():
             chosen = images[labels.cpu() == label]
@@ -210,7 +206,7 @@ def class_consistency(images: torch.Tensor, labels: torch.Tensor, evaluator: Eva
     On the real test set this is exactly the evaluator's recorded test accuracy (same code path).
     """
     evaluator = evaluator if evaluator is not None else load_evaluator()
-    images = check_images(images, "images")
+    images = check_unit_images(images, "images")
     if len(images) != len(labels):
         raise DataError(f"{len(images)} images but {len(labels)} labels")
     return float((evaluator.predict(images) == labels.cpu().long()).float().mean())
@@ -243,7 +239,7 @@ def balanced_indices(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return torch.cat(chosen)
 
 
-def _dataset() -> dict[str, torch.Tensor]:
+def default_dataset() -> dict[str, torch.Tensor]:
     """The data set when no caller handed one over: ``$SSGEN_DATA``, else the Debian package or a download."""
     return _load_dataset(os.environ.get(DATA_ENV) or None)
 
@@ -262,7 +258,7 @@ def sample_images(sample_fn: SampleFn, labels: torch.Tensor, batch_size: int = 5
             images = sample_fn(chunk).detach().float().cpu()
             if len(images) != len(chunk):
                 raise DataError(f"the sampler returned {len(images)} images for {len(chunk)} labels")
-            chunks.append(check_images(images, "generated images"))
+            chunks.append(check_unit_images(images, "generated images"))
     return torch.cat(chunks)
 
 
@@ -294,7 +290,7 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
     if floor and n > 60000:
         raise ConfigError(f"n={n} exceeds the 60000 training images the floor draws from; use n <= 60000 or floor=false")
     evaluator = evaluator if evaluator is not None else load_evaluator()
-    data = data if data is not None else _dataset()
+    data = data if data is not None else default_dataset()
     test_images, test_labels = to_pixels(data["test_images"], "unit"), data["test_labels"].long()
     reference = Reference(test_images, evaluator, labels=test_labels, per_class=conditional, seed=seed)
     labels = balanced_labels(n)
@@ -374,265 +370,3 @@ def make_sampler(module: nn.Module, seed: int = 0) -> tuple[SampleFn, bool]:
 
     sample.reset = reset  # type: ignore[attr-defined]
     return sample, is_conditional(module)
-
-
-# ================================================================================================ callback
-class GenerativeMetrics(L.Callback):
-    """FID / KID / class-consistency during training (vs training images) and at the end (vs the test set).
-
-    Every ``every_n_epochs`` epochs (and at the last one): ``n_samples`` samples (class-balanced labels,
-    the same noise each time) scored against ``n_samples`` class-balanced *training* images (the
-    datamodule's validation holdout when it has one), logged as ``metrics/fid``, ``metrics/kid``,
-    ``metrics/class_consistency`` (conditional generators only). ModelCheckpoint(monitor="metrics/fid")
-    and the failed-convergence detector read them: model selection never sees the test set.
-
-    After training, ``final_n_samples`` samples of the best checkpoint by ``metrics/fid`` (the final
-    weights when there is none) are scored against the 10k test images with the floor beside them
-    (``generator_report``); ``results()`` hands that to results.json. An unconditional generator
-    (``generate_prior``, e.g. the M1 VAE) gets FID/KID only.
-
-    Args:
-        every_n_epochs: in-training metrics every this many epochs (0 = only at the last epoch).
-        n_samples: samples (and reference images) for the in-training metrics.
-        final_n_samples: samples for the final report (0 = no final report).
-        enabled: False turns the callback off (e.g. for quick debug runs).
-        cache_dir: evaluator cache (default ``$SSGEN_CACHE`` or ``~/.cache/ssgen``).
-        evaluator: a ``.safetensors`` file of another evaluator, or an Evaluator (tests); default: the cached one.
-        score: 'best' (the checkpoint ModelCheckpoint(monitor='metrics/fid') kept) or 'last' (the final weights).
-        seed: the noise of the samples and the reference draw.
-    """
-
-    def __init__(self, every_n_epochs: int = 1, n_samples: int = 2000, final_n_samples: int = 10000, enabled: bool = True,
-                 cache_dir: str | None = None, evaluator: Evaluator | str | None = None, score: str = "best",
-                 seed: int = 0) -> None:
-        if score not in ("best", "last"):
-            raise ConfigError(f"GenerativeMetrics score={score!r} is unknown; use best or last")
-        if enabled and n_samples < 20:
-            raise ConfigError(f"GenerativeMetrics n_samples={n_samples} is too small for FID/KID; use at least 20")
-        self.every_n_epochs, self.n_samples, self.final_n_samples = every_n_epochs, n_samples, final_n_samples
-        self.enabled, self.cache_dir, self.score, self.seed = enabled, cache_dir, score, seed
-        self._evaluator_spec = evaluator
-        self.evaluator: Evaluator | None = None
-        self.reference: Reference | None = None
-        self.history: list[dict[str, float]] = []
-        self._final: dict[str, Any] = {}
-
-    # ------------------------------------------------------------------ setup
-    def _load_evaluator(self) -> Evaluator:
-        if isinstance(self._evaluator_spec, Evaluator):
-            return self._evaluator_spec
-        if isinstance(self._evaluator_spec, str | Path):
-            return load_evaluator_file(self._evaluator_spec)
-        return load_evaluator(self.cache_dir)
-
-    def _reference_images(self, trainer: L.Trainer) -> tuple[torch.Tensor, str]:
-        """Training images for the in-training reference: the datamodule's validation holdout when it is
-        large enough (images the generator never trained on), else a class-balanced draw from the
-        training set. Never the test set."""
-        datamodule = getattr(trainer, "datamodule", None)
-        val_indices = getattr(datamodule, "val_indices", None)
-        if val_indices is not None and len(val_indices) >= self.n_samples:
-            images, labels = datamodule.images("val"), datamodule.labels("val")
-            source = "validation holdout"
-        else:
-            data = getattr(datamodule, "data", None) or _dataset()
-            images, labels = data["train_images"], data["train_labels"].long()
-            source = "training set"
-        index = balanced_indices(labels.cpu(), self.n_samples, self.seed)
-        return to_pixels(images[index.to(images.device)].cpu(), "unit"), source
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not self.enabled or stage != "fit":
-            return
-        if not is_generator(pl_module):
-            raise ConfigError(f"GenerativeMetrics is attached to {type(pl_module).__name__}, which has neither "
-                              "generate(labels, noise) nor generate_prior(n); remove the callback from its method config")
-        self.conditional = is_conditional(pl_module)
-        self.evaluator = self._load_evaluator().to(pl_module.device)
-        images, self.reference_source = self._reference_images(trainer)
-        self.reference = Reference(images, self.evaluator, seed=self.seed)
-        self.sampler, _ = make_sampler(pl_module, seed=self.seed)
-        self.labels = balanced_labels(self.n_samples)
-        log.info("GenerativeMetrics: evaluator %s (test accuracy %s), reference %d images from the %s",
-                 self.evaluator.identity["config_hash"], self.evaluator.identity["test_accuracy"], len(images),
-                 self.reference_source)
-
-    # ------------------------------------------------------------------ per epoch
-    def _due(self, trainer: L.Trainer) -> bool:
-        epoch = trainer.current_epoch
-        last = bool(trainer.max_epochs) and trainer.max_epochs > 0 and epoch + 1 >= trainer.max_epochs  # -1: step budget
-        return last or (self.every_n_epochs > 0 and (epoch + 1) % self.every_n_epochs == 0)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.enabled or self.reference is None or trainer.sanity_checking or not self._due(trainer):
-            return
-        start = time.time()
-        self.sampler.reset()  # the same noise every epoch: epoch-to-epoch changes are the generator's
-        images = sample_images(self.sampler, self.labels)
-        scores = self.reference.fid_kid(images)
-        values = {"metrics/fid": scores["fid"], "metrics/kid": scores["kid"]}
-        if self.conditional:
-            values["metrics/class_consistency"] = class_consistency(images, self.labels, self.evaluator)
-        for key, value in values.items():
-            pl_module.log(key, value, on_step=False, on_epoch=True, prog_bar=key == "metrics/fid")
-        self.history.append({"epoch": trainer.current_epoch, **{k.split("/")[1]: round(v, 5) for k, v in values.items()},
-                             "seconds": round(time.time() - start, 2)})
-
-    # ------------------------------------------------------------------ at the end
-    def _best_checkpoint(self, trainer: L.Trainer) -> str | None:
-        for callback in trainer.checkpoint_callbacks:
-            if getattr(callback, "monitor", None) == "metrics/fid" and getattr(callback, "best_model_path", ""):
-                if Path(callback.best_model_path).is_file():
-                    return callback.best_model_path
-        return None
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # self.log is not allowed here: the report is stored and handed to results.json by results().
-        if not self.enabled or self.final_n_samples <= 0 or self.evaluator is None or not trainer.is_global_zero:
-            return
-        best = self._best_checkpoint(trainer) if self.score == "best" else None
-        saved = None
-        if best is not None:
-            try:
-                state = torch.load(best, map_location=pl_module.device, weights_only=True)["state_dict"]
-            except Exception as exc:  # an unreadable best file must not cost the run its final numbers
-                log.warning("GenerativeMetrics: cannot read %s (%s); scoring the final weights", best, exc)
-                best, state = None, None
-            if state is not None:
-                # score the selected weights without leaving them in the module (later callbacks see the final ones)
-                saved = {key: value.detach().clone() for key, value in pl_module.state_dict().items()}
-                pl_module.load_state_dict(state)
-        try:
-            sampler, conditional = make_sampler(pl_module, seed=self.seed)
-            # the datamodule's tensors: no second read, and the files of its data.root
-            report = generator_report(sampler, self.evaluator, n=self.final_n_samples, conditional=conditional,
-                                      seed=self.seed, data=getattr(trainer.datamodule, "data", None))
-        finally:
-            if saved is not None:
-                pl_module.load_state_dict(saved)
-        report["scored_checkpoint"] = Path(best).name if best else "final weights"
-        self._final = report
-        log.info("GenerativeMetrics (%s, vs test): FID %.3f (floor %.3f), KID %.5f, class-consistency %.4f",
-                 report["scored_checkpoint"], report["fid"], report.get("fid_floor", math.nan), report["kid"],
-                 report.get("class_consistency", math.nan))
-
-    def results(self) -> dict[str, Any]:
-        if not self.enabled:
-            return {}
-        out: dict[str, Any] = {}
-        if self.evaluator is not None:
-            out.update(evaluator_fields(self.evaluator))
-        if self.history:
-            out["metrics_history"] = self.history  # in-training values (vs training images)
-            out["metrics_reference_during_training"] = self.reference_source
-        if self._final:
-            final = dict(self._final)
-            # bookkeeping keys get a prefix in results.json, where 'n' or 'seconds' alone would be ambiguous
-            for key in ("n", "reference", "n_reference", "seconds", "conditional"):
-                out[f"metrics_{key}"] = final.pop(key)
-            out.update(final)
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = list(state_dict.get("history", []))
-
-
-# ================================================================================================ report
-def _mean_std(values: list[float], digits: int) -> str:
-    values = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
-def find_run_results(sweep_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    import json
-
-    found = []
-    for path in sorted(Path(sweep_dir).rglob("results.json")):
-        try:
-            found.append((path.parent, json.loads(path.read_text())))
-        except (OSError, ValueError) as exc:
-            log.warning("skipping unreadable %s: %s", path, exc)
-    return found
-
-
-def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
-    """Markdown: one row per (method, arch), mean ± std over its runs, and the real-data floor row."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for _, result in runs:
-        groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
-    lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | failed convergences | epochs | "
-             "training time (min) |", "|---|---|---|---|---|---|---|---|---|"]
-    for (method, arch), results in sorted(groups.items()):
-        ok = [r for r in results if r.get("status") == "ok"]
-
-        def column(key: str, rows: list[dict[str, Any]] = ok) -> list[Any]:
-            return [r.get(key) for r in rows]
-
-        minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
-        lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {_mean_std(column('fid'), 2)} | "
-                     f"{_mean_std(column('kid'), 4)} | {_mean_std(column('class_consistency'), 3)} | "
-                     f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {_mean_std(column('epochs'), 0)} | "
-                     f"{_mean_std(minutes, 1)} |")
-    floors = {(r.get("evaluator_config_hash"), r.get("metrics_n")): r for _, r in runs if "fid_floor" in r}
-    for (config_hash, n), r in sorted(floors.items(), key=lambda item: str(item[0])):
-        lines.append(f"| *floor: {n} real train vs test* | evaluator {config_hash} | — | {r['fid_floor']:.2f} | "
-                     f"{r.get('kid_floor', math.nan):.4f} | {r.get('class_consistency_floor', math.nan):.3f} | — | — | — |")
-    return "\n".join(lines)
-
-
-def write_gan_report(sweep_dir: str | Path, out: str | Path | None = None, command: str | None = None) -> str:
-    """The GAN metrics table of every results.json under ``sweep_dir``, as markdown; written to ``out`` if given."""
-    from ssgen.io import atomic_write_text
-
-    runs = [(path, r) for path, r in find_run_results(sweep_dir) if "fid" in r or str(r.get("method", "")) != "m1"]
-    if not runs:
-        raise DataError(f"no results.json of generator runs under {sweep_dir}; give a sweep dir of ssgen-train runs")
-    command = command or f"python -m ssgen.metrics report {sweep_dir}" + (f" --out {out}" if out else "")
-    hashes = sorted({str(r.get("evaluator_config_hash")) for _, r in runs if r.get("evaluator_config_hash")})
-    accuracies = sorted({r.get("evaluator_test_accuracy") for _, r in runs if r.get("evaluator_test_accuracy") is not None})
-    sizes = sorted({str(r["metrics_n"]) for _, r in runs if r.get("metrics_n")})
-    text = "\n".join([
-        "# GAN metrics", "",
-        f"Produced by `{command}` from {len(runs)} runs under `{sweep_dir}`.", "",
-        "FID / KID in the feature space of the Fashion-MNIST evaluator (see docs/evaluator.md): "
-        f"{'/'.join(sizes) or '?'} class-balanced samples of the checkpoint selected by the in-training FID "
-        "(computed against training images, never the test set) scored against the 10k test images. "
-        "Class-consistency: the evaluator's accuracy on conditional samples against their labels. "
-        "Mean ± std over the runs of each row; failed convergences: runs restarted after divergence or collapse "
-        "(results.json `failed_runs`). The floor row scores real training images the same way: no generator "
-        "can be expected to beat it.", "",
-        gan_metrics_table(runs), "",
-        f"Evaluator(s): {', '.join(hashes) or 'unknown'}; test accuracy {', '.join(f'{a:.4f}' for a in accuracies) or '?'}.",
-        "",
-    ])
-    if out is not None:
-        atomic_write_text(out, text)
-    return text
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ssgen.metrics", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="markdown table of a GAN sweep (method x arch)")
-    report.add_argument("sweep_dir")
-    report.add_argument("--out", default=None, help="markdown file to write (default: print only)")
-    args = parser.parse_args(argv)
-    from ssgen.errors import SSGenError
-
-    try:
-        text = write_gan_report(args.sweep_dir, args.out,
-                                command=f"python -m ssgen.metrics report {args.sweep_dir}" + (f" --out {args.out}" if args.out else ""))
-    except SSGenError as exc:
-        exit_with_error("ssgen.metrics", exc)
-    print_output(text)
-
-
-if __name__ == "__main__":
-    main()

@@ -6,6 +6,10 @@
 ``images``: an .npz with key ``images`` (uint8, N x 28 x 28) or an IDX file (gzipped or not).
 ``out``: an .npz with ``labels`` (int64, N), plus a CSV beside it (``index,label,class_name``).
 ``n_labels`` picks which saved head (one per label budget the run scored); default: the first.
+
+M2 and M1+M2 need no head file: their classifier q(y|x) is part of the model, so the checkpoint alone
+(``checkpoints/best.ckpt``, else ``last.ckpt``, or a .ckpt path) is enough; ``is_m2_run`` tells the two apart
+by the ``ssgen_module`` entry ssgen-train stores in every checkpoint.
 """
 
 from __future__ import annotations
@@ -17,27 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgen.checkpoints import load_module
+from ssgen.checkpoints import load_module, read_checkpoint
+from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
 from ssgen.data import CLASS_NAMES, read_idx
-from ssgen.errors import CheckpointError, DataError, SSGenError, run_console_script
+from ssgen.errors import CheckpointError, DataError, SSGenError
 from ssgen.heads import load_svm, read_head_metadata
 from ssgen.io import atomic_write, atomic_write_text
 
 USAGE = "usage: ssgen-predict run=<run dir> images=<file.npz|idx> out=<file.npz> [n_labels=<N>]"
-
-
-def parse_key_values(argv: list[str], required: tuple[str, ...], optional: tuple[str, ...], usage: str) -> dict[str, str]:
-    """``key=value`` arguments (Hydra-style, no Hydra): unknown or missing keys raise one clear line."""
-    args: dict[str, str] = {}
-    for item in argv:
-        key, sep, value = item.partition("=")
-        if not sep or key not in required + optional:
-            raise SSGenError(f"unexpected argument {item!r}; {usage}")
-        args[key] = value
-    missing = [key for key in required if key not in args]
-    if missing:
-        raise SSGenError(f"missing {', '.join(missing)}; {usage}")
-    return args
+OPTIONS = {"run": Option(REQUIRED, hint="<run dir>"), "images": Option(REQUIRED, hint="<file.npz|idx>"),
+           "out": Option(REQUIRED, hint="<file.npz>"), "n_labels": Option(None, as_int)}
+M2_MODULES = ("ssgen.models.m2.M2", "ssgen.models.m2.M1M2")
 
 
 def load_images(path: str | Path) -> torch.Tensor:
@@ -55,10 +49,11 @@ def load_images(path: str | Path) -> torch.Tensor:
             raise DataError(f"{path} is not a readable .npz file ({exc})") from exc
     else:
         images = read_idx(path)
-    return check_images(images, str(path))
+    return check_uint8_images(images, str(path))
 
 
-def check_images(images: np.ndarray, source: str = "images") -> torch.Tensor:
+def check_uint8_images(images: np.ndarray, source: str = "images") -> torch.Tensor:
+    """uint8 ``(N, 28, 28)`` from an array of images; DataError (one line) for a wrong shape, dtype or range."""
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.ndim != 3 or images.shape[1:] != (28, 28):
@@ -78,7 +73,6 @@ def check_images(images: np.ndarray, source: str = "images") -> torch.Tensor:
 def predict(run_dir: str | Path, images: torch.Tensor, n_labels: int | None = None) -> np.ndarray:
     """Labels (N,) int64 for uint8 images (N, 28, 28) from the run's VAE encoder means and SVM head."""
     from ssgen.models.m1 import M1VAE
-    from ssgen.predict_m2 import is_m2_run, predict_m2
 
     run_dir = Path(run_dir)
     try:
@@ -99,6 +93,31 @@ def predict(run_dir: str | Path, images: torch.Tensor, n_labels: int | None = No
     return svm.predict(features).astype(np.int64)
 
 
+def is_m2_run(path: str | Path) -> bool:
+    """True if the run dir's (or .ckpt's) checkpoint was saved from M2 or M1M2; False for any other model.
+
+    Raises CheckpointError when there is no readable checkpoint at all (the caller's usual message applies).
+    """
+    return read_checkpoint(path).get("ssgen_module") in M2_MODULES
+
+
+def load_m2(path: str | Path) -> torch.nn.Module:
+    """The M2 / M1+M2 module of a run dir or .ckpt, on CPU in eval mode; CheckpointError for anything else."""
+    from ssgen.models.m2 import M2
+
+    return load_module(path, (M2,), "method=m2 or method=m1_m2 model")
+
+
+def predict_m2(run_dir: str | Path, images_uint8: np.ndarray | torch.Tensor) -> np.ndarray:
+    """argmax_y q(y | x): labels ``(N,)`` int64 for uint8 images ``(N, 28, 28)`` (or ``(N, 1, 28, 28)``).
+
+    Shape, dtype and range are checked as ssgen-predict checks them (DataError with one clear line).
+    """
+    array = images_uint8.numpy() if isinstance(images_uint8, torch.Tensor) else np.asarray(images_uint8)
+    images = check_uint8_images(array, "images")
+    return load_m2(run_dir).predict_labels(images).numpy().astype(np.int64)
+
+
 def write_predictions(out: str | Path, labels: np.ndarray) -> tuple[Path, Path]:
     out = Path(out)
     npz_path = atomic_write(out, lambda tmp: np.savez(open(tmp, "wb"), labels=labels))
@@ -114,11 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point ``ssgen-predict``: ``--help`` prints the module docstring; errors are one line, exit 2."""
 
     def predict_and_print(argv: list[str]) -> None:
-        args = parse_key_values(argv, ("run", "images", "out"), ("n_labels",), USAGE)
+        args = parse_key_values(argv, OPTIONS, "ssgen-predict")
         if not args["out"].endswith(".npz"):
             raise SSGenError(f"out={args['out']} must end in .npz (a .csv is written beside it)")
         images = load_images(args["images"])
-        labels = predict(args["run"], images, int(args["n_labels"]) if "n_labels" in args else None)
+        labels = predict(args["run"], images, args["n_labels"])
         npz_path, csv_path = write_predictions(args["out"], labels)
         counts = np.bincount(labels, minlength=10)
         print(f"classified {len(labels)} images -> {npz_path} and {csv_path}")

@@ -1,19 +1,22 @@
-"""Collect a sweep's results.json files into paper-style markdown tables and figures.
+"""Collect a sweep's results.json files into paper-style markdown tables and figures: the one reader of results.json.
 
     ssgen-report outputs/m1_study/multirun/<date> --out docs/results.md        # Table 1 (M1 heads x N)
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
     ssgen-report <selection sweep> --selection-figure docs/figures/selection.png   # M2 alpha/epochs by held-out labels
 
-Failed and unfinished (running or killed) jobs are listed under the table with their status, never silently dropped.
+One policy for every table and figure (``find_results``): a run is a dir holding results.json (restart_<k>
+attempts belong to their run and are skipped); an unreadable results.json is a failed run; only ``status: ok``
+runs enter a table, and failed and unfinished (running, interrupted or killed) ones are listed under it with
+their status and overrides, never silently dropped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ssgen.errors import SSGenError, exit_with_error, print_output
+from ssgen.cli import run_console_script
+from ssgen.errors import SSGenError, print_output
 from ssgen.io import atomic_write_text
 
 # Rows of the M1 table: (key in results.json heads, label)
@@ -38,7 +42,8 @@ PAPER_N = (100, 600, 1000, 3000)
 
 
 def find_results(paths: list[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
-    """Every results.json below the given dirs (a sweep dir, several, or single run dirs)."""
+    """Every run below the given dirs (a sweep dir, several, or single run dirs): ``(run_dir, results)`` sorted by
+    path. Raises SSGenError for a path that does not exist or holds no results.json at all."""
     found = []
     for root in map(Path, paths):
         if not root.exists():
@@ -89,23 +94,41 @@ def variants(run_dirs: list[Path]) -> dict[Path, str]:
     return {run_dir: ", ".join(sorted(o - common)) for run_dir, o in overrides.items()}
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[Any], digits: int = 3) -> str:
+    """'mean ± sample std' of the finite numbers among ``values``; one value is marked '(1 seed)', none is '–'."""
+    values = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
     if not values:
         return "–"
     if len(values) == 1:
-        return f"{values[0]:.3f} (1 seed)"
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+        return f"{values[0]:.{digits}f} (1 seed)"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def is_ok(result: dict[str, Any]) -> bool:
+    """The one test of a usable run: it finished with every end-of-run step ok."""
+    return result.get("status") == "ok"
+
+
+def failure_lines(results: list[tuple[Path, dict[str, Any]]]) -> list[str]:
+    """One markdown list line per run that is not ok: its dir, what it was, its status and its overrides."""
+    lines = []
+    for run_dir, result in results:
+        if is_ok(result):
+            continue
+        overrides = ", ".join(sorted(variant_overrides(run_dir)))
+        lines.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
+                     f"seed={result.get('seed', '?')}): {result.get('status', 'no status')}"
+                     + (f" [overrides: {overrides}]" if overrides else ""))
+    return lines
 
 
 def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]]:
     """Markdown Table 1: rows = heads, columns = N, cells = test accuracy mean ± std over seeds."""
     cells: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    failures = []
+    failures = failure_lines(results)
     variant = variants([run_dir for run_dir, _ in results]).__getitem__
     for run_dir, result in results:
-        if result.get("status") != "ok":  # failed, or still running / killed ("running", "interrupted")
-            failures.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
-                            f"seed={result.get('seed', '?')}): {result.get('status', 'no status')}")
+        if not is_ok(result):  # failed, or still running / killed ("running", "interrupted")
             continue
         for n, heads in result.get("heads", {}).items():
             for head, metrics in heads.items():
@@ -135,7 +158,7 @@ def selection_curves(results: list[tuple[Path, dict[str, Any]]]) -> dict[tuple[s
     A setting is what differs between the runs given (e.g. ``method.alpha_factor=0.5``); seeds of one
     setting are cut to the shortest curve so every epoch is a mean over the same runs.
     """
-    selected = [(run_dir, r) for run_dir, r in results if r.get("status") == "ok" and r.get("selection")]
+    selected = [(run_dir, r) for run_dir, r in results if is_ok(r) and r.get("selection")]
     variant = variants([run_dir for run_dir, _ in selected])
     curves: dict[tuple[str, int], dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
     for run_dir, result in selected:
@@ -200,10 +223,73 @@ def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path
     return path
 
 
+# ------------------------------------------------------------------------------------------------ GAN table
+def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Markdown: one row per (method, arch), mean ± std over its finished runs, and the real-data floor row."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _, result in runs:
+        groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
+    lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | failed convergences | epochs | "
+             "training time (min) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (method, arch), results in sorted(groups.items()):
+        ok = [r for r in results if is_ok(r)]
+
+        def column(key: str, rows: list[dict[str, Any]] = ok) -> list[Any]:
+            return [r.get(key) for r in rows]
+
+        minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
+        lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {mean_std(column('fid'), 2)} | "
+                     f"{mean_std(column('kid'), 4)} | {mean_std(column('class_consistency'), 3)} | "
+                     f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {mean_std(column('epochs'), 0)} | "
+                     f"{mean_std(minutes, 1)} |")
+    floors = {(r.get("evaluator_config_hash"), r.get("metrics_n")): r for _, r in runs if "fid_floor" in r}
+    for (config_hash, n), r in sorted(floors.items(), key=lambda item: str(item[0])):
+        lines.append(f"| *floor: {n} real train vs test* | evaluator {config_hash} | — | {r['fid_floor']:.2f} | "
+                     f"{r.get('kid_floor', math.nan):.4f} | {r.get('class_consistency_floor', math.nan):.3f} | — | — | — |")
+    return "\n".join(lines)
+
+
+def is_generator_run(result: dict[str, Any]) -> bool:
+    """A run of a generator: a GAN family method (results.json ``family``; runs written before it was recorded
+    are told by their ``fid``)."""
+    return result.get("family") == "gan" or ("family" not in result and ("fid" in result or result.get("method") != "m1"))
+
+
+def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> str:
+    """The GAN metrics table of every generator run under ``paths``, as markdown; written to ``out`` if given."""
+    runs = [(path, r) for path, r in find_results(paths) if is_generator_run(r)]
+    if not runs:
+        raise SSGenError(f"no results.json of generator runs under {', '.join(map(str, paths))}; "
+                         "give a sweep dir of ssgen-train GAN runs")
+    command = f"ssgen-report gan {' '.join(map(str, paths))}" + (f" --out {out}" if out else "")
+    hashes = sorted({str(r.get("evaluator_config_hash")) for _, r in runs if r.get("evaluator_config_hash")})
+    accuracies = sorted({r.get("evaluator_test_accuracy") for _, r in runs if r.get("evaluator_test_accuracy") is not None})
+    sizes = sorted({str(r["metrics_n"]) for _, r in runs if r.get("metrics_n")})
+    failures = failure_lines(runs)
+    text = "\n".join([
+        "# GAN metrics", "",
+        f"Produced by `{command}` from {len(runs)} runs.", "",
+        "FID / KID in the feature space of the Fashion-MNIST evaluator (see docs/evaluator.md): "
+        f"{'/'.join(sizes) or '?'} class-balanced samples of the checkpoint selected by the in-training FID "
+        "(computed against training images, never the test set) scored against the 10k test images. "
+        "Class-consistency: the evaluator's accuracy on conditional samples against their labels. "
+        "Mean ± std over the finished runs of each row; failed convergences: runs restarted after divergence or "
+        "collapse (results.json `failed_runs`). The floor row scores real training images the same way: no generator "
+        "can be expected to beat it.", "",
+        gan_metrics_table(runs), "",
+        f"Evaluator(s): {', '.join(hashes) or 'unknown'}; test accuracy {', '.join(f'{a:.4f}' for a in accuracies) or '?'}.",
+        *(["", "Failed or unfinished runs (not in the means):", *failures] if failures else []),
+        "",
+    ])
+    if out is not None:
+        atomic_write_text(out, text)
+    return text
+
+
 def write_m1_report(paths: list[str], out: str | None) -> str:
     results = find_results(paths)
     table, failures = m1_table(results)
-    ok = [r for _, r in results if r.get("status") == "ok"]
+    ok = [r for _, r in results if is_ok(r)]
     wall = sum(r.get("wall_time_s", 0.0) for _, r in results)
     epochs = sorted({r.get("epochs") for r in ok})
     parts = ["## Fashion-MNIST test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""] if table else []
@@ -230,32 +316,49 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv and argv[0] == "figures":
-            from ssgen.figures import main as figures_main
+USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG]   Table 1 and M2 selection
+       ssgen-report gan PATH... [--out MD]                                   the GAN metrics table
+       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S]     GAN loss curves and samples"""
 
-            figures_main(argv[1:])
-            return
-        if argv and argv[0] == "gan":
-            from ssgen.metrics import main as metrics_main
 
-            metrics_main(["report", *argv[1:]])
-            return
-        if argv and argv[0] == "m1":
-            argv = argv[1:]
-        parser = argparse.ArgumentParser(prog="ssgen-report", description=__doc__.split("\n\n")[0])
-        parser.add_argument("paths", nargs="+", help="sweep dirs or run dirs holding results.json files")
-        parser.add_argument("--out", help="markdown file to write (e.g. docs/results.md)")
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"ssgen-report {command}".strip(), description=__doc__.split("\n\n")[0])
+    if command == "figures":
+        parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
+        parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
+        parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
+        parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
+        return parser
+    parser.add_argument("paths", nargs="+", help="sweep dirs or run dirs holding results.json files")
+    parser.add_argument("--out", help="markdown file to write (e.g. docs/results.md)")
+    if command != "gan":
         parser.add_argument("--selection-figure", metavar="PNG",
                             help="also draw the selection runs' held-out accuracy curves (data.labelled_holdout) here")
-        args = parser.parse_args(argv)
+    return parser
+
+
+def report(argv: list[str]) -> None:
+    """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
+    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures") else ""
+    args = _parser(command).parse_args(argv[1:] if command else argv)
+    if command == "figures":
+        from ssgen.figures import make_figures
+
+        if not 0 <= args.smoothing < 1:
+            raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
+        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed):
+            print_output(f"wrote {path}")
+    elif command == "gan":
+        print_output(write_gan_report(args.paths, args.out))
+    else:
         print_output(write_m1_report(args.paths, args.out))
         if args.selection_figure:
             print_output(f"selection curves: {selection_figure(find_results(args.paths), args.selection_figure)}")
-    except SSGenError as exc:
-        exit_with_error("ssgen-report", exc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``ssgen-report``: errors are one line on stderr and exit status 2."""
+    run_console_script("ssgen-report", USAGE, argv, report)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import ot  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -129,6 +128,11 @@ def w1_exact(p: np.ndarray, q: np.ndarray) -> float:
     Solved as a linear program by ``ot.emd2`` with uniform weights. For two samples of P and Q this
     is |theta| plus a finite-sample excess of roughly 1 / (6 n |theta|) from the independent y's.
     """
+    try:
+        import ot  # POT: an optional extra of this docs companion (pip install -e ".[theory]")
+    except ImportError as exc:
+        raise ImportError("ssgen.theory.w1_exact needs the POT package: pip install -e '.[theory]' (or pip install pot)") from exc
+
     cost = ot.dist(p, q, metric="euclidean")
     weights_p = np.full(len(p), 1.0 / len(p))
     weights_q = np.full(len(q), 1.0 / len(q))

@@ -6,7 +6,10 @@
     ssgen-train --cfg job                         # print the composed config and exit
 
 Every run writes ``<run_dir>/results.json`` (status, metrics, wall time), ``.hydra/config.yaml``,
-TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``.
+TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``. The path of one
+run: validate -> data, model, callbacks, trainer -> ``trainer.fit`` (last.ckpt on disk when it returns) ->
+each end-of-run step (``ssgen.callbacks.EndOfRunStep``) on its own -> results.json. Relaunches, sweeps and
+results.json's lifecycle are in ``ssgen.runs``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import traceback
@@ -27,20 +31,29 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
-from ssgen.config import CONF_DIR, register_configs, to_plain, validate
+from ssgen.callbacks import EndOfRunStep
+from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
+from ssgen.checkpoints import AtomicCheckpointIO
+from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
-from ssgen.io import atomic_write, atomic_write_json
+from ssgen.io import atomic_write_json
+from ssgen.models import module_class
+from ssgen.runs import (
+    failure_status,
+    finished_message,
+    interrupted_message,
+    read_results,
+    record_failure,
+    sweep_failure_lines,
+    sweep_failures,
+)
 
 log = logging.getLogger("ssgen")
-
-# Keys of a method config that describe the run, not the LightningModule's constructor.
-METHOD_META_KEYS = ("name", "family", "pixel_range", "train_stream", "batch_size", "callbacks")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -53,45 +66,13 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def build_model(cfg: DictConfig) -> L.LightningModule:
-    """Instantiate ``cfg.method`` (a LightningModule) with the networks of ``cfg.arch``."""
+    """Instantiate ``cfg.method`` (a LightningModule of ``ssgen.models``) with the networks of ``cfg.arch``."""
     method = to_plain(cfg.method)
     for key in METHOD_META_KEYS:
         method.pop(key, None)
     # Called directly rather than through instantiate(), which would hand over DictConfigs: hparams must be
     # plain containers so checkpoints load with torch.load(weights_only=True).
-    module_class = hydra.utils.get_class(method.pop("_target_"))
-    return module_class(arch=to_plain(cfg.arch), **method)
-
-
-class RecordModuleClass(L.Callback):
-    """Stores the LightningModule's import path in every checkpoint, so commands can rebuild it safely."""
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        cls = type(getattr(pl_module, "_orig_mod", pl_module))
-        checkpoint["ssgen_module"] = f"{cls.__module__}.{cls.__qualname__}"
-
-
-class CheckpointOnInterrupt(L.Callback):
-    """On SIGTERM (cluster pre-emption, `kill`) or Ctrl-C, save last.ckpt before Lightning stops the run.
-
-    The data loaders are stateful, so a relaunch into the same run dir continues at the next batch
-    and ends with the same number of optimizer steps as an uninterrupted run.
-    """
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException | KeyboardInterrupt) and trainer.global_rank == 0:
-            path = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
-            trainer.save_checkpoint(path)
-            log.warning("interrupted: saved %s at optimizer step %d", path, trainer.global_step)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints go to a temp file and are renamed into place: a crash never leaves a half-written .ckpt."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover
-        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options),
-                     clear_leftovers=True)
+    return module_class(method.pop("_target_"))(arch=to_plain(cfg.arch), **method)
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -133,15 +114,35 @@ def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> str | None:
     return None
 
 
+def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks: list[L.Callback]) -> dict[str, Any]:
+    """Each ``EndOfRunStep`` on its own, in config order: results merged, a raising step recorded in ``steps``."""
+    results: dict[str, Any] = {"steps": {}}
+    for callback in callbacks:
+        if not isinstance(callback, EndOfRunStep):
+            continue
+        try:
+            contributed = callback.end_of_run(trainer, model) or {}
+        except Exception as exc:  # one step's failure must cost neither the weights nor the other steps' results
+            results["steps"][callback.step_name] = failure_status(exc)
+            log.error("end-of-run step %s failed: %s\n%s", callback.step_name, exc, traceback.format_exc())
+            continue
+        warnings = results.get("warnings", []) + contributed.pop("warnings", [])
+        results.update(contributed)
+        if warnings:
+            results["warnings"] = warnings
+        results["steps"][callback.step_name] = "ok"
+    return results
+
+
 def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """One training run in ``run_dir``; returns the metrics the callbacks report."""
+    """One training run in ``run_dir``, then its end-of-run steps; returns what they report for results.json."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with open_dict(cfg):
         cfg.data.run_dir = str(run_dir)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = build_model(cfg)
     callbacks = build_callbacks(cfg)
-    for callback in callbacks:
+    for callback in callbacks:  # a restart trains in run_dir/restart_<k>: its checkpoints go there
         if hasattr(callback, "dirpath") and str(getattr(callback, "dirpath", "")).startswith(str(cfg.run_dir)):
             callback.dirpath = str(run_dir / "checkpoints")
     logger = hydra.utils.instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.logger else False
@@ -155,11 +156,17 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                         plugins=[AtomicCheckpointIO()])
     if cfg.compile:
         model = torch.compile(model)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
+    interrupt = next(c for c in callbacks if isinstance(c, CheckpointOnInterrupt))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
+    except SystemExit:
+        if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left Ctrl-C ignored
+            raise KeyboardInterrupt from None
+        raise
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step}
-    for callback in callbacks:
-        if hasattr(callback, "results"):
-            metrics.update(callback.results())
+    if trainer.global_rank == 0:
+        metrics.update(run_end_of_run_steps(trainer, model, callbacks))
     if logger:
         hp = {f"hp/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         logger.log_metrics(hp, step=trainer.global_step)
@@ -183,10 +190,19 @@ def point_data_env(root: str | None) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Validate, train (with restarts for GANs), write ``results.json``; returns its content."""
+    """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
+
+    A run dir holding a finished run at this budget is left untouched (its results are returned). Raises
+    SSGenError for a refused config (before anything is written) and for an interruption (after results.json
+    says ``interrupted`` and last.ckpt is saved); TrainingFailed is caught and restarts with the next seed.
+    """
     start = time.time()
     validate(cfg)
     run_dir = Path(cfg.run_dir)
+    finished = finished_message(cfg, run_dir)
+    if finished:
+        log.info(finished)
+        return read_results(run_dir) or {}
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
@@ -194,13 +210,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         torch.set_float32_matmul_precision(cfg.matmul_precision)
     point_data_env(cfg.data.root)
     results: dict[str, Any] = {
-        "method": cfg.method.name, "arch": cfg.arch.name, "n_labels": parse_n_labels(cfg.data.n_labels),
-        "seed": cfg.seed, "config_hash": config_hash(cfg), "status": "running",
+        "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
+        "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
+        "status": "running",
     }
-    if rank_zero_only.rank == 0:
-        # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
-        # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
-        atomic_write_json(run_dir / "results.json", results)
+    write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
+    # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
+    # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
+    write(run_dir / "results.json", results)
     failures: list[str] = []
     for attempt in range(cfg.restarts + 1):
         attempt_cfg = cfg.copy()
@@ -211,9 +228,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             metrics = fit_once(attempt_cfg, attempt_dir)
         except (SIGTERMException, KeyboardInterrupt) as exc:
             results.update(status="interrupted", wall_time_s=round(time.time() - start, 2))
-            atomic_write_json(run_dir / "results.json", results)
-            raise SSGenError(f"interrupted ({type(exc).__name__}); checkpoint saved: relaunch with "
-                             f"hydra.run.dir={attempt_dir} to resume") from exc
+            write(run_dir / "results.json", results)
+            raise SSGenError(interrupted_message(type(exc).__name__, attempt_dir)) from None
         except TrainingFailed as exc:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
             log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
@@ -221,17 +237,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except Exception as exc:
             # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
             results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
-            if rank_zero_only.rank == 0:
-                atomic_write_json(run_dir / "results.json", results)
+            write(run_dir / "results.json", results)
             raise
         results.update(metrics)
+        failed_steps = {name: status for name, status in metrics.get("steps", {}).items() if status != "ok"}
         results.update(status="ok", trained_seed=attempt_cfg.seed, trained_dir=str(attempt_dir))
+        if failed_steps:
+            name, status = next(iter(failed_steps.items()))
+            results["status"] = f"failed: end-of-run step {name}: {status.removeprefix('failed: ')}"
         break
     else:
         results["status"] = f"failed: {failures[-1]}"
     results.update(failed_runs=len(failures), failures=failures, wall_time_s=round(time.time() - start, 2))
-    if rank_zero_only.rank == 0:  # under DDP every rank runs train(); one writes
-        atomic_write_json(run_dir / "results.json", results)
+    write(run_dir / "results.json", results)
     log.info("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
     return results
 
@@ -243,30 +261,6 @@ def _in_multirun() -> bool:
         return False
 
 
-def failure_status(exc: BaseException) -> str:
-    """results.json's status for a run that raised: ``failed: <Type>: <first line of the message>``."""
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"failed: {type(exc).__name__}: {first_line}"
-
-
-def _record_failure(cfg: DictConfig, exc: BaseException) -> None:
-    """A failed sweep job still leaves results.json saying why, so the report can mark it.
-
-    Only where the job left none: a job that started training wrote its own (``train`` records the
-    failure with its config hash and wall time), and a job that failed before starting (e.g. a bad value
-    relaunched into a finished run's dir) must not overwrite the results of the run that is there.
-    """
-    try:
-        run_dir = Path(cfg.run_dir)
-        if (run_dir / "results.json").exists():
-            return
-        payload = {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
-                   "seed": cfg.seed, "status": failure_status(exc)}
-        atomic_write_json(run_dir / "results.json", payload)
-    except Exception:  # the config itself may be what is broken; the log still has the error
-        pass
-
-
 # CONF_DIR is absolute, so the console script finds conf/ whatever the working directory (editable install: see README).
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
@@ -275,16 +269,19 @@ def hydra_main(cfg: DictConfig) -> float | None:
     except SSGenError as exc:
         if _in_multirun():  # one bad job must not cost the rest of the sweep
             log.error("job failed: %s", exc)
-            _record_failure(cfg, exc)
+            record_failure(cfg, exc)
             return None
         # Hydra would print a traceback for any Exception escaping the task; a SystemExit passes through.
         exit_with_error("ssgen-train", exc)
     except Exception as exc:
         if _in_multirun():
             log.error("job failed: %s\n%s", exc, traceback.format_exc())
-            _record_failure(cfg, exc)
+            record_failure(cfg, exc)
             return None
         raise
+    if not _in_multirun() and str(results.get("status", "")).startswith("failed"):
+        exit_with_error("ssgen-train", SSGenError(f"{results['status']} (results.json in {cfg.run_dir}; relaunch the "
+                                                  "same command to retry what failed)"))
     # what a sweeper (e.g. optuna) optimises: a selection run's held-out accuracy, never its test accuracy
     value = results.get("test_accuracy", results.get("holdout_accuracy", results.get("fid")))
     return float(value) if isinstance(value, int | float) else None
@@ -308,13 +305,16 @@ def check_group_choices(argv: list[str], conf_dir: str | Path = CONF_DIR) -> Non
 
 
 def main() -> None:
-    """Console entry point: SSGenErrors become one line on stderr and exit code 2."""
+    """Console entry point: SSGenErrors become one line on stderr and exit code 2; a sweep with failed jobs exits 1."""
     register_configs()
     try:
         check_group_choices(sys.argv[1:])
         hydra_main()
     except SSGenError as exc:
         exit_with_error("ssgen-train", exc)
+    if sweep_failures:
+        print("\n".join(sweep_failure_lines(sweep_failures)), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,20 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="session")
+def m1_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An M1 checkpoint as ssgen-train writes it (untrained weights: the plumbing around it is what is tested)."""
+    import torch
+
+    from ssgen.train import build_model
+
+    path = tmp_path_factory.mktemp("m1") / "m1.ckpt"
+    model = build_model(compose_config(["run_dir=/tmp/unused"]))
+    torch.save({"ssgen_module": "ssgen.models.m1.M1VAE", "hyper_parameters": dict(model.hparams),
+                "state_dict": model.state_dict()}, path)
+    return path
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()

@@ -90,8 +90,8 @@ def test_semi_supervised_values_checked(overrides, fragment):
 
 
 @pytest.mark.parametrize("method", ["m2", "m1_m2"])
-def test_semi_supervised_methods_compose(method):
-    extra = ["method.m1_checkpoint=/some/run"] if method == "m1_m2" else []
+def test_semi_supervised_methods_compose(method, m1_checkpoint):
+    extra = [f"method.m1_checkpoint={m1_checkpoint}"] if method == "m1_m2" else []
     cfg = compose_config([f"method={method}", "run_dir=/tmp/x", *extra])
     validate(cfg)
     assert cfg.arch.family == "semi"

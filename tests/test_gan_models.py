@@ -1,4 +1,4 @@
-"""Class-conditional GANs (ssgen.models.gan) and failed-convergence detection (ssgen.gan_callbacks).
+"""Class-conditional GANs (ssgen.models.gan) and failed-convergence detection (ssgen.callbacks.failed_convergence).
 
     python -m pytest tests/test_gan_models.py -q -p no:cacheprovider
 
@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ssgen.callbacks.failed_convergence import FailedConvergence
 from ssgen.config import validate
 from ssgen.errors import TrainingFailed
-from ssgen.gan_callbacks import FailedConvergence
 from ssgen.models.gan import DCGAN, WGANGP, ConditionalGAN, WGANClip
 from ssgen.train import build_model, train
 

@@ -91,8 +91,8 @@ def test_truncated_svm_file_clear_error(tmp_path):
 
 def test_model_selection_cannot_see_the_test_set(trained_run, monkeypatch):
     """Shuffling the test labels changes the test score but no chosen hyperparameter."""
+    from ssgen.callbacks.svm_head import SVMHead
     from ssgen.data import FashionMNISTDataModule
-    from ssgen.heads import SVMHead
 
     run_dir, _ = trained_run
     cfg = compose_config([f"run_dir={run_dir}", "data.n_labels=20"])
@@ -111,8 +111,7 @@ def test_model_selection_cannot_see_the_test_set(trained_run, monkeypatch):
         trainer = FakeTrainer()
         trainer.datamodule = datamodule
         head = SVMHead(n_labels=[50], seed=0, cv_folds=2, n_unlabelled=500)
-        head.on_train_end(trainer, model)
-        return head.results()["heads"]["50"]
+        return head.end_of_run(trainer, model)["heads"]["50"]
 
     honest, shuffled = heads_with(False), heads_with(True)
     for name in honest:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +20,10 @@ from conftest import compose_config
 from ssgen.config import validate
 from ssgen.data import load_fashion_mnist
 from ssgen.errors import CheckpointError, ConfigError, DataError
-from ssgen.models.m2 import M1M2, M2, labelled_elbo, m2_loss_terms, unlabelled_elbo
-from ssgen.predict_m2 import is_m2_run, load_m2, predict_m2
-from ssgen.train import build_model, train
+from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
+from ssgen.models.m2 import M1M2, M2
+from ssgen.predict import is_m2_run, load_m2, predict_m2
+from ssgen.train import train
 
 QUICK = ["trainer.enable_progress_bar=false", "trainer.max_epochs=1", "torch_threads=1"]
 TINY_ARCH = {"name": "tiny", "family": "semi", "networks": {
@@ -44,16 +47,6 @@ def m2_run(tmp_path_factory):
     cfg = compose_config(["method=m2", f"run_dir={run_dir}", "data.n_labels=100", "+trainer.limit_train_batches=100",
                           *QUICK])
     return run_dir, train(cfg)
-
-
-@pytest.fixture(scope="module")
-def m1_checkpoint(tmp_path_factory):
-    """An M1 checkpoint as ssgen-train writes it (untrained weights: M1+M2's plumbing is what is tested)."""
-    path = tmp_path_factory.mktemp("m1") / "m1.ckpt"
-    model = build_model(compose_config(["run_dir=/tmp/unused"]))
-    torch.save({"ssgen_module": "ssgen.models.m1.M1VAE", "hyper_parameters": dict(model.hparams),
-                "state_dict": model.state_dict()}, path)
-    return path
 
 
 def tiny_m2() -> M2:
@@ -148,11 +141,11 @@ def test_alpha_follows_the_paper_rule():
 
 
 # ------------------------------------------------------------------------------------------------ config
-def test_m2_and_m1_m2_compose_with_their_archs():
+def test_m2_and_m1_m2_compose_with_their_archs(m1_checkpoint):
     cfg = compose_config(["method=m2", "run_dir=/tmp/x"])
     validate(cfg)
     assert (cfg.method.name, cfg.arch.name, cfg.arch.family, cfg.method.train_stream) == ("m2", "m2_mlp", "semi", "unlabelled")
-    cfg = compose_config(["method=m1_m2", "run_dir=/tmp/x", "method.m1_checkpoint=/some/m1/run"])
+    cfg = compose_config(["method=m1_m2", "run_dir=/tmp/x", f"method.m1_checkpoint={m1_checkpoint}"])
     validate(cfg)
     assert (cfg.method.name, cfg.arch.name) == ("m1_m2", "m1_m2_mlp")
     with pytest.raises(ConfigError, match="needs a semi one"):
@@ -271,6 +264,7 @@ def test_generate_and_evaluate_commands_take_an_m2_run(m2_run, tiny_evaluator_fi
 # ------------------------------------------------------------------------------------------------ M1 + M2
 def test_m1_m2_run_is_self_contained(m1_checkpoint, tmp_path):
     run_dir = tmp_path / "run"
+    m1_checkpoint = Path(shutil.copy(m1_checkpoint, tmp_path / "m1.ckpt"))  # this test deletes its copy
     cfg = compose_config(["method=m1_m2", f"method.m1_checkpoint={m1_checkpoint}", f"run_dir={run_dir}",
                           "+trainer.limit_train_batches=5", *QUICK])
     results = train(cfg)

@@ -15,12 +15,12 @@ import lightning as L
 import pytest
 import torch
 
+from ssgen.callbacks.generative_metrics import GenerativeMetrics
 from ssgen.data import CLASS_NAMES, FashionMNISTDataModule, load_fashion_mnist, to_pixels
 from ssgen.errors import DataError
 from ssgen.evaluator import EvaluatorConfig, load_evaluator
 from ssgen.metrics import (
     EvaluatorFeatures,
-    GenerativeMetrics,
     balanced_indices,
     class_consistency,
     fid_kid,
@@ -28,7 +28,7 @@ from ssgen.metrics import (
     make_sampler,
     per_class_fid,
 )
-from ssgen.metrics import main as metrics_main
+from ssgen.report import main as report_main
 
 TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
 
@@ -134,7 +134,7 @@ def test_callback_logs_metrics_and_never_puts_the_evaluator_in_the_gan(evaluator
     for key in ("metrics/fid", "metrics/kid", "metrics/class_consistency"):
         assert key in trainer.callback_metrics, key
     assert Path(best.best_model_path).name == "best.ckpt"
-    results = metrics.results()
+    results = metrics.end_of_run(trainer, model)  # what ssgen.train runs once fit has returned
     for key in ("fid", "kid", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor",
                 "per_class_fid", "evaluator_config_hash", "evaluator_test_accuracy"):
         assert key in results, key
@@ -173,11 +173,11 @@ def test_report_table(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps({**common, **result}))
     out = tmp_path / "gan_metrics.md"
-    metrics_main(["report", str(tmp_path), "--out", str(out)])
+    report_main(["gan", str(tmp_path), "--out", str(out)])
     text = out.read_text()
     assert "| dcgan | dcgan | 2 (2) | 21.00 ± 1.41 |" in text
-    assert "| wgan_gp | mlp_generator | 1 (1) | 30.00 |" in text
+    assert "| wgan_gp | mlp_generator | 1 (1) | 30.00 (1 seed) |" in text
     assert "floor" in text and "1.50" in text
-    assert f"python -m ssgen.metrics report {tmp_path} --out {out}" in text
+    assert f"ssgen-report gan {tmp_path} --out {out}" in text
     dcgan_row = next(line for line in text.splitlines() if line.startswith("| dcgan"))
     assert "| 1 |" in dcgan_row  # failed convergences summed over runs

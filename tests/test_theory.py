@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -9,6 +10,9 @@ import pytest
 import torch
 
 from ssgen import theory
+
+# POT is the theory companion's optional extra (pip install -e '.[theory]'); without it these skip cleanly
+needs_pot = pytest.mark.skipif(importlib.util.find_spec("ot") is None, reason="POT not installed: pip install pot")
 
 
 def _samples(theta: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +36,7 @@ def test_closed_form_is_zero_at_theta_zero_and_jumps_elsewhere():
         assert exact["w1"] == pytest.approx(abs(theta))
 
 
+@needs_pot
 @pytest.mark.parametrize("theta", [-0.75, 0.25, 0.5, 1.0, 2.0])
 def test_w1_exact_is_within_two_percent_of_abs_theta(theta):
     # The independent y's add roughly 1 / (6 n |theta|) to the empirical W1: about 0.4% at theta = 0.25, n = 600.
@@ -39,6 +44,7 @@ def test_w1_exact_is_within_two_percent_of_abs_theta(theta):
     assert theory.w1_exact(p, q) == pytest.approx(abs(theta), rel=0.02)
 
 
+@needs_pot
 def test_w1_exact_matches_a_hand_checked_transport():
     # Two points each, optimal plan pairs equal y's: cost (0.5 + 0.5) / 2 per unit of mass.
     p = np.array([[0.0, 0.1], [0.0, 0.9]])
@@ -87,6 +93,7 @@ def test_train_critic_leaves_global_torch_state_alone():
     assert torch.get_num_threads() == threads
 
 
+@needs_pot
 def test_main_writes_both_figures(tmp_path, capsys):
     results = theory.main(["--out", str(tmp_path), "--n-theta", "5", "--samples", "300", "--critic-steps", "60"])
     for name in (theory.PARALLEL_LINES_FIGURE, theory.CRITIC_FIGURE):

@@ -5,7 +5,7 @@
     ssgen-train experiment=gan method=wgan_gp arch=mlp_generator    # Gulrajani et al. 2017, Table 1 row
     ssgen-train -m experiment=gan method=dcgan,wgan_clip,wgan_gp arch=dcgan,mlp_generator
 
-The networks (``DCGANGenerator``, ``MLPGenerator``, ``DCGANCritic``) are plain ``nn.Module``s that
+The networks (``ssgen.nets.dcgan``, ``ssgen.nets.mlp_generator``) are plain ``nn.Module``s that
 take ``(input, labels)``; the arch yaml names them and the module builds them with the method's
 ``latent_dim`` and ``critic_norm``. ``ConditionalGAN`` holds the training loop; ``DCGAN``, ``WGANClip``
 and ``WGANGP`` override only the losses, the optimiser and what happens after a critic step.
@@ -26,15 +26,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
-import torch.nn.functional as F
 import torchvision
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ssgen.config import positive
 from ssgen.data import N_CLASSES, N_TRAIN
+from ssgen.errors import ConfigError
 from ssgen.losses import (
     critic_wasserstein,
     discriminator_bce,
@@ -42,133 +42,12 @@ from ssgen.losses import (
     generator_wasserstein,
     gradient_penalty,
 )
+from ssgen.nets import build_network
 
 log = logging.getLogger("ssgen")
 
 IMAGE_SHAPE = (1, 28, 28)
 GRID_COLUMNS = 10  # fixed-noise grid: one row per class, the same 10 noise vectors in every row
-
-
-# ================================================================================================ networks
-def _dcgan_init(module: nn.Module) -> None:
-    """DCGAN initialisation (Radford et al. 2016, sec. 4): weights N(0, 0.02), norm scales N(1, 0.02)."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d | nn.GroupNorm):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-def _critic_norm(kind: str, channels: int) -> nn.Module:
-    """Normalisation inside the critic. 'layer' is GroupNorm with one group: each sample normalised over
-    (C, H, W) on its own, as WGAN-GP needs (batch norm couples the samples the penalty treats separately)."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"critic norm {kind!r} is unknown; use batch, layer or none")
-
-
-class DCGANGenerator(nn.Module):
-    """DCGAN generator for 28x28: (noise (N, latent_dim), labels (N,)) -> images (N, 1, 28, 28) in [-1, 1].
-
-    [noise, embed(label)] -> linear -> (2w, 7, 7) -> convT -> (w, 14, 14) -> convT -> (1, 28, 28) -> tanh,
-    batch norm + ReLU after every layer but the last (the DCGAN recipe), w = ``width``.
-    """
-
-    def __init__(self, latent_dim: int = 128, n_classes: int = N_CLASSES, width: int = 64,
-                 label_embedding_dim: int = 32) -> None:
-        super().__init__()
-        self.latent_dim, self.width = latent_dim, width
-        self.label_embedding = nn.Embedding(n_classes, label_embedding_dim)
-        self.project = nn.Linear(latent_dim + label_embedding_dim, 2 * width * 7 * 7, bias=False)
-        self.body = nn.Sequential(
-            nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
-            nn.Tanh(),
-        )
-        self.apply(_dcgan_init)
-
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        hidden = self.project(torch.cat([noise, self.label_embedding(labels)], dim=1))
-        return self.body(hidden.view(-1, 2 * self.width, 7, 7))
-
-
-class MLPGenerator(nn.Module):
-    """Gulrajani et al. 2017, Table 1 row '4-layer 512-dim ReLU MLP G' (the official code's FCGenerator):
-    [noise, embed(label)] -> ``hidden_layers`` x (linear ``hidden_units``, ReLU) -> linear 784 -> tanh.
-
-    No batch norm, as in the official code. Shapes: noise (N, latent_dim), labels (N,) -> (N, 1, 28, 28).
-    """
-
-    def __init__(self, latent_dim: int = 128, n_classes: int = N_CLASSES, hidden_units: int = 512,
-                 hidden_layers: int = 4, label_embedding_dim: int = 32) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.label_embedding = nn.Embedding(n_classes, label_embedding_dim)
-        sizes = [latent_dim + label_embedding_dim] + [hidden_units] * hidden_layers
-        layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU(inplace=True)]
-        self.body = nn.Sequential(*layers, nn.Linear(sizes[-1], IMAGE_SHAPE[1] * IMAGE_SHAPE[2]), nn.Tanh())
-        # He initialisation keeps the activations' scale through the ReLU stack; PyTorch's default shrinks
-        # it layer by layer, and a near-constant initial output looks like mode collapse to the detector.
-        for module in self.body:
-            if isinstance(module, nn.Linear):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([noise, self.label_embedding(labels)], dim=1)).view(-1, *IMAGE_SHAPE)
-
-
-class DCGANCritic(nn.Module):
-    """DCGAN critic / discriminator for 28x28: (images (N, 1, 28, 28), labels (N,)) -> raw scores (N,).
-
-    conv (w) 28 -> 14, LeakyReLU; conv (2w) 14 -> 7, norm, LeakyReLU; linear -> 1 (no sigmoid: DCGAN's
-    loss takes logits, the WGAN critic's output is unbounded). No norm on the first layer (DCGAN recipe).
-    ``conditioning``: 'projection' adds <embed(label), h> to the score; 'input' concatenates one-hot
-    label planes to the image.
-    """
-
-    def __init__(self, n_classes: int = N_CLASSES, width: int = 64, norm: str = "batch",
-                 conditioning: str = "projection") -> None:
-        super().__init__()
-        if conditioning not in ("projection", "input"):
-            raise ValueError(f"critic conditioning {conditioning!r} is unknown; use projection or input")
-        self.n_classes, self.conditioning = n_classes, conditioning
-        in_channels = IMAGE_SHAPE[0] + (n_classes if conditioning == "input" else 0)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 4, stride=2, padding=1),  # 28 -> 14
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=norm == "none"),  # 14 -> 7
-            _critic_norm(norm, 2 * width),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Flatten(),
-        )
-        feature_dim = 2 * width * 7 * 7
-        self.score = nn.Linear(feature_dim, 1)
-        self.apply(_dcgan_init)
-        if conditioning == "projection":
-            self.class_embedding = nn.Embedding(n_classes, feature_dim)
-            # same scale as the linear head's weights, so neither term dominates the score at the start
-            nn.init.normal_(self.class_embedding.weight, 0.0, 0.02)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.conditioning == "input":
-            planes = F.one_hot(labels, self.n_classes).to(images.dtype)[:, :, None, None]
-            images = torch.cat([images, planes.expand(-1, -1, *images.shape[2:])], dim=1)
-        hidden = self.features(images)
-        score = self.score(hidden).squeeze(1)
-        if self.conditioning == "projection":
-            score = score + (self.class_embedding(labels) * hidden).sum(dim=1)
-        return score
 
 
 # ================================================================================================ methods
@@ -192,6 +71,23 @@ class ConditionalGAN(L.LightningModule):
 
     hp_metric_names = ("fid", "kid", "class_consistency")
     n_classes = N_CLASSES
+    # what the run needs around the module (ssgen.config.MethodConfig): labelled images in [-1, 1] (tanh)
+    family, pixel_range, train_stream, batch_size = "gan", "symmetric", "labelled", 64
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Refuse values that type-check but cannot train (``ssgen.config.validate`` calls this)."""
+        method = cfg.method
+        hint = f"the paper's default for {method.name} is in conf/method/{method.name}.yaml"
+        positive(method.lr_generator, "method.lr_generator", hint)
+        positive(method.lr_critic, "method.lr_critic", hint)
+        positive(method.latent_dim, "method.latent_dim", "use e.g. 128")
+        if method.n_critic < 1:
+            raise ConfigError(f"method.n_critic={method.n_critic} must be >= 1 (critic steps per generator step); the paper uses 5")
+        if method.critic_norm not in ("batch", "layer", "none"):
+            raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use batch, layer or none")
+        if not (0 <= method.beta1 < 1 and 0 <= method.beta2 < 1):
+            raise ConfigError(f"Adam betas ({method.beta1}, {method.beta2}) must lie in [0, 1)")
 
     def __init__(self, arch: dict[str, Any], latent_dim: int = 128, lr_generator: float = 2e-4,
                  lr_critic: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, n_critic: int = 1,
@@ -203,8 +99,8 @@ class ConditionalGAN(L.LightningModule):
         self.automatic_optimization = False
         self.latent_dim = latent_dim
         networks = arch["networks"]
-        self.generator = hydra.utils.instantiate(networks["generator"], latent_dim=latent_dim, n_classes=self.n_classes)
-        self.critic = hydra.utils.instantiate(networks["critic"], norm=critic_norm, n_classes=self.n_classes)
+        self.generator = build_network(networks["generator"], latent_dim=latent_dim, n_classes=self.n_classes)
+        self.critic = build_network(networks["critic"], norm=critic_norm, n_classes=self.n_classes)
         noise = torch.randn(GRID_COLUMNS, latent_dim, generator=torch.Generator().manual_seed(fixed_noise_seed))
         # row = class, column = noise vector: reading down a column shows the label alone changing the image
         self.register_buffer("fixed_noise", noise.repeat(self.n_classes, 1))
@@ -347,6 +243,11 @@ class WGANClip(ConditionalGAN):
     because momentum made the clipped critic unstable.
     """
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        positive(cfg.method.clip, "method.clip", "the paper clips critic weights to [-0.01, 0.01]")
+
     def __init__(self, arch: dict[str, Any], clip: float = 0.01, **kwargs: Any) -> None:
         arch = _plain(arch)  # this frame's locals are saved as hyperparameters too (Lightning walks the __init__ chain)
         super().__init__(arch, **kwargs)
@@ -372,6 +273,18 @@ class WGANClip(ConditionalGAN):
 
 class WGANGP(ConditionalGAN):
     """Gulrajani et al. 2017, Algorithm 1: Wasserstein losses + lambda * gradient penalty, Adam 1e-4 (0, 0.9)."""
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        method = cfg.method
+        if method.gp_lambda < 0:
+            raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
+        if method.critic_norm == "batch":
+            raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer or none")
+        if cfg.compile:
+            raise ConfigError("compile=true cannot train wgan_gp: torch.compile does not support the gradient penalty's "
+                              "double backward; drop compile=true")
 
     def __init__(self, arch: dict[str, Any], gp_lambda: float = 10.0, **kwargs: Any) -> None:
         arch = _plain(arch)  # this frame's locals are saved as hyperparameters too (Lightning walks the __init__ chain)

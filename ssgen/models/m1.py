@@ -11,27 +11,53 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 import torchvision
+from omegaconf import DictConfig
 
+from ssgen.config import positive
 from ssgen.data import to_pixels
+from ssgen.errors import ConfigError
 from ssgen.losses import negative_elbo
+from ssgen.nets import build_network
 
 TERM_NAMES = ("train/elbo", "train/reconstruction", "train/kl", "train/loss")
 ACTIVE_UNIT_STD = 0.1  # a latent unit is 'active' if its encoder mean varies with std > 0.1 over the data (Burda et al.)
 
 
 class M1VAE(L.LightningModule):
+    """The M1 VAE; its defaults are the paper's MNIST recipe (Kingma et al. 2014, sec. 4).
+
+    Args:
+        arch: ``{networks: {encoder: {_target_, ...}, decoder: {...}}}`` (conf/arch/vae_*.yaml).
+        lr: Adam step size (the paper's 3e-4).
+        kl_weight: weight of the KL term; 1.0 is the ELBO, < 1 (a beta-VAE) fights posterior collapse.
+        binarize: dynamic binarisation of the [0, 1] pixels for the Bernoulli likelihood (the official code).
+        n_image_rows: rows of the reconstruction / prior-sample grids logged each epoch.
+        free_bits: nats per latent unit below which KL is not penalised (Kingma et al. 2016); 0 = the ELBO.
+    """
+
     hp_metric_names = ("test_accuracy", "raw_pixel_accuracy")
+    # what the run needs around the module (ssgen.config.MethodConfig): the paper's minibatch of 100
+    family, pixel_range, train_stream, batch_size = "vae", "unit", "unlabelled", 100
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Refuse values that type-check but cannot train (``ssgen.config.validate`` calls this)."""
+        method = cfg.method
+        positive(method.lr, "method.lr", "the paper uses 3e-4")
+        if method.kl_weight < 0:
+            raise ConfigError(f"method.kl_weight={method.kl_weight} must be >= 0; 1.0 is the plain ELBO")
+        if method.free_bits < 0:
+            raise ConfigError(f"method.free_bits={method.free_bits} must be >= 0; 0 is the plain ELBO")
 
     def __init__(self, arch: dict[str, Any], lr: float = 3e-4, kl_weight: float = 1.0, binarize: bool = True,
                  n_image_rows: int = 8, free_bits: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        self.encoder = hydra.utils.instantiate(arch["networks"]["encoder"])
-        self.decoder = hydra.utils.instantiate(arch["networks"]["decoder"])
+        self.encoder = build_network(arch["networks"]["encoder"])
+        self.decoder = build_network(arch["networks"]["decoder"])
         self.latent_dim = self.encoder.latent_dim
         self.pixel_range = "unit"
         # Fixed prior draws so the epoch-to-epoch sample grids are comparable; a buffer survives resume.

@@ -30,175 +30,30 @@ training (nothing is selected on the test set), and returns results.json's ``tes
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from torch import nn
+from omegaconf import DictConfig
 
-from ssgen.data import N_CLASSES, to_pixels
+from ssgen.config import arch_specs, positive
+from ssgen.data import N_CLASSES, parse_n_labels, to_pixels
 from ssgen.errors import ConfigError
-from ssgen.heads import classification_metrics
-from ssgen.losses import bernoulli_nll, gaussian_kl
-from ssgen.nets.vae_mlp import softplus_mlp
+from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
+from ssgen.nets import build_network
 
 log = logging.getLogger("ssgen")
 
 IMAGE_PIXELS = 28 * 28
 GRID_COLUMNS = 8  # class-conditional sample grid logged each epoch: one row per class
-LOG_2PI = math.log(2.0 * math.pi)
 
 
-# ================================================================================================ objective
-# Pure functions of per-sample tensors; N = batch, K = classes, D = latent units, P = observed dimensions.
-# Unlike ssgen.losses (quantities to minimise) the two ELBOs are bounds, to *maximise*; m2_loss_terms
-# turns them into the loss.
-
-
-def gaussian_log_likelihood(target: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """log N(target; mean, diag exp(log_var)) per sample: ``(N, P) x3 -> (N,)``."""
-    return -0.5 * (LOG_2PI + log_var + (target - mean).pow(2) / log_var.exp()).sum(dim=1)
-
-
-def labelled_elbo(log_likelihood: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
-                  n_classes: int = N_CLASSES) -> torch.Tensor:
-    """L(x, y) = E_q(z|x,y)[log p(x|y,z)] + log p(y) - KL(q(z|x,y) || p(z)), per sample.
-
-    Shapes: log_likelihood ``(N,)`` (one reparameterised sample of z), mean and log_var of q(z|x,y)
-    ``(N, D)`` -> ``(N,)``. p(y) is uniform, so log p(y) = -log K; the KL to N(0, I) is analytic.
-    """
-    return log_likelihood - math.log(n_classes) - gaussian_kl(mean, log_var)
-
-
-def unlabelled_elbo(class_logits: torch.Tensor, elbo_per_class: torch.Tensor) -> torch.Tensor:
-    """U(x) = sum_y q(y|x) L(x, y) + H(q(y|x)), y summed out exactly (not sampled), per sample.
-
-    Shapes: class_logits of q(y|x) ``(N, K)``, elbo_per_class ``(N, K)`` = L(x, y) for every y -> ``(N,)``.
-    The gradient reaches the classifier through both the weights q(y|x) and the entropy: that is how
-    unlabelled images train it.
-    """
-    log_probabilities = F.log_softmax(class_logits, dim=1)
-    probabilities = log_probabilities.exp()
-    entropy = -(probabilities * log_probabilities).sum(dim=1)
-    return (probabilities * elbo_per_class).sum(dim=1) + entropy
-
-
-def classification_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """-log q(y|x) of the true labels, per sample: ``(N, K), (N,) -> (N,)``; labelled images only."""
-    return F.cross_entropy(class_logits, labels, reduction="none")
-
-
-def m2_loss_terms(labelled_elbos: torch.Tensor, unlabelled_elbos: torch.Tensor, labelled_logits: torch.Tensor,
-                  labels: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
-    """The loss to minimise and its terms (batch means): ``(N_l,), (N_u,), (N_l, K), (N_l,)`` -> scalars.
-
-    An empty labelled batch (``N_l = 0``) contributes exactly 0 to the labelled and the classification
-    terms (a mean over nothing would be NaN), so a batch without labels never trains the classifier
-    through the alpha term.
-    """
-    zero = unlabelled_elbos.new_zeros(())
-    labelled = labelled_elbos.mean() if labelled_elbos.numel() else zero
-    unlabelled = unlabelled_elbos.mean() if unlabelled_elbos.numel() else zero
-    classification = classification_loss(labelled_logits, labels).mean() if labels.numel() else zero
-    loss = -labelled - unlabelled + alpha * classification
-    return {"loss": loss, "labelled_elbo": labelled, "unlabelled_elbo": unlabelled, "classification": classification}
-
-
-# ================================================================================================ networks
-class Classifier(nn.Module):
-    """q(y | x): inputs ``(N, input_dim)`` -> class logits ``(N, n_classes)``; softplus MLP."""
-
-    def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), n_classes: int = N_CLASSES) -> None:
-        super().__init__()
-        self.body = softplus_mlp([input_dim, *hidden_dims])
-        self.logits = nn.Linear(list(hidden_dims)[-1], n_classes)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.body(inputs))
-
-
-class ConditionalEncoder(nn.Module):
-    """q(z | x, y): inputs ``(N, input_dim)`` and labels ``(N,)`` -> (mean, log_var), each ``(N, latent_dim)``.
-
-    The first layer is Linear([x, onehot(y)]) written as W_x x + W_y[y], so ``forward_every_class``
-    projects x once and adds each class's column: the unlabelled ELBO needs all K classes of every image
-    and the 784 x 500 projection of x dominates the encoder's cost.
-    """
-
-    def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), latent_dim: int = 50,
-                 n_classes: int = N_CLASSES) -> None:
-        super().__init__()
-        hidden_dims = list(hidden_dims)
-        self.latent_dim, self.n_classes = latent_dim, n_classes
-        self.input_layer = nn.Linear(input_dim, hidden_dims[0])
-        self.label_layer = nn.Linear(n_classes, hidden_dims[0], bias=False)  # W_y; a one-hot row picks a column
-        self.body = nn.Sequential(nn.Softplus(), *softplus_mlp(hidden_dims))
-        self.mean = nn.Linear(hidden_dims[-1], latent_dim)
-        self.log_var = nn.Linear(hidden_dims[-1], latent_dim)
-
-    def _head(self, first_layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.body(first_layer)
-        return self.mean(hidden), self.log_var(hidden)
-
-    def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._head(self.input_layer(inputs) + self.label_layer.weight.t()[labels])
-
-    def forward_every_class(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, log_var), each ``(K, N, latent_dim)``: q(z | x, y) for every class y of every input."""
-        first = self.input_layer(inputs).unsqueeze(0) + self.label_layer.weight.t().unsqueeze(1)  # (K, N, H)
-        return self._head(first)
-
-
-class ConditionalDecoder(nn.Module):
-    """p(x | y, z): latents ``(N, latent_dim)`` and labels ``(N,)`` -> parameters of the likelihood.
-
-    ``likelihood='bernoulli'``: logits ``(N, output_dim)`` (pixels). ``likelihood='gaussian'``: mean and
-    log-variance ``(N, output_dim)`` each (M1 latents); log_var is floored at ``min_log_var`` so an
-    almost constant feature cannot drive the density to infinity.
-    """
-
-    def __init__(self, output_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), latent_dim: int = 50,
-                 n_classes: int = N_CLASSES, likelihood: str = "bernoulli", min_log_var: float = -6.0) -> None:
-        super().__init__()
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ConfigError(f"decoder likelihood={likelihood!r} is unknown; use bernoulli (pixels) or gaussian (M1 latents)")
-        self.likelihood, self.min_log_var, self.n_classes = likelihood, min_log_var, n_classes
-        hidden_dims = list(hidden_dims)
-        self.body = softplus_mlp([latent_dim + n_classes, *reversed(hidden_dims)])
-        self.out = nn.Linear(hidden_dims[0], output_dim * (2 if likelihood == "gaussian" else 1))
-
-    def forward(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        output = self.out(self.body(torch.cat([latents, F.one_hot(labels, self.n_classes).to(latents.dtype)], dim=1)))
-        if self.likelihood == "bernoulli":
-            return output
-        mean, log_var = output.chunk(2, dim=1)
-        return mean, log_var.clamp_min(self.min_log_var)
-
-    def log_likelihood(self, latents: torch.Tensor, labels: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """log p(target | y, z) per sample: ``(N, latent_dim), (N,), (N, output_dim) -> (N,)``."""
-        if self.likelihood == "bernoulli":
-            return -bernoulli_nll(self(latents, labels), target)
-        mean, log_var = self(latents, labels)
-        return gaussian_log_likelihood(target, mean, log_var)
-
-    def expected_output(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """E[x | y, z] ``(N, output_dim)``: Bernoulli means in [0, 1], or the Gaussian mean."""
-        output = self(latents, labels)
-        return torch.sigmoid(output) if self.likelihood == "bernoulli" else output[0]
-
-
-def _build(spec: dict[str, Any], **overrides: Any) -> nn.Module:
-    """Instantiate a network spec from an arch config or a checkpoint; only ssgen classes are built."""
-    target = str(spec.get("_target_", ""))
-    if not target.startswith("ssgen."):
-        raise ConfigError(f"network _target_ {target!r} is not an ssgen class; refusing to build it")
-    return hydra.utils.instantiate(spec, **overrides)
+def decoder_likelihood(arch: Any) -> str:
+    """The likelihood an arch's decoder models: 'bernoulli' (pixels, the default) or 'gaussian' (M1 latents)."""
+    return str(((arch.get("networks") or {}).get("decoder") or {}).get("likelihood", "bernoulli"))
 
 
 # ================================================================================================ module
@@ -208,6 +63,26 @@ class M2(L.LightningModule):
     hp_metric_names = ("test_accuracy",)
     head_key = "m2"
     n_classes = N_CLASSES
+    # what the run needs around the module (ssgen.config.MethodConfig): 100 unlabelled images per step
+    family, pixel_range, train_stream, batch_size = "semi", "unit", "unlabelled", 100
+    likelihood = "bernoulli"  # the arch's decoder must model pixels
+    selects_on_labelled_holdout = True  # data.labelled_holdout > 0 makes a selection run (no test score)
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Refuse values that type-check but cannot train (``ssgen.config.validate`` calls this)."""
+        method = cfg.method
+        positive(method.lr, "method.lr", "the paper uses 3e-4")
+        positive(method.alpha_factor, "method.alpha_factor", "the paper uses 0.1")
+        if method.alpha is not None:
+            positive(method.alpha, "method.alpha", "or leave it null for alpha_factor * N_unlabelled / N_labelled")
+        positive(method.labelled_batch_size, "method.labelled_batch_size", "use e.g. 100")
+        if parse_n_labels(cfg.data.n_labels) == 0:
+            raise ConfigError(f"method={method.name} is semi-supervised but data.n_labels=0; use e.g. data.n_labels=100")
+        if decoder_likelihood(cfg.arch) != cls.likelihood:
+            matching = [name for name, spec in arch_specs(cls.family).items() if decoder_likelihood(spec) == cls.likelihood]
+            raise ConfigError(f"method={method.name} needs arch={' or '.join(matching)} (its likelihood matches the "
+                              f"method), not arch={cfg.arch.name}")
 
     def __init__(self, arch: dict[str, Any], lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None,
                  labelled_batch_size: int = 100, binarize: bool = True) -> None:
@@ -233,9 +108,9 @@ class M2(L.LightningModule):
 
     def _build_networks(self, arch: dict[str, Any], feature_dim: int) -> None:
         networks = arch["networks"]
-        self.classifier = _build(networks["classifier"], input_dim=feature_dim)
-        self.encoder = _build(networks["encoder"], input_dim=feature_dim)
-        self.decoder = _build(networks["decoder"], output_dim=feature_dim, latent_dim=self.encoder.latent_dim)
+        self.classifier = build_network(networks["classifier"], input_dim=feature_dim)
+        self.encoder = build_network(networks["encoder"], input_dim=feature_dim)
+        self.decoder = build_network(networks["decoder"], output_dim=feature_dim, latent_dim=self.encoder.latent_dim)
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets), each ``(N, P)``, for float images ``(N, 1, 28, 28)`` in [0, 1].
@@ -432,6 +307,19 @@ class M1M2(M2):
     """
 
     head_key = "m1_m2"
+    likelihood = "gaussian"  # the arch's decoder models M1's real-valued latents
+    checkpoint_only = ("m1_networks",)  # written by __init__ for reloading; not a config key
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        if not cfg.method.m1_checkpoint:
+            raise ConfigError("method=m1_m2 needs method.m1_checkpoint=<M1 run dir or .ckpt>; "
+                              "train one first with `ssgen-train method=m1 ...`")
+        from ssgen.checkpoints import check_file
+        from ssgen.models.m1 import M1VAE
+
+        check_file(cfg.method.m1_checkpoint, (M1VAE,), "method=m1 VAE")  # missing, foreign or unsafe: refused now
 
     def __init__(self, arch: dict[str, Any], m1_checkpoint: str | None = None, m1_sample: bool = True,
                  lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None, labelled_batch_size: int = 100,
@@ -462,8 +350,8 @@ class M1M2(M2):
             # recorded so that rebuilding this module from its own checkpoint never needs the M1 file
             self.hparams["m1_networks"] = m1_networks
             self.hparams["m1_checkpoint"] = str(m1_checkpoint)
-        self.m1_encoder = _build(m1_networks["encoder"])
-        self.m1_decoder = _build(m1_networks["decoder"])
+        self.m1_encoder = build_network(m1_networks["encoder"])
+        self.m1_decoder = build_network(m1_networks["decoder"])
         if m1 is not None:
             self.m1_encoder.load_state_dict(m1.encoder.state_dict())
             self.m1_decoder.load_state_dict(m1.decoder.state_dict())
@@ -491,87 +379,3 @@ class M1M2(M2):
         self.m1_encoder.eval()  # frozen feature extractor: never in training mode
         self.m1_decoder.eval()
         return self
-
-
-# ================================================================================================ test score
-class ClassifierTestScore(L.Callback):
-    """At the end of training, classify the 10k test set with q(y|x) once; ``results()`` feeds results.json.
-
-    Nothing is chosen with these numbers (no early stopping, no checkpoint selection): the run trains
-    for its epoch budget and the last weights are scored. The head is keyed by the module's
-    ``head_key`` ('m2' or 'm1_m2') under ``heads[str(N)]`` with N = data.n_labels, as M1's SVM heads.
-
-    A selection run (``data.labelled_holdout > 0``) is scored on its held-out labelled images instead,
-    after every epoch (``val/labelled_holdout_accuracy``; results.json ``holdout_accuracy_by_epoch``), and
-    never on the test set, so choosing alpha or the epoch count from it cannot peek at the test set.
-    """
-
-    def __init__(self) -> None:
-        self._results: dict[str, Any] = {}
-        self.holdout_curve: list[float] = []  # held-out accuracy after epoch 1, 2, ...; kept in checkpoints
-
-    def results(self) -> dict[str, Any]:
-        return self._results
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"holdout_curve": list(self.holdout_curve)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.holdout_curve = list(state_dict.get("holdout_curve", []))
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if not getattr(datamodule, "n_labelled_holdout", 0) or trainer.sanity_checking:
-            return
-        accuracy = pl_module.split_accuracy(datamodule, "labelled_holdout")
-        del self.holdout_curve[trainer.current_epoch:]  # a resumed run replays nothing twice
-        self.holdout_curve.append(accuracy)
-        pl_module.log("val/labelled_holdout_accuracy", accuracy, on_step=False, on_epoch=True)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.global_rank != 0 or trainer.sanity_checking:
-            return
-        datamodule = trainer.datamodule
-        datamodule.setup("fit")
-        n = str(datamodule.n_labels)
-        key = pl_module.head_key
-        labelled_accuracy = pl_module.split_accuracy(datamodule, "labelled")
-        if getattr(datamodule, "n_labelled_holdout", 0):
-            curve = self.holdout_curve
-            best_epoch = int(np.argmax(curve)) + 1 if curve else None
-            self._results = {"selection": {
-                "head": key, "n_labels": int(n), "alpha": float(pl_module.alpha),
-                # the rule to carry to the final run on all N labels (alpha itself depends on N_labelled)
-                "alpha_factor": None if pl_module.hparams.alpha is not None else float(pl_module.hparams.alpha_factor),
-                "n_labelled_holdout": int(datamodule.n_labelled_holdout), "labelled_accuracy": labelled_accuracy,
-                "holdout_accuracy_by_epoch": list(curve),
-                "best_epoch": best_epoch}}
-            if curve:
-                self._results["holdout_accuracy"] = curve[-1]
-                log.info("%s, N=%s selection run: held-out accuracy %.4f after epoch %d (best %.4f at epoch %d); "
-                         "the test set is not scored", key, n, curve[-1], len(curve), max(curve), best_epoch)
-            return
-        test_labels = datamodule.labels("test").numpy()
-        predicted = pl_module.predict_labels(datamodule.images("test")).numpy()
-        entry = {**classification_metrics(test_labels, predicted), "params": {"alpha": float(pl_module.alpha)},
-                 "labelled_accuracy": labelled_accuracy}
-        self._results = {"test_accuracy": entry["accuracy"], "macro_f1": entry["macro_f1"], "heads": {n: {key: entry}}}
-        log.info("%s, N=%s: test accuracy %.4f, macro-F1 %.4f", key, n, entry["accuracy"], entry["macro_f1"])
-        self._write_figure(trainer, Path(trainer.default_root_dir), n, key, entry)
-
-    def _write_figure(self, trainer: L.Trainer, run_dir: Path, n: str, key: str, entry: dict[str, Any]) -> None:
-        import matplotlib.pyplot as plt
-
-        from ssgen.heads import confusion_figure
-        from ssgen.io import save_figure
-
-        label = {"m2": "M2", "m1_m2": "M1 + M2"}.get(key, key)
-        figure = confusion_figure(entry["confusion_matrix"], f"{label} classifier q(y|x), N={n}: "
-                                  f"test accuracy {entry['accuracy']:.3f}")
-        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
-        logger = trainer.logger
-        if logger is not None:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
-            logger.log_metrics({f"heads/{key}_accuracy_n{n}": entry["accuracy"]}, step=trainer.global_step)
-        plt.close(figure)

@@ -1,0 +1,206 @@
+"""FID / KID / class-consistency of a generator during training (vs training images) and once at the end (vs test).
+
+    ssgen-train experiment=gan method=wgan_gp                                  # on by default for the GANs
+    ssgen-train experiment=gan method=dcgan method.callbacks.quality.every_n_epochs=2
+
+Configured in ``conf/callbacks/generative_metrics.yaml`` (shared by every GAN method as ``method.callbacks.quality``).
+The math lives in ``ssgen.metrics``; this file only decides when to compute it and what reaches results.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from ssgen.callbacks import EndOfRunStep
+from ssgen.data import to_pixels
+from ssgen.errors import ConfigError
+from ssgen.evaluator import Evaluator, load_evaluator, load_evaluator_file
+from ssgen.metrics import (
+    Reference,
+    balanced_indices,
+    balanced_labels,
+    class_consistency,
+    default_dataset,
+    evaluator_fields,
+    generator_report,
+    is_conditional,
+    is_generator,
+    make_sampler,
+    sample_images,
+)
+
+log = logging.getLogger("ssgen")
+
+
+class GenerativeMetrics(EndOfRunStep):
+    """FID / KID / class-consistency during training (vs training images) and at the end (vs the test set).
+
+    Every ``every_n_epochs`` epochs (and at the last one): ``n_samples`` samples (class-balanced labels,
+    the same noise each time) scored against ``n_samples`` class-balanced *training* images (the
+    datamodule's validation holdout when it has one), logged as ``metrics/fid``, ``metrics/kid``,
+    ``metrics/class_consistency`` (conditional generators only). ModelCheckpoint(monitor="metrics/fid")
+    and the failed-convergence detector read them: model selection never sees the test set.
+
+    After training, ``final_n_samples`` samples of the best checkpoint by ``metrics/fid`` (the final
+    weights when there is none) are scored against the 10k test images with the floor beside them
+    (``generator_report``); ``results()`` hands that to results.json. An unconditional generator
+    (``generate_prior``, e.g. the M1 VAE) gets FID/KID only.
+
+    Args:
+        every_n_epochs: in-training metrics every this many epochs (0 = only at the last epoch).
+        n_samples: samples (and reference images) for the in-training metrics.
+        final_n_samples: samples for the final report (0 = no final report).
+        enabled: False turns the callback off (e.g. for quick debug runs).
+        cache_dir: evaluator cache (default ``$SSGEN_CACHE`` or ``~/.cache/ssgen``).
+        evaluator: a ``.safetensors`` file of another evaluator, or an Evaluator (tests); default: the cached one.
+        score: 'best' (the checkpoint ModelCheckpoint(monitor='metrics/fid') kept) or 'last' (the final weights).
+        seed: the noise of the samples and the reference draw.
+    """
+
+    def __init__(self, every_n_epochs: int = 1, n_samples: int = 2000, final_n_samples: int = 10000, enabled: bool = True,
+                 cache_dir: str | None = None, evaluator: Evaluator | str | None = None, score: str = "best",
+                 seed: int = 0) -> None:
+        if score not in ("best", "last"):
+            raise ConfigError(f"GenerativeMetrics score={score!r} is unknown; use best or last")
+        if enabled and n_samples < 20:
+            raise ConfigError(f"GenerativeMetrics n_samples={n_samples} is too small for FID/KID; use at least 20")
+        self.every_n_epochs, self.n_samples, self.final_n_samples = every_n_epochs, n_samples, final_n_samples
+        self.enabled, self.cache_dir, self.score, self.seed = enabled, cache_dir, score, seed
+        self._evaluator_spec = evaluator
+        self.evaluator: Evaluator | None = None
+        self.reference: Reference | None = None
+        self.history: list[dict[str, float]] = []
+        self._final: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+    def _load_evaluator(self) -> Evaluator:
+        if isinstance(self._evaluator_spec, Evaluator):
+            return self._evaluator_spec
+        if isinstance(self._evaluator_spec, str | Path):
+            return load_evaluator_file(self._evaluator_spec)
+        return load_evaluator(self.cache_dir)
+
+    def _reference_images(self, trainer: L.Trainer) -> tuple[torch.Tensor, str]:
+        """Training images for the in-training reference: the datamodule's validation holdout when it is
+        large enough (images the generator never trained on), else a class-balanced draw from the
+        training set. Never the test set."""
+        datamodule = getattr(trainer, "datamodule", None)
+        val_indices = getattr(datamodule, "val_indices", None)
+        if val_indices is not None and len(val_indices) >= self.n_samples:
+            images, labels = datamodule.images("val"), datamodule.labels("val")
+            source = "validation holdout"
+        else:
+            data = getattr(datamodule, "data", None) or default_dataset()
+            images, labels = data["train_images"], data["train_labels"].long()
+            source = "training set"
+        index = balanced_indices(labels.cpu(), self.n_samples, self.seed)
+        return to_pixels(images[index.to(images.device)].cpu(), "unit"), source
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.enabled or stage != "fit":
+            return
+        if not is_generator(pl_module):
+            raise ConfigError(f"GenerativeMetrics is attached to {type(pl_module).__name__}, which has neither "
+                              "generate(labels, noise) nor generate_prior(n); remove the callback from its method config")
+        self.conditional = is_conditional(pl_module)
+        self.evaluator = self._load_evaluator().to(pl_module.device)
+        images, self.reference_source = self._reference_images(trainer)
+        self.reference = Reference(images, self.evaluator, seed=self.seed)
+        self.sampler, _ = make_sampler(pl_module, seed=self.seed)
+        self.labels = balanced_labels(self.n_samples)
+        log.info("GenerativeMetrics: evaluator %s (test accuracy %s), reference %d images from the %s",
+                 self.evaluator.identity["config_hash"], self.evaluator.identity["test_accuracy"], len(images),
+                 self.reference_source)
+
+    # ------------------------------------------------------------------ per epoch
+    def _due(self, trainer: L.Trainer) -> bool:
+        epoch = trainer.current_epoch
+        last = bool(trainer.max_epochs) and trainer.max_epochs > 0 and epoch + 1 >= trainer.max_epochs  # -1: step budget
+        return last or (self.every_n_epochs > 0 and (epoch + 1) % self.every_n_epochs == 0)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled or self.reference is None or trainer.sanity_checking or not self._due(trainer):
+            return
+        start = time.time()
+        self.sampler.reset()  # the same noise every epoch: epoch-to-epoch changes are the generator's
+        images = sample_images(self.sampler, self.labels)
+        scores = self.reference.fid_kid(images)
+        values = {"metrics/fid": scores["fid"], "metrics/kid": scores["kid"]}
+        if self.conditional:
+            values["metrics/class_consistency"] = class_consistency(images, self.labels, self.evaluator)
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=False, on_epoch=True, prog_bar=key == "metrics/fid")
+        self.history.append({"epoch": trainer.current_epoch, **{k.split("/")[1]: round(v, 5) for k, v in values.items()},
+                             "seconds": round(time.time() - start, 2)})
+
+    # ------------------------------------------------------------------ at the end
+    def _best_checkpoint(self, trainer: L.Trainer) -> str | None:
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "monitor", None) == "metrics/fid" and getattr(callback, "best_model_path", ""):
+                if Path(callback.best_model_path).is_file():
+                    return callback.best_model_path
+        return None
+
+    step_name = "generative_metrics"
+
+    def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """The final report (vs the 10k test images, with the floor) of the best checkpoint, plus the in-training
+        history; what results.json gets (see ``results``)."""
+        if not self.enabled or self.final_n_samples <= 0 or self.evaluator is None:
+            return self.results()
+        best = self._best_checkpoint(trainer) if self.score == "best" else None
+        saved = None
+        if best is not None:
+            try:
+                state = torch.load(best, map_location=pl_module.device, weights_only=True)["state_dict"]
+            except Exception as exc:  # an unreadable best file must not cost the run its final numbers
+                log.warning("GenerativeMetrics: cannot read %s (%s); scoring the final weights", best, exc)
+                best, state = None, None
+            if state is not None:
+                # score the selected weights without leaving them in the module (later callbacks see the final ones)
+                saved = {key: value.detach().clone() for key, value in pl_module.state_dict().items()}
+                pl_module.load_state_dict(state)
+        try:
+            sampler, conditional = make_sampler(pl_module, seed=self.seed)
+            # the datamodule's tensors: no second read, and the files of its data.root
+            report = generator_report(sampler, self.evaluator, n=self.final_n_samples, conditional=conditional,
+                                      seed=self.seed, data=getattr(trainer.datamodule, "data", None))
+        finally:
+            if saved is not None:
+                pl_module.load_state_dict(saved)
+        report["scored_checkpoint"] = Path(best).name if best else "final weights"
+        self._final = report
+        log.info("GenerativeMetrics (%s, vs test): FID %.3f (floor %.3f), KID %.5f, class-consistency %.4f",
+                 report["scored_checkpoint"], report["fid"], report.get("fid_floor", math.nan), report["kid"],
+                 report.get("class_consistency", math.nan))
+        return self.results()
+
+    def results(self) -> dict[str, Any]:
+        if not self.enabled:
+            return {}
+        out: dict[str, Any] = {}
+        if self.evaluator is not None:
+            out.update(evaluator_fields(self.evaluator))
+        if self.history:
+            out["metrics_history"] = self.history  # in-training values (vs training images)
+            out["metrics_reference_during_training"] = self.reference_source
+        if self._final:
+            final = dict(self._final)
+            # bookkeeping keys get a prefix in results.json, where 'n' or 'seconds' alone would be ambiguous
+            for key in ("n", "reference", "n_reference", "seconds", "conditional"):
+                out[f"metrics_{key}"] = final.pop(key)
+            out.update(final)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))

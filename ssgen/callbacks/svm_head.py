@@ -1,0 +1,142 @@
+"""M1's heads (Kingma et al. 2014, Algorithm 1): fitted on the trained VAE's encoder means, scored on the test set.
+
+    ssgen-train method=m1 'method.callbacks.svm_head.n_labels=[100,600,1000,3000]'
+
+For each label budget N the ``SVMHead`` callback draws the same class-balanced subset the data module draws
+for that N and seed, then fits the heads of ``ssgen.heads`` on it (model selection by cross-validation on
+the N labelled images only) and scores them once on the 10k test set. Configured in
+``conf/callbacks/svm_head.yaml`` (``method.callbacks.svm_head``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from ssgen.callbacks import EndOfRunStep
+from ssgen.data import N_CLASSES, parse_n_labels, sample_label_subset
+from ssgen.errors import ConfigError
+from ssgen.heads import fit_label_spreading, fit_svm, save_svm, score
+from ssgen.io import atomic_write_json, save_figure
+from ssgen.models.m1 import ACTIVE_UNIT_STD
+
+log = logging.getLogger("ssgen")
+
+MIN_LABELS_PER_CLASS = 2  # stratified cross-validation needs at least two folds, each holding every class
+
+
+class SVMHead(EndOfRunStep):
+    """At the end of training: encode, fit the heads for every N in ``n_labels``, score on test, save.
+
+    Args:
+        n_labels: label budgets to score with this one VAE (e.g. [100, 600, 1000, 3000]).
+        seed: draws each labelled subset (the data module's rule: same seed, same images) and the CV folds.
+        cv_folds: stratified folds on the labelled subset for model selection.
+        transductive: also fit the label-spreading head on labelled + unlabelled encodings.
+        n_unlabelled: unlabelled training encodings the transductive head spreads over.
+        raw_pixel_baseline: also fit the SVM on raw pixels of the same subset.
+        active_units_only: feed only latent units active on the unlabelled training data (std of the mean > 0.1).
+    """
+
+    step_name = "svm_head"
+
+    def __init__(self, n_labels: list[int] | tuple[int, ...] = (100,), seed: int = 0, cv_folds: int = 5,
+                 transductive: bool = True, n_unlabelled: int = 10_000, raw_pixel_baseline: bool = True,
+                 active_units_only: bool = False, n_jobs: int | None = None) -> None:
+        self.n_labels = [parse_n_labels(n) for n in n_labels]
+        self.seed, self.cv_folds, self.transductive = seed, cv_folds, transductive
+        self.n_unlabelled, self.raw_pixel_baseline = n_unlabelled, raw_pixel_baseline
+        self.active_units_only, self.n_jobs = active_units_only, n_jobs
+
+    @staticmethod
+    def check_config(spec: dict[str, Any], cfg: DictConfig) -> None:
+        """Refuse, before training, label budgets whose cross-validation cannot be folded (``validate()`` calls this)."""
+        for n in spec.get("n_labels") or ():
+            count = parse_n_labels(n)
+            if 0 < count < MIN_LABELS_PER_CLASS * N_CLASSES:
+                raise ConfigError(
+                    f"the SVM head cannot score N={count}: its cross-validation needs at least {MIN_LABELS_PER_CLASS} "
+                    f"labelled images per class (N >= {MIN_LABELS_PER_CLASS * N_CLASSES}); raise data.n_labels or "
+                    "method.callbacks.svm_head.n_labels")
+
+    def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """Fit and score the heads for every N; returns results.json's test_accuracy, heads, active_units, ..."""
+        run_dir = Path(trainer.default_root_dir)
+        datamodule = trainer.datamodule
+        datamodule.setup("fit")
+        train_labels = datamodule.labels("train").numpy()
+        train_means = pl_module.encode_means(datamodule.images("train")).numpy()
+        test_means = pl_module.encode_means(datamodule.images("test")).numpy()
+        test_labels = datamodule.labels("test").numpy()
+        train_pool = datamodule.unlabelled_indices  # training images outside the validation holdout
+        unit_std = train_means[train_pool].std(axis=0)
+        units = np.flatnonzero(unit_std > ACTIVE_UNIT_STD) if self.active_units_only else np.arange(train_means.shape[1])
+        if len(units) == 0:
+            units = np.arange(train_means.shape[1])
+        heads: dict[str, Any] = {}
+        for n in self.n_labels:
+            if n == 0:
+                continue
+            indices = sample_label_subset(train_labels, n, self.seed, exclude=datamodule.val_indices)
+            labels = train_labels[indices]
+            entry: dict[str, Any] = {}
+            svm = fit_svm(train_means[indices][:, units], labels, self.seed, self.cv_folds, n_jobs=self.n_jobs)
+            entry["m1_svm"] = score(svm, test_means[:, units], test_labels)
+            save_svm(svm.model, run_dir / "checkpoints" / f"svm_head_n{n}.skops")
+            if self.transductive:
+                rng = np.random.default_rng(self.seed)
+                pool = np.setdiff1d(train_pool, indices)
+                unlabelled = rng.choice(pool, min(self.n_unlabelled, len(pool)), replace=False)
+                spread = fit_label_spreading(train_means[indices][:, units], labels, train_means[unlabelled][:, units],
+                                             self.seed, self.cv_folds)
+                entry["m1_spreading"] = score(spread, test_means[:, units], test_labels)
+            if self.raw_pixel_baseline:
+                pixels = datamodule.images("train")[torch.from_numpy(indices)].flatten(1).numpy() / 255.0
+                test_pixels = datamodule.images("test").flatten(1).numpy() / 255.0
+                raw = fit_svm(pixels, labels, self.seed, self.cv_folds, n_jobs=self.n_jobs)
+                entry["raw_svm"] = score(raw, test_pixels, test_labels)
+            heads[str(n)] = entry
+            summary = ", ".join(f"{name} {value['accuracy']:.4f}" for name, value in entry.items())
+            log.info("N=%d: %s", n, summary)
+            self._log(trainer, run_dir, n, entry)
+        metadata = {"latent_units": units.tolist(), "active_units": int((unit_std > ACTIVE_UNIT_STD).sum()), "seed": self.seed,
+                    "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()}}
+        atomic_write_json(run_dir / "checkpoints" / "svm_head.json", metadata)
+        primary = heads.get(str(self.n_labels[0]), {})
+        results: dict[str, Any] = {
+            "test_accuracy": primary.get("m1_svm", {}).get("accuracy"),
+            "macro_f1": primary.get("m1_svm", {}).get("macro_f1"),
+            "transductive_accuracy": primary.get("m1_spreading", {}).get("accuracy"),
+            "raw_pixel_accuracy": primary.get("raw_svm", {}).get("accuracy"),
+            "active_units": metadata["active_units"],
+            "heads": heads,
+        }
+        if metadata["active_units"] == 0:
+            warning = (f"posterior collapse: no latent unit of the VAE is active (encoder-mean std > {ACTIVE_UNIT_STD} "
+                       "over the training images): the encoder means carry little information for the heads; try method.kl_weight < 1 "
+                       "or method.free_bits > 0")
+            log.warning(warning)
+            results["warnings"] = [warning]
+        return results
+
+    def _log(self, trainer: L.Trainer, run_dir: Path, n: int, entry: dict[str, Any]) -> None:
+        from ssgen.figures import confusion_figure
+
+        figure = confusion_figure(entry["m1_svm"]["confusion_matrix"],
+                                  f"M1 + RBF-SVM, N={n}: test accuracy {entry['m1_svm']['accuracy']:.3f}")
+        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
+        logger = trainer.logger
+        if logger is not None:
+            if hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
+            logger.log_metrics({f"heads/{name}_accuracy_n{n}": value["accuracy"] for name, value in entry.items()},
+                               step=trainer.global_step)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)

@@ -1,0 +1,111 @@
+"""Architecture A of Gulrajani et al. 2017, Table 1 (the DCGAN baseline), adapted to 28x28x1 and class labels.
+
+    ssgen-train experiment=gan method=wgan_gp arch=dcgan
+
+``DCGANGenerator``: (noise (N, latent_dim), labels (N,)) -> images (N, 1, 28, 28) in [-1, 1].
+``DCGANCritic``: (images (N, 1, 28, 28), labels (N,)) -> raw scores (N,); a projection discriminator
+(Miyato & Koyama 2018) by default. The method supplies ``latent_dim``, ``n_classes`` and the critic's ``norm``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssgen.data import N_CLASSES
+
+IMAGE_SHAPE = (1, 28, 28)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation (Radford et al. 2016, sec. 4): weights N(0, 0.02), norm scales N(1, 0.02)."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d | nn.GroupNorm):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def critic_norm(kind: str, channels: int) -> nn.Module:
+    """Normalisation inside the critic. 'layer' is GroupNorm with one group: each sample normalised over
+    (C, H, W) on its own, as WGAN-GP needs (batch norm couples the samples the penalty treats separately)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"critic norm {kind!r} is unknown; use batch, layer or none")
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator for 28x28: (noise (N, latent_dim), labels (N,)) -> images (N, 1, 28, 28) in [-1, 1].
+
+    [noise, embed(label)] -> linear -> (2w, 7, 7) -> convT -> (w, 14, 14) -> convT -> (1, 28, 28) -> tanh,
+    batch norm + ReLU after every layer but the last (the DCGAN recipe), w = ``width``.
+    """
+
+    def __init__(self, latent_dim: int = 128, n_classes: int = N_CLASSES, width: int = 64,
+                 label_embedding_dim: int = 32) -> None:
+        super().__init__()
+        self.latent_dim, self.width = latent_dim, width
+        self.label_embedding = nn.Embedding(n_classes, label_embedding_dim)
+        self.project = nn.Linear(latent_dim + label_embedding_dim, 2 * width * 7 * 7, bias=False)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.Tanh(),
+        )
+        self.apply(dcgan_init)
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        hidden = self.project(torch.cat([noise, self.label_embedding(labels)], dim=1))
+        return self.body(hidden.view(-1, 2 * self.width, 7, 7))
+
+
+class DCGANCritic(nn.Module):
+    """DCGAN critic / discriminator for 28x28: (images (N, 1, 28, 28), labels (N,)) -> raw scores (N,).
+
+    conv (w) 28 -> 14, LeakyReLU; conv (2w) 14 -> 7, norm, LeakyReLU; linear -> 1 (no sigmoid: DCGAN's
+    loss takes logits, the WGAN critic's output is unbounded). No norm on the first layer (DCGAN recipe).
+    ``conditioning``: 'projection' adds <embed(label), h> to the score; 'input' concatenates one-hot
+    label planes to the image.
+    """
+
+    def __init__(self, n_classes: int = N_CLASSES, width: int = 64, norm: str = "batch",
+                 conditioning: str = "projection") -> None:
+        super().__init__()
+        if conditioning not in ("projection", "input"):
+            raise ValueError(f"critic conditioning {conditioning!r} is unknown; use projection or input")
+        self.n_classes, self.conditioning = n_classes, conditioning
+        in_channels = IMAGE_SHAPE[0] + (n_classes if conditioning == "input" else 0)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 4, stride=2, padding=1),  # 28 -> 14
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=norm == "none"),  # 14 -> 7
+            critic_norm(norm, 2 * width),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Flatten(),
+        )
+        feature_dim = 2 * width * 7 * 7
+        self.score = nn.Linear(feature_dim, 1)
+        self.apply(dcgan_init)
+        if conditioning == "projection":
+            self.class_embedding = nn.Embedding(n_classes, feature_dim)
+            # same scale as the linear head's weights, so neither term dominates the score at the start
+            nn.init.normal_(self.class_embedding.weight, 0.0, 0.02)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.conditioning == "input":
+            planes = F.one_hot(labels, self.n_classes).to(images.dtype)[:, :, None, None]
+            images = torch.cat([images, planes.expand(-1, -1, *images.shape[2:])], dim=1)
+        hidden = self.features(images)
+        score = self.score(hidden).squeeze(1)
+        if self.conditioning == "projection":
+            score = score + (self.class_embedding(labels) * hidden).sum(dim=1)
+        return score

@@ -1,0 +1,206 @@
+"""A run dir's lifecycle around ``ssgen.train.train``: results.json, relaunches, and Hydra's launch of jobs.
+
+    ssgen-train hydra.run.dir=outputs/x            # twice: the second says "already finished" and changes nothing
+    ssgen-train hydra.run.dir=outputs/x trainer.max_epochs=60   # trains on, then recomputes every end-of-run score
+    ssgen-train -m seed=0,1,2 method.kl_weight=1,0.1            # refused as a whole if any job's config is; a failed
+                                                                # job is listed at the end and the exit status is 1
+
+results.json's ``status`` is ``running`` while a run trains, then ``ok``, ``interrupted`` (SIGTERM, Ctrl-C: resume by
+relaunching) or ``failed: <why>`` (a crash, failed convergence, or an end-of-run step that raised: ``steps`` says
+which). ``PreflightChecks`` (``conf/hydra/default.yaml``: ``hydra.callbacks``) runs before Hydra creates any dir:
+a config that ``validate()`` refuses leaves nothing behind, and a finished run is left untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from ssgen.errors import SSGenError, exit_with_error
+from ssgen.io import atomic_write_json
+
+log = logging.getLogger("ssgen")
+
+RESULTS_FILE = "results.json"
+JOB_NAME_LENGTH = 60  # a sweep job dir is '<num>_<overrides>', cut to this and a hash: file names stay legal
+
+
+# ------------------------------------------------------------------------------------------------ results.json
+def read_results(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run dir's results.json, or None when there is none or it cannot be read."""
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def failure_status(exc: BaseException) -> str:
+    """results.json's status for a run that raised: ``failed: <Type>: <first line of the message>``."""
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"failed: {type(exc).__name__}: {first_line}"
+
+
+def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
+    """'<dir> already finished ...' when ``run_dir`` holds a run that ended ``ok`` at (or past) ``cfg``'s budget.
+
+    Relaunching such a run would only rewrite what it produced, so ``train`` leaves it untouched. A run that
+    ended with a failed end-of-run step, was interrupted or crashed is not finished: relaunching resumes it.
+    """
+    results = read_results(run_dir)
+    if not results or results.get("status") != "ok" or not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return None
+    max_epochs = cfg.trainer.get("max_epochs")
+    max_steps = cfg.trainer.get("max_steps")
+    if max_epochs not in (None, -1):
+        done = (results.get("epochs") or 0) >= max_epochs
+    elif max_steps not in (None, -1):
+        done = (results.get("optimizer_steps") or 0) >= max_steps
+    else:
+        done = False
+    if not done:
+        return None
+    return (f"{run_dir} already finished ({results.get('epochs')} epochs, {results.get('optimizer_steps')} optimizer "
+            "steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
+
+
+def record_failure(cfg: DictConfig, exc: BaseException) -> None:
+    """A failed sweep job still leaves results.json saying why, so the report can mark it.
+
+    Only where the job left none: a job that started training wrote its own (``train`` records the
+    failure with its config hash and wall time), and a job that failed before starting (e.g. a bad value
+    relaunched into a finished run's dir) must not overwrite the results of the run that is there.
+    """
+    try:
+        run_dir = Path(cfg.run_dir)
+        if (run_dir / RESULTS_FILE).exists():
+            return
+        payload = {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
+                   "seed": cfg.seed, "status": failure_status(exc)}
+        atomic_write_json(run_dir / RESULTS_FILE, payload)
+    except Exception:  # the config itself may be what is broken; the log still has the error
+        pass
+
+
+def relaunch_command(run_dir: str | Path) -> str:
+    """The command that resumes this process's run: its own command line, pointed at ``run_dir``."""
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("hydra.run.dir=", "-m", "--multirun"))]
+    return " ".join(shlex.quote(part) for part in ["ssgen-train", *args, f"hydra.run.dir={run_dir}"])
+
+
+def interrupted_message(signal_name: str, run_dir: str | Path) -> str:
+    """The one line an interrupted run ends with (exit 2): what happened and the command that resumes it."""
+    return (f"interrupted ({signal_name}); last.ckpt saved: resume with `{relaunch_command(run_dir)}` "
+            f"(relaunch with hydra.run.dir={run_dir})")
+
+
+def sweep_failure_lines(failures: list[str]) -> list[str]:
+    """What a multirun with failed jobs prints last (then exits 1): a header and one line per failed job."""
+    return [f"ssgen-train: {len(failures)} job(s) of the sweep failed:", *(f"  {line}" for line in failures)]
+
+
+# ------------------------------------------------------------------------------------------------ sweep job dirs
+def job_name(override_dirname: str) -> str:
+    """A flat, short dir name for a sweep job's overrides: path separators replaced, long names cut to
+    ``JOB_NAME_LENGTH`` characters with a hash of the whole (every job's overrides stay in ``.hydra/overrides.yaml``)."""
+    flat = re.sub(r"[^A-Za-z0-9._,=+-]", "-", override_dirname)
+    if len(flat) <= JOB_NAME_LENGTH:
+        return flat
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
+    return f"{flat[:JOB_NAME_LENGTH - 9]}~{digest}"
+
+
+def register_resolvers() -> None:
+    """``${ssgen_job_name:...}`` for conf/hydra/default.yaml; registered on import of ssgen.config (every process)."""
+    if not OmegaConf.has_resolver("ssgen_job_name"):
+        OmegaConf.register_new_resolver("ssgen_job_name", job_name)
+
+
+# ------------------------------------------------------------------------------------------------ Hydra callbacks
+class PreflightChecks(Callback):
+    """Checks before Hydra creates any dir, and a verdict after a sweep (``hydra.callbacks.preflight``).
+
+    * a single run: ``validate()`` the config (a refusal is one line, exit 2, nothing written), and leave a run
+      dir that holds a finished run untouched (one line, exit 0);
+    * a multirun (basic sweeper): every job's config is composed and validated before the first job starts;
+    * after a multirun: one line per job that failed, and ``ssgen-train`` exits 1 (``sweep_failures``).
+    """
+
+    def __init__(self) -> None:
+        self.started = 0.0
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from ssgen.config import validate
+
+        task = _task_config(config)
+        try:
+            validate(task)
+        except SSGenError as exc:
+            exit_with_error("ssgen-train", exc)
+        message = finished_message(task, Path(str(config.hydra.run.dir)))
+        if message:
+            print(f"ssgen-train: {message}", file=sys.stderr)
+            raise SystemExit(0)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+        sweep_failures.clear()
+        if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
+            from hydra import compose
+
+            from ssgen.config import validate
+
+            for overrides in expand_sweep(list(config.hydra.overrides.task)):
+                try:
+                    validate(_task_config(compose(config_name=config.hydra.job.config_name, overrides=overrides)))
+                except SSGenError as exc:
+                    exit_with_error("ssgen-train", SSGenError(f"job {' '.join(overrides) or '(no overrides)'}: {exc}; "
+                                                              "no job was started"))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        for path in sorted(sweep_dir.glob(f"*/{RESULTS_FILE}")):
+            if path.stat().st_mtime < self.started - 1:
+                continue  # a job of an earlier launch into the same sweep dir
+            results = read_results(path.parent) or {"status": "failed: results.json unreadable"}
+            status = str(results.get("status", ""))
+            if status != "ok":
+                sweep_failures.append(f"{path.parent}: {status}")
+
+
+sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
+
+
+def expand_sweep(overrides: list[str]) -> list[list[str]]:
+    """The job override lists of a basic-sweeper multirun (``a=1,2 b=x,y`` -> four jobs), as Hydra expands them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    """The task part of a composed config (without ``hydra``), with ``run_dir`` made resolvable before the run starts."""
+    task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+    run_dir = config.hydra.run.dir if "hydra" in config and config.hydra.get("run") else "."
+    with _open(task):
+        task.run_dir = str(run_dir)
+    return task
+
+
+def _open(cfg: DictConfig) -> Any:
+    from omegaconf import open_dict
+
+    return open_dict(cfg)

@@ -1,0 +1,171 @@
+"""The checkpoint gate: a crafted checkpoint runs no code through any command, and old checkpoints still load.
+
+Each crafted file asks for ``subprocess.Popen(["touch", <marker>])``: if anything called it, the marker exists.
+Routes: the model class (``ssgen_module``), a network ``_target_`` of the arch hyper-parameters, a ``_target_``
+nested in a network's arguments, M1+M2's frozen M1 networks, and evaluate's fallback to the run dir's config.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_config
+
+from ssgen.checkpoints import load_module
+from ssgen.errors import UnsafeCheckpointError
+from ssgen.train import build_model
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def popen(marker: Path) -> dict:
+    return {"_target_": "subprocess.Popen", "args": ["touch", str(marker)]}
+
+
+def gan_checkpoint(path: Path, edit=None) -> Path:
+    """A real (untrained, tiny) DCGAN checkpoint as ssgen-train writes it; ``edit(checkpoint)`` crafts it."""
+    model = build_model(compose_config(["method=dcgan", "run_dir=/tmp/unused", "arch.networks.generator.width=8",
+                                        "arch.networks.critic.width=8"]))
+    checkpoint = {"ssgen_module": "ssgen.models.gan.DCGAN", "hyper_parameters": copy.deepcopy(dict(model.hparams)),
+                  "state_dict": model.state_dict()}
+    if edit is not None:
+        edit(checkpoint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+    return path
+
+
+def crafted(tmp_path: Path, route: str) -> tuple[Path, Path]:
+    """(checkpoint file inside a run dir, marker) for one route."""
+    marker = tmp_path / f"pwned_{route}"
+    path = tmp_path / route / "checkpoints" / "last.ckpt"
+    if route == "module":
+        torch.save({"ssgen_module": "subprocess.Popen", "hyper_parameters": {"args": ["touch", str(marker)]},
+                    "state_dict": {}}, path.parent.mkdir(parents=True) or path)
+    elif route == "network":
+        gan_checkpoint(path, lambda c: c["hyper_parameters"]["arch"]["networks"].update(generator=popen(marker)))
+    elif route == "nested":
+        gan_checkpoint(path, lambda c: c["hyper_parameters"]["arch"]["networks"]["critic"].update(width=popen(marker)))
+    return path, marker
+
+
+ROUTES = ["module", "network", "nested"]
+
+
+def assert_refused(result: subprocess.CompletedProcess, program: str, path: Path, marker: Path) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith(f"{program}: error: "), result.stderr[-2000:]
+    assert str(path) in lines[0] and "which is not one of ssgen's" in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert not marker.exists(), "the crafted checkpoint ran code"
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
+    path, marker = crafted(tmp_path, route)
+    out = tmp_path / "samples.png"
+    result = run("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
+    assert_refused(result, "ssgen-generate", path, marker)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_evaluate_refuses_a_crafted_checkpoint(tmp_path, route):
+    path, marker = crafted(tmp_path, route)
+    out = tmp_path / "metrics.json"
+    result = run("ssgen-evaluate", f"ckpt={path}", "n=20", f"out={out}")
+    assert_refused(result, "ssgen-evaluate", path, marker)
+    assert not out.exists()
+
+
+def test_evaluate_refuses_a_crafted_class_in_the_run_dirs_config(tmp_path):
+    """A checkpoint without ssgen_module takes its class from .hydra/config.yaml: that name is gated too."""
+    marker = tmp_path / "pwned_config"
+    path = gan_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt", lambda c: c.pop("ssgen_module"))
+    (tmp_path / "run" / ".hydra").mkdir()
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text("method:\n  _target_: subprocess.Popen\n")
+    result = run("ssgen-evaluate", f"ckpt={path}", "n=20")
+    assert_refused(result, "ssgen-evaluate", path, marker)
+
+
+def test_predict_refuses_a_crafted_checkpoint(tmp_path):
+    marker = tmp_path / "pwned_predict"
+    model_hparams = copy.deepcopy(dict(build_model(compose_config(["method=m2", "run_dir=/tmp/unused"])).hparams))
+    model_hparams["arch"]["networks"]["classifier"] = popen(marker)
+    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save({"ssgen_module": "ssgen.models.m2.M2", "hyper_parameters": model_hparams, "state_dict": {}}, path)
+    images = tmp_path / "images.npz"
+    import numpy as np
+
+    np.savez(images, images=np.zeros((2, 28, 28), dtype=np.uint8))
+    out = tmp_path / "labels.npz"
+    result = run("ssgen-predict", f"run={tmp_path / 'run'}", f"images={images}", f"out={out}")
+    assert_refused(result, "ssgen-predict", path, marker)
+    assert not out.exists() and not out.with_suffix(".csv").exists()
+
+
+def test_m1_m2_refuses_a_crafted_m1_checkpoint_before_writing_anything(tmp_path):
+    path, marker = crafted(tmp_path, "module")
+    run_dir = tmp_path / "m1_m2_run"
+    result = run("ssgen-train", "method=m1_m2", f"method.m1_checkpoint={path}", f"hydra.run.dir={run_dir}")
+    assert_refused(result, "ssgen-train", path, marker)
+    assert not run_dir.exists()
+
+
+def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
+    path, marker = crafted(tmp_path, "network")
+    run_dir = path.parent.parent
+    (run_dir / "results.json").write_text(json.dumps({"method": "dcgan", "family": "gan", "arch": "dcgan",
+                                                      "status": "ok", "fid": 5.0, "seed": 0}))
+    result = run("ssgen-report", "figures", str(tmp_path), "--out", str(tmp_path / "figures"))
+    assert_refused(result, "ssgen-report", path, marker)
+
+
+def test_weights_only_copy_refuses_a_crafted_checkpoint(tmp_path):
+    path, marker = crafted(tmp_path, "module")
+    result = run("python", "-m", "ssgen.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
+    assert_refused(result, "ssgen.checkpoints", path, marker)
+    assert not (tmp_path / "copy.ckpt").exists()
+
+
+def test_in_process_loads_refuse_every_route_without_calling_anything(tmp_path):
+    for route in ROUTES:
+        path, marker = crafted(tmp_path, route)
+        with pytest.raises(UnsafeCheckpointError, match="which is not one of ssgen's"):
+            load_module(path)
+        assert not marker.exists()
+
+
+def test_a_checkpoint_written_before_the_networks_moved_still_loads(tmp_path):
+    """Checkpoints of 749c38e-era code name networks at their old homes (ssgen.models.gan.DCGANGenerator, ...)."""
+    old_names = {"generator": "ssgen.models.gan.DCGANGenerator", "critic": "ssgen.models.gan.DCGANCritic"}
+
+    def old_layout(checkpoint: dict) -> None:
+        for name, target in old_names.items():
+            checkpoint["hyper_parameters"]["arch"]["networks"][name]["_target_"] = target
+
+    path = gan_checkpoint(tmp_path / "old.ckpt", old_layout)
+    model = load_module(path)
+    labels = torch.arange(10)
+    assert model.sample(labels, seed=0).shape == (10, 1, 28, 28)
+    out = tmp_path / "old.png"
+    result = run("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert out.stat().st_size > 0
+
+    m2 = copy.deepcopy(dict(build_model(compose_config(["method=m2", "run_dir=/tmp/unused"])).hparams))
+    for name in ("classifier", "encoder", "decoder"):
+        target = m2["arch"]["networks"][name]["_target_"]
+        m2["arch"]["networks"][name]["_target_"] = target.replace("ssgen.nets.m2_mlp.", "ssgen.models.m2.")
+    state = build_model(compose_config(["method=m2", "run_dir=/tmp/unused"])).state_dict()
+    torch.save({"ssgen_module": "ssgen.models.m2.M2", "hyper_parameters": m2, "state_dict": state}, tmp_path / "m2.ckpt")
+    assert load_module(tmp_path / "m2.ckpt").predict_labels(torch.zeros(3, 28, 28, dtype=torch.uint8)).shape == (3,)
