@@ -421,7 +421,7 @@ def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> s
 USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG]   Table 1 and M2 selection
        ssgen-report gan PATH... [--out MD]                                   the GAN metrics table
        ssgen-report tune SWEEP [--out MD]                                    a hyper-parameter search
-       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S]     GAN loss curves and samples"""
+       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   GAN curves and samples"""
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -431,6 +431,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
         parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
         parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
+        parser.add_argument("--labels", default="pullover,ankle_boot",
+                            help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
+                                 "comma-separated (default: the write-up's pullover,ankle_boot)")
         return parser
     if command == "tune":
         parser.add_argument("sweep_dir", help="the search's sweep dir (experiment=m1_tune / gan_tune)")
@@ -453,7 +456,10 @@ def report(argv: list[str]) -> None:
 
         if not 0 <= args.smoothing < 1:
             raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
-        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed):
+        from ssgen.data import CLASS_NAMES, parse_labels
+
+        labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
+        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
             print_output(f"wrote {path}")
     elif command == "gan":
         print_output(write_gan_report(args.paths, args.out))
