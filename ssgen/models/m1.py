@@ -20,6 +20,7 @@ from ssgen.config import positive
 from ssgen.data import to_pixels
 from ssgen.errors import ConfigError
 from ssgen.losses import negative_elbo
+from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network
 
 TERM_NAMES = ("train/elbo", "train/reconstruction", "train/kl", "train/loss")
@@ -112,7 +113,7 @@ class M1VAE(L.LightningModule):
         weighted = terms * len(images)
         self._epoch_terms = weighted if self._epoch_terms is None else self._epoch_terms + weighted
         self._epoch_images += len(images)
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        if logs_this_step(self):
             self.log_dict({f"{name}_step": value for name, value in zip(TERM_NAMES, terms, strict=True)},
                           on_step=True, on_epoch=False, batch_size=len(images))
             self.log("elbo", terms[0], prog_bar=True, logger=False, batch_size=len(images))
@@ -160,4 +161,5 @@ class M1VAE(L.LightningModule):
         logger.experiment.add_image("images/prior_samples", torchvision.utils.make_grid(samples.cpu(), nrow=8), self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr=self.hparams.lr)
+        parameters = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return make_optimizer(torch.optim.Adam, parameters, lr=self.hparams.lr)
