@@ -56,7 +56,8 @@ def main() -> None:
                       ["method=wgan_clip", "method.clip=0", "data.n_labels=all"],
                       ["method=dcgan", "method.lr_generator=-1", "data.n_labels=all"],
                       ["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"],
-                      ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"]):
+                      ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"],
+                      ["data.device_resident=gpu"]):
         rows.append(("`ssgen-train " + " ".join(overrides) + "`", config_message(overrides)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
