@@ -70,3 +70,21 @@ def test_concurrent_copies_report_fractions_of_the_lone_copy(tmp_path, monkeypat
     assert alone > 0 and float(row.group(4)) == pytest.approx(first / alone, abs=0.01)
     assert float(row.group(6)) == pytest.approx(float(row.group(4)) + float(row.group(5)), abs=0.011)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_performance_tables_tool_runs_one_bench_per_table_of_this_device():
+    """tools/performance_tables.py: the documented single command; a section per table, named by device kind."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("performance_tables", ROOT / "tools" / "performance_tables.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for kind in ("cpu", "cuda"):
+        runs = tool.commands(kind, "docs/performance.md", 3)
+        sections = [run[run.index("--section") + 1] for run in runs]
+        assert sections == [f"{kind}_main", f"{kind}_concurrency", f"{kind}_options"]
+        assert all(run[1:3] == ["-m", "ssgen.bench"] and "--out" in run for run in runs)
+        assert runs[1][runs[1].index("--concurrent") + 1] == "3" and "--compare" in runs[2]
+        bench.parse_args(runs[2][3:])  # every command is one the bench accepts
+        text = (ROOT / "docs" / "performance.md").read_text()
+        assert all(f"<!-- bench:{section}:begin -->" in text for section in sections)

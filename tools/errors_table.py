@@ -44,6 +44,7 @@ def cli_message(main: object, argv: list[str]) -> str:
 
 
 def main() -> None:
+    from ssgen.bench import main as bench
     from ssgen.data import read_idx
     from ssgen.generate import main as generate
     from ssgen.predict import main as predict
@@ -83,12 +84,14 @@ def main() -> None:
             np.savez(bad, images=images)
             cases.append((predict, [f"run={tmp_path}", f"images={bad}", f"out={tmp_path / 'p.npz'}"],
                           f"`ssgen-predict` with {label}"))
+        cases += [(bench, ["--section", "cpu_main"], "`python -m ssgen.bench --section cpu_main` (no `--out`)"),
+                  (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m ssgen.bench --concurrent 2 --compare ...`")]
         for main_fn, argv, label in cases:
             rows.append((label, cli_message(main_fn, argv).replace(str(tmp_path), "<dir>")))
     print("# Bad input and the message it gets\n")
     print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
     print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
-    print("test_reliability.py, test_evaluate_cli.py). Nothing is written when an input is refused.\n")
+    print("test_reliability.py, test_evaluate_cli.py, test_bench.py). Nothing is written when an input is refused.\n")
     print("| input | message |\n|---|---|")
     for case, message in rows:
         print(f"| {case} | {message.replace('|', '/')} |")
