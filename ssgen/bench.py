@@ -749,7 +749,8 @@ def copy_main(args: argparse.Namespace) -> None:
         first = arm.measure(warmup, n).images_per_s
         n = calibrated_batches(args, n, first, arm.batch_size, update_period(cfg))
         print(COPY_READY, flush=True)
-        sys.stdin.readline()  # 'go': every copy is built and warm
+        if not sys.stdin.readline():  # 'go': every copy is built and warm; end of input: the bench gave up
+            return
         stop = threading.Event()
         threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
         figures = [arm.measure(warmup, n).images_per_s for _ in range(args.repeats)]
@@ -774,7 +775,11 @@ def run_copies(spec: str, args: argparse.Namespace, k: int, timeout_s: float = 3
                                                                          os.environ.get("PYTHONPATH")]))}
         copies = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
                   for log in logs]
-        deadline = time.monotonic() + timeout_s
+        # a copy that hangs without a line would block the reads below for good: kill them all at the deadline
+        watchdog = threading.Timer(timeout_s, lambda: [copy.kill() for copy in copies])
+        watchdog.daemon = True
+        watchdog.start()
+        stack.callback(watchdog.cancel)
 
         def fail(index: int, what: str) -> RuntimeError:
             for copy in copies:
@@ -787,9 +792,8 @@ def run_copies(spec: str, args: argparse.Namespace, k: int, timeout_s: float = 3
             for line in copies[index].stdout:  # type: ignore[union-attr]
                 if line.startswith(prefix):
                     return line[len(prefix):].strip()
-                if time.monotonic() > deadline:
-                    break
-            raise fail(index, f"ended before '{prefix}' (exit status {copies[index].wait()})")
+            raise fail(index, f"ended before '{prefix}' (exit status {copies[index].wait()}; "
+                              f"killed after {timeout_s:.0f} s if negative)")
 
         try:
             for index in range(k):
@@ -855,7 +859,7 @@ def run_concurrent(spec: str, args: argparse.Namespace) -> ConcurrencyResult:
 def render_section(args: argparse.Namespace, results: list[ModelResult], profiles: list[str], load_before: str,
                    seconds: float, compare_rows: list[list[str]] | None = None,
                    concurrency: list[ConcurrencyResult] | None = None) -> str:
-    lines = [f"Command: `{' '.join(['python -m ssgen.bench', *map(shlex.quote, sys.argv[1:])])}`  ",
+    lines = [f"Command: `{' '.join(['python -m ssgen.bench', *map(shlex.quote, args.argv)])}`  ",
              f"Machine: {machine_description()}  ",
              f"Load average: {load_before} before, {load_average()} after; run took {seconds:.0f} s; "
              f"peak RSS of the whole process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.  ",
@@ -944,7 +948,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="marker name of the section written in --out (default 'main'; needs --out)")
     parser.add_argument("--quick", action="store_true", help="smoke run: m1 and wgan_gp/dcgan, few batches, 1 repeat")
     parser.add_argument("--copy-of", default=None, help=argparse.SUPPRESS)  # one copy of --concurrent (run_copies)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given, for the 'Command:' line of the results
     if args.quick:
         if args.models == ",".join(ALL_MODELS):
             args.models = ",".join(QUICK_MODELS)

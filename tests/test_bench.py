@@ -38,7 +38,9 @@ def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     bench.main([*TINY, "--repeats", "2"])
     printed = capsys.readouterr().out
-    assert re.search(r"\| m1 \| 100 \| [\d,]+ \| [\d,]+ \| \d\.\d\d \[\d\.\d\d, \d\.\d\d\]", printed), printed[-1500:]
+    # 2 pairs: a t-interval with 1 degree of freedom, as wide as the machine makes it
+    assert re.search(r"\| m1 \| 100 \| [\d,]+ \| [\d,]+ \| \d\.\d\d \[[\d.,]+, [\d.,]+\] ", printed), printed[-1500:]
+    assert "Command: `python -m ssgen.bench --models m1 --batches 2 --warmup 1" in printed  # the command as given
     assert list(tmp_path.iterdir()) == [] and tracked.read_bytes() == before  # printed only
 
     out = tmp_path / "perf.md"
