@@ -1,14 +1,12 @@
 """Training throughput of the project's Lightning loop against a plain PyTorch loop of the same networks.
 
-    python -m ssgen.bench                                   # every model; writes docs/performance.md (4-10 min)
-    python -m ssgen.bench --override torch_threads=1        # the same on a CPU that other jobs keep busy
-    python -m ssgen.bench --quick                           # 1-minute smoke run; prints, writes nothing
-    python -m ssgen.bench --models m1,wgan_gp/dcgan --batches 60 --repeats 5 --out docs/performance.md
-    python -m ssgen.bench --models wgan_gp/dcgan --override trainer.precision=bf16-mixed --section bf16
-    python -m ssgen.bench --models m1 --override torch_threads=1 --section threads1
-    python -m ssgen.bench --models m1,wgan_gp/dcgan --profile-only --section profile
-    python -m ssgen.bench --models m1,wgan_gp/dcgan --compare trainer.precision=bf16-mixed --compare torch_threads=1 \
-        --section options                                   # settings raced against the default, 'ours' arm only
+    python -m ssgen.bench                                   # every model, printed (nothing is written)
+    python -m ssgen.bench --models m1,wgan_gp/dcgan --out docs/performance.md --section cpu_main   # write a table
+    python -m ssgen.bench --quick                           # 1-minute smoke run
+    python -m ssgen.bench --models m1 --concurrent 4        # 4 copies of 'ours' at once against one alone
+    python -m ssgen.bench --models m1,wgan_gp/dcgan --profile-only
+    python -m ssgen.bench --models m1,wgan_gp/dcgan --compare trainer.precision=bf16-mixed --compare torch_threads=1
+                                                            # settings raced against the default, 'ours' arm only
 
 Two arms per model, built from the composed Hydra config (conf/train.yaml + ``method=<m> arch=<a>``):
 
@@ -23,13 +21,19 @@ Two arms per model, built from the composed Hydra config (conf/train.yaml + ``me
   and the same update schedule (one critic step per real batch, a generator step every ``n_critic``
   batches, weight clipping after each WGAN critic step, the critic frozen during the generator step).
 
-Each measurement times ``--batches`` training batches between two ``on_train_batch_start`` calls (ours) or
-loop iterations (plain), after ``--warmup`` batches of the same run; a first run of each arm is discarded.
-Arms are interleaved (ours, plain, ours, plain, ...) so that load from other processes hits both alike;
-the figure is the median over ``--repeats``. Images/s counts real training images (a WGAN generator step
-consumes none). Peak memory is the process RSS sampled every 10 ms during the timed window (and CUDA
-``max_memory_allocated`` on a GPU). ``--section NAME`` writes the results between
-``<!-- bench:NAME:begin -->`` and ``<!-- bench:NAME:end -->`` in ``--out``, leaving the rest of the file alone.
+Each window times a number of training batches between two ``on_train_batch_start`` calls (ours) or loop
+iterations (plain), after ``--warmup`` batches of the same run. A first run of each arm is discarded and sizes
+the windows to ``--window-s`` seconds (``--batches`` fixes the count instead). Then ``--repeats`` pairs: ours
+and plain back to back, the order alternating, so load from other processes and its drift hit both alike.
+Throughputs are medians; the ratio is the geometric mean of the pairs' ratios with a 95% t-interval
+(``ratio_interval``). Images/s counts real training images (a WGAN generator step consumes none). Peak memory
+is the process RSS sampled every 10 ms during the window (and CUDA ``max_memory_allocated`` on a GPU).
+
+``--concurrent K`` runs copies of the 'ours' arm as separate processes (``--copy-of``, threads as ssgen-train
+sets them): one alone, then K at once, and reports each copy's images/s as a fraction of the lone copy's.
+
+Nothing is written unless ``--out FILE`` is given: then the results go between ``<!-- bench:NAME:begin -->``
+and ``<!-- bench:NAME:end -->`` of FILE (``--section NAME``, default 'main'), leaving the rest of it alone.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import cProfile
 import ctypes
 import gc
 import io
+import json
 import logging
 import math
 import os
@@ -48,6 +53,7 @@ import pstats
 import resource
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -56,7 +62,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import lightning as L
@@ -69,6 +75,7 @@ from ssgen import losses
 from ssgen.checkpoints import AtomicCheckpointIO
 from ssgen.config import CONF_DIR, arch_names, method_targets, register_configs, to_plain
 from ssgen.data import TensorBatches
+from ssgen.errors import ConfigError
 from ssgen.train import build_callbacks, build_model
 
 
@@ -82,11 +89,15 @@ def all_models() -> tuple[str, ...]:
 
 ALL_MODELS = all_models()
 QUICK_MODELS = ("m1", "wgan_gp/dcgan")
-# Timed batches per measurement when --batches is not given: about 3-5 s each on a 2-core CPU. GAN counts are
-# multiples of n_critic=5, so every window holds the same number of generator steps.
+# Timed batches of the first (discarded) run of each arm; the windows after it are sized from its rate to last
+# --window-s seconds (DEFAULT_WINDOW_S), so that a GPU step of 1 ms is timed as long as a CPU step of 100 ms.
+# GAN counts are rounded up to whole multiples of n_critic, so every window holds the same generator steps.
 DEFAULT_BATCHES = {"vae": 100, "gan": 20}
 DEFAULT_WARMUP = {"vae": 10, "gan": 5}
+DEFAULT_WINDOW_S = 2.0
+DEFAULT_REPEATS = 10
 QUICK_BATCHES, QUICK_WARMUP = {"vae": 30, "gan": 5}, {"vae": 3, "gan": 2}  # --quick: a smoke test, not a figure
+CONFIDENCE = 0.95
 # Reference figures (plain PyTorch loops on a 2-core CPU of this kind; /work/shared/NOTES.md and the issue).
 REFERENCE_IMAGES_PER_S = {"m1": 6000.0, "wgan_gp/dcgan": 550.0}
 # Per-epoch evaluations, not the training step: switched off in the 'ours' arm (see the module docstring).
@@ -132,7 +143,7 @@ def autocast_context(cfg: DictConfig, device: torch.device) -> Callable[[], cont
         return contextlib.nullcontext
     if precision == "bf16-mixed" or (precision == "16-mixed" and device.type == "cpu"):  # CPU: 16-mixed runs as bf16
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    raise SystemExit(f"ssgen.bench: trainer.precision={precision} has no plain-loop twin here; use 32-true or bf16-mixed")
+    raise ConfigError(f"trainer.precision={precision} has no plain-loop twin here; use 32-true or bf16-mixed")
 
 
 # ------------------------------------------------------------------------------------------------ measuring
@@ -371,6 +382,55 @@ class PlainArm:
         return window.result(self.batch_size)
 
 
+# ------------------------------------------------------------------------------------------------ statistics
+@dataclass(frozen=True)
+class RatioInterval:
+    """A ratio of two throughputs and its confidence interval (``low``, ``high``) over ``n`` paired repeats."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width relative to the estimate: 0.02 means +-2%, enough to see a 5% difference."""
+        return (self.high - self.low) / 2 / self.estimate if math.isfinite(self.high) else math.inf
+
+    def text(self) -> str:
+        if self.n < 2:
+            return f"{self.estimate:.2f} (1 repeat: no interval)"
+        return f"{self.estimate:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
+
+def ratio_interval(numerator: list[float], denominator: list[float], confidence: float = CONFIDENCE) -> RatioInterval:
+    """Geometric mean of the paired ratios ``numerator[i] / denominator[i]`` and its Student-t interval.
+
+    Each pair is measured back to back, so load that drifts over minutes hits both sides of a pair alike and
+    cancels in its ratio; the interval is the t-interval of the mean log ratio over the pairs (ratios are
+    multiplicative and skewed: in logs they are symmetric), mapped back with exp. With ``n`` pairs of log
+    standard deviation ``s`` its half-width is about ``t(n-1) * s / sqrt(n)``: 10 pairs at a 3% spread give
+    +-2%. Raises ValueError on unpaired or non-positive figures.
+    """
+    if len(numerator) != len(denominator) or not numerator:
+        raise ValueError(f"paired figures expected, got {len(numerator)} and {len(denominator)}")
+    if min(numerator + denominator) <= 0:
+        raise ValueError("throughputs must be positive")
+    logs = [math.log(a / b) for a, b in zip(numerator, denominator, strict=True)]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return RatioInterval(math.exp(mean), -math.inf, math.inf, 1)
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, len(logs) - 1)) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return RatioInterval(math.exp(mean), math.exp(mean - half), math.exp(mean + half), len(logs))
+
+
+def spread(values: list[float]) -> float:
+    """(max - min) / median over the repeats: how much the machine moved the figures."""
+    return (max(values) - min(values)) / statistics.median(values)
+
+
 # ------------------------------------------------------------------------------------------------ results
 @dataclass
 class ModelResult:
@@ -396,30 +456,36 @@ class ModelResult:
         return statistics.median(m.images_per_s for m in self.plain)
 
     @property
+    def interval(self) -> RatioInterval:
+        """ours / plain over the paired repeats (each repeat measures both arms back to back)."""
+        return ratio_interval([m.images_per_s for m in self.ours], [m.images_per_s for m in self.plain])
+
+    @property
     def ratio(self) -> float:
-        return self.ours_images_per_s / self.plain_images_per_s
+        return self.interval.estimate
 
     def spread(self, arm: list[Measurement]) -> float:
-        """(max - min) / median over the repeats: how noisy the machine was."""
-        values = [m.images_per_s for m in arm]
-        return (max(values) - min(values)) / statistics.median(values)
+        return spread([m.images_per_s for m in arm])
 
     def row(self) -> list[str]:
         if self.error:
-            return [self.spec, "", f"failed: {self.error}", "", "", "", "", "", ""]
+            return [self.spec, "", f"failed: {self.error}", "", "", "", "", "", "", ""]
         cuda_ours = self._median([m.cuda_peak_mib for m in self.ours])
         cuda_plain = self._median([m.cuda_peak_mib for m in self.plain])
         memory = f"{self._median([m.peak_rss_mib for m in self.ours]):.0f} / {self._median([m.peak_rss_mib for m in self.plain]):.0f}"
         if cuda_ours is not None:
             memory += f" (CUDA {cuda_ours:.0f} / {cuda_plain:.0f})"
+        interval = self.interval
         return [self.spec, str(self.batch_size), f"{self.ours_images_per_s:,.0f}", f"{self.plain_images_per_s:,.0f}",
-                f"{self.ratio:.2f}" + ("" if self.ratio >= 0.90 else " **below 0.90**"),
+                interval.text() + ("" if interval.estimate >= 0.90 else " **below 0.90**"),
+                "" if interval.n < 2 else f"{interval.half_width:.1%}",
                 f"{self.spread(self.ours):.0%} / {self.spread(self.plain):.0%}", memory,
                 f"{self._median([m.fixed_s for m in self.ours]):.2f}",
                 "" if self.checkpoint_s is None else f"{self.checkpoint_s:.3f}"]
 
 
-TABLE_HEADER = ["model (method/arch)", "batch", "ours img/s", "plain img/s", "ratio", "spread ours / plain",
+TABLE_HEADER = ["model (method/arch)", "batch", "ours img/s", "plain img/s", f"ratio [{CONFIDENCE:.0%} CI]", "CI +-",
+                "spread ours / plain",
                 "peak RSS MiB ours / plain", "fixed s per fit (ours)", "checkpoint save s"]
 
 
@@ -464,12 +530,31 @@ def load_average() -> str:
 
 # ------------------------------------------------------------------------------------------------ running
 def window_size(args: argparse.Namespace, family: str) -> tuple[int, int]:
-    """(untimed warm-up batches, timed batches) of every run, for a method family ('vae' or 'gan')."""
+    """(untimed warm-up batches, timed batches) of the first run of each arm, for a family ('vae' or 'gan')."""
     batches, warmups = (QUICK_BATCHES, QUICK_WARMUP) if args.quick else (DEFAULT_BATCHES, DEFAULT_WARMUP)
     return (args.warmup if args.warmup is not None else warmups[family]), (args.batches or batches[family])
 
 
+def calibrated_batches(args: argparse.Namespace, n: int, images_per_s: float, batch_size: int, multiple: int = 1) -> int:
+    """Timed batches per window: ``n`` under --batches or --quick, else enough for ``--window-s`` seconds at
+    ``images_per_s``, rounded up to a whole multiple of ``multiple`` (a GAN's n_critic; at least one cycle)."""
+    if args.batches or args.quick or not images_per_s > 0:
+        return n
+    wanted = math.ceil(args.window_s * images_per_s / batch_size)
+    return max(multiple, math.ceil(wanted / multiple) * multiple)
+
+
+def update_period(cfg: DictConfig) -> int:
+    """Batches per full update cycle: a GAN's n_critic (one generator step each), 1 for a VAE."""
+    return int(cfg.method.get("n_critic", 1)) if str(cfg.method.family) == "gan" else 1
+
+
 def run_model(spec: str, args: argparse.Namespace, work_dir: Path) -> ModelResult:
+    """Both arms of one model: a discarded first run each (which sizes the windows), then ``--repeats`` pairs.
+
+    The order within a pair alternates (ours-plain, plain-ours, ...), so load that rises or falls over the run
+    favours neither arm; each pair's ratio feeds the confidence interval (``ratio_interval``).
+    """
     cfg = compose_bench_config(spec, work_dir / spec.replace("/", "_"), args.override)
     family = str(cfg.method.family)
     warmup, n = window_size(args, family)
@@ -479,20 +564,23 @@ def run_model(spec: str, args: argparse.Namespace, work_dir: Path) -> ModelResul
     if args.channels_last:
         ours.model.to(memory_format=torch.channels_last)
         plain.module.to(memory_format=torch.channels_last)
-    result = ModelResult(spec, ours.batch_size, n)
     # the first run of each arm is a warm-up (allocator, oneDNN primitive caches, compile) and is discarded
-    for repeat in range(-1, args.repeats):
-        for name, arm, store in (("ours", ours, result.ours), ("plain", plain, result.plain)):
+    first = [arm.measure(warmup, n).images_per_s for arm in (ours, plain)]
+    print(f"  {spec:24s} warm-up   ours {first[0]:8,.0f} img/s, plain {first[1]:8,.0f} img/s", flush=True)
+    n = calibrated_batches(args, n, max(first), ours.batch_size, update_period(cfg))
+    result = ModelResult(spec, ours.batch_size, n)
+    arms = [("ours", ours, result.ours), ("plain", plain, result.plain)]
+    for repeat in range(args.repeats):
+        for name, arm, store in (arms if repeat % 2 == 0 else arms[::-1]):
             measurement = arm.measure(warmup, n)
-            if repeat >= 0:
-                store.append(measurement)
-            print(f"  {spec:24s} {name:5s} {'warm-up' if repeat < 0 else f'repeat {repeat + 1}':9s} "
-                  f"{measurement.images_per_s:8,.0f} img/s  peak RSS {measurement.peak_rss_mib:6.0f} MiB", flush=True)
+            store.append(measurement)
+            print(f"  {spec:24s} {name:5s} {f'repeat {repeat + 1}':9s} {measurement.images_per_s:8,.0f} img/s  "
+                  f"peak RSS {measurement.peak_rss_mib:6.0f} MiB", flush=True)
     result.checkpoint_s = ours.checkpoint_seconds()
     del ours, plain  # the next model starts from the same baseline
     release_memory()
     print(f"  {spec}: ours {result.ours_images_per_s:,.0f} img/s, plain {result.plain_images_per_s:,.0f} img/s, "
-          f"ratio {result.ratio:.2f}", flush=True)
+          f"ratio {result.interval.text()}", flush=True)
     return result
 
 
@@ -587,7 +675,8 @@ def run_compare(spec: str, args: argparse.Namespace, work_dir: Path, default_thr
     figures: dict[str, list[float]] = {label: [] for label, _, _ in arms}
     failures: dict[str, str] = {}
     for repeat in range(-1, args.repeats):
-        for label, arm, threads in arms:
+        # alternate the order, as run_model does, so drifting load favours no setting
+        for label, arm, threads in (arms if repeat % 2 else arms[::-1]):
             if label in failures:
                 continue
             torch.set_num_threads(threads)  # torch_threads is per process in ssgen-train; here per measurement
@@ -599,13 +688,22 @@ def run_compare(spec: str, args: argparse.Namespace, work_dir: Path, default_thr
                 continue
             if repeat >= 0:
                 figures[label].append(images_per_s)
+            elif label == "base":
+                base_rate = images_per_s
             print(f"  {spec:24s} {label:32s} {'warm-up' if repeat < 0 else f'repeat {repeat + 1}':9s} "
                   f"{images_per_s:8,.0f} img/s", flush=True)
+        if repeat < 0 and "base" not in failures:  # windows sized from the base setting's first run
+            n = calibrated_batches(args, n, base_rate, arms[0][1].batch_size, update_period(arms[0][1].cfg))
     torch.set_num_threads(arms[0][2])
-    base = statistics.median(figures["base"]) if figures["base"] else math.nan
-    return [[spec, label, f"failed: {failures[label]}", ""] if label in failures else
-            [spec, label, f"{statistics.median(values):,.0f}", f"{statistics.median(values) / base:.2f}"]
-            for label, values in figures.items()]
+    rows = []
+    for label, values in figures.items():
+        if label in failures:
+            rows.append([spec, label, f"failed: {failures[label]}", ""])
+        elif label == "base" or not figures["base"]:
+            rows.append([spec, label, f"{statistics.median(values):,.0f}", "1.00" if label == "base" else ""])
+        else:
+            rows.append([spec, label, f"{statistics.median(values):,.0f}", ratio_interval(values, figures["base"]).text()])
+    return rows
 
 
 def failure_text(exc: BaseException) -> str:
@@ -625,9 +723,143 @@ def code_origin(filename: str) -> str:
     return "other packages" if "-packages/" in filename else "Python standard library (copy, inspect, ...)"
 
 
+# ------------------------------------------------------------------------------------------------ concurrency
+COPY_READY, COPY_RESULT = "ssgen-bench-copy-ready", "ssgen-bench-copy-result"  # the copies' stdout protocol
+
+
+def apply_run_settings(cfg: DictConfig) -> None:
+    """What ``ssgen.train.train`` sets for the process before it trains (threads only when the config asks;
+    matmul precision): a copy runs the way ssgen-train would run it. Keep in step with train()."""
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    if cfg.matmul_precision:
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+
+
+def copy_main(args: argparse.Namespace) -> None:
+    """One copy of the 'ours' arm (``--copy-of SPEC``, started by ``run_copies``): build it, run one discarded fit,
+    print COPY_READY, wait for a line on stdin, time ``--repeats`` windows, print COPY_RESULT with their images/s,
+    then keep training untimed until stdin closes, so the other copies' windows end under the same load."""
+    spec = args.copy_of
+    with tempfile.TemporaryDirectory(prefix="ssgen-bench-copy-") as work:
+        cfg = compose_bench_config(spec, Path(work) / "run", args.override)
+        apply_run_settings(cfg)
+        arm = LightningArm(cfg, bench_device(cfg))
+        warmup, n = window_size(args, str(cfg.method.family))
+        first = arm.measure(warmup, n).images_per_s
+        n = calibrated_batches(args, n, first, arm.batch_size, update_period(cfg))
+        print(COPY_READY, flush=True)
+        if not sys.stdin.readline():  # 'go': every copy is built and warm; end of input: the bench gave up
+            return
+        stop = threading.Event()
+        threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+        figures = [arm.measure(warmup, n).images_per_s for _ in range(args.repeats)]
+        print(f"{COPY_RESULT} {json.dumps({'images_per_s': figures, 'threads': torch.get_num_threads()})}", flush=True)
+        while not stop.is_set():
+            arm.measure(0, n)
+
+
+def run_copies(spec: str, args: argparse.Namespace, k: int, timeout_s: float = 3600) -> list[dict[str, Any]]:
+    """Start ``k`` copies of the 'ours' arm of ``spec`` as processes, let them time their windows at once, and
+    return each copy's COPY_RESULT. Each copy inherits this process's environment and sets threads only as
+    the config asks (``apply_run_settings``). Raises RuntimeError, with the tail of its stderr, if a copy fails."""
+    command = [sys.executable, "-m", "ssgen.bench", "--copy-of", spec, "--repeats", str(args.repeats),
+               "--window-s", str(args.window_s), *(["--quick"] if args.quick else []),
+               *([f"--batches={args.batches}"] if args.batches else []),
+               *([f"--warmup={args.warmup}"] if args.warmup is not None else []),
+               *(f"--override={override}" for override in args.override)]
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in range(k)]
+        # the copies import the same ssgen as this process (a checkout on PYTHONPATH, not another install)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                         os.environ.get("PYTHONPATH")]))}
+        copies = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+                  for log in logs]
+        # a copy that hangs without a line would block the reads below for good: kill them all at the deadline
+        watchdog = threading.Timer(timeout_s, lambda: [copy.kill() for copy in copies])
+        watchdog.daemon = True
+        watchdog.start()
+        stack.callback(watchdog.cancel)
+
+        def fail(index: int, what: str) -> RuntimeError:
+            for copy in copies:
+                copy.kill()
+            logs[index].seek(0)
+            tail = " | ".join(logs[index].read().strip().splitlines()[-3:])
+            return RuntimeError(f"copy {index + 1} of {spec} {what}: {tail[-400:]}")
+
+        def wait_for(index: int, prefix: str) -> str:
+            for line in copies[index].stdout:  # type: ignore[union-attr]
+                if line.startswith(prefix):
+                    return line[len(prefix):].strip()
+            raise fail(index, f"ended before '{prefix}' (exit status {copies[index].wait()}; "
+                              f"killed after {timeout_s:.0f} s if negative)")
+
+        try:
+            for index in range(k):
+                wait_for(index, COPY_READY)
+            for copy in copies:  # as close together as the pipes allow
+                copy.stdin.write("go\n")  # type: ignore[union-attr]
+                copy.stdin.flush()  # type: ignore[union-attr]
+            results = [json.loads(wait_for(index, COPY_RESULT)) for index in range(k)]
+        finally:
+            for copy in copies:
+                with contextlib.suppress(OSError):
+                    copy.stdin.close()  # type: ignore[union-attr]
+            for copy in copies:
+                try:
+                    copy.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    copy.kill()
+    return results
+
+
+@dataclass
+class ConcurrencyResult:
+    """``k`` copies of the 'ours' arm at once against one copy alone, measured in the same invocation."""
+
+    spec: str
+    k: int
+    solo: list[float]  # images/s of each window of the copy that ran alone
+    copies: list[list[float]]  # images/s of each window, per concurrent copy
+    threads: int = 0  # torch intra-op threads each copy ran with
+    error: str | None = None
+
+    def fractions(self) -> list[float]:
+        """Each concurrent copy's median images/s over the solo copy's median."""
+        solo = statistics.median(self.solo)
+        return [statistics.median(values) / solo for values in self.copies]
+
+    def row(self) -> list[str]:
+        if self.error:
+            return [self.spec, str(self.k), "", f"failed: {self.error}", "", "", ""]
+        fractions = self.fractions()
+        return [self.spec, str(self.k), str(self.threads), f"{statistics.median(self.solo):,.0f}",
+                ", ".join(f"{statistics.median(values):,.0f}" for values in self.copies),
+                ", ".join(f"{fraction:.2f}" for fraction in fractions), f"{sum(fractions):.2f}"]
+
+
+CONCURRENCY_HEADER = ["model", "copies", "threads per copy", "alone img/s", "each copy img/s", "each copy / alone",
+                      "all copies / alone"]
+
+
+def run_concurrent(spec: str, args: argparse.Namespace) -> ConcurrencyResult:
+    """One copy alone, then ``--concurrent`` copies at once: each copy's throughput as a fraction of the lone one."""
+    print(f"  {spec}: 1 copy alone", flush=True)
+    solo = run_copies(spec, args, 1)[0]
+    print(f"  {spec}: alone {statistics.median(solo['images_per_s']):,.0f} img/s; {args.concurrent} copies at once",
+          flush=True)
+    copies = run_copies(spec, args, args.concurrent)
+    result = ConcurrencyResult(spec, args.concurrent, solo["images_per_s"], [c["images_per_s"] for c in copies],
+                               threads=int(solo.get("threads", 0)))
+    print(f"  {spec}: each copy / alone: {', '.join(f'{f:.2f}' for f in result.fractions())}", flush=True)
+    return result
+
+
 def render_section(args: argparse.Namespace, results: list[ModelResult], profiles: list[str], load_before: str,
-                   seconds: float, compare_rows: list[list[str]] | None = None) -> str:
-    lines = [f"Command: `{' '.join(['python -m ssgen.bench', *map(shlex.quote, sys.argv[1:])])}`  ",
+                   seconds: float, compare_rows: list[list[str]] | None = None,
+                   concurrency: list[ConcurrencyResult] | None = None) -> str:
+    lines = [f"Command: `{' '.join(['python -m ssgen.bench', *map(shlex.quote, args.argv)])}`  ",
              f"Machine: {machine_description()}  ",
              f"Load average: {load_before} before, {load_average()} after; run took {seconds:.0f} s; "
              f"peak RSS of the whole process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.  ",
@@ -635,8 +867,11 @@ def render_section(args: argparse.Namespace, results: list[ModelResult], profile
     if busy_machine_warning():
         lines += [busy_machine_warning(), ""]
     if results:
-        lines += [f"Median of {args.repeats} interleaved repeats after a discarded warm-up run; batches timed per "
-                  f"repeat: {', '.join(sorted({f'{r.n_batches}' for r in results if not r.error}))}.", "",
+        lines += [f"{args.repeats} pairs of windows (ours and plain back to back, the order alternating) after a "
+                  "discarded first run of each arm; img/s are medians, the ratio is the geometric mean of the pairs' "
+                  f"ratios with its {CONFIDENCE:.0%} t-interval ('CI +-': half its width; under 2.5% a 5% difference "
+                  f"is visible). Batches timed per window: "
+                  f"{', '.join(f'{r.spec} {r.n_batches}' for r in results if not r.error)}.", "",
                   markdown_table(TABLE_HEADER, [r.row() for r in results]), ""]
         reference_lines = []
         for result in results:
@@ -650,8 +885,13 @@ def render_section(args: argparse.Namespace, results: list[ModelResult], profile
             lines += ["Against the reference figures:", "", *reference_lines, ""]
     if compare_rows:
         lines += [f"'ours' arm only, each setting against the base (overrides above), interleaved, median of "
-                  f"{args.repeats}:", "",
+                  f"{args.repeats}; 'vs base' is the geometric mean of the paired ratios [{CONFIDENCE:.0%} CI]:", "",
                   markdown_table(["model", "setting", "ours img/s", "vs base"], compare_rows), ""]
+    if concurrency:
+        lines += [f"'ours' arm only: {concurrency[0].k} copies as separate processes at once (threads as ssgen-train "
+                  f"sets them) against one copy alone, in the same invocation; medians of {args.repeats} windows "
+                  "per copy. 'all copies / alone' above 1 means running them side by side beats running them in turn.",
+                  "", markdown_table(CONCURRENCY_HEADER, [c.row() for c in concurrency]), ""]
     lines += profiles
     return "\n".join(lines).rstrip() + "\n"
 
@@ -670,57 +910,101 @@ def write_section(path: Path, section: str, body: str) -> None:
     path.write_text(text)
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one ConfigError line (``ssgen.bench: error: ...``), like the console scripts'."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise ConfigError(f"{message} (see `python -m ssgen.bench --help`)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ssgen.bench", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line; raises ConfigError for a bad one (nothing has run or been written then)."""
+    parser = _ArgumentParser(prog="python -m ssgen.bench", description=__doc__.split("\n\n")[0],
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(ALL_MODELS),
                         help="comma-separated 'm1' or 'method/arch' (default: M1 and every GAN method x arch)")
     parser.add_argument("--batches", type=int, default=None,
-                        help=f"timed batches per measurement (default {DEFAULT_BATCHES})")
+                        help="timed batches per window, fixed (default: as many as --window-s seconds take)")
+    parser.add_argument("--window-s", type=float, default=DEFAULT_WINDOW_S,
+                        help=f"seconds per timed window, sized from each arm's first run (default {DEFAULT_WINDOW_S})")
     parser.add_argument("--warmup", type=int, default=None, help=f"untimed batches first in every run ({DEFAULT_WARMUP})")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements per arm; the median is reported")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"paired windows per arm (default {DEFAULT_REPEATS}, --quick 1); the ratio's CI narrows "
+                             "with their square root")
     parser.add_argument("--override", action="append", default=[],
                         help="Hydra override for both arms, repeatable: trainer.precision=bf16-mixed, torch_threads=1")
     parser.add_argument("--channels-last", action="store_true", help="both arms' networks in channels_last memory format")
     parser.add_argument("--compare", action="append", default=[],
                         help="space-separated overrides to race against the base, 'ours' arm only, repeatable: "
                              "--compare trainer.precision=bf16-mixed --compare torch_threads=1 --compare channels_last")
+    parser.add_argument("--concurrent", type=int, default=None, metavar="K",
+                        help="run K copies of the 'ours' arm at once as processes and report each one's throughput "
+                             "against one copy alone (threads as ssgen-train sets them)")
     parser.add_argument("--profile", default=None, help="comma-separated models to profile as well (after the table)")
     parser.add_argument("--profile-only", action="store_true", help="profile --models, measure no table")
-    parser.add_argument("--out", default=None, help="markdown file to write (default docs/performance.md; --quick: none)")
-    parser.add_argument("--section", default="main", help="marker name of the section written in --out")
+    parser.add_argument("--out", default=None,
+                        help="markdown file to write the results into, e.g. docs/performance.md (default: print only)")
+    parser.add_argument("--section", default=None,
+                        help="marker name of the section written in --out (default 'main'; needs --out)")
     parser.add_argument("--quick", action="store_true", help="smoke run: m1 and wgan_gp/dcgan, few batches, 1 repeat")
+    parser.add_argument("--copy-of", default=None, help=argparse.SUPPRESS)  # one copy of --concurrent (run_copies)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given, for the 'Command:' line of the results
     if args.quick:
         if args.models == ",".join(ALL_MODELS):
             args.models = ",".join(QUICK_MODELS)
-        args.repeats = 1
-    elif args.out is None:
-        args.out = "docs/performance.md"
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else DEFAULT_REPEATS
+    if args.section is not None and args.out is None:
+        raise ConfigError(f"--section {args.section} names a part of the --out file, and there is none: add "
+                          "--out docs/performance.md (the bench writes no file unless asked)")
+    args.section = args.section or "main"
+    if args.repeats < 1 or (args.batches is not None and args.batches < 1) or not args.window_s > 0:
+        raise ConfigError("--repeats and --batches must be >= 1 and --window-s > 0")
+    if args.concurrent is not None:
+        if args.concurrent < 1:
+            raise ConfigError(f"--concurrent {args.concurrent} must be >= 1 (copies of the 'ours' arm run at once)")
+        if args.compare or args.profile or args.profile_only or args.channels_last:
+            raise ConfigError("--concurrent runs the 'ours' arm alone; drop --compare, --profile, --profile-only and "
+                              "--channels-last, or run them in another invocation")
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+def check_models(models: list[str]) -> None:
+    """ConfigError unless every model is 'm1' or 'method/arch' of a family the plain loop knows."""
     from ssgen.models import module_class
 
     targets = method_targets()
     unknown = [m for m in models if m.partition("/")[0] not in targets
                or module_class(targets[m.partition("/")[0]]).family not in PLAIN_FAMILIES]
-    if unknown:
-        raise SystemExit(f"ssgen.bench: no plain-loop twin for {', '.join(unknown)}; models: {', '.join(ALL_MODELS)}")
-    # Lightning's info lines and warnings (few batches, no validation) would drown the figures
+    if unknown or not models:
+        raise ConfigError(f"no plain-loop twin for {', '.join(unknown) or 'an empty --models'}; "
+                          f"models: {', '.join(ALL_MODELS)}")
+
+
+def quiet_frameworks() -> None:
+    """Lightning's info lines and warnings (few batches, no validation) would drown the figures."""
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
+
+
+def bench(argv: list[str]) -> None:
+    """Measure, print, and write ``--out`` only when given. Raises ConfigError for a bad command line."""
+    args = parse_args(argv)
+    if args.copy_of:
+        quiet_frameworks()
+        copy_main(args)
+        return
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    check_models(models)
+    quiet_frameworks()
     L.seed_everything(0, verbose=False)
     probe_cfg = compose_bench_config(models[0], Path(tempfile.gettempdir()), args.override)
     default_threads = probe_cfg.torch_threads or torch.get_num_threads()
-    if probe_cfg.torch_threads:  # as ssgen.train.train does, for both arms alike
-        torch.set_num_threads(probe_cfg.torch_threads)
-    if probe_cfg.matmul_precision:
-        torch.set_float32_matmul_precision(probe_cfg.matmul_precision)
+    if args.concurrent is None:  # the copies of --concurrent set their own, in their own processes
+        apply_run_settings(probe_cfg)  # as ssgen.train.train does, for both arms alike
     load_before, began = load_average(), time.perf_counter()
     print(f"{machine_description()}\nload average {load_before}", flush=True)
     if busy_machine_warning():
@@ -728,8 +1012,16 @@ def main(argv: list[str] | None = None) -> None:
     results: list[ModelResult] = []
     profiles: list[str] = []
     compare_rows: list[list[str]] = []
+    concurrency: list[ConcurrencyResult] = []
     with tempfile.TemporaryDirectory(prefix="ssgen-bench-") as work:
-        if args.compare:
+        if args.concurrent is not None:
+            for spec in models:
+                try:
+                    concurrency.append(run_concurrent(spec, args))
+                except Exception as exc:  # one model that cannot train must not cost the others' figures
+                    print(f"  {spec}: failed: {failure_text(exc)}", flush=True)
+                    concurrency.append(ConcurrencyResult(spec, args.concurrent, [], [], error=failure_text(exc)))
+        elif args.compare:
             for spec in models:
                 compare_rows += run_compare(spec, args, Path(work), default_threads)
         elif not args.profile_only:
@@ -743,11 +1035,18 @@ def main(argv: list[str] | None = None) -> None:
         for spec in (models if args.profile_only else [m for m in (args.profile or "").split(",") if m]):
             print(f"  profiling {spec}", flush=True)
             profiles.append(profile_model(spec, args, Path(work)))
-    body = render_section(args, results, profiles, load_before, time.perf_counter() - began, compare_rows)
-    print("\n" + body)
+    body = render_section(args, results, profiles, load_before, time.perf_counter() - began, compare_rows, concurrency)
+    print("\n" + body, flush=True)
     if args.out:
         write_section(Path(args.out), args.section, body)
         print(f"wrote section '{args.section}' of {args.out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ssgen.bench``: a bad command line is one ``ssgen.bench: error: ...`` line and exit status 2."""
+    from ssgen.cli import run_console_script
+
+    run_console_script("ssgen.bench", None, argv, bench)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ssgen.data import holdout_split, parse_n_labels
+from ssgen.data import holdout_split, parse_device_resident, parse_n_labels
 from ssgen.errors import ConfigError
 from ssgen.runs import register_resolvers
 
@@ -43,6 +43,8 @@ class DataConfig:
     eval_batch_size: int = 1000
     download: bool = True
     run_dir: str | None = "${run_dir}"  # type: ignore[assignment]  # labelled_indices.json lands here
+    # auto | true | false: the training set on the training device (auto: when it is a GPU), batches cut there
+    device_resident: Any = "auto"
 
 
 # ------------------------------------------------------------------------------------------------ methods
@@ -235,6 +237,7 @@ def validate(cfg: DictConfig) -> None:
                               "drop it or use method=m2 / m1_m2")
         holdout_split(n_labels, cfg.data.labelled_holdout)
     positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
+    parse_device_resident(cfg.data.device_resident)
     if hasattr(module, "check_config"):
         module.check_config(cfg)
     for spec in to_plain(method.callbacks).values():

@@ -265,3 +265,36 @@ def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user
     monkeypatch.setenv(data.DATA_ENV, "/the/user/choice")
     train_module.point_data_env(str(tmp_path / "third"))
     assert os.environ[data.DATA_ENV] == "/the/user/choice"
+
+
+def test_device_resident_paths_train_identically(tmp_path, monkeypatch):
+    """data.device_resident=true (tensors moved to the training device, batches cut there) and false (left on
+    the host for Lightning to copy per batch) give bitwise the same M1 weights and losses after a few steps on
+    the CPU; the setting reaches the data module, and a bad value is one ConfigError line."""
+    from conftest import FAST, compose_config
+
+    from ssgen.config import validate
+    from ssgen.train import train
+
+    chosen = []
+    original = data.resident_device
+
+    def record(setting, device, nbytes=0):
+        chosen.append((setting, original(setting, device, nbytes)))
+        return chosen[-1][1]
+
+    monkeypatch.setattr(data, "resident_device", record)
+    weights = {}
+    for setting in ("true", "false"):
+        run_dir = tmp_path / setting
+        cfg = compose_config([*FAST, f"run_dir={run_dir}", f"data.device_resident={setting}",
+                              "method.callbacks.svm_head=null"])
+        assert train(cfg)["status"] == "ok"
+        checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+        weights[setting] = checkpoint["state_dict"]
+    assert chosen == [("true", torch.device("cpu")), ("false", None)]
+    assert weights["true"].keys() == weights["false"].keys()
+    assert all(torch.equal(weights["true"][key], weights["false"][key]) for key in weights["true"])
+    assert data.FashionMNISTDataModule(device_resident=True).device_resident == "true"
+    with pytest.raises(ConfigError, match="data.device_resident='gpu' is unknown; use auto"):
+        validate(compose_config(["run_dir=/tmp/x", "data.device_resident=gpu"]))

@@ -345,3 +345,20 @@ def test_stuck_metric_fires_after_patience_epochs():
         callback.on_train_epoch_end(_trainer(5, {"metrics/fid": torch.tensor(45.0)}), None)
     with pytest.raises(TrainingFailed, match="metrics/fid is nan"):
         FailedConvergence(collapse_std=0).on_train_epoch_end(_trainer(0, {"metrics/fid": torch.tensor(float("nan"))}), None)
+
+
+def test_divergence_losses_are_read_in_batches_and_judged_each_at_its_own_batch():
+    """read_every_n_batches=3: nothing is read (no host sync) for two batches; the third read judges all three,
+    and the non-finite loss of the second is reported at its own batch number. The epoch end reads what is left."""
+    callback = FailedConvergence(read_every_n_batches=3)
+    good, bad = {"loss/critic": torch.tensor(0.5)}, {"loss/critic": torch.tensor(0.5), "loss/generator": torch.tensor(float("nan"))}
+    callback.on_train_batch_end(_trainer(batch=0), None, good, None, 0)
+    callback.on_train_batch_end(_trainer(batch=1), None, bad, None, 1)  # not read yet: no error
+    assert len(callback._pending) == 2
+    with pytest.raises(TrainingFailed, match="non-finite loss/generator .* at batch 2$"):
+        callback.on_train_batch_end(_trainer(batch=2), None, good, None, 2)
+    assert not callback._pending
+    late = FailedConvergence(read_every_n_batches=50, collapse_std=0, metric_key=None)
+    late.on_train_batch_end(_trainer(batch=9), None, {"loss/critic": torch.tensor(float("inf"))}, None, 9)
+    with pytest.raises(TrainingFailed, match="non-finite loss/critic .* at batch 10"):
+        late.on_train_epoch_end(_trainer(batch=9), None)

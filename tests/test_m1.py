@@ -191,3 +191,46 @@ def test_model_only_copy_command_line(trained_run, tmp_path):
     wrong = subprocess.run([*run, str(trained_run[0])], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.checkpoints: error: expected a source and a destination")
     assert "Traceback" not in wrong.stderr
+
+
+def test_optimizers_take_the_multi_tensor_path_with_the_loops_numbers():
+    """make_optimizer: foreach=True on CPU (fused only on CUDA), and bitwise the same weights as torch's
+    per-parameter loop after a few Adam steps; every method's configure_optimizers goes through it."""
+    from ssgen.models import make_optimizer
+
+    def train(foreach: bool | None) -> torch.Tensor:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.Softplus(), torch.nn.Linear(16, 4))
+        optimizer = (make_optimizer(torch.optim.Adam, net.parameters(), lr=1e-2) if foreach is None
+                     else torch.optim.Adam(net.parameters(), lr=1e-2, foreach=foreach))
+        x = torch.randn(32, 20)
+        for _ in range(5):
+            optimizer.zero_grad()
+            net(x).pow(2).mean().backward()
+            optimizer.step()
+        assert optimizer.param_groups[0]["foreach"] is (True if foreach is None else foreach)
+        assert not optimizer.param_groups[0]["fused"]
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    assert torch.equal(train(None), train(False))
+    model = build_model(compose_config(["run_dir=/tmp/x"]))
+    assert model.configure_optimizers().param_groups[0]["foreach"] is True
+    rmsprop = make_optimizer(torch.optim.RMSprop, model.parameters(), lr=1e-3)  # no fused kernel: foreach
+    assert rmsprop.param_groups[0]["foreach"] is True
+
+
+def test_epoch_statistics_accumulate_in_place_to_the_direct_values():
+    """The per-step accumulators (in place, few ops per step) give the epoch's ELBO terms and the per-unit std of
+    the encoder means that the active-unit count reads, as computed directly over all the batches."""
+    from ssgen.models.m1 import elbo_terms
+
+    model = build_model(compose_config(["run_dir=/tmp/x"]))
+    torch.manual_seed(0)
+    chunks = [torch.randn(7, 50) * 0.05, torch.randn(5, 50) + 2.0]
+    for chunk in chunks:
+        model._accumulate_means(chunk)
+    mean, mean_sq = (model._mean_sum / model._mean_count).chunk(2)
+    std = (mean_sq - mean.pow(2)).clamp_min(0).sqrt()
+    assert model._mean_count == 12
+    assert torch.allclose(std, torch.cat(chunks).std(0, unbiased=False), atol=1e-5)
+    assert torch.equal(elbo_terms(torch.tensor([3.0, 1.0, 3.5])), torch.tensor([-4.0, 3.0, 1.0, 3.5]))

@@ -66,6 +66,7 @@ def lifecycle_rows() -> list[tuple[str, str]]:
 
 
 def main() -> None:
+    from ssgen.bench import main as bench
     from ssgen.data import read_idx
     from ssgen.generate import main as generate
     from ssgen.predict import main as predict
@@ -79,7 +80,8 @@ def main() -> None:
                       ["method=dcgan", "method.lr_generator=-1", "data.n_labels=all"],
                       ["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"],
                       ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"],
-                      ["data.n_labels=10"], ["data.n_labels=1000", "method.callbacks.svm_head.n_labels=[10,100]"]):
+                      ["data.n_labels=10"], ["data.n_labels=1000", "method.callbacks.svm_head.n_labels=[10,100]"],
+                      ["data.device_resident=gpu"]):
         rows.append(("`ssgen-train " + " ".join(overrides) + "`", config_message(overrides)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -114,14 +116,16 @@ def main() -> None:
             np.savez(bad, images=images)
             cases.append((predict, [f"run={tmp_path}", f"images={bad}", f"out={tmp_path / 'p.npz'}"],
                           f"`ssgen-predict` with {label}"))
+        cases += [(bench, ["--section", "cpu_main"], "`python -m ssgen.bench --section cpu_main` (no `--out`)"),
+                  (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m ssgen.bench --concurrent 2 --compare ...`")]
         for main_fn, argv, label in cases:
             rows.append((label, cli_message(main_fn, argv).replace(str(tmp_path), "<dir>")))
     rows.extend(lifecycle_rows())
     print("# Bad input and the message it gets\n")
     print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
     print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
-    print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py). Nothing is written when an")
-    print("input is refused.\n")
+    print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py, test_bench.py).")
+    print("Nothing is written when an input is refused.\n")
     print("| input | message |\n|---|---|")
     for case, message in rows:
         print(f"| {case} | {message.replace('|', '/')} |")

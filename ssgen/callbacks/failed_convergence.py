@@ -8,7 +8,9 @@ Configured per method under ``callbacks.failed_convergence`` in ``conf/method/<m
 (``restarts``) and counts ``failed_runs`` in results.json.
 
 Checks:
-  * non-finite critic or generator loss (every ``check_every_n_batches`` batches);
+  * non-finite critic or generator loss (every ``check_every_n_batches`` batches; the losses stay on the
+    device and are read back to the host in one transfer every ``read_every_n_batches`` batches, each
+    still judged at its own batch, so a GPU is not made to wait for the host at every step);
   * exploding critic loss: |loss/critic| > ``max_abs_critic_loss`` for ``explode_patience`` checks in a row;
   * collapse (at the end of every ``collapse_every_n_epochs``-th epoch, once ``collapse_min_batches``
     batches have been trained): per class, ``collapse_samples_per_class`` images from fixed noise, in eval
@@ -35,6 +37,10 @@ from ssgen.errors import TrainingFailed
 
 log = logging.getLogger("ssgen")
 
+# Batches between two reads of the losses when they live on a GPU (read_every_n_batches=None): one wait for the
+# device per 50 steps, and a diverged run is still stopped within 50 batches of it.
+ACCELERATOR_READ_EVERY = 50
+
 
 class FailedConvergence(L.Callback):
     """Raises ``TrainingFailed`` on divergence, collapse or a stalled metric; see the module docstring."""
@@ -43,10 +49,14 @@ class FailedConvergence(L.Callback):
                  collapse_std: float = 0.005, collapse_samples_per_class: int = 16, collapse_every_n_epochs: int = 1,
                  collapse_min_batches: int = 500,
                  metric_key: str | None = "metrics/fid", metric_mode: str = "min", metric_patience: int = 4,
-                 metric_min_delta: float = 0.0, seed: int = 0) -> None:
+                 metric_min_delta: float = 0.0, seed: int = 0, read_every_n_batches: int | None = None) -> None:
         if metric_mode not in ("min", "max"):
             raise ValueError(f"metric_mode={metric_mode!r} must be 'min' or 'max'")
         self.check_every_n_batches = max(1, check_every_n_batches)
+        # None: every batch when the losses live on the CPU (reading them costs nothing there), every
+        # ACCELERATOR_READ_EVERY batches on a GPU (each read waits for the device to finish its queue)
+        self.read_every_n_batches = read_every_n_batches
+        self._pending: list[tuple[int, tuple[str, ...], torch.Tensor]] = []  # (batch number, names, losses) not yet read
         self.max_abs_critic_loss, self.explode_patience = max_abs_critic_loss, explode_patience
         self.collapse_std, self.collapse_samples_per_class = collapse_std, collapse_samples_per_class
         self.collapse_every_n_epochs, self.collapse_min_batches = collapse_every_n_epochs, collapse_min_batches
@@ -63,23 +73,43 @@ class FailedConvergence(L.Callback):
                            batch_idx: int) -> None:
         if not isinstance(outputs, dict) or (batch_idx + 1) % self.check_every_n_batches:
             return
-        names = [name for name in ("loss/critic", "loss/generator") if isinstance(outputs.get(name), torch.Tensor)]
+        names = tuple(name for name in ("loss/critic", "loss/generator") if isinstance(outputs.get(name), torch.Tensor))
         if not names:
             return
-        values = torch.stack([outputs[name].detach().float().reshape(()) for name in names]).tolist()  # one sync
-        batch_number = trainer.fit_loop.total_batch_idx + 1
-        for name, value in zip(names, values, strict=True):
+        losses = torch.stack([outputs[name].detach().float().reshape(()) for name in names])  # on the device: no sync
+        self._pending.append((trainer.fit_loop.total_batch_idx + 1, names, losses))
+        every = self.read_every_n_batches or (1 if losses.device.type == "cpu" else ACCELERATOR_READ_EVERY)
+        if len(self._pending) >= every:
+            self.read_pending()
+
+    def read_pending(self) -> None:
+        """Read the losses of the batches not yet judged (one device-to-host transfer) and judge each in order."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        # names differ before and after the first generator step: pad to two values per batch, one transfer
+        rows = torch.stack([torch.cat([losses, losses.new_zeros(2 - len(losses))]) for _, _, losses in pending]).tolist()
+        for (batch_number, names, _), values in zip(pending, rows, strict=True):
+            self.judge(batch_number, dict(zip(names, values, strict=False)))
+
+    def judge(self, batch_number: int, values: dict[str, float]) -> None:
+        """TrainingFailed if a loss of batch ``batch_number`` is non-finite or the critic loss has exploded too long."""
+        for name, value in values.items():
             if not math.isfinite(value):
                 raise TrainingFailed(f"diverged: non-finite {name} ({value}) at batch {batch_number}")
-        critic_loss = values[names.index("loss/critic")] if "loss/critic" in names else 0.0
+        critic_loss = values.get("loss/critic", 0.0)
         self.explode_count = self.explode_count + 1 if abs(critic_loss) > self.max_abs_critic_loss else 0
         if self.explode_count >= self.explode_patience:
             raise TrainingFailed(
                 f"diverged: |loss/critic| above {self.max_abs_critic_loss:g} for {self.explode_count} consecutive "
                 f"checks (last {critic_loss:.4g}) at batch {batch_number}")
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.read_pending()  # a step budget can end the run between two reads
+
     # ------------------------------------------------------------------ per epoch: collapse, stalled metric
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.read_pending()  # every batch of the epoch judged before it counts as trained
         epoch = trainer.current_epoch
         if (self.collapse_std > 0 and trainer.fit_loop.total_batch_idx + 1 >= self.collapse_min_batches
                 and (epoch + 1) % max(1, self.collapse_every_n_epochs) == 0):

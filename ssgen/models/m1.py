@@ -20,10 +20,17 @@ from ssgen.config import positive
 from ssgen.data import to_pixels
 from ssgen.errors import ConfigError
 from ssgen.losses import negative_elbo
+from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network
 
 TERM_NAMES = ("train/elbo", "train/reconstruction", "train/kl", "train/loss")
 ACTIVE_UNIT_STD = 0.1  # a latent unit is 'active' if its encoder mean varies with std > 0.1 over the data (Burda et al.)
+
+
+def elbo_terms(terms: torch.Tensor) -> torch.Tensor:
+    """(reconstruction, kl, loss) -> the four values of TERM_NAMES: elbo (the true bound, kl weight 1, whatever
+    kl_weight the optimiser sees), reconstruction, kl and the optimised loss."""
+    return torch.cat([-(terms[:1] + terms[1:2]), terms])
 
 
 class M1VAE(L.LightningModule):
@@ -63,7 +70,8 @@ class M1VAE(L.LightningModule):
         # Fixed prior draws so the epoch-to-epoch sample grids are comparable; a buffer survives resume.
         self.register_buffer("fixed_latents", torch.randn(n_image_rows * 8, self.latent_dim,
                                                           generator=torch.Generator().manual_seed(0)))
-        self._mean_sum: torch.Tensor | None = None
+        self._mean_sum: torch.Tensor | None = None  # (2 * latent_dim,) sums of encoder means and squares this epoch
+        self._mean_count = 0
         self._epoch_terms: torch.Tensor | None = None
         self._epoch_images = 0
 
@@ -105,17 +113,19 @@ class M1VAE(L.LightningModule):
         images, labels = batch
         assert labels is None, "M1's VAE trains on the unlabelled stream; a label reached it"
         loss, reconstruction, kl, mean = self._step(images)
-        # One stacked tensor per step, logged only on the steps the logger writes: each self.log call costs
-        # ~0.3 ms of Lightning bookkeeping, which was 15% of a 784-600-600-50 step (docs/performance.md).
-        # elbo is the true bound (kl weight 1) whatever kl_weight the optimiser sees.
-        terms = torch.stack([-(reconstruction + kl), reconstruction, kl, loss]).detach()
-        weighted = terms * len(images)
-        self._epoch_terms = weighted if self._epoch_terms is None else self._epoch_terms + weighted
+        # One stacked tensor per step, accumulated in place and logged only on the steps the logger writes: each
+        # self.log call costs ~0.3 ms of Lightning bookkeeping (15% of a 784-600-600-50 step on CPU), and each
+        # small tensor op a kernel launch on a GPU, where the step is launch-bound (docs/performance.md).
+        terms = torch.stack([reconstruction, kl, loss]).detach()
+        if self._epoch_terms is None:
+            self._epoch_terms = terms * len(images)
+        else:
+            self._epoch_terms.add_(terms, alpha=len(images))
         self._epoch_images += len(images)
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log_dict({f"{name}_step": value for name, value in zip(TERM_NAMES, terms, strict=True)},
+        if logs_this_step(self):
+            self.log_dict({f"{name}_step": value for name, value in zip(TERM_NAMES, elbo_terms(terms), strict=True)},
                           on_step=True, on_epoch=False, batch_size=len(images))
-            self.log("elbo", terms[0], prog_bar=True, logger=False, batch_size=len(images))
+            self.log("elbo", -(terms[0] + terms[1]), prog_bar=True, logger=False, batch_size=len(images))
         self._accumulate_means(mean.detach())
         return loss
 
@@ -126,19 +136,20 @@ class M1VAE(L.LightningModule):
 
     def _accumulate_means(self, mean: torch.Tensor) -> None:
         """Running first and second moments of the encoder means over the epoch, for the active-unit count."""
-        stats = torch.stack([torch.full_like(mean[0], len(mean)), mean.sum(0), mean.pow(2).sum(0)])
-        self._mean_sum = stats if self._mean_sum is None else self._mean_sum + stats
+        moments = torch.cat([mean, mean * mean], dim=1).sum(0)  # (2D,): sums of the means and of their squares
+        self._mean_sum = moments if self._mean_sum is None else self._mean_sum.add_(moments)
+        self._mean_count += len(mean)
 
     def on_train_epoch_end(self) -> None:
         if self._epoch_terms is not None:  # epoch means over all images (all ranks under DDP): one sync per epoch
-            means = self._epoch_terms / self._epoch_images
+            means = elbo_terms(self._epoch_terms / self._epoch_images)
             self.log_dict({f"{name}_epoch": value for name, value in zip(TERM_NAMES, means, strict=True)}, sync_dist=True)
             self._epoch_terms, self._epoch_images = None, 0
         if self._mean_sum is not None:
-            count, total, total_sq = self._mean_sum
-            std = (total_sq / count - (total / count).pow(2)).clamp_min(0).sqrt()
+            total, total_sq = (self._mean_sum / self._mean_count).chunk(2)
+            std = (total_sq - total.pow(2)).clamp_min(0).sqrt()
             self.log("train/active_units", (std > ACTIVE_UNIT_STD).sum().float())
-            self._mean_sum = None
+            self._mean_sum, self._mean_count = None, 0
         self._log_image_grids()
 
     @torch.no_grad()
@@ -160,4 +171,5 @@ class M1VAE(L.LightningModule):
         logger.experiment.add_image("images/prior_samples", torchvision.utils.make_grid(samples.cpu(), nrow=8), self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr=self.hparams.lr)
+        parameters = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return make_optimizer(torch.optim.Adam, parameters, lr=self.hparams.lr)

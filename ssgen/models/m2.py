@@ -43,6 +43,7 @@ from ssgen.config import arch_specs, positive
 from ssgen.data import N_CLASSES, parse_n_labels, to_pixels
 from ssgen.errors import ConfigError
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
+from ssgen.models import make_optimizer
 from ssgen.nets import build_network
 
 log = logging.getLogger("ssgen")
@@ -293,7 +294,7 @@ class M2(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         parameters = [p for net in (self.classifier, self.encoder, self.decoder) for p in net.parameters()]
-        return torch.optim.Adam(parameters, lr=self.hparams.lr)
+        return make_optimizer(torch.optim.Adam, parameters, lr=self.hparams.lr)
 
 
 class M1M2(M2):
