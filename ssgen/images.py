@@ -140,7 +140,7 @@ def read_images(images: Any, invert: str | bool = "auto", source: str | None = N
 
 
 def _spec(items: list[Any]) -> str:
-    return ",".join(str(item) for item in items)
+    return str(items[0]) + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
 
 
 def _checked(batch: Images) -> Images:
@@ -284,10 +284,13 @@ def fashion_mnist_like(grey: np.ndarray, invert: str = "auto", fit: bool = True)
     if not fit:
         return np.ascontiguousarray(grey, dtype=np.uint8), inverted, border
     background = float(np.median(255 - border_pixels if inverted else border_pixels))
-    span = float(grey.max()) - background
-    if span <= 0:
+    # the object: pixels away from the background, brighter or darker (invert=false on a dark-on-light file
+    # keeps it dark-on-light, as asked; check_pixels then warns about it)
+    distance = np.abs(grey.astype(np.float64) - background)
+    span = float(distance.max())
+    if span == 0:
         return np.zeros(IMAGE_SHAPE, dtype=np.uint8), inverted, border
-    rows, cols = np.nonzero(grey > background + FOREGROUND_THRESHOLD * span)
+    rows, cols = np.nonzero(distance > FOREGROUND_THRESHOLD * span)
     crop = grey[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = crop.shape
     scale = SIDE / max(height, width)
@@ -299,7 +302,13 @@ def fashion_mnist_like(grey: np.ndarray, invert: str = "auto", fit: bool = True)
     # an odd margin puts the extra pixel above / to the left, as in the data set (its test images round-trip)
     top, left = (SIDE - new_size[1] + 1) // 2, (SIDE - new_size[0] + 1) // 2
     canvas[top : top + new_size[1], left : left + new_size[0]] = resized
-    stretched = (canvas - background) / max(float(canvas.max()) - background, 1e-9) * 255.0
+    # background -> 0 and the brightest pixel -> 255 (for a dark object on a light background: darkest -> 0,
+    # background -> 255); Lanczos over- and undershoots are clipped
+    if crop.mean() >= background:
+        low, high = background, float(canvas.max())
+    else:
+        low, high = float(canvas.min()), background
+    stretched = (canvas - low) / max(high - low, 1e-9) * 255.0
     return np.clip(stretched, 0, 255).round().astype(np.uint8), inverted, border
 
 
