@@ -243,7 +243,10 @@ def read_image_file(path: str | Path, invert: str = "auto") -> tuple[np.ndarray,
             image = ImageOps.exif_transpose(image)
             size = image.size
             grey = np.asarray(_to_grey(image), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        raise DataError(f"{path} is not a readable image (Pillow cannot identify its format); give PNG, JPEG, BMP "
+                        "or TIFF files") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data in a known format
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise DataError(f"{path} is not a readable image ({reason}); give PNG, JPEG, BMP or TIFF files") from None
     pixels, inverted, border = fashion_mnist_like(grey, parse_invert(invert), fit=grey.shape != IMAGE_SHAPE)

@@ -7,6 +7,7 @@ No model here: every case is the reading and preprocessing itself, on real test 
 
 from __future__ import annotations
 
+import gzip
 import warnings
 
 import numpy as np
@@ -114,6 +115,12 @@ def test_unreadable_and_non_image_files_name_the_file(tmp_path):
     with pytest.raises(DataError, match=r"notes.txt is not an image \(PNG, JPEG, BMP, TIFF\), .npz or IDX file") as info:
         read_images(tmp_path / "notes.txt")
     assert "delete it" not in str(info.value) and "\n" not in str(info.value)
+    truncated = tmp_path / "t10k-images-idx3-ubyte.GZ"  # the user's own IDX file: not to be deleted, and .GZ is gzip
+    with gzip.open(truncated, "wb") as handle:
+        handle.write((2051).to_bytes(4, "big") + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"x" * 50)
+    with pytest.raises(DataError, match=r"header promises 7856: truncated or corrupt; give PNG/JPEG/BMP/TIFF") as info:
+        read_images(truncated)
+    assert "delete it" not in str(info.value)
 
 
 def test_npz_suffix_in_any_case_and_content_sniffing(tmp_path, test_images):
