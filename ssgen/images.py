@@ -246,7 +246,8 @@ def read_image_file(path: str | Path, invert: str = "auto") -> tuple[np.ndarray,
     except UnidentifiedImageError:
         raise DataError(f"{path} is not a readable image (Pillow cannot identify its format); give PNG, JPEG, BMP "
                         "or TIFF files") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data in a known format
+    except Exception as exc:  # truncated or corrupt data in a known format, a decompression bomb, odd EXIF: Pillow
+        # raises many types (OSError, ValueError, SyntaxError, struct.error, DecompressionBombError, ...)
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise DataError(f"{path} is not a readable image ({reason}); give PNG, JPEG, BMP or TIFF files") from None
     pixels, inverted, border = fashion_mnist_like(grey, parse_invert(invert), fit=grey.shape != IMAGE_SHAPE)
