@@ -5,15 +5,19 @@
 
 Writes into ``--out``:
   * ``gan_losses_<arch>.png`` for every architecture in the sweep: a column per method, generator loss
-    on top, critic loss below; faint raw values, bold EMA (``--smoothing``, TensorBoard's weight), x axis
-    = training batches (real batches seen, the loggers' step);
+    on top, critic loss below; the EMA-smoothed curve (``--smoothing``, TensorBoard's weight) of each seed,
+    averaged over seeds, with a band from the lowest to the highest seed; x axis = training batches (real
+    batches seen, the loggers' step);
   * ``gan_samples.png``: for the better architecture (lower mean final FID over its finished runs, from
-    results.json; arch=dcgan when no FID was recorded), two generated images per method for T-shirt and
-    Dress beside two real training images of each, generated with ``--seed`` from each run's
-    checkpoints/best.ckpt, else last.ckpt.
+    results.json; arch=dcgan when no FID was recorded), generated images per method for ``--labels``
+    (default: the write-up's pullover and ankle boot) beside real training images of each;
+  * ``gan_grid_<method>.png``: a 10x10 class grid (a row per class) of each method's best run on that arch.
 
-A sweep is any directory holding run dirs (``results.json``, ``tb/``, ``checkpoints/``) at any depth; runs are
-read by ``ssgen.report.find_results`` (the one reader of results.json) and every GAN-family method is drawn.
+Generated images come from a run's ``samples.npz`` record when there (10 per class, see tools/gan_study.py),
+else from its checkpoints/best.ckpt (else last.ckpt) with noise ``--seed``. Curves come from ``tb/`` event files,
+else from a ``curves.csv`` record. A sweep is any directory holding run dirs (``results.json`` and ``tb/`` +
+``checkpoints/``, or the records) at any depth; runs are read by ``ssgen.report.find_results`` (the one reader
+of results.json) and every GAN-family method is drawn.
 """
 
 from __future__ import annotations
@@ -31,14 +35,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ssgen.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
+from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from ssgen.errors import CheckpointError, ConfigError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
 
 METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
 PAPER_METHOD_ORDER = ("dcgan", "wgan_clip", "wgan_gp")
-SAMPLE_LABELS = ("t_shirt", "dress")
-IMAGES_PER_LABEL = 2
+SAMPLE_LABELS = ("pullover", "ankle_boot")  # the labels the write-up shows
+IMAGES_PER_LABEL = 4
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -79,9 +83,15 @@ def _trained_dir(run_dir: Path, recorded: str | None) -> Path:
 
 
 def read_scalars(tb_dir: Path, tags: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """tag -> (steps, values) from the event files in ``tb_dir``, sorted by step; a resumed step keeps its last value."""
+    """tag -> (steps, values) from the event files in ``tb_dir``, sorted by step; a resumed step keeps its last value.
+
+    Without event files, the run's ``curves.csv`` record beside ``tb_dir`` (rows tag, step, value) is read instead.
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    record = tb_dir.parent / "curves.csv"
+    if not tb_dir.is_dir() and record.is_file():
+        return _read_curves_csv(record, tags)
     if not tb_dir.is_dir():
         return {}
     accumulator = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
@@ -97,6 +107,18 @@ def read_scalars(tb_dir: Path, tags: tuple[str, ...]) -> dict[str, tuple[np.ndar
     return series
 
 
+def _read_curves_csv(path: Path, tags: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    import csv
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["tag"] in tags:
+                series.setdefault(row["tag"], []).append((int(row["step"]), float(row["value"])))
+    return {tag: (np.array([step for step, _ in rows]), np.array([value for _, value in rows]))
+            for tag, rows in series.items() if rows}
+
+
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
     """TensorBoard's smoothing: debiased exponential moving average; non-finite values are skipped."""
     smoothed, last, count = np.empty_like(values), 0.0, 0
@@ -109,37 +131,52 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ figures
 def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: float = 0.9) -> Path:
-    """One PNG for ``arch``: a column per method, rows = generator loss, critic loss."""
+    """One PNG for ``arch``: a column per method, rows = generator loss, critic loss; mean over seeds with a band."""
     methods = methods_of(runs)
     figure, axes = plt.subplots(2, len(methods), figsize=(4.2 * len(methods), 6.0), squeeze=False, sharex="col")
     for column, method in enumerate(methods):
         method_runs = [run for run in runs if run["arch"] == arch and run["method"] == method]
         for row, (tag, label) in enumerate((("loss/generator", "generator loss"), ("loss/critic", "critic loss"))):
             axis = axes[row][column]
-            for index, run in enumerate(method_runs):
+            curves = []
+            for run in method_runs:
                 series = read_scalars(run["trained_dir"] / "tb", (tag,))
-                if tag not in series:
-                    continue
-                steps, values = series[tag]
-                color = f"C{index}"
-                axis.plot(steps, values, color=color, alpha=0.2, linewidth=0.8)
-                axis.plot(steps, ema(values, smoothing), color=color, linewidth=1.6,
-                          label=f"seed {run.get('trained_seed', run.get('seed'))}" + _status_note(run))
-            if not axis.lines:
+                if tag in series:
+                    steps, values = series[tag]
+                    curves.append((steps, ema(values, smoothing)))
+            if curves:
+                steps, mean, low, high = seed_band(curves)
+                axis.fill_between(steps, low, high, color="C0", alpha=0.25, linewidth=0)
+                failed = sum(str(run.get("status")) != "ok" for run in method_runs)
+                axis.plot(steps, mean, color="C0", linewidth=1.6,
+                          label=f"mean of {len(curves)} seed{'s' * (len(curves) > 1)}" + (f" ({failed} failed)" if failed else ""))
+                axis.legend(fontsize=8)
+            else:
                 axis.text(0.5, 0.5, "no run", ha="center", va="center", transform=axis.transAxes, color="grey")
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)
             if row == 0:
                 axis.set_title(METHOD_TITLES.get(method, method))
-                if axis.lines:
-                    axis.legend(fontsize=8)
             else:
                 axis.set_xlabel("training batches")
-    figure.suptitle(f"arch={arch}: losses (faint: raw, bold: EMA {smoothing})")
+    figure.suptitle(f"arch={arch}: losses (EMA {smoothing}; line: mean over seeds, band: min to max seed)")
     figure.tight_layout()
     save_figure(figure, path, dpi=120)
     plt.close(figure)
     return path
+
+
+def seed_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Several seeds' (steps, values) on the steps of the shortest run: (steps, mean, min, max) over seeds.
+
+    Curves are interpolated linearly onto the steps of the run that logged the fewest steps, up to the
+    last step all runs reached, so a seed that stopped early (a failed run) does not stretch the mean.
+    """
+    end = min(steps[-1] for steps, _ in curves)
+    grid = min((steps for steps, _ in curves), key=len)
+    grid = grid[grid <= end]
+    stacked = np.stack([np.interp(grid, steps, values) for steps, values in curves])
+    return grid, stacked.mean(axis=0), stacked.min(axis=0), stacked.max(axis=0)
 
 
 def _status_note(run: dict[str, Any]) -> str:
@@ -172,31 +209,47 @@ def real_examples(labels: tuple[str, ...], per_label: int) -> list[np.ndarray]:
 
 
 def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: int, seed: int) -> list[np.ndarray]:
-    """``per_label`` images of each label from the run's best (else last) checkpoint, uint8 (28, 28)."""
+    """``per_label`` images of each label, uint8 (28, 28): from the run's ``samples.npz`` record when it holds
+    enough, else generated with noise ``seed`` from its best (else last) checkpoint."""
     from ssgen.generate import load_gan, to_uint8
 
+    record = run["trained_dir"] / "samples.npz"
+    if record.is_file():
+        with np.load(record) as archive:
+            images, targets = archive["images"], archive["labels"]
+        picked = [images[targets == CLASS_NAMES.index(name)][:per_label] for name in labels]
+        if all(len(chosen) == per_label for chosen in picked):
+            return [image for chosen in picked for image in chosen]
     model = load_gan(run["trained_dir"])
     class_labels = torch.tensor([CLASS_NAMES.index(name) for name in labels]).repeat_interleave(per_label)
     return list(to_uint8(model.sample(class_labels, seed=seed)))
 
 
-def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 0) -> Path:
-    """Rows: real, then one per method; columns: IMAGES_PER_LABEL images of each of SAMPLE_LABELS."""
-    rows: list[tuple[str, list[np.ndarray] | None]] = [("real", real_examples(SAMPLE_LABELS, IMAGES_PER_LABEL))]
+def best_run(runs: list[dict[str, Any]], arch: str, method: str) -> list[dict[str, Any]]:
+    """The runs of (arch, method), finished ones first, lowest FID first."""
+    candidates = [run for run in runs if run["arch"] == arch and run["method"] == method]
+    return sorted(candidates, key=lambda run: (run.get("status") != "ok", run.get("fid", math.inf)))
+
+
+def _images_of(runs: list[dict[str, Any]], labels: tuple[str, ...], per_label: int, seed: int) -> list[np.ndarray] | None:
+    for run in runs:
+        try:
+            return generated_examples(run, labels, per_label, seed)
+        except UnsafeCheckpointError:
+            raise  # a checkpoint naming code outside ssgen is an error, not a missing file
+        except CheckpointError:
+            continue  # a failed run without a checkpoint; try the next seed's run
+    return None
+
+
+def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 0,
+                 labels: tuple[str, ...] = SAMPLE_LABELS) -> Path:
+    """Rows: real, then one per method; columns: IMAGES_PER_LABEL images of each of ``labels`` (ssgen names)."""
+    rows: list[tuple[str, list[np.ndarray] | None]] = [("real", real_examples(labels, IMAGES_PER_LABEL))]
     for method in methods_of(runs):
-        candidates = [run for run in runs if run["arch"] == arch and run["method"] == method]
-        candidates.sort(key=lambda run: (run.get("status") != "ok", run.get("fid", math.inf)))
-        images = None
-        for run in candidates:
-            try:
-                images = generated_examples(run, SAMPLE_LABELS, IMAGES_PER_LABEL, seed)
-                break
-            except UnsafeCheckpointError:
-                raise  # a checkpoint naming code outside ssgen is an error, not a missing file
-            except CheckpointError:
-                continue  # a failed run without a checkpoint; try the next seed's run
+        images = _images_of(best_run(runs, arch, method), labels, IMAGES_PER_LABEL, seed)
         rows.append((METHOD_TITLES.get(method, method), images))
-    n_columns = len(SAMPLE_LABELS) * IMAGES_PER_LABEL
+    n_columns = len(labels) * IMAGES_PER_LABEL
     figure, axes = plt.subplots(len(rows), n_columns, figsize=(1.5 * n_columns + 1.6, 1.5 * len(rows) + 0.4),
                                 squeeze=False)
     for row, (title, images) in enumerate(rows):
@@ -210,7 +263,7 @@ def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 
             else:
                 axis.imshow(images[column], cmap="gray", vmin=0, vmax=255)
             if row == 0:
-                axis.set_title(SAMPLE_LABELS[column // IMAGES_PER_LABEL].replace("t_shirt", "T-shirt").title(),
+                axis.set_title(TORCHVISION_CLASS_NAMES[CLASS_NAMES.index(labels[column // IMAGES_PER_LABEL])],
                                fontsize=9)
             if column == 0:
                 axis.set_ylabel(title, fontsize=9)
@@ -221,13 +274,41 @@ def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 
     return path
 
 
-def make_figures(sweep_dir: str | Path, out_dir: str | Path, smoothing: float = 0.9, seed: int = 0) -> list[Path]:
+def plot_class_grid(runs: list[dict[str, Any]], arch: str, method: str, path: Path, seed: int = 0,
+                    per_class: int = 10) -> Path | None:
+    """A 10 x ``per_class`` grid, a row per class, of the best (arch, method) run; None when no run has images."""
+    images = _images_of(best_run(runs, arch, method), tuple(CLASS_NAMES), per_class, seed)
+    if images is None:
+        return None
+    figure, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(0.9 * per_class + 1.2, 0.9 * len(CLASS_NAMES) + 0.5),
+                                squeeze=False)
+    for index, image in enumerate(images):
+        axis = axes[index // per_class][index % per_class]
+        axis.imshow(image, cmap="gray", vmin=0, vmax=255)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if index % per_class == 0:
+            axis.set_ylabel(TORCHVISION_CLASS_NAMES[index // per_class], fontsize=7, rotation=0, ha="right", va="center")
+    figure.suptitle(f"{METHOD_TITLES.get(method, method)}, arch={arch}: a row per class", fontsize=10)
+    figure.tight_layout()
+    save_figure(figure, path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def make_figures(sweep_dir: str | Path, out_dir: str | Path, smoothing: float = 0.9, seed: int = 0,
+                 labels: tuple[str, ...] = SAMPLE_LABELS) -> list[Path]:
     """All figures of the sweep into ``out_dir``; returns their paths."""
     runs = find_runs(sweep_dir)
     out_dir = Path(out_dir)
     written = [plot_losses(runs, arch, out_dir / f"gan_losses_{arch}.png", smoothing)
                for arch in sorted({run["arch"] for run in runs})]
-    written.append(plot_samples(runs, better_arch(runs), out_dir / "gan_samples.png", seed))
+    arch = better_arch(runs)
+    written.append(plot_samples(runs, arch, out_dir / "gan_samples.png", seed, labels))
+    for method in methods_of(runs):
+        grid = plot_class_grid(runs, arch, method, out_dir / f"gan_grid_{method}.png", seed)
+        if grid is not None:
+            written.append(grid)
     return written
 
 

@@ -109,6 +109,71 @@ def is_ok(result: dict[str, Any]) -> bool:
     return result.get("status") == "ok"
 
 
+def objective(result: dict[str, Any]) -> tuple[str, float, str] | None:
+    """The value a hyper-parameter search optimises for a run, computed without the test set.
+
+    Returns ``(name, value, direction)`` or None when the run has no test-free score:
+    a selection run (``data.labelled_holdout``): its held-out labelled accuracy (maximise);
+    M1: the SVM head's cross-validated accuracy on the labelled images of the first scored N (maximise);
+    a GAN: the best in-training FID against training images (minimise), the value best.ckpt is chosen by.
+    Test accuracy and test FID are never returned: selecting on them would report a number tuned on the test set.
+    """
+    if isinstance(result.get("holdout_accuracy"), int | float):
+        return "holdout_accuracy", float(result["holdout_accuracy"]), "maximize"
+    heads = result.get("heads") or {}
+    if heads:
+        primary = heads.get(str(result.get("n_labels")), next(iter(heads.values())))
+        cv = primary.get("m1_svm", {}).get("cv_accuracy")
+        if isinstance(cv, int | float):
+            return "cv_accuracy", float(cv), "maximize"
+    fids = [entry["fid"] for entry in result.get("metrics_history") or []
+            if isinstance(entry.get("fid"), int | float) and math.isfinite(entry["fid"])]
+    if fids:
+        return "train_fid", float(min(fids)), "minimize"
+    return None
+
+
+def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:
+    """A few human lines ending a run: its scores beside their baselines, what that means, and where things are.
+
+    M1: each head's test accuracy beside the raw-pixel SVM on the same N labels; M2 / M1+M2: test accuracy;
+    GANs: FID, KID and class-consistency beside the real-data floor (real training images scored the same way).
+    """
+    run_dir = Path(run_dir)
+    lines = [f"{result.get('method')} on {result.get('arch')} (seed {result.get('seed')}): {result.get('status')}"]
+    for n, entry in sorted((result.get("heads") or {}).items(), key=lambda item: int(item[0])):
+        scores = ", ".join(f"{name} {value['accuracy']:.3f}" for name, value in entry.items() if name != "raw_svm")
+        raw = entry.get("raw_svm", {}).get("accuracy")
+        line = f"  N={n} labels: test accuracy {scores}"
+        if isinstance(raw, int | float):
+            gain = entry.get("m1_svm", {}).get("accuracy", math.nan) - raw
+            line += f"; raw-pixel SVM {raw:.3f} ({gain:+.3f})"
+            if gain < 0:
+                line += (" - the VAE features are worse than raw pixels here: train longer (trainer.max_epochs), "
+                         "try arch=vae_conv, or see docs/results.md for the budgets that beat the baseline")
+        lines.append(line)
+    if not result.get("heads") and isinstance(result.get("test_accuracy"), int | float):
+        lines.append(f"  test accuracy {result['test_accuracy']:.3f} ({result.get('n_labels')} labels)")
+    if isinstance(result.get("fid"), int | float):
+        floor = {key: result.get(f"{key}_floor") for key in ("fid", "kid", "class_consistency")}
+        parts = []
+        for key, label, digits in (("fid", "FID", 2), ("kid", "KID", 4), ("class_consistency", "class-consistency", 3)):
+            if isinstance(result.get(key), int | float):
+                text = f"{label} {result[key]:.{digits}f}"
+                if isinstance(floor[key], int | float):
+                    text += f" (real data {floor[key]:.{digits}f})"
+                parts.append(text)
+        lines.append(f"  {result.get('scored_checkpoint', 'final weights')} vs the test set: " + ", ".join(parts))
+    for warning in result.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
+    lines.append(f"  run dir: {run_dir} (results.json, checkpoints/)")
+    figures = sorted(path.name for path in run_dir.glob("*.png"))
+    if figures:
+        lines.append(f"  figures: {', '.join(figures)}")
+    lines.append(f"  tensorboard --logdir {run_dir / 'tb'}")
+    return "\n".join(lines)
+
+
 def failure_lines(results: list[tuple[Path, dict[str, Any]]]) -> list[str]:
     """One markdown list line per run that is not ok: its dir, what it was, its status and its overrides."""
     lines = []
@@ -316,9 +381,47 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     return text
 
 
+def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> str:
+    """A hyper-parameter search (``experiment=m1_tune`` / ``gan_tune``): the best parameters Optuna chose (from
+    the sweep's optimization_results.yaml) and every trial's objective, test-free by construction, sorted best first.
+    Test numbers are shown last and only for orientation: they played no part in the choice."""
+    sweep_dir = Path(sweep_dir)
+    results = find_results([sweep_dir])
+    rows = []
+    for run_dir, result in results:
+        search = objective(result) if is_ok(result) else None
+        params = sorted(o for o in variant_overrides(run_dir) if not o.startswith("experiment="))
+        test = result.get("test_accuracy", result.get("fid"))
+        rows.append((search, run_dir.name.split("_", 1)[0], ", ".join(params) or "(defaults)", result.get("status"), test))
+    direction = next((row[0][2] for row in rows if row[0]), "maximize")
+    finished = sorted((row for row in rows if row[0]), key=lambda row: row[0][1], reverse=direction == "maximize")
+    name = finished[0][0][0] if finished else "objective"
+    parts = [f"## Hyper-parameter search: {sweep_dir}", ""]
+    best_file = sweep_dir / "optimization_results.yaml"
+    if best_file.is_file():
+        best = yaml.safe_load(best_file.read_text()) or {}
+        params = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                           for key, value in (best.get("best_params") or {}).items())
+        parts += [f"Best ({direction} {name}, no test data): **{params}** -> {best.get('best_value')}", ""]
+    else:
+        parts += ["No optimization_results.yaml yet (the search is still running or was stopped).", ""]
+    parts += [f"| trial | {name} | parameters | test score (not used for the choice) |", "|---|---|---|---|"]
+    for search, trial, params, _status, test in finished:
+        test_text = f"{test:.4f}" if isinstance(test, int | float) else "–"
+        parts.append(f"| {trial} | {search[1]:.4f} | {params} | {test_text} |")
+    for search, trial, params, status, _test in rows:
+        if not search:
+            parts.append(f"| {trial} | – | {params} | {status} |")
+    text = "\n".join(parts) + "\n"
+    if out:
+        atomic_write_text(out, text)
+    return text
+
+
 USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG]   Table 1 and M2 selection
        ssgen-report gan PATH... [--out MD]                                   the GAN metrics table
-       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S]     GAN loss curves and samples"""
+       ssgen-report tune SWEEP [--out MD]                                    a hyper-parameter search
+       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   GAN curves and samples"""
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -328,6 +431,13 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
         parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
         parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
+        parser.add_argument("--labels", default="pullover,ankle_boot",
+                            help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
+                                 "comma-separated (default: the write-up's pullover,ankle_boot)")
+        return parser
+    if command == "tune":
+        parser.add_argument("sweep_dir", help="the search's sweep dir (experiment=m1_tune / gan_tune)")
+        parser.add_argument("--out", help="markdown file to write")
         return parser
     parser.add_argument("paths", nargs="+", help="sweep dirs or run dirs holding results.json files")
     parser.add_argument("--out", help="markdown file to write (e.g. docs/results.md)")
@@ -339,17 +449,22 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 def report(argv: list[str]) -> None:
     """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
-    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures") else ""
+    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune") else ""
     args = _parser(command).parse_args(argv[1:] if command else argv)
     if command == "figures":
         from ssgen.figures import make_figures
 
         if not 0 <= args.smoothing < 1:
             raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
-        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed):
+        from ssgen.data import CLASS_NAMES, parse_labels
+
+        labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
+        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
             print_output(f"wrote {path}")
     elif command == "gan":
         print_output(write_gan_report(args.paths, args.out))
+    elif command == "tune":
+        print_output(write_tune_report(args.sweep_dir, args.out))
     else:
         print_output(write_m1_report(args.paths, args.out))
         if args.selection_figure:

@@ -100,8 +100,7 @@ def relaunch_command(run_dir: str | Path) -> str:
 
 def interrupted_message(signal_name: str, run_dir: str | Path) -> str:
     """The one line an interrupted run ends with (exit 2): what happened and the command that resumes it."""
-    return (f"interrupted ({signal_name}); last.ckpt saved: resume with `{relaunch_command(run_dir)}` "
-            f"(relaunch with hydra.run.dir={run_dir})")
+    return f"interrupted ({signal_name}); last.ckpt saved: resume with `{relaunch_command(run_dir)}`"
 
 
 def sweep_failure_lines(failures: list[str]) -> list[str]:

@@ -43,6 +43,7 @@ from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import atomic_write_json
 from ssgen.models import module_class
+from ssgen.report import objective, run_summary
 from ssgen.runs import (
     failure_status,
     finished_message,
@@ -249,8 +250,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     else:
         results["status"] = f"failed: {failures[-1]}"
     results.update(failed_runs=len(failures), failures=failures, wall_time_s=round(time.time() - start, 2))
+    search = objective(results)
+    if search:
+        results["objective"] = dict(zip(("name", "value", "direction"), search, strict=True))
     write(run_dir / "results.json", results)
-    log.info("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
+    log.debug("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
+    log.info("summary:\n%s", run_summary(results, run_dir))
     return results
 
 
@@ -282,9 +287,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
     if not _in_multirun() and str(results.get("status", "")).startswith("failed"):
         exit_with_error("ssgen-train", SSGenError(f"{results['status']} (results.json in {cfg.run_dir}; relaunch the "
                                                   "same command to retry what failed)"))
-    # what a sweeper (e.g. optuna) optimises: a selection run's held-out accuracy, never its test accuracy
-    value = results.get("test_accuracy", results.get("holdout_accuracy", results.get("fid")))
-    return float(value) if isinstance(value, int | float) else None
+    # what a sweeper (e.g. optuna) optimises: a test-free score (report.objective), never a test number
+    search = objective(results)
+    return search[1] if search else None
 
 
 def check_group_choices(argv: list[str], conf_dir: str | Path = CONF_DIR) -> None:

@@ -77,6 +77,13 @@ def test_m1_end_to_end_subprocess(tmp_path):
     assert (tmp_path / "confusion_n100.png").is_file()
     assert len(json.loads((tmp_path / "labelled_indices.json").read_text())["labelled_indices"]) == 100
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    # the run ends with a human summary, not a JSON line: scores beside the baseline, then where things are
+    output = result.stdout + result.stderr
+    summary = output[output.index("summary:"):]
+    assert f"N=100 labels: test accuracy m1_svm {results['test_accuracy']:.3f}" in summary
+    assert f"raw-pixel SVM {results['raw_pixel_accuracy']:.3f}" in summary
+    assert f"tensorboard --logdir {tmp_path / 'tb'}" in summary and "confusion_n100.png" in summary
+    assert '"status": "ok"' not in output
 
 
 @pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp", "m2"])

@@ -169,7 +169,8 @@ def test_sweep_figures_from_the_run(gan_run, tmp_path, capsys):
 
     figures_main([str(gan_run.parent), "--out", str(tmp_path / "figures")])
     written = sorted(path.name for path in (tmp_path / "figures").iterdir())
-    assert written == ["gan_losses_dcgan.png", "gan_samples.png"]  # no FID recorded: arch=dcgan's samples
+    # no FID recorded: arch=dcgan's samples, and its method's 10x10 class grid
+    assert written == ["gan_grid_wgan_gp.png", "gan_losses_dcgan.png", "gan_samples.png"]
     assert Image.open(tmp_path / "figures" / "gan_samples.png").format == "PNG"
     with pytest.raises(SystemExit) as exit_info:
         figures_main([str(tmp_path / "figures"), "--out", str(tmp_path / "more")])  # no runs there
@@ -179,3 +180,41 @@ def test_sweep_figures_from_the_run(gan_run, tmp_path, capsys):
 def test_help_prints_usage(capsys):
     main(["--help"])
     assert "ssgen-generate ckpt=" in capsys.readouterr().out
+
+
+def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path, monkeypatch):
+    """tools/gan_study.py's records (results.json, curves.csv, samples.npz: no checkpoints, no event files) are
+    enough for ssgen-report's figures and GAN table."""
+    import importlib.util
+    import subprocess
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("gan_study", Path(__file__).parents[1] / "tools" / "gan_study.py")
+    gan_study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gan_study)
+    monkeypatch.setattr(gan_study, "RECORDS", tmp_path / "records")
+    record = gan_study.write_record(gan_run, "wgan_gp_dcgan_seed0")
+    assert sorted(path.name for path in record.iterdir()) == ["curves.csv", "results.json", "samples.npz"]
+    with np.load(record / "samples.npz") as archive:
+        assert archive["images"].shape == (100, 28, 28) and archive["images"].dtype == np.uint8
+        assert np.bincount(archive["labels"]).tolist() == [10] * 10
+    assert "loss/critic,0," in (record / "curves.csv").read_text()
+    out = tmp_path / "figures"
+    result = subprocess.run(["ssgen-report", "figures", str(tmp_path / "records"), "--out", str(out),
+                             "--labels", "Pullover,ankle boot"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in out.iterdir()) == ["gan_grid_wgan_gp.png", "gan_losses_dcgan.png", "gan_samples.png"]
+    table = subprocess.run(["ssgen-report", "gan", str(tmp_path / "records")], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "wgan_gp" in table.stdout
+
+
+def test_seed_band_stays_within_the_steps_every_seed_reached():
+    import numpy as np
+
+    from ssgen.figures import seed_band
+
+    steps, mean, low, high = seed_band([(np.array([0, 10, 20, 30]), np.array([1.0, 2.0, 3.0, 4.0])),
+                                        (np.array([0, 10, 20]), np.array([3.0, 4.0, 5.0]))])
+    assert steps.tolist() == [0, 10, 20]
+    assert mean.tolist() == [2.0, 3.0, 4.0] and low.tolist() == [1.0, 2.0, 3.0] and high.tolist() == [3.0, 4.0, 5.0]

@@ -45,7 +45,7 @@ def test_killed_run_resumes_to_the_same_step_count(tmp_path, kill_signal):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
     if kill_signal == signal.SIGTERM:
-        assert "relaunch with hydra.run.dir=" in stderr and "Traceback" not in stderr
+        assert "resume with `ssgen-train" in stderr and f"hydra.run.dir={run_dir}`" in stderr and "Traceback" not in stderr
         assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
     else:  # SIGKILL runs no handler: the status written at the start is what a reader sees
         assert json.loads((run_dir / "results.json").read_text())["status"] == "running"

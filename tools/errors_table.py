@@ -44,6 +44,28 @@ def cli_message(main: object, argv: list[str]) -> str:
     return stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else "(accepted)"
 
 
+def lifecycle_rows() -> list[tuple[str, str]]:
+    """Messages of the run lifecycle (relaunch, interrupt, failed sweep jobs), from the functions that print them."""
+    from omegaconf import OmegaConf
+
+    from ssgen.runs import finished_message, interrupted_message, sweep_failure_lines
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp)
+        (run / "results.json").write_text('{"status": "ok", "epochs": 3, "optimizer_steps": 300}')
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+        cfg = OmegaConf.create({"trainer": {"max_epochs": 3}})
+        rows.append(("relaunching a finished run with the same `trainer.max_epochs` (exit 0)",
+                     "ssgen-train: " + str(finished_message(cfg, run)).replace(str(run), "<run>")))
+        rows.append(("Ctrl-C or SIGTERM during training (exit 2, status `interrupted`)",
+                     "ssgen-train: error: " + interrupted_message("KeyboardInterrupt", run).replace(str(run), "<run>")))
+    rows.append(("a multirun in which some jobs failed (exit 1, after every job ran)",
+                 " ".join(sweep_failure_lines(["<sweep>/1_seed=1: failed: <reason>"]))))
+    return rows
+
+
 def main() -> None:
     from ssgen.data import load_fashion_mnist, read_idx
     from ssgen.errors import InputWarning
@@ -59,7 +81,8 @@ def main() -> None:
                       ["method=wgan_clip", "method.clip=0", "data.n_labels=all"],
                       ["method=dcgan", "method.lr_generator=-1", "data.n_labels=all"],
                       ["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"],
-                      ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"]):
+                      ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"],
+                      ["data.n_labels=10"], ["data.n_labels=1000", "method.callbacks.svm_head.n_labels=[10,100]"]):
         rows.append(("`ssgen-train " + " ".join(overrides) + "`", config_message(overrides)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -72,9 +95,18 @@ def main() -> None:
         except SSGenError as exc:
             rows.append(("a truncated IDX file in `data.root`", str(exc).replace(str(tmp_path), "<dir>")))
         (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+        import torch
+
+        torch.save({"ssgen_module": "subprocess.Popen", "hyper_parameters": {"args": ["true"]}, "state_dict": {}},
+                   tmp_path / "crafted.ckpt")
+        torch.save({"ssgen_module": "ssgen.models.gan.DCGAN", "state_dict": {},
+                    "hyper_parameters": {"arch": {"generator": {"_target_": "os.system", "command": "true"}}}},
+                   tmp_path / "crafted_net.ckpt")
         cases = [
             (generate, [f"ckpt={tmp_path / 'missing'}"], "`ssgen-generate` with a missing checkpoint"),
             (generate, [f"ckpt={tmp_path / 'bad.ckpt'}"], "`ssgen-generate` with a corrupt checkpoint"),
+            (generate, [f"ckpt={tmp_path / 'crafted.ckpt'}"], "a checkpoint naming a class outside ssgen"),
+            (generate, [f"ckpt={tmp_path / 'crafted_net.ckpt'}"], "a checkpoint naming a network outside ssgen"),
             (generate, [f"ckpt={tmp_path}", "label=sock"], "`ssgen-generate label=sock`"),
             (generate, [f"ckpt={tmp_path}", "n=0"], "`ssgen-generate n=0`"),
             (predict, [f"run={tmp_path}", f"images={good}", f"out={tmp_path / 'p.npz'}"], "`ssgen-predict` on a dir that is no M1/M2 run"),
@@ -112,11 +144,12 @@ def main() -> None:
             for message in read_images(mixed, source="images.npz").warnings:
                 rows.append(("`ssgen-predict` with a few blank, dim or dark-on-light images (accepted)",
                              f"ssgen-predict: warning: {message}"))
+    rows.extend(lifecycle_rows())
     print("# Bad input and the message it gets\n")
     print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
     print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
-    print("test_reliability.py, test_evaluate_cli.py, test_images.py, test_api.py). Nothing is written when an input")
-    print("is refused.\n")
+    print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py, test_images.py,")
+    print("test_api.py). Nothing is written when an input is refused.\n")
     print("| input | message |\n|---|---|")
     for case, message in rows:
         print(f"| {case} | {message.replace('|', '/')} |")

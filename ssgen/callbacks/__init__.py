@@ -16,6 +16,7 @@ dir re-runs the steps on the trained model.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -34,3 +35,25 @@ class EndOfRunStep(L.Callback):
     def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """Do the step; return the keys it adds to results.json (an empty dict for none)."""
         raise NotImplementedError
+
+
+def log_confusion(trainer: L.Trainer, run_dir: Path, n: int | str, confusion: Any, title: str,
+                  accuracies: dict[str, float]) -> None:
+    """A head's test confusion matrix as ``<run_dir>/confusion_n<n>.png`` and in TensorBoard (``heads/confusion_n<n>``),
+    with ``heads/<name>_accuracy_n<n>`` scalars for each entry of ``accuracies`` (fractions in [0, 1])."""
+    import matplotlib.pyplot as plt
+
+    from ssgen.figures import confusion_figure
+    from ssgen.io import save_figure
+
+    figure = confusion_figure(confusion, title)
+    try:
+        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
+        logger = trainer.logger
+        if logger is not None:
+            if hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
+            logger.log_metrics({f"heads/{name}_accuracy_n{n}": value for name, value in accuracies.items()},
+                               step=trainer.global_step)
+    finally:
+        plt.close(figure)

@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 
-from ssgen.callbacks import EndOfRunStep
+from ssgen.callbacks import EndOfRunStep, log_confusion
 from ssgen.heads import classification_metrics
 
 log = logging.getLogger("ssgen")
@@ -84,18 +84,6 @@ class ClassifierTestScore(EndOfRunStep):
         return {"test_accuracy": entry["accuracy"], "macro_f1": entry["macro_f1"], "heads": {n: {key: entry}}}
 
     def _write_figure(self, trainer: L.Trainer, run_dir: Path, n: str, key: str, entry: dict[str, Any]) -> None:
-        import matplotlib.pyplot as plt
-
-        from ssgen.figures import confusion_figure
-        from ssgen.io import save_figure
-
         label = {"m2": "M2", "m1_m2": "M1 + M2"}.get(key, key)
-        figure = confusion_figure(entry["confusion_matrix"], f"{label} classifier q(y|x), N={n}: "
-                                  f"test accuracy {entry['accuracy']:.3f}")
-        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
-        logger = trainer.logger
-        if logger is not None:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
-            logger.log_metrics({f"heads/{key}_accuracy_n{n}": entry["accuracy"]}, step=trainer.global_step)
-        plt.close(figure)
+        log_confusion(trainer, run_dir, n, entry["confusion_matrix"],
+                      f"{label} classifier q(y|x), N={n}: test accuracy {entry['accuracy']:.3f}", {key: entry["accuracy"]})

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ssgen.callbacks import EndOfRunStep
+from ssgen.callbacks import EndOfRunStep, log_confusion
 from ssgen.data import N_CLASSES, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
 from ssgen.heads import fit_label_spreading, fit_svm, save_svm, score
-from ssgen.io import atomic_write_json, save_figure
+from ssgen.io import atomic_write_json
 from ssgen.models.m1 import ACTIVE_UNIT_STD
 
 log = logging.getLogger("ssgen")
@@ -126,17 +126,6 @@ class SVMHead(EndOfRunStep):
         return results
 
     def _log(self, trainer: L.Trainer, run_dir: Path, n: int, entry: dict[str, Any]) -> None:
-        from ssgen.figures import confusion_figure
-
-        figure = confusion_figure(entry["m1_svm"]["confusion_matrix"],
-                                  f"M1 + RBF-SVM, N={n}: test accuracy {entry['m1_svm']['accuracy']:.3f}")
-        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
-        logger = trainer.logger
-        if logger is not None:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
-            logger.log_metrics({f"heads/{name}_accuracy_n{n}": value["accuracy"] for name, value in entry.items()},
-                               step=trainer.global_step)
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
+        log_confusion(trainer, run_dir, n, entry["m1_svm"]["confusion_matrix"],
+                      f"M1 + RBF-SVM, N={n}: test accuracy {entry['m1_svm']['accuracy']:.3f}",
+                      {name: value["accuracy"] for name, value in entry.items()})

@@ -1,0 +1,73 @@
+"""Hyper-parameter search (experiment=m1_tune / gan_tune): a real Optuna sweep through ssgen-train, a test-free
+objective, and the report of the search."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+from conftest import compose_config
+
+from ssgen.report import objective
+
+
+def test_objective_never_uses_the_test_set() -> None:
+    test_only = {"status": "ok", "test_accuracy": 0.9, "fid": 3.0, "kid": 0.01}
+    assert objective(test_only) is None
+    m1 = {"n_labels": 100, "test_accuracy": 0.9,
+          "heads": {"100": {"m1_svm": {"accuracy": 0.9, "cv_accuracy": 0.7}, "raw_svm": {"accuracy": 0.8}}}}
+    assert objective(m1) == ("cv_accuracy", 0.7, "maximize")
+    gan = {"fid": 2.0, "metrics_history": [{"epoch": 0, "fid": 9.0}, {"epoch": 1, "fid": 5.5}, {"epoch": 2, "fid": 6.0}]}
+    assert objective(gan) == ("train_fid", 5.5, "minimize")
+    selection = {"holdout_accuracy": 0.6, "test_accuracy": 0.9}
+    assert objective(selection) == ("holdout_accuracy", 0.6, "maximize")
+
+
+def test_gan_tune_composes_a_minimising_search() -> None:
+    cfg = compose_config(["experiment=gan_tune"], return_hydra_config=True)
+    assert cfg.method.name == "wgan_gp" and cfg.hydra.sweeper.direction == "minimize"
+    assert set(cfg.hydra.sweeper.params) >= {"method.lr_generator", "method.n_critic", "method.gp_lambda"}
+
+
+def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
+    sweep = tmp_path / "tune"
+    run = subprocess.run(
+        ["ssgen-train", "-m", "experiment=m1_tune", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1",
+         "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
+         "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
+         f"hydra.sweep.dir={sweep}", "torch_threads=1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {"method.kl_weight", "method.lr"}  # max_epochs was fixed on the command line
+    trials = sorted(sweep.glob("*/results.json"))
+    assert len(trials) == 2
+    values = []
+    for path in trials:
+        result = json.loads(path.read_text())
+        assert result["objective"]["name"] == "cv_accuracy"
+        assert result["objective"]["value"] == result["heads"]["100"]["m1_svm"]["cv_accuracy"]
+        values.append(result["objective"]["value"])
+    assert best["best_value"] == max(values)
+    report = subprocess.run(["ssgen-report", "tune", str(sweep)], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert "Best (maximize cv_accuracy, no test data)" in report.stdout
+    assert report.stdout.count("| 0 |") + report.stdout.count("| 1 |") == 2
+
+
+def test_summary_puts_scores_beside_their_baselines(tmp_path: Path) -> None:
+    from ssgen.report import run_summary
+
+    m1 = {"method": "m1", "arch": "vae_mlp", "seed": 0, "status": "ok",
+          "heads": {"100": {"m1_svm": {"accuracy": 0.65}, "m1_spreading": {"accuracy": 0.66}, "raw_svm": {"accuracy": 0.71}},
+                    "1000": {"m1_svm": {"accuracy": 0.80}, "raw_svm": {"accuracy": 0.78}}}}
+    lines = run_summary(m1, tmp_path).splitlines()
+    n100 = next(line for line in lines if "N=100 " in line)
+    assert "m1_svm 0.650" in n100 and "raw-pixel SVM 0.710 (-0.060)" in n100 and "worse than raw pixels" in n100
+    n1000 = next(line for line in lines if "N=1000 " in line)
+    assert "(+0.020)" in n1000 and "worse" not in n1000
+    gan = {"method": "dcgan", "arch": "dcgan", "seed": 1, "status": "ok", "fid": 7.76, "fid_floor": 0.12,
+           "kid": 0.059, "class_consistency": 0.946, "class_consistency_floor": 0.973, "scored_checkpoint": "best.ckpt"}
+    text = run_summary(gan, tmp_path)
+    assert "best.ckpt vs the test set: FID 7.76 (real data 0.12)" in text and "class-consistency 0.946 (real data 0.973)" in text

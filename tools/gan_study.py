@@ -1,0 +1,154 @@
+"""The GAN study of issue 18 in resumable parts: 3 methods x archs x seeds at experiment=gan (10 epochs, restarts on).
+
+    python tools/gan_study.py status                      # the plan, what is recorded, what is next
+    python tools/gan_study.py run --minutes 50            # train the next runs in plan order within the budget
+    python tools/gan_study.py report                      # docs/gan_metrics.md and docs/figures from the records
+
+A run's checkpoints stay in ``outputs/gan_study/<name>`` (git-ignored, lost between sessions); what is committed is
+its small record in ``docs/records/gan_study/<name>/``: ``results.json``, ``curves.csv`` (every TensorBoard scalar:
+tag, step, value) and ``samples.npz`` (10 generated images per class, uint8, from the checkpoint the run was scored
+with, noise seed 0). ``ssgen-report gan`` and ``ssgen-report figures`` read the records as they read run dirs, so the
+tables and figures are regenerated from the repository. A run is recorded once it has ended (``ok`` or ``failed``);
+an interrupted one resumes from its last.ckpt when its run dir is still there, else starts again.
+The plan is ordered so that each part adds whole seeds: arch A (``dcgan``) for seeds 0, 1, 2 first, then the other
+architectures. Every run uses the method defaults and ``experiment=gan`` (restarts=1: a diverged run is relaunched
+once with seed+1 by the failed-convergence detector; results.json counts it in ``failed_runs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "docs" / "records" / "gan_study"
+RUNS = ROOT / "outputs" / "gan_study"
+METHODS = ("dcgan", "wgan_clip", "wgan_gp")
+ARCH_ORDER = ("dcgan", "dcgan_softplus", "mlp_generator")  # A, the write-up's B, Gulrajani et al.'s MLP generator
+SEEDS = (0, 1, 2)
+
+
+def plan() -> list[tuple[str, str, int]]:
+    """(method, arch, seed) in the order parts run them: whole seeds of arch A first, then the other archs."""
+    arches = [arch for arch in ARCH_ORDER if (ROOT / "conf" / "arch" / f"{arch}.yaml").is_file()]
+    return [(method, arch, seed) for arch in arches for seed in SEEDS for method in METHODS]
+
+
+def run_name(method: str, arch: str, seed: int) -> str:
+    return f"{method}_{arch}_seed{seed}"
+
+
+def recorded(name: str) -> dict | None:
+    path = RECORDS / name / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def export_curves(trained_dir: Path, out: Path) -> int:
+    """Every scalar of the run's TensorBoard events as rows (tag, step, value); returns the row count."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(trained_dir / "tb"), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    rows = []
+    for tag in accumulator.Tags().get("scalars", []):
+        by_step = {event.step: event.value for event in accumulator.Scalars(tag)}  # a resumed step keeps its last value
+        rows += [(tag, step, value) for step, value in sorted(by_step.items())]
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("tag", "step", "value"))
+        writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in rows)
+    return len(rows)
+
+
+def export_samples(trained_dir: Path, out: Path, per_class: int = 10, seed: int = 0) -> None:
+    """``per_class`` images of each class (uint8 (10 * per_class, 28, 28), labels int64) from the scored checkpoint."""
+    import torch
+
+    from ssgen.generate import load_gan, to_uint8
+
+    model = load_gan(trained_dir)  # best.ckpt when there (the one the run was scored with), else last.ckpt
+    labels = torch.arange(10).repeat_interleave(per_class)
+    np.savez_compressed(out, images=to_uint8(model.sample(labels, seed=seed)), labels=labels.numpy())
+
+
+def write_record(run_dir: Path, name: str) -> Path:
+    """The committed record of a finished run (see the module docstring)."""
+    results = json.loads((run_dir / "results.json").read_text())
+    trained_dir = Path(results.get("trained_dir") or run_dir)
+    record = RECORDS / name
+    record.mkdir(parents=True, exist_ok=True)
+    export_curves(trained_dir, record / "curves.csv")
+    try:
+        export_samples(trained_dir, record / "samples.npz")
+    except Exception as exc:  # a failed run may have no usable checkpoint; its record still counts it
+        print(f"{name}: no samples ({exc})", file=sys.stderr)
+    results["trained_dir"] = str(record)
+    (record / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return record
+
+
+def train(method: str, arch: str, seed: int, extra: list[str]) -> Path:
+    run_dir = RUNS / run_name(method, arch, seed)
+    command = ["ssgen-train", "experiment=gan", f"method={method}", f"arch={arch}", f"seed={seed}",
+               "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}", *extra]
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, check=False, env={**os.environ})
+    return run_dir
+
+
+def run(minutes: float, extra: list[str]) -> None:
+    """Train and record the next unrecorded runs of the plan, not starting one after ``minutes`` have passed."""
+    deadline = time.time() + minutes * 60
+    for method, arch, seed in plan():
+        name = run_name(method, arch, seed)
+        if recorded(name):
+            continue
+        if time.time() > deadline:
+            print(f"budget of {minutes} min used; next: {name}")
+            return
+        run_dir = train(method, arch, seed, extra)
+        results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
+        if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
+            print(f"recorded {write_record(run_dir, name)}: {results.get('status')}, FID {results.get('fid')}")
+        else:
+            print(f"{name} ended {results.get('status')!r}: not recorded; the next part resumes it")
+            return
+
+
+def status() -> None:
+    for method, arch, seed in plan():
+        result = recorded(run_name(method, arch, seed))
+        state = "-" if result is None else f"{result.get('status')}, FID {result.get('fid', float('nan')):.2f}, " \
+                                           f"{result.get('wall_time_s', 0) / 60:.0f} min, failed_runs {result.get('failed_runs')}"
+        print(f"{run_name(method, arch, seed):40s} {state}")
+
+
+def report() -> None:
+    subprocess.run(["ssgen-report", "gan", str(RECORDS), "--out", str(ROOT / "docs" / "gan_metrics.md")], check=True)
+    subprocess.run(["ssgen-report", "figures", str(RECORDS), "--out", str(ROOT / "docs" / "figures")], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("status", "run", "report"))
+    parser.add_argument("--minutes", type=float, default=50.0, help="run: start no new run after this many minutes")
+    parser.add_argument("overrides", nargs="*", help="run: extra ssgen-train overrides (e.g. torch_threads=1)")
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.minutes, args.overrides)
+    elif args.command == "status":
+        status()
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    main()
