@@ -57,21 +57,24 @@ FIX_HINT = (
 
 
 # ----------------------------------------------------------------------------------------------- IDX files
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (optionally .gz): images -> (N, 28, 28) uint8, labels -> (N,) uint8.
+def read_idx(path: str | Path, fix: str | None = None) -> np.ndarray:
+    """Read one IDX file (optionally .gz, any case): images -> (N, 28, 28) uint8, labels -> (N,) uint8.
 
     Checks the magic number and that the payload length matches the header, so a truncated or
     corrupt file fails with a message naming the file instead of a numpy reshape traceback.
+    ``fix`` ends each message: by default how to get the data set again (for a file of ``data.root``);
+    ssgen-predict passes what to give instead (the user's own file is not to be deleted).
     """
     path = Path(path)
+    fix = fix or f"delete it and {FIX_HINT}"
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as exc:  # bad gzip stream, truncated gzip, unreadable file
-        raise DataError(f"cannot read {path}: {exc}; the file is corrupt or truncated — delete it and {FIX_HINT}") from exc
+        raise DataError(f"cannot read {path}: {exc}; the file is corrupt or truncated — {fix}") from exc
     if len(raw) < 8:
-        raise DataError(f"{path} is truncated ({len(raw)} bytes, no IDX header); delete it and {FIX_HINT}")
+        raise DataError(f"{path} is truncated ({len(raw)} bytes, no IDX header); {fix}")
     magic = int.from_bytes(raw[0:4], "big")
     count = int.from_bytes(raw[4:8], "big")
     if magic == _IMAGE_MAGIC:
@@ -83,10 +86,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     elif magic == _LABEL_MAGIC:
         header, shape = 8, (count,)
     else:
-        raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 2051 or 2049); delete it and {FIX_HINT}")
+        raise DataError(f"{path} is not an IDX file (magic number {magic}, expected 2051 or 2049); {fix}")
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
-        raise DataError(f"{path} has {len(raw)} bytes but its header promises {expected}: truncated or corrupt; delete it and {FIX_HINT}")
+        raise DataError(f"{path} has {len(raw)} bytes but its header promises {expected}: truncated or corrupt; {fix}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 

@@ -25,6 +25,11 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint names code outside ssgen (a class or network target the gate refuses); nothing was run."""
 
 
+class InputWarning(UserWarning):
+    """Input that is accepted but probably wrong (a blank, dim or dark-on-light image); the console scripts print
+    ``<script>: warning: <message>``, the Python API issues it with ``warnings.warn``."""
+
+
 class TrainingFailed(SSGenError):
     """Training diverged or collapsed; ``status`` in results.json says why."""
 

@@ -3,6 +3,7 @@
     ssgen-generate ckpt=outputs/wgan_gp/2026-01-01_12-00-00 label=dress n=16 seed=0 out=dress.png
     ssgen-generate ckpt=run/checkpoints/last.ckpt label=all n=10 out=grid.png npz=grid.npz
     ssgen-generate ckpt=run label=3 n=100 npz=dresses.npz
+    ssgen-generate ckpt=run label=dress,bag n=5 out_dir=samples/     # samples/dress_0.png ... samples/bag_4.png
 
 Arguments (key=value, any order):
     ckpt   a .ckpt file, or a run dir (its checkpoints/best.ckpt if present, else checkpoints/last.ckpt)
@@ -13,10 +14,11 @@ Arguments (key=value, any order):
     seed   seeds the noise (default 0): the same seed gives the same images on any machine
     out    PNG grid (default samples.png unless only npz= is given); label=all gives one row per class
     npz    optional .npz with images (N, 28, 28) uint8 and labels (N,) int64
+    out_dir  optional folder for one 28x28 PNG per image, <class>_<index within class>.png (dress_00.png ...)
 
 The checkpoint is read on CPU with ``weights_only=True`` (no pickled code runs). Any error (missing or
 corrupt checkpoint, a checkpoint that is not a GAN, an unknown label, n < 1) prints one line and exits
-with status 2 before anything is written.
+with status 2 before anything is written. Python: ``ssgen.load(ckpt).sample(label, n=n, seed=seed)``.
 """
 
 from __future__ import annotations
@@ -28,57 +30,54 @@ import numpy as np
 import torch
 import torchvision
 
+from ssgen.api import load_sampler, sample_labels, to_uint8
 from ssgen.checkpoints import load_module
 from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
-from ssgen.data import parse_labels
 from ssgen.errors import ConfigError
+from ssgen.images import save_pngs
 from ssgen.io import atomic_write
 from ssgen.models.gan import ConditionalGAN
 
-MAX_IMAGES = 1_000_000  # a typo such as n=10000000 should not fill the disk
 OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint or run dir>"), "label": Option("all"), "n": Option(10, as_int),
-           "seed": Option(0, as_int), "out": Option(None), "npz": Option(None)}
+           "seed": Option(0, as_int), "out": Option(None), "npz": Option(None), "out_dir": Option(None)}
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
-    """``key=value`` arguments -> {ckpt, labels (N,) int64, n, seed, out, npz, columns}; ConfigError on bad input."""
+    """``key=value`` arguments -> {ckpt, labels (N,) int64, n, seed, out, npz, out_dir, columns}; ConfigError on
+    bad input."""
     values = parse_key_values(argv, OPTIONS, "ssgen-generate")
     n = values["n"]
     if n < 1:
         raise ConfigError(f"n={n} must be >= 1 (images per class)")
-    classes = parse_labels(values["label"])
-    if n * len(classes) > MAX_IMAGES:
-        raise ConfigError(f"n={n} asks for {n * len(classes)} images; at most {MAX_IMAGES} per call")
-    out, npz = values["out"], values["npz"]
-    if out is None and npz is None:
+    labels = torch.from_numpy(sample_labels(values["label"], n))  # unknown class, too many images: ConfigError
+    n_classes = len(labels) // n
+    out, npz, out_dir = values["out"], values["npz"], values["out_dir"]
+    if out is None and npz is None and out_dir is None:
         out = "samples.png"
     if out is not None and Path(out).suffix.lower() != ".png":
         raise ConfigError(f"out={out} must end in .png")
     if npz is not None and Path(npz).suffix.lower() != ".npz":
         raise ConfigError(f"npz={npz} must end in .npz")
-    labels = torch.tensor(classes, dtype=torch.long).repeat_interleave(n)
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"out_dir={out_dir} is a file; give a folder (it is created if missing)")
     return {"ckpt": values["ckpt"], "labels": labels, "n": n, "seed": values["seed"], "out": out, "npz": npz,
-            "columns": n if len(classes) > 1 else min(n, 10)}
+            "out_dir": out_dir, "columns": n if n_classes > 1 else min(n, 10)}
 
 
 def load_gan(path: str | Path) -> ConditionalGAN:
-    """The GAN of a checkpoint or run dir, on CPU, in eval mode; CheckpointError if it is anything else."""
+    """The class-conditional generator module of a checkpoint or run dir (a GAN, M2 or M1+M2: the same
+    ``sample()`` hook), on CPU, in eval mode; CheckpointError if it is anything else."""
     from ssgen.models.m2 import M2
 
-    # M2 and M1+M2 are class-conditional generators too (p(x | y, z)), with the same sample() hook.
     return load_module(path, expected=(ConditionalGAN, M2),
                        what="class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, 1, 28, 28) in [-1, 1] -> (N, 28, 28) uint8 in 0..255."""
-    return ((images.squeeze(1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-
-
 def generate_files(ckpt: str | Path, labels: torch.Tensor, seed: int, out: str | None, npz: str | None,
-                   columns: int = 10) -> torch.Tensor:
-    """Sample ``labels`` (N,) with noise from ``seed``, write the PNG grid and/or the .npz; returns the images."""
-    model = load_gan(ckpt)  # fails before anything is written
+                   columns: int = 10, out_dir: str | None = None) -> torch.Tensor:
+    """Sample ``labels`` (N,) with noise from ``seed``; write the PNG grid, the .npz and/or one PNG per image in
+    ``out_dir``; returns the images (N, 1, 28, 28) in [-1, 1]."""
+    model = load_sampler(ckpt).module  # fails before anything is written
     images = model.sample(labels, seed=seed)
     if out is not None:
         grid = torchvision.utils.make_grid(images, nrow=columns, normalize=True, value_range=(-1, 1), pad_value=1.0)
@@ -89,6 +88,8 @@ def generate_files(ckpt: str | Path, labels: torch.Tensor, seed: int, out: str |
                 np.savez(handle, images=to_uint8(images), labels=labels.numpy().astype(np.int64))
 
         atomic_write(npz, write_npz)
+    if out_dir is not None:
+        save_pngs(out_dir, to_uint8(images), labels.numpy().astype(np.int64))
     return images
 
 
@@ -97,8 +98,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def generate_and_print(argv: list[str]) -> None:
         args = parse_args(argv)
-        generate_files(args["ckpt"], args["labels"], args["seed"], args["out"], args["npz"], args["columns"])
+        generate_files(args["ckpt"], args["labels"], args["seed"], args["out"], args["npz"], args["columns"],
+                       args["out_dir"])
         written = [path for path in (args["out"], args["npz"]) if path]
+        if args["out_dir"]:
+            written.append(f"{args['out_dir']} (one PNG each)")
         print(f"wrote {len(args['labels'])} images to {' and '.join(written)}")
 
     run_console_script("ssgen-generate", __doc__, argv, generate_and_print)

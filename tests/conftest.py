@@ -17,6 +17,7 @@ from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
 # A few batches, no progress bar: enough to run every code path of a training run in seconds.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=1"]
+QUICK = [item for item in FAST if "limit_train_batches" not in item]  # FAST with a batch limit of your own
 
 
 def assert_quiet_when_the_reader_stops_early(command: list[str]) -> None:
@@ -88,3 +89,27 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config([*(FAST if fast else []), f"run_dir={tmp_path / 'run'}", *overrides])
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def m1_head_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real, tiny ssgen-train M1 run dir with its SVM head for N=100 (30 batches; accuracy well above chance)."""
+    from ssgen.train import train
+
+    run_dir = tmp_path_factory.mktemp("m1_head") / "run"
+    cfg = compose_config([*QUICK, "+trainer.limit_train_batches=30", f"run_dir={run_dir}", "torch_threads=1",
+                          "method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",
+                          "method.callbacks.svm_head.raw_pixel_baseline=false"])
+    assert train(cfg)["status"] == "ok"
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def m2_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real, tiny ssgen-train M2 run dir (20 steps): a sampler and a classifier in one."""
+    from ssgen.train import train
+
+    run_dir = tmp_path_factory.mktemp("m2_tiny") / "run"
+    cfg = compose_config([*QUICK, "+trainer.limit_train_batches=20", "method=m2", f"run_dir={run_dir}", "torch_threads=1"])
+    assert train(cfg)["status"] == "ok"
+    return run_dir

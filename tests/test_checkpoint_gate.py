@@ -106,7 +106,7 @@ def test_predict_refuses_a_crafted_checkpoint(tmp_path):
     images = tmp_path / "images.npz"
     import numpy as np
 
-    np.savez(images, images=np.zeros((2, 28, 28), dtype=np.uint8))
+    np.savez(images, images=np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8))  # not blank
     out = tmp_path / "labels.npz"
     result = run("ssgen-predict", f"run={tmp_path / 'run'}", f"images={images}", f"out={out}")
     assert_refused(result, "ssgen-predict", path, marker)

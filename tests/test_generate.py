@@ -85,6 +85,28 @@ def test_single_label_by_name_and_index_and_seeding(gan_run, tmp_path, capsys):
     assert not (tmp_path / "samples.png").exists()  # npz only: no PNG unless asked
 
 
+def test_out_dir_writes_one_png_per_image_as_the_api_samples_them(gan_run, tmp_path, capsys):
+    import ssgen
+    from ssgen.api import GAN
+
+    pngs, npz = tmp_path / "pngs", tmp_path / "s.npz"
+    code, err = run_main(capsys, f"ckpt={gan_run}", "label=bag,0", "n=3", "seed=2", f"out_dir={pngs}", f"npz={npz}")
+    assert code == 0, err
+    assert sorted(path.name for path in pngs.iterdir()) == ["bag_0.png", "bag_1.png", "bag_2.png", "t_shirt_0.png",
+                                                            "t_shirt_1.png", "t_shirt_2.png"]
+    assert not (tmp_path / "samples.png").exists()  # no grid unless asked
+    data = np.load(npz)
+    assert np.array_equal(np.asarray(Image.open(pngs / "bag_1.png")), data["images"][1])
+    assert np.array_equal(np.asarray(Image.open(pngs / "t_shirt_0.png")), data["images"][3])
+    model = ssgen.load(gan_run)
+    assert isinstance(model, GAN) and (model.info.method, model.info.status) == ("wgan_gp", "ok")
+    samples = model.sample("bag,0", n=3, seed=2)
+    assert np.array_equal(samples.images, data["images"]) and np.array_equal(samples.labels, data["labels"])
+    (tmp_path / "taken").write_text("a file")
+    code, err = run_main(capsys, f"ckpt={gan_run}", f"out_dir={tmp_path / 'taken'}")
+    assert code == 2 and "out_dir=" in err and "is a file; give a folder" in err and err.count("\n") == 1
+
+
 def test_gan_checkpoint_loads_on_cpu_with_weights_only(gan_run):
     from ssgen.models.gan import WGANGP
 

@@ -136,7 +136,7 @@ def test_predict_round_trip_subprocess(trained_run, tmp_path):
 
 @pytest.mark.parametrize("images, fragment", [
     (np.zeros((3, 32, 32), dtype=np.uint8), "is not (N, 28, 28)"),
-    (np.zeros((3, 28, 28), dtype=np.float32), "dtype float32"),
+    (np.full((3, 28, 28), 2.0, dtype=np.float32), "float32 pixels span [2, 2]; give floats in [0, 1]"),
     (np.full((3, 28, 28), 300, dtype=np.int32), "outside 0..255"),
 ])
 def test_predict_rejects_bad_images(trained_run, tmp_path, images, fragment):
@@ -149,10 +149,10 @@ def test_predict_rejects_bad_images(trained_run, tmp_path, images, fragment):
 
 
 def test_predict_missing_run_clear_error(tmp_path):
-    np.savez(tmp_path / "ok.npz", images=np.zeros((2, 28, 28), dtype=np.uint8))
+    np.savez(tmp_path / "ok.npz", images=load_fashion_mnist()["test_images"][:2].numpy())
     result = subprocess.run(["ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
                              f"out={tmp_path / 'p.npz'}"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "not a finished method=m1 run" in result.stderr
+    assert result.returncode == 2 and "nope does not exist; give a .ckpt file or a run dir" in result.stderr
 
 
 def test_model_only_copy_loads_the_same_weights_and_drops_training_state(trained_run, tmp_path):

@@ -218,8 +218,10 @@ def test_predict_round_trip(m2_run):
     assert (labels == truth).mean() > 0.3
     assert np.array_equal(labels, load_m2(run_dir).predict_labels(images).numpy())
     assert is_m2_run(run_dir)
-    with pytest.raises(DataError, match="dtype float32"):
+    with pytest.raises(DataError, match="every image is a single grey level"):
         predict_m2(run_dir, np.zeros((2, 28, 28), dtype=np.float32))
+    with pytest.raises(DataError, match=r"float32 pixels span \[-1, 1\]"):
+        predict_m2(run_dir, images.numpy().astype(np.float32) / 127.5 - 1)
 
 
 def test_class_conditional_generation(m2_run):

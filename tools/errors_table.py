@@ -9,6 +9,7 @@ import contextlib
 import io
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,10 @@ def lifecycle_rows() -> list[tuple[str, str]]:
 
 def main() -> None:
     from ssgen.bench import main as bench
-    from ssgen.data import read_idx
+    from ssgen.data import load_fashion_mnist, read_idx
+    from ssgen.errors import InputWarning
     from ssgen.generate import main as generate
+    from ssgen.images import read_images
     from ssgen.predict import main as predict
 
     rows: list[tuple[str, str]] = []
@@ -86,7 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         good = tmp_path / "good.npz"
-        np.savez(good, images=np.zeros((2, 28, 28), dtype=np.uint8))
+        np.savez(good, images=load_fashion_mnist()["test_images"][:2].numpy())
         truncated = tmp_path / "train-images-idx3-ubyte"
         truncated.write_bytes((2051).to_bytes(4, "big") + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"x" * 50)
         try:
@@ -110,22 +113,47 @@ def main() -> None:
             (generate, [f"ckpt={tmp_path}", "n=0"], "`ssgen-generate n=0`"),
             (predict, [f"run={tmp_path}", f"images={good}", f"out={tmp_path / 'p.npz'}"], "`ssgen-predict` on a dir that is no M1/M2 run"),
         ]
-        for images, label in ((np.zeros((2, 32, 32), np.uint8), "32x32 images"), (np.zeros((2, 28, 28), np.float32), "float images"),
-                              (np.full((2, 28, 28), 300, np.int32), "pixel values above 255")):
+        real = load_fashion_mnist()["test_images"][:20].numpy()
+        for images, label in ((np.zeros((2, 32, 32), np.uint8), "32x32 images"),
+                              (real.astype(np.float32) / 127.5 - 1, "float images in [-1, 1]"),
+                              (np.full((2, 28, 28), 300, np.int32), "pixel values above 255"),
+                              ((real > 127).astype(np.uint8), "uint8 images scaled to 0/1 before the cast"),
+                              (np.zeros((5, 28, 28), np.uint8), "blank (constant) images only")):
             bad = tmp_path / f"bad_{len(cases)}.npz"
             np.savez(bad, images=images)
             cases.append((predict, [f"run={tmp_path}", f"images={bad}", f"out={tmp_path / 'p.npz'}"],
                           f"`ssgen-predict` with {label}"))
+        (tmp_path / "shoe.png").write_text("not a PNG")
+        (tmp_path / "notes.txt").write_text("not images")
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "taken").write_text("a file")
+        for images, label in (("shoe.png", "a .png file that is not an image"), ("notes.txt", "a text file"),
+                              ("empty", "a folder without image files"), ("*.gif", "a glob that matches nothing")):
+            cases.append((predict, [f"run={tmp_path}", f"images={tmp_path / images}", f"out={tmp_path / 'p.npz'}"],
+                          f"`ssgen-predict images=` {label}"))
+        cases += [(predict, [f"run={tmp_path}", f"images={good}", "invert=maybe", f"out={tmp_path / 'p.npz'}"],
+                   "`ssgen-predict invert=maybe`"),
+                  (generate, [f"ckpt={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
         cases += [(bench, ["--section", "cpu_main"], "`python -m ssgen.bench --section cpu_main` (no `--out`)"),
                   (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m ssgen.bench --concurrent 2 --compare ...`")]
         for main_fn, argv, label in cases:
             rows.append((label, cli_message(main_fn, argv).replace(str(tmp_path), "<dir>")))
+        # accepted, with a warning on stderr (the same line ssgen-predict prints after its output)
+        mixed = real.copy()
+        mixed[[2, 4]] = 0
+        mixed[5] //= 8
+        mixed[7] = 255 - mixed[7]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)
+            for message in read_images(mixed, source="images.npz").warnings:
+                rows.append(("`ssgen-predict` with a few blank, dim or dark-on-light images (accepted)",
+                             f"ssgen-predict: warning: {message}"))
     rows.extend(lifecycle_rows())
     print("# Bad input and the message it gets\n")
     print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
     print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
-    print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py, test_bench.py).")
-    print("Nothing is written when an input is refused.\n")
+    print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py, test_images.py,")
+    print("test_api.py, test_bench.py). Nothing is written when an input is refused.\n")
     print("| input | message |\n|---|---|")
     for case, message in rows:
         print(f"| {case} | {message.replace('|', '/')} |")
