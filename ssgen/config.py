@@ -31,7 +31,8 @@ register_resolvers()  # ${ssgen_job_name:...} in conf/hydra/default.yaml, in eve
 class DataConfig:
     _target_: str = "ssgen.data.FashionMNISTDataModule"
     root: str | None = None  # searched first; then /usr/share/datasets/fashion-mnist; then download here
-    n_labels: Any = 0  # int multiple of 10, 0 (none) or 'all'
+    # int multiple of 10, 0 (none) or 'all'; conf/data/fashion_mnist.yaml makes it ${method.default_n_labels}
+    n_labels: Any = 0
     seed: int = "${seed}"  # type: ignore[assignment]  # the label draw follows the run's seed
     pixel_range: str = "${method.pixel_range}"  # type: ignore[assignment]
     train_stream: str = "${method.train_stream}"  # type: ignore[assignment]
@@ -58,6 +59,9 @@ class MethodConfig:
     pixel_range: str = "unit"  # 'unit' ([0, 1]) or 'symmetric' ([-1, 1]): what the data module serves
     train_stream: str = "unlabelled"  # 'unlabelled' or 'labelled': which images train it
     batch_size: int = 100
+    # data.n_labels unless the command line or an experiment preset sets it: each method picks its data as it
+    # picks its arch (the class attribute of the same name; M1 / M2 100, the GANs 'all')
+    default_n_labels: Any = 100
     callbacks: dict[str, Any] = field(default_factory=dict)  # method-specific callbacks, merged with cfg.callbacks
 
 
@@ -89,14 +93,15 @@ def method_schema(cls: type, target: str) -> type:
     """A structured-config dataclass for a method: ``MethodConfig`` plus one field per constructor argument.
 
     The module's signature is the one place its defaults live; the method YAML lists only what differs
-    (with the paper's reason). ``family``, ``pixel_range``, ``train_stream`` and ``batch_size`` default to
-    the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
+    (with the paper's reason). ``family``, ``pixel_range``, ``train_stream``, ``batch_size`` and
+    ``default_n_labels`` default to the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
     """
     specs: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
-    for meta in ("family", "pixel_range", "train_stream", "batch_size"):
+    for meta in ("family", "pixel_range", "train_stream", "batch_size", "default_n_labels"):
         if hasattr(cls, meta):
             value = getattr(cls, meta)
-            specs.append((meta, type(value), field(default=value)))
+            # n_labels is an int or 'all' whichever the class picked, so its key takes either
+            specs.append((meta, Any if meta == "default_n_labels" else type(value), field(default=value)))
     for name, parameter in constructor_parameters(cls).items():
         default = parameter.default
         if default is inspect.Parameter.empty:

@@ -20,7 +20,9 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def test_cfg_job_prints_composed_config():
     result = run("ssgen-train", "--cfg", "job")
     assert result.returncode == 0, result.stderr
-    assert "method:" in result.stdout and "name: m1" in result.stdout and "n_labels: 100" in result.stdout
+    assert "method:" in result.stdout and "name: m1" in result.stdout
+    # data.n_labels follows the method's default (M1: 100) unless set
+    assert "n_labels: ${method.default_n_labels}" in result.stdout and "default_n_labels: 100" in result.stdout
 
 
 def test_paths_stay_out_of_sweep_job_dir_names():
@@ -91,14 +93,25 @@ def test_every_other_method_end_to_end_subprocess(tmp_path, method):
     """experiment=debug trains a few batches of each method through the real console script."""
     small = {"dcgan": ["arch.networks.generator.width=8", "arch.networks.critic.width=8"],
              "m2": ["data.n_labels=100"]}.get(method, ["arch.networks.generator.width=8", "arch.networks.critic.width=8"])
-    no_metrics = [] if method == "m2" else ["data.n_labels=all", "method.callbacks.quality=null",
-                                            "method.callbacks.best_checkpoint=null"]
+    # no data.n_labels for the GANs: typed as a new user would, method=<gan> trains on all 60k labelled images
+    no_metrics = [] if method == "m2" else ["method.callbacks.quality=null", "method.callbacks.best_checkpoint=null"]
     result = run("ssgen-train", "experiment=debug", f"method={method}", *small, *no_metrics,
                  f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "ok" and results["method"] == method and results["optimizer_steps"] > 0
+    assert results["n_labels"] == (100 if method == "m2" else 60000)
+    assert "trains on only" not in result.stdout + result.stderr  # the small-data warning: explicit small n_labels
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and list((tmp_path / "tb").glob("events.*"))
+
+
+def test_an_explicit_n_labels_beats_the_gan_default(tmp_path):
+    result = run("ssgen-train", "experiment=debug", "method=dcgan", "data.n_labels=100", "arch.networks.generator.width=8",
+                 "arch.networks.critic.width=8", "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null",
+                 f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "results.json").read_text())["n_labels"] == 100
+    assert "DCGAN trains on only 100 labelled images" in result.stdout  # the log's console handler
 
 
 @pytest.mark.parametrize("script, usage_fragment", [

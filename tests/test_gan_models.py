@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import compose_config
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -88,9 +89,19 @@ def test_every_method_and_arch_composes_and_generates_28x28(make_cfg, method, ar
     assert norms == ({"GroupNorm"} if method == "wgan_gp" else {"BatchNorm2d"})
 
 
-def test_plain_method_without_the_experiment_preset_trains_on_100_images_and_warns(make_cfg, caplog):
-    cfg = make_cfg("method=dcgan", *TINY["dcgan"], "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null")
-    assert cfg.arch.name == "dcgan" and cfg.data.n_labels == 100  # the data default; experiment=gan sets 'all'
+@pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp", "hinge_gan"])
+def test_a_gan_method_alone_picks_all_labelled_images(method):
+    assert compose_config([f"method={method}", "run_dir=/tmp/x"]).data.n_labels == "all"
+    assert compose_config([f"method={method}", "data.n_labels=100", "run_dir=/tmp/x"]).data.n_labels == 100
+    assert compose_config(["method=m1", "run_dir=/tmp/x"]).data.n_labels == 100  # M1 keeps its own default
+    # an experiment preset's data.n_labels beats the method's default (experiment=gan sets 'all', M1's is 100)
+    assert compose_config(["method=m1", "experiment=gan", "run_dir=/tmp/x"]).data.n_labels == "all"
+
+
+def test_an_explicit_small_label_budget_trains_on_it_and_warns(make_cfg, caplog):
+    cfg = make_cfg("method=dcgan", "data.n_labels=100", *TINY["dcgan"], "method.callbacks.quality=null",
+                   "method.callbacks.best_checkpoint=null")
+    assert cfg.arch.name == "dcgan" and cfg.data.n_labels == 100
     with caplog.at_level("WARNING", logger="ssgen"):
         assert train(cfg)["status"] == "ok"
     assert "add experiment=gan or data.n_labels=all" in caplog.text

@@ -74,6 +74,9 @@ class ConditionalGAN(L.LightningModule):
     n_classes = N_CLASSES
     # what the run needs around the module (ssgen.config.MethodConfig): labelled images in [-1, 1] (tanh)
     family, pixel_range, train_stream, batch_size = "gan", "symmetric", "labelled", 64
+    # data.n_labels unless set: every labelled training image (the study's data), so `method=dcgan` alone
+    # trains the study's model; M1's 100 would give 2 batches an epoch
+    default_n_labels = "all"
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
