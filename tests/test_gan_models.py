@@ -29,6 +29,7 @@ from ssgen.train import build_model, train
 TINY = {
     "dcgan": ["arch.networks.generator.width=8", "arch.networks.critic.width=8"],
     "mlp_generator": ["arch.networks.generator.hidden_units=32", "arch.networks.critic.width=8"],
+    "dcgan_softplus": ["arch.networks.generator.width=8", "arch.networks.critic.width=8"],
 }
 NO_METRICS = ["data.n_labels=all", "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null"]
 
@@ -68,7 +69,7 @@ def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> 
 
 # ------------------------------------------------------------------------------------------------ composition
 @pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp"])
-@pytest.mark.parametrize("arch", ["dcgan", "mlp_generator"])
+@pytest.mark.parametrize("arch", ["dcgan", "mlp_generator", "dcgan_softplus"])
 def test_every_method_and_arch_composes_and_generates_28x28(make_cfg, method, arch):
     cfg = make_cfg(f"method={method}", f"arch={arch}", *TINY[arch], *NO_METRICS)
     validate(cfg)
@@ -84,9 +85,50 @@ def test_every_method_and_arch_composes_and_generates_28x28(make_cfg, method, ar
     assert images.min() >= -1 and images.max() <= 1
     assert scores.shape == (20,)
     assert model.generate(labels[:3], torch.zeros(3, model.latent_dim)).shape == (3, 1, 28, 28)
-    # critic normalisation follows the method: batch norm for dcgan / wgan_clip, layer norm (GroupNorm(1)) for wgan_gp
+    # critic normalisation follows the method: batch norm for dcgan / wgan_clip, layer norm (GroupNorm(1)) for
+    # wgan_gp; arch B fixes none in both networks, whatever the method says
     norms = {type(m).__name__ for m in model.critic.modules() if isinstance(m, nn.BatchNorm2d | nn.GroupNorm)}
-    assert norms == ({"GroupNorm"} if method == "wgan_gp" else {"BatchNorm2d"})
+    if arch == "dcgan_softplus":
+        assert norms == set() and not any(isinstance(m, nn.BatchNorm2d) for m in model.generator.modules())
+    else:
+        assert norms == ({"GroupNorm"} if method == "wgan_gp" else {"BatchNorm2d"})
+
+
+def test_softplus_activation_is_exactly_the_write_ups_formula():
+    from ssgen.nets.dcgan import SoftplusActivation
+
+    x = torch.tensor([-20.0, -1.0, 0.0, 1.0, 20.0])
+    expected = torch.log1p(torch.exp(2 * x + 2)) / 2  # softplus(2x + 2) / 2, no shift
+    assert torch.allclose(SoftplusActivation()(x), expected)
+    assert SoftplusActivation()(torch.tensor(0.0)).item() == pytest.approx(1.0635, abs=1e-4)
+    assert SoftplusActivation()(torch.tensor([-20.0, 20.0])).tolist() == pytest.approx([0.0, 21.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp"])
+def test_arch_b_takes_one_training_step_with_every_method(make_cfg, method):
+    """Arch B (dcgan_softplus) composes with each method: a batch moves the critic and the generator."""
+    from ssgen.nets.dcgan import SoftplusActivation
+
+    cfg = make_cfg(f"method={method}", "arch=dcgan_softplus", *TINY["dcgan_softplus"], *NO_METRICS,
+                   "method.n_critic=1", "method.latent_dim=16")
+    validate(cfg)  # wgan_gp's 'no batch norm in the critic' check accepts an arch that fixes norm=none
+    model = build_model(cfg)
+    networks = [*model.generator.modules(), *model.critic.modules()]
+    assert not any(isinstance(m, nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm) for m in networks)
+    assert sum(isinstance(m, SoftplusActivation) for m in networks) == 4
+    assert not any(isinstance(m, nn.ReLU | nn.LeakyReLU) for m in networks)
+    generator, critic = snapshot(model.generator), snapshot(model.critic)
+    fit_batches(model, n_batches=1)
+    assert changed(generator, snapshot(model.generator)) and changed(critic, snapshot(model.critic))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_method_critic_norm_batch_with_wgan_gp_is_still_refused_on_arch_a(make_cfg):
+    from ssgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gradient penalty"):
+        validate(make_cfg("method=wgan_gp", "arch=dcgan", "method.critic_norm=batch"))
+    validate(make_cfg("method=wgan_gp", "arch=dcgan_softplus", "method.critic_norm=batch"))  # unused there
 
 
 @pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp", "hinge_gan"])
@@ -105,6 +147,44 @@ def test_an_explicit_small_label_budget_trains_on_it_and_warns(make_cfg, caplog)
     with caplog.at_level("WARNING", logger="ssgen"):
         assert train(cfg)["status"] == "ok"
     assert "add experiment=gan or data.n_labels=all" in caplog.text
+
+
+def test_generator_ema_averages_the_generator_and_is_what_samples_come_from(tmp_path):
+    model = make_model(DCGAN, ema_decay=0.9)
+    assert not any(p.requires_grad for p in model.generator_ema.parameters())
+    optimizer_generator, optimizer_critic = model.configure_optimizers()
+    held = {id(p) for optimizer in (optimizer_generator, optimizer_critic) for group in optimizer.param_groups
+            for p in group["params"]}
+    assert not held & {id(p) for p in model.generator_ema.parameters()}
+    initial = snapshot(model.generator_ema)
+    fit_batches(model, n_batches=3)
+    assert model.ema_updates == 3
+    live, average = snapshot(model.generator), snapshot(model.generator_ema)
+    assert changed(initial, average) and changed(live, average)  # it moved, and it is not a copy
+    # by hand: decays min(0.9, (1 + t) / (10 + t)) = 0.1, 0.18, 0.25 over the three generator steps
+    model.eval()
+    labels, noise = torch.arange(10), torch.randn(10, 16)
+    with torch.no_grad():
+        assert torch.equal(model.generate(labels, noise), model.generator_ema(noise, labels))
+        assert not torch.equal(model.generate(labels, noise), model.generator(noise, labels))
+    assert torch.equal(model.sample(labels, noise), model.generator_ema(noise, labels))
+    # checkpointed and restored with the module
+    trainer_path = tmp_path / "ema.ckpt"
+    model.trainer.save_checkpoint(trainer_path)
+    reloaded = DCGAN.load_from_checkpoint(trainer_path, map_location="cpu", weights_only=True)
+    assert reloaded.ema_updates == 3 and not changed(average, snapshot(reloaded.generator_ema))
+    assert make_model(DCGAN).generator_ema is None  # off by default
+
+
+def test_generator_ema_warm_up_by_hand():
+    model = make_model(DCGAN, ema_decay=0.999)
+    with torch.no_grad():
+        for average in model.generator_ema.parameters():
+            average.zero_()
+        for parameter in model.generator.parameters():
+            parameter.fill_(1.0)
+    model.update_generator_ema()  # t=0: decay min(0.999, 1/10) = 0.1 -> 0.9 of the way to the generator
+    assert all(torch.allclose(p, torch.full_like(p, 0.9)) for p in model.generator_ema.parameters())
 
 
 def test_hyperparameters_are_plain_values():

@@ -3,11 +3,13 @@
     ssgen-train experiment=gan method=dcgan arch=dcgan              # Radford et al. 2016
     ssgen-train experiment=gan method=wgan_clip arch=dcgan          # Arjovsky et al. 2017
     ssgen-train experiment=gan method=wgan_gp arch=mlp_generator    # Gulrajani et al. 2017, Table 1 row
-    ssgen-train -m experiment=gan method=dcgan,wgan_clip,wgan_gp arch=dcgan,mlp_generator
+    ssgen-train experiment=gan method=wgan_gp arch=dcgan_softplus   # the write-up's arch B: no norm, softplus
+    ssgen-train -m experiment=gan method=dcgan,wgan_clip,wgan_gp arch=dcgan,dcgan_softplus,mlp_generator
+    ssgen-train experiment=gan method=dcgan method.ema_decay=0.999   # sample from a weight average of G
 
 The networks (``ssgen.nets.dcgan``, ``ssgen.nets.mlp_generator``) are plain ``nn.Module``s that
 take ``(input, labels)``; the arch yaml names them and the module builds them with the method's
-``latent_dim`` and ``critic_norm``. ``ConditionalGAN`` holds the training loop; ``DCGAN``, ``WGANClip``
+``latent_dim`` and ``critic_norm`` (an arch that sets the critic's ``norm`` itself keeps it). ``ConditionalGAN`` holds the training loop; ``DCGAN``, ``WGANClip``
 and ``WGANGP`` override only the losses, the optimiser and what happens after a critic step.
 
 Update schedule: every ``training_step`` takes one real batch and makes one critic step on it; every
@@ -23,6 +25,7 @@ critic's first convolution (cGAN style), for the class-consistency comparison.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -66,8 +69,14 @@ class ConditionalGAN(L.LightningModule):
         latent_dim: noise dimension, passed to the generator.
         lr_generator, lr_critic, beta1, beta2: optimiser settings (Adam; WGANClip uses RMSprop, no betas).
         n_critic: critic steps (= real batches) per generator step.
-        critic_norm: 'batch' | 'layer' | 'none', passed to the critic as ``norm``.
+        critic_norm: 'batch' | 'layer' | 'none', passed to the critic as ``norm``, unless the arch fixes the
+            critic's ``norm`` itself (arch B, ``dcgan_softplus``: none anywhere), which then wins.
         fixed_noise_seed: seeds the noise of the per-epoch sample grid (kept in a buffer, survives resume).
+        ema_decay: > 0 keeps an exponential moving average of the generator's weights (``generator_ema``,
+            updated after every generator step; Yazici et al. 2019, Karras et al. 2018), and every sample
+            (``generate``: in-training metrics, hence best.ckpt selection and the collapse checks, the grids,
+            the final report, ssgen-generate) comes from it; training itself always uses the live generator.
+            0 (the default) = off. 0.999 averages over about the last 1000 generator steps.
     """
 
     hp_metric_names = ("fid", "kid", "class_consistency")
@@ -92,10 +101,18 @@ class ConditionalGAN(L.LightningModule):
             raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use batch, layer or none")
         if not (0 <= method.beta1 < 1 and 0 <= method.beta2 < 1):
             raise ConfigError(f"Adam betas ({method.beta1}, {method.beta2}) must lie in [0, 1)")
+        if not 0 <= method.ema_decay < 1:
+            raise ConfigError(f"method.ema_decay={method.ema_decay} must lie in [0, 1); 0 turns the average off, "
+                              "0.999 averages over about the last 1000 generator steps")
+
+    @staticmethod
+    def arch_fixes_critic_norm(arch: dict[str, Any] | DictConfig) -> bool:
+        """Whether the arch's critic spec sets ``norm`` itself (arch B): then ``method.critic_norm`` is unused."""
+        return "norm" in arch["networks"]["critic"]
 
     def __init__(self, arch: dict[str, Any], latent_dim: int = 128, lr_generator: float = 2e-4,
                  lr_critic: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, n_critic: int = 1,
-                 critic_norm: str = "batch", fixed_noise_seed: int = 1234) -> None:
+                 critic_norm: str = "batch", fixed_noise_seed: int = 1234, ema_decay: float = 0.0) -> None:
         super().__init__()
         arch = _plain(arch)
         # every __init__ argument, subclasses' included (clip, gp_lambda); plain values only
@@ -104,7 +121,13 @@ class ConditionalGAN(L.LightningModule):
         self.latent_dim = latent_dim
         networks = arch["networks"]
         self.generator = build_network(networks["generator"], latent_dim=latent_dim, n_classes=self.n_classes)
-        self.critic = build_network(networks["critic"], norm=critic_norm, n_classes=self.n_classes)
+        critic_kwargs = {} if self.arch_fixes_critic_norm(arch) else {"norm": critic_norm}
+        self.critic = build_network(networks["critic"], n_classes=self.n_classes, **critic_kwargs)
+        # the average is a second copy of the generator, outside both optimizers; its weights are checkpointed
+        self.generator_ema: nn.Module | None = None
+        if ema_decay > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.ema_updates = 0
         noise = torch.randn(GRID_COLUMNS, latent_dim, generator=torch.Generator().manual_seed(fixed_noise_seed))
         # row = class, column = noise vector: reading down a column shows the label alone changing the image
         self.register_buffer("fixed_noise", noise.repeat(self.n_classes, 1))
@@ -116,13 +139,19 @@ class ConditionalGAN(L.LightningModule):
     def generate(self, labels: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Images (N, 1, 28, 28) in [-1, 1] for class labels (N,) int64; noise (N, latent_dim) or drawn.
 
-        Runs the generator in whatever mode it is in and keeps the autograd graph: wrap the call in
-        ``torch.no_grad()`` and ``eval()`` (or use ``sample``) when only the images are wanted.
+        Runs the sampling generator (``sampling_generator``: the EMA one when ``ema_decay`` > 0) in whatever
+        mode it is in and keeps the autograd graph: wrap the call in ``torch.no_grad()`` and ``eval()`` (or use
+        ``sample``) when only the images are wanted.
         """
         labels = labels.to(self.device, torch.long)
         if noise is None:
             noise = torch.randn(len(labels), self.latent_dim, device=self.device)
-        return self.generator(noise.to(self.device), labels)
+        return self.sampling_generator(noise.to(self.device), labels)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network samples come from: the weight average when there is one, else the live generator."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
     def sample(self, labels: torch.Tensor, noise: torch.Tensor | None = None, seed: int | None = None,
@@ -135,13 +164,14 @@ class ConditionalGAN(L.LightningModule):
         if noise is None:
             rng = torch.Generator().manual_seed(seed) if seed is not None else None
             noise = torch.randn(len(labels), self.latent_dim, generator=rng)
-        was_training = self.generator.training
-        self.generator.eval()
+        network = self.sampling_generator
+        was_training = network.training
+        network.eval()
         try:
             chunks = [self.generate(labels[start : start + batch_size], noise[start : start + batch_size]).cpu()
                       for start in range(0, len(labels), batch_size)]
         finally:
-            self.generator.train(was_training)
+            network.train(was_training)
         return torch.cat(chunks) if chunks else torch.zeros(0, *IMAGE_SHAPE)
 
     # ------------------------------------------------------------------ what subclasses change
@@ -190,7 +220,22 @@ class ConditionalGAN(L.LightningModule):
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()
+        self.update_generator_ema()
         return loss.detach()
+
+    @torch.no_grad()
+    def update_generator_ema(self) -> None:
+        """ema <- d * ema + (1 - d) * generator with d = min(ema_decay, (1 + t) / (10 + t)) after t updates (the
+        warm-up of TensorFlow's ExponentialMovingAverage: early on the average follows the generator instead of
+        remembering its random initialisation). Buffers (batch-norm running statistics) are copied as they are."""
+        if self.generator_ema is None:
+            return
+        decay = min(self.hparams.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        self.ema_updates += 1
+        for average, current in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
+            average.lerp_(current.detach(), 1.0 - decay)
+        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            average.copy_(current)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         real, labels = batch
@@ -227,9 +272,11 @@ class ConditionalGAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_batches_seen"] = self.batches_seen
+        checkpoint["gan_ema_updates"] = self.ema_updates
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.batches_seen = int(checkpoint.get("gan_batches_seen", 0))
+        self.ema_updates = int(checkpoint.get("gan_ema_updates", 0))
 
 
 class DCGAN(ConditionalGAN):
@@ -289,7 +336,7 @@ class WGANGP(ConditionalGAN):
         method = cfg.method
         if method.gp_lambda < 0:
             raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
-        if method.critic_norm == "batch":
+        if method.critic_norm == "batch" and not cls.arch_fixes_critic_norm(cfg.arch):
             raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer or none")
         if cfg.compile:
             raise ConfigError("compile=true cannot train wgan_gp: torch.compile does not support the gradient penalty's "

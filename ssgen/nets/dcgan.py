@@ -1,6 +1,9 @@
-"""Architecture A of Gulrajani et al. 2017, Table 1 (the DCGAN baseline), adapted to 28x28x1 and class labels.
+"""Architectures A and B of the GAN study, adapted to 28x28x1 and class labels.
 
-    ssgen-train experiment=gan method=wgan_gp arch=dcgan
+    ssgen-train experiment=gan method=wgan_gp arch=dcgan             # A: Gulrajani et al. 2017's DCGAN baseline
+    ssgen-train experiment=gan method=wgan_gp arch=dcgan_softplus    # B: A without normalisation, softplus(2x+2)/2
+
+Arch B is the same two networks built with ``norm='none'`` and ``activation='softplus'`` (``SoftplusActivation``).
 
 ``DCGANGenerator``: (noise (N, latent_dim), labels (N,)) -> images (N, 1, 28, 28) in [-1, 1].
 ``DCGANCritic``: (images (N, 1, 28, 28), labels (N,)) -> raw scores (N,); a projection discriminator
@@ -29,6 +32,39 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+class SoftplusActivation(nn.Module):
+    """Architecture B's nonlinearity, exactly the write-up's ``softplus(2x + 2) / 2``, elementwise, any shape.
+
+    A smooth max(x + 1, 0): slope 1 for large x, 0 for very negative x, value softplus(2) / 2 = 1.063 at 0.
+    No shift is applied. Gulrajani et al. 2017 (appendix, random-architecture study) use
+    ``softplus(2x + 2) / 2 - 1``, a smooth ELU with asymptote -1; the write-up's arch B names the formula
+    without the -1 and this is what it specifies. The two differ by a constant +1 on every activation, and
+    every layer that reads one (convolution, transposed convolution, linear head; biases are on in arch B
+    since there is no normalisation to cancel them) has a bias that can absorb it exactly, so both span the
+    same functions; they differ only at initialisation and in the critic's projection term
+    <embed(y), h> (which gains a learnable per-class constant). Smooth everywhere, so the gradient
+    penalty's second derivatives exist (the reason Gulrajani et al. chose it over ELU).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softplus(2.0 * x + 2.0) / 2.0
+
+
+ACTIVATIONS = ("relu", "leaky_relu", "softplus")
+
+
+def make_activation(name: str) -> nn.Module:
+    """'relu' (arch A's generator), 'leaky_relu' (slope 0.2, arch A's critic) or 'softplus' (arch B:
+    ``SoftplusActivation``). Raises ValueError for another name."""
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2, inplace=True)
+    if name == "softplus":
+        return SoftplusActivation()
+    raise ValueError(f"activation {name!r} is unknown; use one of {', '.join(ACTIVATIONS)}")
+
+
 def critic_norm(kind: str, channels: int) -> nn.Module:
     """Normalisation inside the critic. 'layer' is GroupNorm with one group: each sample normalised over
     (C, H, W) on its own, as WGAN-GP needs (batch norm couples the samples the penalty treats separately)."""
@@ -45,19 +81,30 @@ class DCGANGenerator(nn.Module):
     """DCGAN generator for 28x28: (noise (N, latent_dim), labels (N,)) -> images (N, 1, 28, 28) in [-1, 1].
 
     [noise, embed(label)] -> linear -> (2w, 7, 7) -> convT -> (w, 14, 14) -> convT -> (1, 28, 28) -> tanh,
-    batch norm + ReLU after every layer but the last (the DCGAN recipe), w = ``width``.
+    norm + activation after every layer but the last, w = ``width``. Arch A: ``norm='batch'``,
+    ``activation='relu'`` (the DCGAN recipe); arch B: ``norm='none'``, ``activation='softplus'``.
+    Without batch norm the layers before it get their biases back. Raises ValueError for an unknown
+    norm ('batch' | 'none') or activation (``ACTIVATIONS``).
     """
 
     def __init__(self, latent_dim: int = 128, n_classes: int = N_CLASSES, width: int = 64,
-                 label_embedding_dim: int = 32) -> None:
+                 label_embedding_dim: int = 32, norm: str = "batch", activation: str = "relu") -> None:
         super().__init__()
+        if norm not in ("batch", "none"):
+            raise ValueError(f"generator norm {norm!r} is unknown; use batch or none")
         self.latent_dim, self.width = latent_dim, width
         self.label_embedding = nn.Embedding(n_classes, label_embedding_dim)
-        self.project = nn.Linear(latent_dim + label_embedding_dim, 2 * width * 7 * 7, bias=False)
+        bias = norm == "none"  # a bias before batch norm is cancelled by its mean subtraction
+
+        def norm_layer(channels: int) -> nn.Module:
+            return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
+
+        self.project = nn.Linear(latent_dim + label_embedding_dim, 2 * width * 7 * 7, bias=bias)
+        # the same indices for every norm/activation, so arch A's state_dict keys (body.0, body.2, ...) never change
         self.body = nn.Sequential(
-            nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            norm_layer(2 * width), make_activation(activation),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=bias),  # 7 -> 14
+            norm_layer(width), make_activation(activation),
             nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
             nn.Tanh(),
         )
@@ -71,14 +118,16 @@ class DCGANGenerator(nn.Module):
 class DCGANCritic(nn.Module):
     """DCGAN critic / discriminator for 28x28: (images (N, 1, 28, 28), labels (N,)) -> raw scores (N,).
 
-    conv (w) 28 -> 14, LeakyReLU; conv (2w) 14 -> 7, norm, LeakyReLU; linear -> 1 (no sigmoid: DCGAN's
+    conv (w) 28 -> 14, activation; conv (2w) 14 -> 7, norm, activation; linear -> 1 (no sigmoid: DCGAN's
     loss takes logits, the WGAN critic's output is unbounded). No norm on the first layer (DCGAN recipe).
     ``conditioning``: 'projection' adds <embed(label), h> to the score; 'input' concatenates one-hot
-    label planes to the image.
+    label planes to the image. ``activation``: 'leaky_relu' (arch A) or 'softplus' (arch B), see
+    ``make_activation``. ``norm`` comes from the method (``method.critic_norm``) unless the arch YAML fixes
+    it (arch B: 'none').
     """
 
     def __init__(self, n_classes: int = N_CLASSES, width: int = 64, norm: str = "batch",
-                 conditioning: str = "projection") -> None:
+                 conditioning: str = "projection", activation: str = "leaky_relu") -> None:
         super().__init__()
         if conditioning not in ("projection", "input"):
             raise ValueError(f"critic conditioning {conditioning!r} is unknown; use projection or input")
@@ -86,10 +135,10 @@ class DCGANCritic(nn.Module):
         in_channels = IMAGE_SHAPE[0] + (n_classes if conditioning == "input" else 0)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 4, stride=2, padding=1),  # 28 -> 14
-            nn.LeakyReLU(0.2, inplace=True),
+            make_activation(activation),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=norm == "none"),  # 14 -> 7
             critic_norm(norm, 2 * width),
-            nn.LeakyReLU(0.2, inplace=True),
+            make_activation(activation),
             nn.Flatten(),
         )
         feature_dim = 2 * width * 7 * 7
