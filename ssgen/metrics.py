@@ -1,4 +1,5 @@
-"""Generator quality in the evaluator's feature space: FID, KID, class-consistency, per-class FID, the floor.
+"""Generator quality in the evaluator's feature space: FID, KID, class-consistency, per-class FID,
+improved precision / recall, the per-class spread ratio, the floor.
 
 Metric math only: the training callback is ``ssgen.callbacks.generative_metrics``, the sweep table
 ``ssgen-report gan`` (``ssgen.report``), one checkpoint's scores ``ssgen-evaluate`` (``ssgen.evaluate``).
@@ -14,6 +15,17 @@ Definitions (all images ``(N, 1, 28, 28)`` floats in [0, 1]; a GAN's [-1, 1] out
   * class-consistency: the evaluator's accuracy on conditional samples against the labels they were
     generated for (real images score about the evaluator's accuracy: its floor, not 1.0).
   * per-class FID: FID between the samples of one class and the test images of that class.
+  * improved precision / recall (Kynkaanniemi et al. 2019, k = 3; ``precision_recall``): fidelity and
+    coverage apart. Each point of a set spans a ball reaching its k-th nearest neighbour in that set; the
+    union of the balls estimates the set's manifold. Precision = fraction of generated points inside the
+    real manifold; recall = fraction of real points inside the generated manifold. A generator that makes
+    near-copies of a few images keeps precision and loses recall; FID mixes the two.
+  * class spread ratio (``class_spread_ratio``): per class, the mean pairwise feature distance of the
+    generated samples over that of the real images of the class. About 1 when samples vary as much as the
+    data; a class whose samples are near-duplicates (partial mode collapse) goes towards 0 even when its
+    precision and class-consistency are perfect. ``min_class_spread`` is the smallest over classes.
+    P/R and the spread depend on the sample size (k-NN radii shrink as N grows): compare at equal N,
+    beside the floor.
   * the floor: the same metrics for ``n`` real *training* images against the test set: what a generator
     that reproduced the data distribution exactly would score with this evaluator and sample size
     (FID is biased upwards at finite n, so a score is only meaningful beside its floor).
@@ -47,6 +59,8 @@ SampleFn = Callable[[torch.Tensor], torch.Tensor]  # labels (B,) int64 -> images
 RANGE_TOLERANCE = 1e-3  # float error of a sigmoid/tanh mapped to [0, 1]
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+PR_K = 3  # Kynkaanniemi et al. 2019: k = 3 gave the most faithful manifold estimate in their study
+DISTANCE_CHUNK = 1024  # rows per cdist block: 1024 x 10000 float32 distances = 40 MB
 
 
 # ================================================================================================ feature module
@@ -212,6 +226,93 @@ def class_consistency(images: torch.Tensor, labels: torch.Tensor, evaluator: Eva
     return float((evaluator.predict(images) == labels.cpu().long()).float().mean())
 
 
+# ================================================================================================ precision / recall
+def knn_radii(features: torch.Tensor, k: int = PR_K) -> torch.Tensor:
+    """``(N,)`` float32: each row's Euclidean distance to its k-th nearest *other* row of ``features`` ``(N, D)``.
+
+    Raises ValueError for N <= k (no k-th neighbour).
+    """
+    features = features.float()
+    if len(features) <= k:
+        raise ValueError(f"k-NN radii need more than k={k} points, got {len(features)}")
+    radii = []
+    for start in range(0, len(features), DISTANCE_CHUNK):
+        distances = torch.cdist(features[start : start + DISTANCE_CHUNK], features)
+        # the k + 1 smallest include the row itself (distance 0): the k-th other neighbour is the last of them
+        radii.append(distances.topk(k + 1, dim=1, largest=False).values[:, k])
+    return torch.cat(radii)
+
+
+def in_manifold(query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """``(M,)`` bool: whether each row of ``query`` ``(M, D)`` lies in a ball ``||q - support_j|| <= radii_j``
+    of some row j of ``support`` ``(N, D)`` (radii ``(N,)``)."""
+    support, radii = support.float(), radii.float()
+    inside = [(torch.cdist(query[start : start + DISTANCE_CHUNK].float(), support) <= radii[None, :]).any(dim=1)
+              for start in range(0, len(query), DISTANCE_CHUNK)]
+    return torch.cat(inside) if inside else torch.zeros(0, dtype=torch.bool)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = PR_K) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of ``fake`` ``(M, D)`` against ``real`` ``(N, D)``
+    features: ``{'precision', 'recall'}``, each in [0, 1]. Identical sets score 1 and 1."""
+    precision = in_manifold(fake, real, knn_radii(real, k)).float().mean()
+    recall = in_manifold(real, fake, knn_radii(fake, k)).float().mean()
+    return {"precision": float(precision), "recall": float(recall)}
+
+
+def mean_pairwise_distance(features: torch.Tensor) -> float:
+    """Mean Euclidean distance over the ordered pairs i != j of the rows of ``features`` ``(N, D)``; N >= 2 else ValueError."""
+    features = features.float()
+    n = len(features)
+    if n < 2:
+        raise ValueError(f"a pairwise distance needs at least 2 points, got {n}")
+    total = sum(float(torch.cdist(features[start : start + DISTANCE_CHUNK], features).double().sum())
+                for start in range(0, n, DISTANCE_CHUNK))
+    return total / (n * (n - 1))  # the diagonal contributes zero
+
+
+def class_spread_ratio(fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor,
+                       n_classes: int = N_CLASSES) -> torch.Tensor:
+    """``(n_classes,)`` float32: per class, the mean pairwise distance of its generated features ``fake`` ``(M, D)``
+    over that of its real features ``real`` ``(N, D)``. NaN for a class with fewer than 2 points on a side."""
+    ratios = torch.full((n_classes,), math.nan)
+    for label in range(n_classes):
+        fake_c, real_c = fake[fake_labels.cpu() == label], real[real_labels.cpu() == label]
+        if len(fake_c) >= 2 and len(real_c) >= 2:
+            ratios[label] = mean_pairwise_distance(fake_c) / mean_pairwise_distance(real_c)
+    return ratios
+
+
+@torch.no_grad()
+def evaluator_features(images: torch.Tensor, evaluator: Evaluator, batch_size: int = 1000) -> torch.Tensor:
+    """The evaluator's features ``(N, num_features)`` float32 on CPU of images ``(N, 1, 28, 28)`` in [0, 1], in
+    eval mode (restored after), in chunks: the feature space of FID/KID, for precision / recall and spread."""
+    images = check_unit_images(images, "images")
+    was_training = evaluator.training
+    evaluator.eval()
+    device = next(evaluator.parameters()).device
+    try:
+        chunks = [evaluator.features(images[start : start + batch_size].to(device, torch.float32)).float().cpu()
+                  for start in range(0, len(images), batch_size)]
+    finally:
+        evaluator.train(was_training)
+    return torch.cat(chunks) if chunks else torch.zeros(0, evaluator.num_features)
+
+
+def diversity_scores(real_features: torch.Tensor, real_labels: torch.Tensor, fake_features: torch.Tensor,
+                     fake_labels: torch.Tensor | None, k: int = PR_K) -> dict[str, Any]:
+    """``{'precision', 'recall'}`` of the generated features against the real ones and, for conditional samples
+    (``fake_labels`` given), ``'class_spread': {class name: ratio}`` and ``'min_class_spread'`` (the smallest
+    ratio over the classes that have one). Features ``(N, D)``, labels ``(N,)`` int64."""
+    scores: dict[str, Any] = precision_recall(real_features, fake_features, k)
+    if fake_labels is not None:
+        ratio = class_spread_ratio(fake_features, fake_labels, real_features, real_labels)
+        scores["class_spread"] = {CLASS_NAMES[c]: round(float(ratio[c]), 4) for c in range(N_CLASSES)}
+        finite = ratio[torch.isfinite(ratio)]
+        scores["min_class_spread"] = float(finite.min()) if len(finite) else math.nan
+    return scores
+
+
 def per_class_fid(real_images: torch.Tensor, real_labels: torch.Tensor, fake_images: torch.Tensor,
                   fake_labels: torch.Tensor, evaluator: Evaluator | None = None,
                   batch_size: int = 1000) -> dict[str, float]:
@@ -281,8 +382,9 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
         seed: the floor's training-image draw and KID's subset draw (the sampler seeds its own noise).
         floor: also score ``n`` real training images (class-balanced) against the test set.
 
-    Returns ``fid, kid, kid_std`` (+ ``class_consistency, per_class_fid`` if conditional), the same with
-    ``_floor``, ``n``, ``reference`` ('test'), ``n_reference``, the evaluator's identity and ``seconds``.
+    Returns ``fid, kid, kid_std, precision, recall`` (+ ``class_consistency, per_class_fid, class_spread,
+    min_class_spread`` if conditional), the same with ``_floor``, ``n``, ``reference`` ('test'),
+    ``n_reference``, the evaluator's identity and ``seconds``.
     """
     start = time.time()
     if n < 20:
@@ -300,6 +402,9 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
     if conditional:
         report["class_consistency"] = class_consistency(images, labels, evaluator)
         report["per_class_fid"] = reference.per_class_fid(images, labels)
+    test_features = evaluator_features(test_images, evaluator)
+    report.update(diversity_scores(test_features, test_labels, evaluator_features(images, evaluator),
+                                   labels if conditional else None))
     if floor:
         train_labels = data["train_labels"].long()
         index = balanced_indices(train_labels, n, seed)
@@ -309,6 +414,9 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
         if conditional:
             report["class_consistency_floor"] = class_consistency(real, train_labels[index], evaluator)
             report["per_class_fid_floor"] = reference.per_class_fid(real, train_labels[index])
+        floor_diversity = diversity_scores(test_features, test_labels, evaluator_features(real, evaluator),
+                                           train_labels[index] if conditional else None)
+        report.update({f"{key}_floor": value for key, value in floor_diversity.items()})
     report.update(evaluator_fields(evaluator))
     report["seconds"] = round(time.time() - start, 1)
     return report

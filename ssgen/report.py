@@ -294,8 +294,9 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _, result in runs:
         groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
-    lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | failed convergences | epochs | "
-             "training time (min) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | precision ↑ | recall ↑ | "
+             "min class spread ↑ | failed convergences | epochs | training time (min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (method, arch), results in sorted(groups.items()):
         ok = [r for r in results if is_ok(r)]
 
@@ -305,13 +306,23 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
         minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
         lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {mean_std(column('fid'), 2)} | "
                      f"{mean_std(column('kid'), 4)} | {mean_std(column('class_consistency'), 3)} | "
+                     f"{mean_std(column('precision'), 3)} | {mean_std(column('recall'), 3)} | "
+                     f"{mean_std(column('min_class_spread'), 3)} | "
                      f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {mean_std(column('epochs'), 0)} | "
                      f"{mean_std(minutes, 1)} |")
     floors = {(r.get("evaluator_config_hash"), r.get("metrics_n")): r for _, r in runs if "fid_floor" in r}
     for (config_hash, n), r in sorted(floors.items(), key=lambda item: str(item[0])):
         lines.append(f"| *floor: {n} real train vs test* | evaluator {config_hash} | — | {r['fid_floor']:.2f} | "
-                     f"{r.get('kid_floor', math.nan):.4f} | {r.get('class_consistency_floor', math.nan):.3f} | — | — | — |")
+                     f"{r.get('kid_floor', math.nan):.4f} | {r.get('class_consistency_floor', math.nan):.3f} | "
+                     f"{r.get('precision_floor', math.nan):.3f} | {r.get('recall_floor', math.nan):.3f} | "
+                     f"{r.get('min_class_spread_floor', math.nan):.3f} | — | — | — |")
     return "\n".join(lines)
+
+
+def partial_collapse_lines(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
+    """One markdown list line per run that FailedConvergence flagged for partial collapse (results.json warnings)."""
+    return [f"- `{run_dir}` ({result.get('method', '?')}, {result.get('arch', '?')}, seed={result.get('seed', '?')}): "
+            f"{line}" for run_dir, result in runs for line in result.get("warnings", []) if "partial collapse" in line]
 
 
 def is_generator_run(result: dict[str, Any]) -> bool:
@@ -331,6 +342,7 @@ def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> 
     accuracies = sorted({r.get("evaluator_test_accuracy") for _, r in runs if r.get("evaluator_test_accuracy") is not None})
     sizes = sorted({str(r["metrics_n"]) for _, r in runs if r.get("metrics_n")})
     failures = failure_lines(runs)
+    collapses = partial_collapse_lines(runs)
     text = "\n".join([
         "# GAN metrics", "",
         f"Produced by `{command}` from {len(runs)} runs.", "",
@@ -338,11 +350,17 @@ def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> 
         f"{'/'.join(sizes) or '?'} class-balanced samples of the checkpoint selected by the in-training FID "
         "(computed against training images, never the test set) scored against the 10k test images. "
         "Class-consistency: the evaluator's accuracy on conditional samples against their labels. "
+        "Precision / recall: improved precision and recall (Kynkaanniemi et al. 2019, k=3) in the same feature space: "
+        "fidelity (samples inside the real manifold) and coverage (real images inside the samples' manifold) apart. "
+        "Min class spread: the smallest over classes of the samples' mean pairwise feature distance over the real "
+        "images' (about 1 for a generator as varied as the data; near 0 for a class of near-duplicates). "
         "Mean ± std over the finished runs of each row; failed convergences: runs restarted after divergence or "
         "collapse (results.json `failed_runs`). The floor row scores real training images the same way: no generator "
         "can be expected to beat it.", "",
         gan_metrics_table(runs), "",
         f"Evaluator(s): {', '.join(hashes) or 'unknown'}; test accuracy {', '.join(f'{a:.4f}' for a in accuracies) or '?'}.",
+        *(["", "Partial collapse flagged during training (a class below the spread threshold at the last checked epoch; "
+            "the runs stay in the means):", *collapses] if collapses else []),
         *(["", "Failed or unfinished runs (not in the means):", *failures] if failures else []),
         "",
     ])

@@ -23,10 +23,15 @@ from ssgen.metrics import (
     EvaluatorFeatures,
     balanced_indices,
     class_consistency,
+    class_spread_ratio,
+    diversity_scores,
     fid_kid,
     generator_report,
+    knn_radii,
     make_sampler,
+    mean_pairwise_distance,
     per_class_fid,
+    precision_recall,
 )
 from ssgen.report import main as report_main
 
@@ -79,6 +84,124 @@ def test_feature_module_stays_frozen_in_eval_mode(evaluator) -> None:
     assert not any(p.requires_grad for p in features.parameters())
 
 
+# ------------------------------------------------------------------------------------------------ precision / recall
+def test_knn_radii_on_a_line() -> None:
+    points = torch.tensor([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    assert knn_radii(points, k=1).tolist() == pytest.approx([1, 1, 1, 2, 4])
+    assert knn_radii(points, k=3).tolist() == pytest.approx([4, 3, 2, 4, 7])  # the 3rd nearest other point
+    with pytest.raises(ValueError, match="more than k=3"):
+        knn_radii(points[:3], k=3)
+
+
+def test_identical_point_clouds_have_full_precision_and_recall() -> None:
+    points = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    assert precision_recall(points, points) == {"precision": 1.0, "recall": 1.0}
+    assert precision_recall(points, points[torch.randperm(500)]) == {"precision": 1.0, "recall": 1.0}
+
+
+def test_a_collapsed_set_keeps_precision_and_loses_recall() -> None:
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(1000, 8, generator=generator)
+    collapsed = real[:5].repeat(100, 1) + 1e-3 * torch.randn(500, 8, generator=generator)  # 5 real points, copied
+    scores = precision_recall(real, collapsed)
+    assert scores["precision"] == 1.0 and scores["recall"] < 0.05
+    off_manifold = real + 10.0  # as varied as the data, but nowhere near it: both fail
+    assert precision_recall(real, off_manifold) == {"precision": 0.0, "recall": 0.0}
+
+
+def test_two_draws_of_one_distribution_score_high_but_below_one() -> None:
+    generator = torch.Generator().manual_seed(1)
+    a, b = torch.randn(2000, 4, generator=generator), torch.randn(2000, 4, generator=generator)
+    scores = precision_recall(a, b)
+    assert 0.8 < scores["precision"] < 1.0 and 0.8 < scores["recall"] < 1.0
+
+
+def test_mean_pairwise_distance_and_the_class_spread_ratio() -> None:
+    assert mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
+    assert mean_pairwise_distance(torch.tensor([[0.0], [1.0], [3.0]])) == pytest.approx((1 + 3 + 2) / 3)
+    generator = torch.Generator().manual_seed(2)
+    real, labels = torch.randn(300, 8, generator=generator), torch.arange(300) % 3
+    fake = real.clone()
+    fake[labels == 1] = real[labels == 1][0] + 0.01 * torch.randn(100, 8, generator=generator)  # class 1 collapses
+    ratio = class_spread_ratio(fake, labels, real, labels, n_classes=4)
+    assert ratio[0] == pytest.approx(1.0) and ratio[2] == pytest.approx(1.0) and ratio[1] < 0.02
+    assert torch.isnan(ratio[3])  # no points of class 3
+    scores = diversity_scores(real, labels, fake, labels)
+    assert scores["min_class_spread"] == pytest.approx(float(ratio[1]))
+    assert scores["class_spread"][CLASS_NAMES[1]] < 0.02 and scores["class_spread"][CLASS_NAMES[0]] == pytest.approx(1.0)
+    assert "class_spread" not in diversity_scores(real, labels, fake, None)  # unconditional: P/R only
+
+
+class PartlyCollapsedGenerator(torch.nn.Module):
+    """A conditional 'generator' replaying real training images of the asked class, the noise picking which;
+    for the classes in ``collapsed`` it returns (nearly) the same image whatever the noise."""
+
+    latent_dim = 4
+
+    def __init__(self, data: dict[str, torch.Tensor], collapsed: tuple[int, ...]) -> None:
+        super().__init__()
+        labels = data["train_labels"].long()
+        self.bank = [to_pixels(data["train_images"][torch.nonzero(labels == c).flatten()[:500]], "unit")
+                     for c in range(10)]
+        self.collapsed = collapsed
+        self.logged: dict[str, float] = {}
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a parameter, so the module has a device
+
+    @property
+    def device(self) -> torch.device:
+        return self.anchor.device
+
+    def generate(self, labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        index = (noise[:, 0].abs() * 1e4).long() % 500
+        images = torch.stack([self.bank[int(c)][0 if int(c) in self.collapsed else int(i)]
+                              for c, i in zip(labels, index, strict=True)])
+        return images * 2 - 1  # a GAN's [-1, 1]
+
+    def log(self, key: str, value: float, **kwargs: object) -> None:  # LightningModule.log's stand-in
+        self.logged[key] = float(value)
+
+
+def test_partial_collapse_is_measured_and_flagged_but_does_not_fail_the_run(evaluator, data) -> None:
+    from types import SimpleNamespace
+
+    from ssgen.callbacks.failed_convergence import FailedConvergence
+
+    collapsed = PartlyCollapsedGenerator(data, collapsed=(3, 7))
+    metrics = GenerativeMetrics(n_samples=400, final_n_samples=0, evaluator=evaluator)
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(data=data), current_epoch=0, max_epochs=1, sanity_checking=False,
+                              fit_loop=SimpleNamespace(total_batch_idx=0))
+    metrics.setup(trainer, collapsed, "fit")
+    metrics.on_train_epoch_end(trainer, collapsed)
+    logged = collapsed.logged
+    assert logged["metrics/class_spread/dress"] == 0.0 and logged["metrics/class_spread/sneaker"] == 0.0
+    assert min(v for k, v in logged.items() if k.startswith("metrics/class_spread/") and not k.endswith(("dress", "sneaker"))) > 0.7
+    assert logged["metrics/min_class_spread"] == 0.0
+    assert logged["metrics/precision"] > 0.8  # real images, all of them: faithful (two real draws score ~0.9)
+    assert metrics.history[0]["class_spread"]["dress"] == 0.0 and "recall" in metrics.history[0]
+
+    detector = FailedConvergence(collapse_std=0, metric_key=None)
+    trainer.callback_metrics = {key: torch.tensor(value) for key, value in logged.items()}
+    detector.on_train_epoch_end(trainer, collapsed)  # flagged, not raised
+    results = detector.end_of_run(trainer, collapsed)
+    assert set(results["partial_collapse"]["epochs"]["0"]) == {"dress", "sneaker"}
+    assert results["partial_collapse"]["threshold"] == 0.5
+    assert len(results["warnings"]) == 1 and "dress 0.000" in results["warnings"][0] and "sneaker" in results["warnings"][0]
+    json.dumps(results)
+
+    varied = PartlyCollapsedGenerator(data, collapsed=())
+    metrics.setup(trainer, varied, "fit")
+    metrics.on_train_epoch_end(trainer, varied)
+    healthy = FailedConvergence(collapse_std=0, metric_key=None)
+    trainer.callback_metrics = {key: torch.tensor(value) for key, value in varied.logged.items()}
+    healthy.on_train_epoch_end(trainer, varied)
+    assert healthy.end_of_run(trainer, varied) == {}  # nothing to flag, no results.json keys
+    # the same fidelity, less coverage: the two collapsed classes cost recall, not precision. Only a little
+    # recall (0.88 against 0.91 here): the other classes' samples still cover much of the collapsed classes'
+    # region of feature space, which is why the per-class spread, not recall, flags a collapsed class
+    assert abs(varied.logged["metrics/precision"] - logged["metrics/precision"]) < 0.1
+    assert logged["metrics/recall"] < varied.logged["metrics/recall"]
+
+
 def tiny_dcgan():
     from ssgen.models.gan import DCGAN
 
@@ -98,8 +221,10 @@ def test_generator_report_of_a_perfect_generator_matches_its_floor(evaluator, da
         return to_pixels(data["train_images"][index], "unit")
 
     report = generator_report(replay_training_images, evaluator, n=200, data=data)
-    for key in ("fid", "kid", "kid_std", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor"):
+    for key in ("fid", "kid", "kid_std", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor",
+                "precision", "recall", "min_class_spread", "precision_floor", "recall_floor", "min_class_spread_floor"):
         assert isinstance(report[key], float), key
+    assert set(report["class_spread"]) == set(CLASS_NAMES) == set(report["class_spread_floor"])
     assert set(report["per_class_fid"]) == set(CLASS_NAMES) == set(report["per_class_fid_floor"])
     assert report["evaluator_config_hash"] == TINY.config_hash
     assert report["fid"] == pytest.approx(report["fid_floor"], rel=0.5)
@@ -114,7 +239,7 @@ def test_unconditional_generator_gets_fid_and_kid_only(evaluator, data) -> None:
     assert not conditional
     report = generator_report(sampler, evaluator, n=100, conditional=False, floor=False, data=data)
     assert "fid" in report and "kid" in report
-    assert "class_consistency" not in report and "per_class_fid" not in report
+    assert "class_consistency" not in report and "per_class_fid" not in report and "class_spread" not in report
 
 
 def test_callback_logs_metrics_and_never_puts_the_evaluator_in_the_gan(evaluator, tmp_path: Path) -> None:
@@ -131,12 +256,14 @@ def test_callback_logs_metrics_and_never_puts_the_evaluator_in_the_gan(evaluator
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     trainer.fit(model, datamodule=datamodule)
 
-    for key in ("metrics/fid", "metrics/kid", "metrics/class_consistency"):
+    for key in ("metrics/fid", "metrics/kid", "metrics/class_consistency", "metrics/precision", "metrics/recall",
+                "metrics/min_class_spread", "metrics/class_spread/bag"):
         assert key in trainer.callback_metrics, key
     assert Path(best.best_model_path).name == "best.ckpt"
     results = metrics.end_of_run(trainer, model)  # what ssgen.train runs once fit has returned
     for key in ("fid", "kid", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor",
-                "per_class_fid", "evaluator_config_hash", "evaluator_test_accuracy"):
+                "per_class_fid", "evaluator_config_hash", "evaluator_test_accuracy", "precision", "recall",
+                "class_spread", "precision_floor", "recall_floor"):
         assert key in results, key
     assert results["scored_checkpoint"] == "best.ckpt"
     assert results["metrics_reference"] == "test" and results["metrics_reference_during_training"] != "test set"
@@ -167,7 +294,8 @@ def test_report_table(tmp_path: Path) -> None:
         "1_dcgan": {"method": "dcgan", "arch": "dcgan", "fid": 22.0, "kid": 0.03, "class_consistency": 0.82,
                     "failed_runs": 1, "wall_time_s": 720},
         "2_wgan": {"method": "wgan_gp", "arch": "mlp_generator", "fid": 30.0, "kid": 0.04, "class_consistency": 0.7,
-                   "failed_runs": 0, "wall_time_s": 900},
+                   "failed_runs": 0, "wall_time_s": 900, "precision": 0.71, "recall": 0.42, "min_class_spread": 0.31,
+                   "warnings": ["partial collapse at epoch 9, the last checked: ... (bag 0.310)"]},
     }
     for name, result in runs.items():
         (tmp_path / name).mkdir()
@@ -177,6 +305,8 @@ def test_report_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| dcgan | dcgan | 2 (2) | 21.00 ± 1.41 |" in text
     assert "| wgan_gp | mlp_generator | 1 (1) | 30.00 (1 seed) |" in text
+    assert "| 0.700 (1 seed) | 0.710 (1 seed) | 0.420 (1 seed) | 0.310 (1 seed) |" in text  # precision, recall, spread
+    assert "2_wgan` (wgan_gp, mlp_generator, seed=?): partial collapse at epoch 9" in text
     assert "floor" in text and "1.50" in text
     assert f"ssgen-report gan {tmp_path} --out {out}" in text
     dcgan_row = next(line for line in text.splitlines() if line.startswith("| dcgan"))

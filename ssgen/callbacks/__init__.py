@@ -3,8 +3,10 @@
     checkpointing.py        LastCheckpoint, RecordModuleClass, CheckpointOnInterrupt: nothing is lost
     svm_head.py             SVMHead: M1's RBF-SVM (and transductive, raw-pixel) heads on the encoder means
     classifier_test_score.py ClassifierTestScore: M2's q(y|x) on the test set (or on held-out labels)
-    generative_metrics.py   GenerativeMetrics: FID / KID / class-consistency during and after training
-    failed_convergence.py   FailedConvergence: stop a GAN that diverged, collapsed or stalled
+    generative_metrics.py   GenerativeMetrics: FID / KID / class-consistency / precision / recall / class spread
+                            during and after training
+    failed_convergence.py   FailedConvergence: stop a GAN that diverged, collapsed or stalled; flag (not stop)
+                            partial collapse in results.json
 
 How results reach results.json: a callback that contributes to it is an ``EndOfRunStep``. After training
 has ended and ``checkpoints/last.ckpt`` is on disk, ``ssgen.train`` calls ``end_of_run`` of each such callback

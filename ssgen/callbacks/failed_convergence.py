@@ -22,6 +22,16 @@ Checks:
   * a stuck quality metric: ``metric_key`` (e.g. metrics/fid, logged by ssgen.metrics.GenerativeMetrics)
     not improved by ``metric_min_delta`` for ``metric_patience`` epochs. List the metrics callback
     *before* this one so it reads the value of the same epoch (callbacks run in config order).
+
+Flagged, never failed: **partial collapse**, some classes whose samples are near-duplicates while the others
+vary (the whole-generator pixel-std check above misses it). Every epoch GenerativeMetrics logs
+``metrics/class_spread/<class>``: the mean pairwise evaluator-feature distance of that class's samples over
+that of the class's real *training* images (``ssgen.metrics.class_spread_ratio``; about 1 for a generator
+as varied as the data). A class below ``partial_collapse_spread`` (default 0.5: its samples spread less
+than half as much as the real images of the class) is logged as a warning in that epoch, and the classes
+below it at the last checked epoch are named in results.json ``warnings``; every flagged epoch is in
+results.json ``partial_collapse``. The run goes on: a collapsed class is a finding to report, and a restart
+with another seed would hide it.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from ssgen.callbacks import EndOfRunStep
 from ssgen.errors import TrainingFailed
 
 log = logging.getLogger("ssgen")
@@ -40,16 +51,21 @@ log = logging.getLogger("ssgen")
 # Batches between two reads of the losses when they live on a GPU (read_every_n_batches=None): one wait for the
 # device per 50 steps, and a diverged run is still stopped within 50 batches of it.
 ACCELERATOR_READ_EVERY = 50
+CLASS_SPREAD_PREFIX = "metrics/class_spread/"  # logged per class by GenerativeMetrics
 
 
-class FailedConvergence(L.Callback):
-    """Raises ``TrainingFailed`` on divergence, collapse or a stalled metric; see the module docstring."""
+class FailedConvergence(EndOfRunStep):
+    """Raises ``TrainingFailed`` on divergence, collapse or a stalled metric, and flags partial collapse in
+    results.json (``warnings``, ``partial_collapse``); see the module docstring."""
+
+    step_name = "failed_convergence"
 
     def __init__(self, check_every_n_batches: int = 1, max_abs_critic_loss: float = 1e4, explode_patience: int = 20,
                  collapse_std: float = 0.005, collapse_samples_per_class: int = 16, collapse_every_n_epochs: int = 1,
                  collapse_min_batches: int = 500,
                  metric_key: str | None = "metrics/fid", metric_mode: str = "min", metric_patience: int = 4,
-                 metric_min_delta: float = 0.0, seed: int = 0, read_every_n_batches: int | None = None) -> None:
+                 metric_min_delta: float = 0.0, partial_collapse_spread: float = 0.5, seed: int = 0,
+                 read_every_n_batches: int | None = None) -> None:
         if metric_mode not in ("min", "max"):
             raise ValueError(f"metric_mode={metric_mode!r} must be 'min' or 'max'")
         self.check_every_n_batches = max(1, check_every_n_batches)
@@ -62,7 +78,10 @@ class FailedConvergence(L.Callback):
         self.collapse_every_n_epochs, self.collapse_min_batches = collapse_every_n_epochs, collapse_min_batches
         self.metric_key, self.metric_mode = metric_key, metric_mode
         self.metric_patience, self.metric_min_delta = metric_patience, metric_min_delta
+        self.partial_collapse_spread = partial_collapse_spread
         self.seed = seed
+        self.partial_collapse: dict[str, dict[str, float]] = {}  # {epoch: {class: spread}} of the flagged epochs
+        self.last_spread_epoch: int | None = None  # the last epoch whose class spreads were checked
         self.explode_count = 0
         self.metric_best: float | None = None
         self.metric_best_epoch = -1
@@ -114,8 +133,40 @@ class FailedConvergence(L.Callback):
         if (self.collapse_std > 0 and trainer.fit_loop.total_batch_idx + 1 >= self.collapse_min_batches
                 and (epoch + 1) % max(1, self.collapse_every_n_epochs) == 0):
             self.check_collapse(pl_module, epoch)
+        self.check_partial_collapse(trainer.callback_metrics, epoch)
         if self.metric_key:
             self.check_metric(trainer.callback_metrics.get(self.metric_key), epoch)
+
+    def check_partial_collapse(self, metrics: dict[str, Any], epoch: int) -> dict[str, float]:
+        """``{class: spread}`` of the classes below ``partial_collapse_spread`` this epoch (logged, kept, never
+        raised); empty when none is or when no class spread was logged this epoch."""
+        spreads = {key.removeprefix(CLASS_SPREAD_PREFIX): float(value) for key, value in metrics.items()
+                   if key.startswith(CLASS_SPREAD_PREFIX)}
+        if not spreads or self.partial_collapse_spread <= 0:
+            return {}
+        self.last_spread_epoch = epoch
+        low = {name: round(spread, 4) for name, spread in spreads.items() if spread < self.partial_collapse_spread}
+        if low:
+            self.partial_collapse[str(epoch)] = low
+            log.warning("partial collapse at epoch %d: %s", epoch, self.describe(low))
+        return low
+
+    def describe(self, low: dict[str, float]) -> str:
+        classes = ", ".join(f"{name} {spread:.3f}" for name, spread in sorted(low.items(), key=lambda item: item[1]))
+        return (f"the samples of {len(low)} class(es) are near-duplicates (feature spread vs real images of the class "
+                f"below {self.partial_collapse_spread:g}: {classes})")
+
+    def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """results.json: ``partial_collapse`` ({epoch: {class: spread}}, the threshold) when any epoch was flagged,
+        and a ``warnings`` line naming the classes still below the threshold at the last checked epoch."""
+        if not self.partial_collapse:
+            return {}
+        out: dict[str, Any] = {"partial_collapse": {"threshold": self.partial_collapse_spread,
+                                                    "epochs": dict(self.partial_collapse)}}
+        last = self.partial_collapse.get(str(self.last_spread_epoch))
+        if last:
+            out["warnings"] = [f"partial collapse at epoch {self.last_spread_epoch}, the last checked: {self.describe(last)}"]
+        return out
 
     def sample_spread(self, pl_module: L.LightningModule) -> torch.Tensor:
         """Per class (n_classes,): the per-pixel std of images from different noise, averaged over pixels."""
@@ -154,10 +205,13 @@ class FailedConvergence(L.Callback):
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
         return {"explode_count": self.explode_count, "metric_best": self.metric_best,
-                "metric_best_epoch": self.metric_best_epoch, "metric_stale_epochs": self.metric_stale_epochs}
+                "metric_best_epoch": self.metric_best_epoch, "metric_stale_epochs": self.metric_stale_epochs,
+                "partial_collapse": self.partial_collapse, "last_spread_epoch": self.last_spread_epoch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.explode_count = state_dict.get("explode_count", 0)
         self.metric_best = state_dict.get("metric_best")
         self.metric_best_epoch = state_dict.get("metric_best_epoch", -1)
         self.metric_stale_epochs = state_dict.get("metric_stale_epochs", 0)
+        self.partial_collapse = dict(state_dict.get("partial_collapse", {}))
+        self.last_spread_epoch = state_dict.get("last_spread_epoch")

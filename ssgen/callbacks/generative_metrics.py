@@ -1,4 +1,5 @@
-"""FID / KID / class-consistency of a generator during training (vs training images) and once at the end (vs test).
+"""FID / KID / class-consistency / precision / recall / class spread of a generator during training (vs training
+images) and once at the end (vs test).
 
     ssgen-train experiment=gan method=wgan_gp                                  # on by default for the GANs
     ssgen-train experiment=gan method=dcgan method.callbacks.quality.every_n_epochs=2
@@ -28,6 +29,8 @@ from ssgen.metrics import (
     balanced_labels,
     class_consistency,
     default_dataset,
+    diversity_scores,
+    evaluator_features,
     evaluator_fields,
     generator_report,
     is_conditional,
@@ -45,8 +48,11 @@ class GenerativeMetrics(EndOfRunStep):
     Every ``every_n_epochs`` epochs (and at the last one): ``n_samples`` samples (class-balanced labels,
     the same noise each time) scored against ``n_samples`` class-balanced *training* images (the
     datamodule's validation holdout when it has one), logged as ``metrics/fid``, ``metrics/kid``,
-    ``metrics/class_consistency`` (conditional generators only). ModelCheckpoint(monitor="metrics/fid")
-    and the failed-convergence detector read them: model selection never sees the test set.
+    ``metrics/precision``, ``metrics/recall`` (improved P/R, k=3, in the evaluator's feature space) and, for
+    conditional generators only, ``metrics/class_consistency``, ``metrics/min_class_spread`` and one
+    ``metrics/class_spread/<class>`` per class (``ssgen.metrics.class_spread_ratio``).
+    ModelCheckpoint(monitor="metrics/fid") and the failed-convergence detector (stalls, partial collapse)
+    read them: model selection never sees the test set.
 
     After training, ``final_n_samples`` samples of the best checkpoint by ``metrics/fid`` (the final
     weights when there is none) are scored against the 10k test images with the floor beside them
@@ -87,10 +93,10 @@ class GenerativeMetrics(EndOfRunStep):
             return load_evaluator_file(self._evaluator_spec)
         return load_evaluator(self.cache_dir)
 
-    def _reference_images(self, trainer: L.Trainer) -> tuple[torch.Tensor, str]:
+    def _reference_images(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Training images for the in-training reference: the datamodule's validation holdout when it is
         large enough (images the generator never trained on), else a class-balanced draw from the
-        training set. Never the test set."""
+        training set. Never the test set. Returns (images (n, 1, 28, 28) in [0, 1], labels (n,), source)."""
         datamodule = getattr(trainer, "datamodule", None)
         val_indices = getattr(datamodule, "val_indices", None)
         if val_indices is not None and len(val_indices) >= self.n_samples:
@@ -101,7 +107,7 @@ class GenerativeMetrics(EndOfRunStep):
             images, labels = data["train_images"], data["train_labels"].long()
             source = "training set"
         index = balanced_indices(labels.cpu(), self.n_samples, self.seed)
-        return to_pixels(images[index.to(images.device)].cpu(), "unit"), source
+        return to_pixels(images[index.to(images.device)].cpu(), "unit"), labels.cpu()[index].long(), source
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not self.enabled or stage != "fit":
@@ -111,8 +117,9 @@ class GenerativeMetrics(EndOfRunStep):
                               "generate(labels, noise) nor generate_prior(n); remove the callback from its method config")
         self.conditional = is_conditional(pl_module)
         self.evaluator = self._load_evaluator().to(pl_module.device)
-        images, self.reference_source = self._reference_images(trainer)
+        images, self.reference_labels, self.reference_source = self._reference_images(trainer)
         self.reference = Reference(images, self.evaluator, seed=self.seed)
+        self.reference_features = evaluator_features(images, self.evaluator)  # for precision / recall, spread
         self.sampler, _ = make_sampler(pl_module, seed=self.seed)
         self.labels = balanced_labels(self.n_samples)
         log.info("GenerativeMetrics: evaluator %s (test accuracy %s), reference %d images from the %s",
@@ -133,12 +140,22 @@ class GenerativeMetrics(EndOfRunStep):
         images = sample_images(self.sampler, self.labels)
         scores = self.reference.fid_kid(images)
         values = {"metrics/fid": scores["fid"], "metrics/kid": scores["kid"]}
+        diversity = diversity_scores(self.reference_features, self.reference_labels,
+                                     evaluator_features(images, self.evaluator), self.labels if self.conditional else None)
+        values["metrics/precision"], values["metrics/recall"] = diversity["precision"], diversity["recall"]
         if self.conditional:
             values["metrics/class_consistency"] = class_consistency(images, self.labels, self.evaluator)
+            values["metrics/min_class_spread"] = diversity["min_class_spread"]
         for key, value in values.items():
             pl_module.log(key, value, on_step=False, on_epoch=True, prog_bar=key == "metrics/fid")
-        self.history.append({"epoch": trainer.current_epoch, **{k.split("/")[1]: round(v, 5) for k, v in values.items()},
-                             "seconds": round(time.time() - start, 2)})
+        entry: dict[str, Any] = {"epoch": trainer.current_epoch, **{k.split("/")[1]: round(v, 5) for k, v in values.items()}}
+        if "class_spread" in diversity:
+            # per class, for TensorBoard and for FailedConvergence's partial-collapse flag (read in the same epoch)
+            for name, ratio in diversity["class_spread"].items():
+                if math.isfinite(ratio):
+                    pl_module.log(f"metrics/class_spread/{name}", ratio, on_step=False, on_epoch=True)
+            entry["class_spread"] = diversity["class_spread"]
+        self.history.append({**entry, "seconds": round(time.time() - start, 2)})
 
     # ------------------------------------------------------------------ at the end
     def _best_checkpoint(self, trainer: L.Trainer) -> str | None:
@@ -177,9 +194,11 @@ class GenerativeMetrics(EndOfRunStep):
                 pl_module.load_state_dict(saved)
         report["scored_checkpoint"] = Path(best).name if best else "final weights"
         self._final = report
-        log.info("GenerativeMetrics (%s, vs test): FID %.3f (floor %.3f), KID %.5f, class-consistency %.4f",
-                 report["scored_checkpoint"], report["fid"], report.get("fid_floor", math.nan), report["kid"],
-                 report.get("class_consistency", math.nan))
+        log.info("GenerativeMetrics (%s, vs test): FID %.3f (floor %.3f), KID %.5f, class-consistency %.4f, "
+                 "precision %.3f, recall %.3f (floor %.3f / %.3f)", report["scored_checkpoint"], report["fid"],
+                 report.get("fid_floor", math.nan), report["kid"], report.get("class_consistency", math.nan),
+                 report["precision"], report["recall"], report.get("precision_floor", math.nan),
+                 report.get("recall_floor", math.nan))
         return self.results()
 
     def results(self) -> dict[str, Any]:
