@@ -3,6 +3,7 @@
     ssgen-evaluate ckpt=outputs/gan/2025-01-01_12-00-00                  # run dir: checkpoints/best.ckpt, else last.ckpt
     ssgen-evaluate ckpt=outputs/gan/<run>/checkpoints/last.ckpt n=2000 out=last_metrics.json seed=1
     ssgen-evaluate ckpt=outputs/m1/<run> n=10000                          # the M1 VAE: FID/KID of prior samples
+    ssgen-evaluate ckpt=outputs/gan/<run> fid_network=inception           # standard Inception FID (another scale)
 
 Arguments (key=value, any order):
     ckpt       a .ckpt file or a run dir (required)
@@ -12,6 +13,11 @@ Arguments (key=value, any order):
     cache_dir  evaluator cache (default $SSGEN_CACHE or ~/.cache/ssgen); the evaluator is trained on first use
     evaluator  a .safetensors evaluator file to use instead of the cached default
     floor      true|false: also score n real training images vs the test set (default true)
+    fid_network  evaluator (default): the domain metrics above, in the Fashion-MNIST evaluator's feature space;
+               inception: only the standard FID of torchmetrics' Inception-v3 (needs torch-fidelity:
+               pip install 'ssgen[inception]'; weights downloaded on first use; use a GPU for n=10000),
+               labelled "FID (Inception, torchmetrics; not comparable with ssgen's domain FID)"
+    inception_weights  a local copy of torch-fidelity's Inception weights (fid_network=inception, offline)
 
 Works for the GANs (``generate(labels, noise)``, output in [-1, 1]) and the M1 VAE
 (``generate_prior(n)``, Bernoulli means in [0, 1]). The model class comes from the checkpoint
@@ -31,7 +37,8 @@ from ssgen.errors import CheckpointError, ConfigError
 
 OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint file or run dir>"), "n": Option(10000, as_int),
            "out": Option(None), "seed": Option(0, as_int), "cache_dir": Option(None), "evaluator": Option(None),
-           "floor": Option(True, as_bool)}
+           "floor": Option(True, as_bool), "fid_network": Option("evaluator"), "inception_weights": Option(None)}
+FID_NETWORKS = ("evaluator", "inception")
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
@@ -39,6 +46,10 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
     args = parse_key_values(argv, OPTIONS, "ssgen-evaluate")
     if args["n"] < 20:
         raise ConfigError(f"n={args['n']} is too small for FID/KID; use at least 20 (10000 for reported numbers)")
+    if args["fid_network"] not in FID_NETWORKS:
+        raise ConfigError(f"fid_network={args['fid_network']} is unknown; use {' or '.join(FID_NETWORKS)}")
+    if args["inception_weights"] and args["fid_network"] != "inception":
+        raise ConfigError("inception_weights= is used only with fid_network=inception; add it or drop inception_weights")
     return args
 
 
@@ -84,24 +95,38 @@ def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """Score the checkpoint; returns the report (also written to ``out``) and the path written."""
     from ssgen.evaluator import load_evaluator, load_evaluator_file
     from ssgen.io import atomic_write_json
-    from ssgen.metrics import generator_report, make_sampler
+    from ssgen.metrics import generator_report, inception_report, make_sampler
 
     module, checkpoint_path = load_generator(args["ckpt"])
-    evaluator = load_evaluator_file(args["evaluator"]) if args["evaluator"] else load_evaluator(args["cache_dir"])
     sampler, conditional = make_sampler(module, seed=args["seed"])
-    report = generator_report(sampler, evaluator, n=args["n"], conditional=conditional, seed=args["seed"],
-                              floor=args["floor"])
-    report = {"checkpoint": str(checkpoint_path), "model": type(module).__name__, "seed": args["seed"], **report}
-    out = Path(args["out"]) if args["out"] else checkpoint_path.with_suffix(".metrics.json")
+    if args["fid_network"] == "inception":  # the domain evaluator is not needed (nor trained on first use)
+        report = inception_report(sampler, n=args["n"], seed=args["seed"], floor=args["floor"],
+                                  weights_path=args["inception_weights"])
+        default_out = checkpoint_path.with_suffix(".inception_fid.json")
+    else:
+        evaluator = load_evaluator_file(args["evaluator"]) if args["evaluator"] else load_evaluator(args["cache_dir"])
+        report = generator_report(sampler, evaluator, n=args["n"], conditional=conditional, seed=args["seed"],
+                                  floor=args["floor"])
+        default_out = checkpoint_path.with_suffix(".metrics.json")
+    report = {"checkpoint": str(checkpoint_path), "model": type(module).__name__, "seed": args["seed"],
+              "fid_network": args["fid_network"], **report}
+    out = Path(args["out"]) if args["out"] else default_out
     atomic_write_json(out, report)
     return report, out
 
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable lines: each score beside its floor."""
+    if report.get("fid_network") == "inception":
+        floor = report.get("fid_inception_floor")
+        return "\n".join([
+            f"{report['model']} {report['checkpoint']}: n={report['n']} generated vs {report['n_reference']} test images "
+            f"(Inception weights: {report['inception_weights']})",
+            f"  {report['fid_label']}: {report['fid_inception']:.3f}" + (f"   (floor {floor:.3f})" if floor is not None else "")])
     lines = [f"{report['model']} {report['checkpoint']}: n={report['n']} generated vs {report['n_reference']} test images "
              f"(evaluator {report['evaluator_config_hash']}, test accuracy {report['evaluator_test_accuracy']:.4f})"]
-    for key, digits in (("fid", 3), ("kid", 5), ("kid_std", 5), ("class_consistency", 4)):
+    for key, digits in (("fid", 3), ("kid", 5), ("kid_std", 5), ("class_consistency", 4), ("precision", 4),
+                        ("recall", 4), ("min_class_spread", 4)):
         if key in report:
             floor = report.get(f"{key}_floor")
             lines.append(f"  {key:18s} {report[key]:.{digits}f}" + (f"   (floor {floor:.{digits}f})" if floor is not None else ""))

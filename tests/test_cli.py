@@ -56,7 +56,7 @@ def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
 @pytest.mark.parametrize("args, fragment", [
     (["method=nope"], "method=nope is unknown; choose one of: dcgan, m1, m1_m2, m2, wgan_clip, wgan_gp"),
     (["-m", "arch=dcgan,nope", "method=dcgan"],
-     "arch=nope is unknown; choose one of: dcgan, m1_m2_mlp, m2_mlp, mlp_generator, vae_conv, vae_mlp"),
+     "arch=nope is unknown; choose one of: dcgan, dcgan_softplus, m1_m2_mlp, m2_mlp, mlp_generator, vae_conv, vae_mlp"),
 ])
 def test_unknown_option_fails_with_one_line_listing_the_options(tmp_path, args, fragment):
     result = run("ssgen-train", *args, f"hydra.run.dir={tmp_path}")

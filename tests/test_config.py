@@ -65,6 +65,7 @@ def test_typo_and_wrong_type_fail_at_compose():
     (["method=wgan_clip", "method.lr_critic=-1e-4", "data.n_labels=all"], "lr_critic"),
     (["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"], "gradient penalty"),
     (["method=wgan_gp", "data.n_labels=0"], "n_labels=0"),
+    (["method=dcgan", "method.ema_decay=1"], "ema_decay=1.0 must lie in"),
     (["method=m1", "arch=dcgan"], "arch=dcgan is a gan architecture"),
     (["method=dcgan", "arch=vae_mlp", "data.n_labels=all"], "needs a gan one"),
     (["trainer.max_epochs=0"], "max_epochs"),

@@ -70,8 +70,10 @@ def main() -> None:
     from ssgen.bench import main as bench
     from ssgen.data import load_fashion_mnist, read_idx
     from ssgen.errors import InputWarning
+    from ssgen.evaluate import main as evaluate
     from ssgen.generate import main as generate
     from ssgen.images import read_images
+    from ssgen.metrics import inception_fid_metric
     from ssgen.predict import main as predict
 
     rows: list[tuple[str, str]] = []
@@ -82,7 +84,8 @@ def main() -> None:
                       ["method=wgan_clip", "method.clip=0", "data.n_labels=all"],
                       ["method=dcgan", "method.lr_generator=-1", "data.n_labels=all"],
                       ["method=wgan_gp", "method.critic_norm=batch", "data.n_labels=all"],
-                      ["method=wgan_gp", "data.n_labels=0"], ["method=m1_m2"], ["trainer.max_epochs=0"],
+                      ["method=wgan_gp", "data.n_labels=0"], ["method=dcgan", "method.ema_decay=1"],
+                      ["method=m1_m2"], ["trainer.max_epochs=0"],
                       ["data.n_labels=10"], ["data.n_labels=1000", "method.callbacks.svm_head.n_labels=[10,100]"],
                       ["data.device_resident=gpu"]):
         rows.append(("`ssgen-train " + " ".join(overrides) + "`", config_message(overrides)))
@@ -136,8 +139,32 @@ def main() -> None:
                   (generate, [f"ckpt={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
         cases += [(bench, ["--section", "cpu_main"], "`python -m ssgen.bench --section cpu_main` (no `--out`)"),
                   (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m ssgen.bench --concurrent 2 --compare ...`")]
+        cases += [(evaluate, [f"ckpt={tmp_path}", "fid_network=fancy"], "`ssgen-evaluate fid_network=fancy`"),
+                  (evaluate, [f"ckpt={tmp_path}", "inception_weights=w.pth"], "`ssgen-evaluate inception_weights=...` alone")]
         for main_fn, argv, label in cases:
             rows.append((label, cli_message(main_fn, argv).replace(str(tmp_path), "<dir>")))
+        # the Inception checks run once the checkpoint has loaded: called directly, as ssgen-evaluate calls them
+        import torch
+
+        pickled = tmp_path / "pickled.pth"
+        torch.save({"model": torch.nn.Linear(2, 2)}, pickled)
+        for weights, label in ((tmp_path / "missing.pth", "a missing file"), (pickled, "a pickled module")):
+            try:
+                inception_fid_metric(str(weights))
+            except SSGenError as exc:
+                rows.append((f"`ssgen-evaluate fid_network=inception inception_weights=` {label}",
+                             f"ssgen-evaluate: error: {exc}".replace(str(tmp_path), "<dir>")))
+        saved = sys.modules.get("torch_fidelity")
+        sys.modules["torch_fidelity"] = None  # type: ignore[assignment]  # as on a machine without the extra
+        try:
+            inception_fid_metric()
+        except SSGenError as exc:
+            rows.append(("`ssgen-evaluate fid_network=inception` without torch-fidelity", f"ssgen-evaluate: error: {exc}"))
+        finally:
+            if saved is None:
+                del sys.modules["torch_fidelity"]
+            else:
+                sys.modules["torch_fidelity"] = saved
         # accepted, with a warning on stderr (the same line ssgen-predict prints after its output)
         mixed = real.copy()
         mixed[[2, 4]] = 0
