@@ -110,4 +110,4 @@ def test_wrong_family_error_lists_every_arch_file_of_the_family(tmp_path):
         (tmp_path / path.name).write_text(path.read_text())
     (tmp_path / "vae_deep.yaml").write_text("defaults:\n  - base_arch\nname: vae_deep\nfamily: vae\n")
     assert arch_names("vae", tmp_path) == ["vae_conv", "vae_deep", "vae_mlp"]
-    assert arch_names("gan", tmp_path) == ["dcgan", "dcgan_softplus", "mlp_gan", "mlp_generator"]
+    assert arch_names("gan", tmp_path) == ["dcgan", "dcgan_softplus", "mlp_generator"]

@@ -131,7 +131,7 @@ def test_method_critic_norm_batch_with_wgan_gp_is_still_refused_on_arch_a(make_c
     validate(make_cfg("method=wgan_gp", "arch=dcgan_softplus", "method.critic_norm=batch"))  # unused there
 
 
-@pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp", "hinge_gan"])
+@pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp"])
 def test_a_gan_method_alone_picks_all_labelled_images(method):
     assert compose_config([f"method={method}", "run_dir=/tmp/x"]).data.n_labels == "all"
     assert compose_config([f"method={method}", "data.n_labels=100", "run_dir=/tmp/x"]).data.n_labels == 100
