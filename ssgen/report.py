@@ -137,7 +137,8 @@ def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:
     """A few human lines ending a run: its scores beside their baselines, what that means, and where things are.
 
     M1: each head's test accuracy beside the raw-pixel SVM on the same N labels; M2 / M1+M2: test accuracy;
-    GANs: FID, KID and class-consistency beside the real-data floor (real training images scored the same way).
+    GANs: FID, KID, class-consistency, precision, recall and the smallest class spread beside the real-data floor
+    (real training images scored the same way); warnings (e.g. partial collapse) after them.
     """
     run_dir = Path(run_dir)
     lines = [f"{result.get('method')} on {result.get('arch')} (seed {result.get('seed')}): {result.get('status')}"]
@@ -155,9 +156,11 @@ def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:
     if not result.get("heads") and isinstance(result.get("test_accuracy"), int | float):
         lines.append(f"  test accuracy {result['test_accuracy']:.3f} ({result.get('n_labels')} labels)")
     if isinstance(result.get("fid"), int | float):
-        floor = {key: result.get(f"{key}_floor") for key in ("fid", "kid", "class_consistency")}
+        scores = (("fid", "FID", 2), ("kid", "KID", 4), ("class_consistency", "class-consistency", 3),
+                  ("precision", "precision", 3), ("recall", "recall", 3), ("min_class_spread", "min class spread", 3))
+        floor = {key: result.get(f"{key}_floor") for key, _, _ in scores}
         parts = []
-        for key, label, digits in (("fid", "FID", 2), ("kid", "KID", 4), ("class_consistency", "class-consistency", 3)):
+        for key, label, digits in scores:
             if isinstance(result.get(key), int | float):
                 text = f"{label} {result[key]:.{digits}f}"
                 if isinstance(floor[key], int | float):

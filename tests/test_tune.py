@@ -68,6 +68,8 @@ def test_summary_puts_scores_beside_their_baselines(tmp_path: Path) -> None:
     n1000 = next(line for line in lines if "N=1000 " in line)
     assert "(+0.020)" in n1000 and "worse" not in n1000
     gan = {"method": "dcgan", "arch": "dcgan", "seed": 1, "status": "ok", "fid": 7.76, "fid_floor": 0.12,
-           "kid": 0.059, "class_consistency": 0.946, "class_consistency_floor": 0.973, "scored_checkpoint": "best.ckpt"}
+           "kid": 0.059, "class_consistency": 0.946, "class_consistency_floor": 0.973, "scored_checkpoint": "best.ckpt",
+           "recall": 0.41, "recall_floor": 0.72, "warnings": ["partial collapse at epoch 9, the last checked: ..."]}
     text = run_summary(gan, tmp_path)
+    assert "recall 0.410 (real data 0.720)" in text and "warning: partial collapse at epoch 9" in text
     assert "best.ckpt vs the test set: FID 7.76 (real data 0.12)" in text and "class-consistency 0.946 (real data 0.973)" in text
