@@ -9,8 +9,9 @@
 
 The networks (``ssgen.nets.dcgan``, ``ssgen.nets.mlp_generator``) are plain ``nn.Module``s that
 take ``(input, labels)``; the arch yaml names them and the module builds them with the method's
-``latent_dim`` and ``critic_norm`` (an arch that sets the critic's ``norm`` itself keeps it). ``ConditionalGAN`` holds the training loop; ``DCGAN``, ``WGANClip``
-and ``WGANGP`` override only the losses, the optimiser and what happens after a critic step.
+``latent_dim`` and ``critic_norm`` (an arch that sets the critic's ``norm`` itself keeps it).
+``ConditionalGAN`` holds the training loop; ``DCGAN``, ``WGANClip`` and ``WGANGP`` override only the
+losses, the optimiser and what happens after a critic step.
 
 Update schedule: every ``training_step`` takes one real batch and makes one critic step on it; every
 ``n_critic``-th batch is followed by one generator step. With n_critic=5 this is the official WGAN-GP
