@@ -158,13 +158,31 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.compile:
         model = torch.compile(model)
     interrupt = next(c for c in callbacks if isinstance(c, CheckpointOnInterrupt))
+    ctrl_c = {"pressed": False}
+
+    def stop_at_batch_end(signum: int, frame: Any) -> None:
+        # A KeyboardInterrupt raised mid-step saves a batch counted as started but not finished, and the resumed
+        # run ends one optimizer step short; Lightning's SIGTERM flag stops at the next batch boundary instead.
+        # A second Ctrl-C stops at once.
+        if ctrl_c["pressed"]:
+            raise KeyboardInterrupt
+        ctrl_c["pressed"] = True
+        trainer._signal_connector.received_sigterm = True
+        log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
+
+    previous_sigint = signal.signal(signal.SIGINT, stop_at_batch_end)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
-    except SystemExit:
-        if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning left Ctrl-C ignored
+    except SIGTERMException:
+        if ctrl_c["pressed"]:
             raise KeyboardInterrupt from None
         raise
+    except SystemExit:
+        if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint if callable(previous_sigint) else signal.default_int_handler)
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step}
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
