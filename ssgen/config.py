@@ -233,7 +233,7 @@ def validate(cfg: DictConfig) -> None:
     if method.train_stream == "labelled" and n_labels == 0:
         raise ConfigError(f"method={method.name} trains on labels but data.n_labels=0; use data.n_labels=all")
     if cfg.data.val_size:
-        parse_n_labels(cfg.data.val_size)
+        parse_n_labels(cfg.data.val_size, "data.val_size")
     module = module_class(method._target_)
     if cfg.data.labelled_holdout:
         if not getattr(module, "selects_on_labelled_holdout", False):

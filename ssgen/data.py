@@ -208,8 +208,10 @@ def parse_labels(text: str | int | list[Any] | tuple[Any, ...]) -> list[int]:
 
 
 # ----------------------------------------------------------------------------------------------- label subsets
-def parse_n_labels(value: Any) -> int:
-    """``data.n_labels`` as an int count: 0 = no labels, 'all' = 60000. Raises ConfigError on anything else."""
+def parse_n_labels(value: Any, key: str = "data.n_labels") -> int:
+    """``data.n_labels`` (or another image count named ``key`` in messages) as an int: 0 = none, 'all' = 60000.
+
+    Raises ConfigError on anything else."""
     if isinstance(value, str):
         text = value.strip().lower()
         if text == "all":
@@ -217,22 +219,22 @@ def parse_n_labels(value: Any) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise ConfigError(f"data.n_labels={value!r} is not a number; use a multiple of 10 such as 100, or 0, or 'all'") from None
+            raise ConfigError(f"{key}={value!r} is not a number; use a multiple of 10 such as 100, or 0, or 'all'") from None
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise ConfigError(f"data.n_labels={value!r} is not an integer; use a multiple of 10 such as 100, or 0, or 'all'")
+            raise ConfigError(f"{key}={value!r} is not an integer; use a multiple of 10 such as 100, or 0, or 'all'")
     value = int(value)
     if value < 0:
-        raise ConfigError(f"data.n_labels={value} is negative; use 0 (no labels), a positive multiple of 10, or 'all'")
+        raise ConfigError(f"{key}={value} is negative; use 0 (no labels), a positive multiple of 10, or 'all'")
     if value % N_CLASSES:
         raise ConfigError(
-            f"data.n_labels={value} is not a multiple of 10 (the subset is class-balanced, n_labels/10 per class); "
+            f"{key}={value} is not a multiple of 10 (the subset is class-balanced, n_labels/10 per class); "
             f"try {value - value % N_CLASSES or N_CLASSES}"
         )
     if value > N_TRAIN:
-        raise ConfigError(f"data.n_labels={value} exceeds the {N_TRAIN} training images; use at most {N_TRAIN} or 'all'")
+        raise ConfigError(f"{key}={value} exceeds the {N_TRAIN} training images; use at most {N_TRAIN} or 'all'")
     return value
 
 
@@ -447,7 +449,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.device_resident = parse_device_resident(device_resident)
         self.n_labels = parse_n_labels(n_labels)
         self.seed, self.pixel_range, self.train_stream = seed, pixel_range, train_stream
-        self.val_size = parse_n_labels(val_size) if val_size else 0
+        self.val_size = parse_n_labels(val_size, "data.val_size") if val_size else 0
         self.n_labelled_holdout = holdout_split(self.n_labels, labelled_holdout) if labelled_holdout else 0
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         if train_stream not in ("unlabelled", "labelled"):

@@ -42,6 +42,7 @@ def test_python_dash_m_entry_point_works():
 @pytest.mark.parametrize("override, fragment", [
     ("data.n_labels=105", "data.n_labels=105 is not a multiple of 10"),
     ("method.lr=-1", "method.lr=-1.0 must be > 0"),
+    ("data.val_size=-5", "data.val_size=-5 is negative"),  # named as given, not as data.n_labels
 ])
 def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
     start = time.time()
