@@ -103,12 +103,18 @@ def parse_invert(value: str | bool) -> str:
     return text
 
 
+def _negated_if(pixels: np.ndarray, invert: str) -> np.ndarray:
+    """uint8 ``(N, 28, 28)`` arrays under invert=true become 255 - x (dark-on-light arrays made light-on-dark)."""
+    return (255 - pixels).astype(np.uint8) if invert == "true" else pixels
+
+
 def read_images(images: Any, invert: str | bool = "auto", source: str | None = None) -> Images:
     """Anything ``predict`` takes -> ``Images`` with uint8 pixels ``(N, 28, 28)``, checked by ``check_pixels``.
 
     ``images``: an array or tensor (see ``as_uint8``); a path or a list of paths, each an image file, a folder
     (its image files, sorted by name, not recursive), a glob (``photos/*.jpg``, ``**`` recursive), an ``.npz``
-    (key ``images``) or an IDX file. ``invert`` applies to image files only (arrays are taken as given).
+    (key ``images``) or an IDX file. ``invert``: for image files, auto decides per file from its border; for
+arrays and array files, ``true`` negates every image (255 - x) and ``auto`` / ``false`` take them as given.
     Raises DataError naming the file for anything unreadable; warnings are issued as ``InputWarning`` too.
     """
     if isinstance(images, Images):  # already read (ssgen-predict reads before loading the model)
@@ -119,7 +125,7 @@ def read_images(images: Any, invert: str | bool = "auto", source: str | None = N
     elif isinstance(images, list | tuple) and images and all(isinstance(item, str | Path) for item in images):
         items = list(images)
     else:
-        return _checked(Images(as_uint8(images, source or "images"), source or "images"))
+        return _checked(Images(_negated_if(as_uint8(images, source or "images"), invert), source or "images"))
     arrays, files, records = [], [], []
     for item in items:
         for path in expand_paths(item):
@@ -131,7 +137,7 @@ def read_images(images: Any, invert: str | bool = "auto", source: str | None = N
         raise DataError(f"images={_spec(items)} mixes array files ({arrays[0]}) with other inputs; give one .npz / IDX "
                         "file, or image files, folders and globs")
     if arrays:
-        return _checked(Images(read_array_file(arrays[0]), str(arrays[0])))
+        return _checked(Images(_negated_if(read_array_file(arrays[0]), invert), str(arrays[0])))
     pixels = np.empty((len(files), *IMAGE_SHAPE), dtype=np.uint8)
     for index, path in enumerate(files):
         pixels[index], record = read_image_file(path, invert)
@@ -383,7 +389,7 @@ def check_pixels(pixels: np.ndarray, source: str = "images", names: Sequence[str
     if light.any():
         messages.append(f"{source}: {int(light.sum())} of {len(pixels)} images are dark on a light background "
                         f"({_listed(np.flatnonzero(light), names)}); Fashion-MNIST is light on dark: invert them "
-                        "(255 - x), or give image files with invert=auto")
+                        "(255 - x, or invert=true), or give image files with invert=auto")
     return messages
 
 

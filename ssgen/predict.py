@@ -14,7 +14,8 @@ Arguments (key=value, any order):
               beside it (``index,label,class_name``, for image files ``index,file,label,class_name,inverted``)
     n_labels  which saved M1 head (one per label budget the run scored); default: the first
     invert    auto (default) | true | false: image files are made light-on-dark like Fashion-MNIST; auto negates
-              a file whose border is light (median grey level above 127)
+              a file whose border is light (median grey level above 127); for an .npz / IDX array, true
+              negates every image (255 - x) and auto / false take it as given
 
 Image files are prepared as Fashion-MNIST's own images were: greyscale, light on dark, cropped to the object,
 its longest edge resized to 28 keeping the aspect ratio, centred, grey levels stretched to 0..255 (a 28x28 file

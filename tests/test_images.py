@@ -173,3 +173,15 @@ def test_save_pngs_names_files_by_class_and_index(tmp_path, test_images):
     assert [p.name for p in written[:4]] == ["dress_0.png", "dress_1.png", "bag_0.png", "dress_2.png"]
     assert written[-1].name == "t_shirt_7.png"
     assert np.array_equal(np.asarray(Image.open(written[2])), test_images[2])
+
+
+def test_invert_true_negates_arrays_and_array_files(tmp_path, test_images):
+    """invert=true is not ignored for arrays: dark-on-light arrays come back light-on-dark, with no warning."""
+    originals = test_images[:20]
+    dark_on_light = 255 - originals
+    np.savez(tmp_path / "bow.npz", images=dark_on_light)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the dark-on-light warning must not fire
+        for given in (dark_on_light, tmp_path / "bow.npz"):
+            assert np.array_equal(read_images(given, invert="true").pixels, originals)
+    assert np.array_equal(read_images(originals, invert="false").pixels, originals)
