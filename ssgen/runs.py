@@ -70,8 +70,17 @@ def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
         done = False
     if not done:
         return None
-    return (f"{run_dir} already finished ({results.get('epochs')} epochs, {results.get('optimizer_steps')} optimizer "
-            "steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
+    message = (f"{run_dir} already finished ({results.get('epochs')} epochs, {results.get('optimizer_steps')} optimizer "
+               "steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
+    try:
+        from ssgen.train import config_hash
+
+        differs = results.get("config_hash") not in (None, config_hash(cfg))
+    except Exception:  # a partial config (e.g. only trainer.max_epochs) cannot be hashed like a run's
+        differs = False
+    if differs:
+        message += " (this command's settings differ from the run's and were NOT used)"
+    return message
 
 
 def record_failure(cfg: DictConfig, exc: BaseException) -> None:

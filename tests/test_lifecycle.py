@@ -50,8 +50,12 @@ def test_relaunching_a_finished_run_leaves_it_alone_and_more_epochs_recompute_ev
     again = train(*M1_TINY, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert any("already finished" in line and "raise trainer.max_epochs" in line for line in again.stderr.splitlines())
+    assert "NOT used" not in again.stderr
     assert results(run_dir) == before
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == files  # nothing rewritten
+    changed = train(*M1_TINY, "trainer.max_epochs=1", "method.lr=0.01", f"hydra.run.dir={run_dir}")
+    assert changed.returncode == 0 and "settings differ from the run's and were NOT used" in changed.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == files
 
     longer = train(*M1_TINY, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}")
     assert longer.returncode == 0, longer.stderr[-2000:]
