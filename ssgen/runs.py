@@ -119,13 +119,34 @@ def sweep_failure_lines(failures: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ sweep job dirs
 def job_name(override_dirname: str) -> str:
-    """A flat, short dir name for a sweep job's overrides: path separators replaced, long names cut to
-    ``JOB_NAME_LENGTH`` characters with a hash of the whole (every job's overrides stay in ``.hydra/overrides.yaml``)."""
+    """A flat, short dir name for a sweep job's overrides (``JOB_NAME_LENGTH`` characters at most).
+
+    Path separators are replaced. When the whole is too long, the shortest overrides are kept (in their order:
+    the ones a sweep varies, seed=1 or method.lr=0.01, are short, long lists and paths are not) and the rest is
+    replaced by a hash of the whole, so jobs of one sweep keep names that tell them apart; every job's full
+    overrides stay in ``.hydra/overrides.yaml``.
+    """
     flat = re.sub(r"[^A-Za-z0-9._,=+-]", "-", override_dirname)
     if len(flat) <= JOB_NAME_LENGTH:
         return flat
     digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
-    return f"{flat[:JOB_NAME_LENGTH - 9]}~{digest}"
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(override_dirname):  # the commas between overrides, not those inside [a,b]
+        depth += char == "["
+        depth -= char == "]"
+        if char == "," and depth == 0:
+            items.append(override_dirname[start:index])
+            start = index + 1
+    items = [re.sub(r"[^A-Za-z0-9._,=+-]", "-", item) for item in [*items, override_dirname[start:]]]
+    budget, kept = JOB_NAME_LENGTH - 9, set()
+    for index in sorted(range(len(items)), key=lambda i: len(items[i])):
+        cost = len(items[index]) + (1 if kept else 0)
+        if cost > budget:
+            break
+        kept.add(index)
+        budget -= cost
+    name = ",".join(item for index, item in enumerate(items) if index in kept) or flat[:JOB_NAME_LENGTH - 9]
+    return f"{name}~{digest}"
 
 
 def register_resolvers() -> None:

@@ -157,6 +157,8 @@ def test_a_sweep_with_many_overrides_gets_short_flat_job_dirs_and_keeps_the_over
     assert result.returncode == 0, result.stderr[-2000:]
     jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert len(jobs) == 2 and all(len(job.name) <= 64 and job.parent == tmp_path / "sweep" for job in jobs)
+    assert [job.name.split("_", 1)[0] for job in jobs] == ["0", "1"]
+    assert "seed=0" in jobs[0].name and "seed=1" in jobs[1].name  # what the sweep varies stays readable
     for job in jobs:
         assert results(job)["status"] == "ok"
         recorded = (job / ".hydra" / "overrides.yaml").read_text()
