@@ -402,6 +402,16 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     return text
 
 
+def _rounded(override: str) -> str:
+    """'method.lr=0.0006380556092044456' -> 'method.lr=0.0006381': a search's sampled floats, readable."""
+    key, sep, value = override.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        return override
+    return f"{key}{sep}{number:.4g}" if "." in value or "e" in value.lower() else override
+
+
 def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> str:
     """A hyper-parameter search (``experiment=m1_tune`` / ``gan_tune``): the best parameters Optuna chose (from
     the sweep's optimization_results.yaml) and every trial's objective, test-free by construction, sorted best first.
@@ -411,7 +421,7 @@ def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> s
     rows = []
     for run_dir, result in results:
         search = objective(result) if is_ok(result) else None
-        params = sorted(o for o in variant_overrides(run_dir) if not o.startswith("experiment="))
+        params = sorted(_rounded(o) for o in variant_overrides(run_dir) if not o.startswith("experiment="))
         test = result.get("test_accuracy", result.get("fid"))
         rows.append((search, run_dir.name.split("_", 1)[0], ", ".join(params) or "(defaults)", result.get("status"), test))
     direction = next((row[0][2] for row in rows if row[0]), "maximize")
@@ -423,7 +433,9 @@ def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> s
         best = yaml.safe_load(best_file.read_text()) or {}
         params = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                            for key, value in (best.get("best_params") or {}).items())
-        parts += [f"Best ({direction} {name}, no test data): **{params}** -> {best.get('best_value')}", ""]
+        value = best.get("best_value")
+        value_text = f"{value:.4f}" if isinstance(value, int | float) else str(value)
+        parts += [f"Best ({direction} {name}, no test data): **{params}** -> {value_text}", ""]
     else:
         parts += ["No optimization_results.yaml yet (the search is still running or was stopped).", ""]
     parts += [f"| trial | {name} | parameters | test score (not used for the choice) |", "|---|---|---|---|"]

@@ -70,8 +70,9 @@ def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
         done = False
     if not done:
         return None
-    message = (f"{run_dir} already finished ({results.get('epochs')} epochs, {results.get('optimizer_steps')} optimizer "
-               "steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
+    epochs = results.get("epochs")
+    message = (f"{run_dir} already finished ({epochs} epoch{'' if epochs == 1 else 's'}, {results.get('optimizer_steps')} "
+               "optimizer steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
     try:
         from ssgen.train import config_hash
 
