@@ -51,6 +51,17 @@ def failure_status(exc: BaseException) -> str:
     return f"failed: {type(exc).__name__}: {first_line}"
 
 
+def config_hash(cfg: DictConfig) -> str:
+    """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments."""
+    from ssgen.config import to_plain  # ssgen.config imports this module at load time
+
+    plain = to_plain(cfg)
+    for key in ("run_dir", "ckpt_path", "task_name"):
+        plain.pop(key, None)
+    plain.get("data", {}).pop("run_dir", None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
     """'<dir> already finished ...' when ``run_dir`` holds a run that ended ``ok`` at (or past) ``cfg``'s budget.
 
@@ -74,8 +85,6 @@ def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
     message = (f"{run_dir} already finished ({epochs} epoch{'' if epochs == 1 else 's'}, {results.get('optimizer_steps')} "
                "optimizer steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
     try:
-        from ssgen.train import config_hash
-
         differs = results.get("config_hash") not in (None, config_hash(cfg))
     except Exception:  # a partial config (e.g. only trainer.max_epochs) cannot be hashed like a run's
         differs = False

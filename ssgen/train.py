@@ -14,7 +14,6 @@ results.json's lifecycle are in ``ssgen.runs``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -45,6 +44,7 @@ from ssgen.io import atomic_write_json
 from ssgen.models import module_class
 from ssgen.report import objective, run_summary
 from ssgen.runs import (
+    config_hash,
     failure_status,
     finished_message,
     interrupted_message,
@@ -55,15 +55,6 @@ from ssgen.runs import (
 )
 
 log = logging.getLogger("ssgen")
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments."""
-    plain = to_plain(cfg)
-    for key in ("run_dir", "ckpt_path", "task_name"):
-        plain.pop(key, None)
-    plain.get("data", {}).pop("run_dir", None)
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def build_model(cfg: DictConfig) -> L.LightningModule:
