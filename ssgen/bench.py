@@ -76,7 +76,7 @@ from ssgen.checkpoints import AtomicCheckpointIO
 from ssgen.config import CONF_DIR, arch_names, method_targets, register_configs, to_plain
 from ssgen.data import TensorBatches
 from ssgen.errors import ConfigError
-from ssgen.train import build_callbacks, build_model
+from ssgen.train import apply_run_settings, build_callbacks, build_model
 
 
 def all_models() -> tuple[str, ...]:
@@ -725,15 +725,6 @@ def code_origin(filename: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ concurrency
 COPY_READY, COPY_RESULT = "ssgen-bench-copy-ready", "ssgen-bench-copy-result"  # the copies' stdout protocol
-
-
-def apply_run_settings(cfg: DictConfig) -> None:
-    """What ``ssgen.train.train`` sets for the process before it trains (threads only when the config asks;
-    matmul precision): a copy runs the way ssgen-train would run it. Keep in step with train()."""
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    if cfg.matmul_precision:
-        torch.set_float32_matmul_precision(cfg.matmul_precision)
 
 
 def copy_main(args: argparse.Namespace) -> None:

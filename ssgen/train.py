@@ -199,6 +199,15 @@ def point_data_env(root: str | None) -> None:
         os.environ[DATA_ENV] = str(Path(root).expanduser().resolve())
 
 
+def apply_run_settings(cfg: DictConfig) -> None:
+    """Process-wide torch settings a run asks for: ``torch_threads`` (only when set: otherwise the ThreadBudget
+    callback adapts the pool) and ``matmul_precision``. The bench's copies call this too, to run as ssgen-train."""
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    if cfg.matmul_precision:
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
 
@@ -214,10 +223,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info(finished)
         return read_results(run_dir) or {}
     run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    if cfg.matmul_precision:
-        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    apply_run_settings(cfg)
     point_data_env(cfg.data.root)
     results: dict[str, Any] = {
         "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
