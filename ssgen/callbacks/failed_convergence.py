@@ -20,8 +20,13 @@ Checks:
     N(0, 0.02)) varies by only ~0.01, which is not collapse, and a run on 100 labelled images has only
     two batches per epoch;
   * a stuck quality metric: ``metric_key`` (e.g. metrics/fid, logged by ssgen.metrics.GenerativeMetrics)
-    not improved by ``metric_min_delta`` for ``metric_patience`` epochs. List the metrics callback
-    *before* this one so it reads the value of the same epoch (callbacks run in config order).
+    not improved by ``metric_min_delta`` for ``metric_patience`` epochs *while its best value is still worse
+    than* ``metric_fail_worse_than`` (FID 50: a generator that never learned; an untrained DCGAN generator
+    scores 126-128 against 2000 training images, uniform noise 106, one epoch of DCGAN 24-34). A run whose FID
+    plateaus at a good value has converged: its best.ckpt is kept, and a restart would throw it away (a 10-epoch
+    DCGAN whose FID bottomed out at 6.8 in epoch 5 and wandered to 10.5 was once killed at its last epoch).
+    List the metrics callback *before* this one so it reads the value of the same epoch (callbacks run in
+    config order).
 
 Flagged, never failed: **partial collapse**, some classes whose samples are near-duplicates while the others
 vary (the whole-generator pixel-std check above misses it). Every epoch GenerativeMetrics logs
@@ -64,8 +69,8 @@ class FailedConvergence(EndOfRunStep):
                  collapse_std: float = 0.005, collapse_samples_per_class: int = 16, collapse_every_n_epochs: int = 1,
                  collapse_min_batches: int = 500,
                  metric_key: str | None = "metrics/fid", metric_mode: str = "min", metric_patience: int = 4,
-                 metric_min_delta: float = 0.0, partial_collapse_spread: float = 0.5, seed: int = 0,
-                 read_every_n_batches: int | None = None) -> None:
+                 metric_min_delta: float = 0.0, metric_fail_worse_than: float | None = 50.0,
+                 partial_collapse_spread: float = 0.5, seed: int = 0, read_every_n_batches: int | None = None) -> None:
         if metric_mode not in ("min", "max"):
             raise ValueError(f"metric_mode={metric_mode!r} must be 'min' or 'max'")
         self.check_every_n_batches = max(1, check_every_n_batches)
@@ -78,6 +83,7 @@ class FailedConvergence(EndOfRunStep):
         self.collapse_every_n_epochs, self.collapse_min_batches = collapse_every_n_epochs, collapse_min_batches
         self.metric_key, self.metric_mode = metric_key, metric_mode
         self.metric_patience, self.metric_min_delta = metric_patience, metric_min_delta
+        self.metric_fail_worse_than = metric_fail_worse_than
         self.partial_collapse_spread = partial_collapse_spread
         self.seed = seed
         self.partial_collapse: dict[str, dict[str, float]] = {}  # {epoch: {class: spread}} of the flagged epochs
@@ -197,10 +203,12 @@ class FailedConvergence(EndOfRunStep):
             self.metric_best, self.metric_best_epoch, self.metric_stale_epochs = value, epoch, 0
             return
         self.metric_stale_epochs += 1
-        if self.metric_stale_epochs >= self.metric_patience:
+        converged = self.metric_fail_worse_than is not None and sign * (self.metric_fail_worse_than - self.metric_best) >= 0
+        if self.metric_stale_epochs >= self.metric_patience and not converged:
             raise TrainingFailed(
                 f"stuck: {self.metric_key} has not improved on {self.metric_best:.4g} (epoch {self.metric_best_epoch}) "
-                f"for {self.metric_stale_epochs} epochs (now {value:.4g}) at epoch {epoch}")
+                f"for {self.metric_stale_epochs} epochs (now {value:.4g}) at epoch {epoch}"
+                + (f", and never got better than {self.metric_fail_worse_than:g}" if self.metric_fail_worse_than is not None else ""))
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
