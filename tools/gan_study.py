@@ -3,6 +3,8 @@
     python tools/gan_study.py status                      # the plan, what is recorded, what is next
     python tools/gan_study.py run --minutes 50            # train the next runs in plan order within the budget
     python tools/gan_study.py report                      # docs/gan_metrics.md and docs/figures from the records
+    python tools/gan_study.py ablation precision_32-true --method dcgan --seed 0 trainer.precision=32-true
+                                                          # one run beside the study, recorded under its tag
 
 A run's checkpoints stay in ``outputs/gan_study/<name>`` (git-ignored, lost between sessions); what is committed is
 its small record in ``docs/records/gan_study/<name>/``: ``results.json``, ``curves.csv`` (every TensorBoard scalar:
@@ -31,6 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "records" / "gan_study"
 RUNS = ROOT / "outputs" / "gan_study"
+# Single runs that answer one question beside the study (a setting changed, all else the study's), one folder per tag
+ABLATION_RECORDS = ROOT / "docs" / "records" / "gan_ablations"
+ABLATION_RUNS = ROOT / "outputs" / "gan_ablations"
 METHODS = ("dcgan", "wgan_clip", "wgan_gp")
 ARCH_ORDER = ("dcgan", "dcgan_softplus", "mlp_generator")  # A, the write-up's B, Gulrajani et al.'s MLP generator
 SEEDS = (0, 1, 2)
@@ -46,8 +51,8 @@ def run_name(method: str, arch: str, seed: int) -> str:
     return f"{method}_{arch}_seed{seed}"
 
 
-def recorded(name: str) -> dict | None:
-    path = RECORDS / name / "results.json"
+def recorded(name: str, records: Path = RECORDS) -> dict | None:
+    path = records / name / "results.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -79,11 +84,11 @@ def export_samples(trained_dir: Path, out: Path, per_class: int = 10, seed: int 
     np.savez_compressed(out, images=to_uint8(model.sample(labels, seed=seed)), labels=labels.numpy())
 
 
-def write_record(run_dir: Path, name: str) -> Path:
+def write_record(run_dir: Path, name: str, records: Path = RECORDS) -> Path:
     """The committed record of a finished run (see the module docstring)."""
     results = json.loads((run_dir / "results.json").read_text())
     trained_dir = Path(results.get("trained_dir") or run_dir)
-    record = RECORDS / name
+    record = records / name
     record.mkdir(parents=True, exist_ok=True)
     export_curves(trained_dir, record / "curves.csv")
     try:
@@ -95,8 +100,8 @@ def write_record(run_dir: Path, name: str) -> Path:
     return record
 
 
-def train(method: str, arch: str, seed: int, extra: list[str]) -> Path:
-    run_dir = RUNS / run_name(method, arch, seed)
+def train(method: str, arch: str, seed: int, extra: list[str], runs: Path = RUNS) -> Path:
+    run_dir = runs / run_name(method, arch, seed)
     command = ["ssgen-train", "experiment=gan", f"method={method}", f"arch={arch}", f"seed={seed}",
                "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}", *extra]
     print("$", " ".join(command), flush=True)
@@ -123,6 +128,25 @@ def run(minutes: float, extra: list[str]) -> None:
             return
 
 
+def ablation(tag: str, method: str, arch: str, seed: int, extra: list[str]) -> None:
+    """One run of the study's setup with ``extra`` overrides, recorded in ``docs/records/gan_ablations/<tag>``."""
+    if not extra:
+        raise SystemExit("ablation: give the overrides that differ from the study, e.g. trainer.precision=32-true")
+    name = run_name(method, arch, seed)
+    records = ABLATION_RECORDS / tag
+    if recorded(name, records):
+        print(f"{records / name} is recorded already")
+        return
+    run_dir = train(method, arch, seed, extra, ABLATION_RUNS / tag)
+    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
+    if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
+        (records).mkdir(parents=True, exist_ok=True)
+        (records / "overrides.txt").write_text(" ".join(extra) + "\n")
+        print(f"recorded {write_record(run_dir, name, records)}: {results.get('status')}, FID {results.get('fid')}")
+    else:
+        print(f"{name} ended {results.get('status')!r}: not recorded; run the same command to resume it")
+
+
 def status() -> None:
     for method, arch, seed in plan():
         result = recorded(run_name(method, arch, seed))
@@ -138,12 +162,20 @@ def report() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("status", "run", "report"))
+    parser.add_argument("command", choices=("status", "run", "report", "ablation"))
+    parser.add_argument("overrides", nargs="*", help="run / ablation: extra ssgen-train overrides (e.g. torch_threads=1); "
+                                                     "ablation: its tag first")
     parser.add_argument("--minutes", type=float, default=50.0, help="run: start no new run after this many minutes")
-    parser.add_argument("overrides", nargs="*", help="run: extra ssgen-train overrides (e.g. torch_threads=1)")
+    parser.add_argument("--method", default="dcgan", help="ablation: the method (default dcgan)")
+    parser.add_argument("--arch", default="dcgan", help="ablation: the architecture (default dcgan, arch A)")
+    parser.add_argument("--seed", type=int, default=0, help="ablation: the seed (default 0)")
     args = parser.parse_args()
     if args.command == "run":
         run(args.minutes, args.overrides)
+    elif args.command == "ablation":
+        if not args.overrides:
+            raise SystemExit("ablation: give a tag, then the overrides, e.g. precision_32-true trainer.precision=32-true")
+        ablation(args.overrides[0], args.method, args.arch, args.seed, args.overrides[1:])
     elif args.command == "status":
         status()
     else:
