@@ -138,24 +138,33 @@ class Evaluator(nn.Module):
         return self.classifier(self.features(images))
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Predicted classes ``(N,)`` int64 on CPU, eval mode, in chunks; images float [0, 1] or uint8 (N, 28, 28).
+    def features_and_predictions(self, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass in eval mode, in chunks: features ``(N, feature_dim)`` float32 and predicted classes ``(N,)``
+        int64, both on CPU; images float ``(N, 1, 28, 28)`` in [0, 1] or uint8 ``(N, 28, 28)``.
 
-        The one code path behind both the recorded test accuracy and ``class_consistency``, so the two
-        agree exactly on the same images.
+        The one code path behind the recorded test accuracy, ``class_consistency`` and every metric's
+        features, so they agree exactly on the same images and a metric never runs the network twice.
         """
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
+        features, predictions = [], []
         try:
-            outputs = []
             for start in range(0, len(images), batch_size):
                 chunk = images[start : start + batch_size]
                 chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk
-                outputs.append(self(chunk.to(device, torch.float32)).argmax(dim=1).cpu())
+                chunk_features = self.features(chunk.to(device, torch.float32))
+                features.append(chunk_features.float().cpu())
+                predictions.append(self.classifier(chunk_features).argmax(dim=1).cpu())
         finally:
             self.train(was_training)
-        return torch.cat(outputs) if outputs else torch.zeros(0, dtype=torch.long)
+        if not features:
+            return torch.zeros(0, self.num_features), torch.zeros(0, dtype=torch.long)
+        return torch.cat(features), torch.cat(predictions)
+
+    def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Predicted classes ``(N,)`` int64 on CPU (``features_and_predictions``)."""
+        return self.features_and_predictions(images, batch_size)[1]
 
 
 # ------------------------------------------------------------------------------------------------ training

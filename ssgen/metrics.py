@@ -74,37 +74,29 @@ DISTANCE_CHUNK = 1024  # rows per cdist block: 1024 x 10000 float32 distances = 
 
 
 # ================================================================================================ feature module
-class EvaluatorFeatures(nn.Module):
-    """torchmetrics ``feature=`` module: images ``(N, 1, 28, 28)`` in [0, 1] -> evaluator features ``(N, 128)``.
+class PrecomputedFeatures(nn.Module):
+    """torchmetrics ``feature=`` module for evaluator features computed beforehand: ``(N, D)`` in, the same out.
 
-    With a custom feature module torchmetrics hands the images over unchanged (its ``normalize`` flag
-    only rescales for the built-in Inception), so the range is ours: [0, 1]. The wrapped evaluator is
-    frozen and pinned to eval mode: ``train()`` is a no-op here, because both torchmetrics and
-    Lightning flip modules back to training mode, which would make BatchNorm use batch statistics and
-    Dropout drop features.
+    torchmetrics runs its feature module inside every ``update``, so FID, KID and ten per-class FIDs of one
+    image set would each run the evaluator again; with the features extracted once
+    (``Evaluator.features_and_predictions``) each image set costs one evaluator pass, whatever reads it.
+    ``num_features`` tells torchmetrics the width without a probe image.
     """
 
-    def __init__(self, evaluator: Evaluator) -> None:
+    def __init__(self, num_features: int) -> None:
         super().__init__()
-        self.evaluator = evaluator.eval()
-        for parameter in self.evaluator.parameters():
-            parameter.requires_grad_(False)
-        self.num_features = evaluator.num_features
+        self.num_features = num_features
 
-    def train(self, mode: bool = True) -> EvaluatorFeatures:  # any mode asked for: eval
-        return super().train(False)
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.evaluator.features(images.float())
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
 
 
-def _metric_objects(evaluator: Evaluator, kid: bool = True) -> tuple[nn.Module, nn.Module | None]:
-    """A FID and (optionally) a KID metric sharing one frozen feature module; real statistics survive reset()."""
+def _metric_objects(num_features: int, kid: bool = True) -> tuple[nn.Module, nn.Module | None]:
+    """A FID and (optionally) a KID metric over precomputed features; real statistics survive reset()."""
     from torchmetrics.image.fid import FrechetInceptionDistance  # submodule imports: no torch-fidelity needed
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    features = EvaluatorFeatures(evaluator)
+    features = PrecomputedFeatures(num_features)
     # Every process computes the same numbers from the same samples; summing states across DDP ranks
     # would count identical samples twice, so no cross-process sync.
     common = {"reset_real_features": False, "sync_on_compute": False}
@@ -115,10 +107,6 @@ def _metric_objects(evaluator: Evaluator, kid: bool = True) -> tuple[nn.Module, 
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
             kid_metric = KernelInceptionDistance(feature=features, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE,
                                                  **common)
-    device = next(evaluator.parameters()).device
-    fid.to(device)
-    if kid_metric is not None:
-        kid_metric.to(device)
     return fid, kid_metric
 
 
@@ -136,10 +124,8 @@ def check_unit_images(images: torch.Tensor, what: str) -> torch.Tensor:
     return images.clamp(0, 1)
 
 
-def _feed(metric: nn.Module, images: torch.Tensor, real: bool, batch_size: int) -> None:
-    device = next(metric.inception.parameters()).device
-    for start in range(0, len(images), batch_size):
-        metric.update(images[start : start + batch_size].to(device), real=real)
+def _feed(metric: nn.Module, features: torch.Tensor, real: bool) -> None:
+    metric.update(features, real=real)
 
 
 def _kid_compute(kid: nn.Module, seed: int) -> tuple[float, float]:
@@ -164,51 +150,68 @@ class Reference:
         labels: ``(N,)``, needed for per-class FID.
         per_class: also keep one FID per class.
         seed: the KID subset draw.
+        features: the evaluator's features of ``images`` ``(N, D)`` when already computed (one pass, see
+            ``evaluate_images``); else computed here.
+
+    ``features`` keeps the reference features (CPU float32) for precision / recall and the class spread.
+    Every scoring method takes images, or their ``features=`` from ``evaluate_images``.
     """
 
     def __init__(self, images: torch.Tensor, evaluator: Evaluator, labels: torch.Tensor | None = None,
-                 per_class: bool = False, kid: bool = True, batch_size: int = 1000, seed: int = 0) -> None:
-        images = check_unit_images(images, "reference images")
+                 per_class: bool = False, kid: bool = True, batch_size: int = 1000, seed: int = 0,
+                 features: torch.Tensor | None = None) -> None:
         self.evaluator, self.batch_size, self.seed, self.n = evaluator, batch_size, seed, len(images)
-        self.fid, self.kid = _metric_objects(evaluator, kid=kid)
-        _feed(self.fid, images, True, batch_size)
+        if features is None:
+            features = evaluator_features(images, evaluator, batch_size)
+        self.features = features
+        self.fid, self.kid = _metric_objects(evaluator.num_features, kid=kid)
+        _feed(self.fid, features, True)
         if self.kid is not None:
-            _feed(self.kid, images, True, batch_size)
+            _feed(self.kid, features, True)
         self.class_fid: dict[int, nn.Module] = {}
         if per_class:
             if labels is None:
                 raise ValueError("per-class FID needs the reference labels")
             for label in range(N_CLASSES):
-                self.class_fid[label] = _metric_objects(evaluator, kid=False)[0]
-                _feed(self.class_fid[label], images[labels.cpu() == label], True, batch_size)
+                self.class_fid[label] = _metric_objects(evaluator.num_features, kid=False)[0]
+                _feed(self.class_fid[label], features[labels.cpu() == label], True)
 
-    def fid_kid(self, images: torch.Tensor) -> dict[str, float]:
-        """``{'fid', 'kid', 'kid_std'}`` of ``images`` against this reference."""
-        images = check_unit_images(images, "generated images")
-        if len(images) < 4:
-            raise ConfigError(f"FID/KID need at least 4 images, got {len(images)}")
+    def _features(self, images: torch.Tensor | None, features: torch.Tensor | None) -> torch.Tensor:
+        if features is not None:
+            return features
+        if images is None:
+            raise ValueError("give the images or their features")
+        return evaluator_features(images, self.evaluator, self.batch_size)
+
+    def fid_kid(self, images: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> dict[str, float]:
+        """``{'fid', 'kid', 'kid_std'}`` of ``images`` (or their ``features``) against this reference."""
+        features = self._features(images, features)
+        if len(features) < 4:
+            raise ConfigError(f"FID/KID need at least 4 images, got {len(features)}")
         self.fid.reset()
-        _feed(self.fid, images, False, self.batch_size)
+        _feed(self.fid, features, False)
         result = {"fid": float(self.fid.compute())}
         if self.kid is not None:
             self.kid.reset()
-            _feed(self.kid, images, False, self.batch_size)
+            _feed(self.kid, features, False)
             result["kid"], result["kid_std"] = _kid_compute(self.kid, self.seed)
         return result
 
-    def per_class_fid(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        """``{class_name: FID}`` between the images of each class and the reference images of that class."""
+    def per_class_fid(self, images: torch.Tensor | None, labels: torch.Tensor, *,
+                      features: torch.Tensor | None = None) -> dict[str, float]:
+        """``{class_name: FID}`` between the images of each class (or their ``features``) and the reference
+        images of that class."""
         if not self.class_fid:
             raise ValueError("build the Reference with per_class=True and labels")
-        images = check_unit_images(images, "generated images")
+        features = self._features(images, features)
         result = {}
         for label, metric in self.class_fid.items():
-            chosen = images[labels.cpu() == label]
+            chosen = features[labels.cpu() == label]
             if len(chosen) < 2:
                 result[CLASS_NAMES[label]] = math.nan  # FID needs two samples for a covariance
                 continue
             metric.reset()
-            _feed(metric, chosen, False, self.batch_size)
+            _feed(metric, chosen, False)
             result[CLASS_NAMES[label]] = float(metric.compute())
         return result
 
@@ -224,16 +227,21 @@ def fid_kid(real_images: torch.Tensor, fake_images: torch.Tensor, evaluator: Eva
     return Reference(real_images, evaluator, batch_size=batch_size, seed=seed).fid_kid(fake_images)
 
 
-def class_consistency(images: torch.Tensor, labels: torch.Tensor, evaluator: Evaluator | None = None) -> float:
-    """Fraction of ``images`` ``(N, 1, 28, 28)`` in [0, 1] that the evaluator classifies as their ``labels`` ``(N,)``.
+def class_consistency(images: torch.Tensor | None, labels: torch.Tensor, evaluator: Evaluator | None = None, *,
+                      predictions: torch.Tensor | None = None) -> float:
+    """Fraction of ``images`` ``(N, 1, 28, 28)`` in [0, 1] that the evaluator classifies as their ``labels`` ``(N,)``;
+    ``predictions`` ``(N,)`` from ``evaluate_images`` instead of the images skip a second evaluator pass.
 
     On the real test set this is exactly the evaluator's recorded test accuracy (same code path).
     """
-    evaluator = evaluator if evaluator is not None else load_evaluator()
-    images = check_unit_images(images, "images")
-    if len(images) != len(labels):
-        raise DataError(f"{len(images)} images but {len(labels)} labels")
-    return float((evaluator.predict(images) == labels.cpu().long()).float().mean())
+    if predictions is None:
+        if images is None:
+            raise ValueError("give the images or their predictions")
+        evaluator = evaluator if evaluator is not None else load_evaluator()
+        predictions = evaluate_images(images, evaluator)[1]
+    if len(predictions) != len(labels):
+        raise DataError(f"{len(predictions)} images but {len(labels)} labels")
+    return float((predictions == labels.cpu().long()).float().mean())
 
 
 # ================================================================================================ precision / recall
@@ -293,20 +301,18 @@ def class_spread_ratio(fake: torch.Tensor, fake_labels: torch.Tensor, real: torc
     return ratios
 
 
-@torch.no_grad()
+def evaluate_images(images: torch.Tensor, evaluator: Evaluator, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """One evaluator pass over images ``(N, 1, 28, 28)`` in [0, 1] (checked: a [-1, 1] GAN output fails with
+    the fix): features ``(N, num_features)`` float32 and predicted classes ``(N,)`` int64, both on CPU. What
+    every metric reads: FID / KID / per-class FID (``features=``), precision / recall, the spread, and
+    class-consistency (``class_consistency(..., predictions=)``). Raises DataError for bad images."""
+    return evaluator.features_and_predictions(check_unit_images(images, "images"), batch_size)
+
+
 def evaluator_features(images: torch.Tensor, evaluator: Evaluator, batch_size: int = 1000) -> torch.Tensor:
     """The evaluator's features ``(N, num_features)`` float32 on CPU of images ``(N, 1, 28, 28)`` in [0, 1], in
     eval mode (restored after), in chunks: the feature space of FID/KID, for precision / recall and spread."""
-    images = check_unit_images(images, "images")
-    was_training = evaluator.training
-    evaluator.eval()
-    device = next(evaluator.parameters()).device
-    try:
-        chunks = [evaluator.features(images[start : start + batch_size].to(device, torch.float32)).float().cpu()
-                  for start in range(0, len(images), batch_size)]
-    finally:
-        evaluator.train(was_training)
-    return torch.cat(chunks) if chunks else torch.zeros(0, evaluator.num_features)
+    return evaluate_images(images, evaluator, batch_size)[0]
 
 
 def diversity_scores(real_features: torch.Tensor, real_labels: torch.Tensor, fake_features: torch.Tensor,
@@ -404,29 +410,28 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
     evaluator = evaluator if evaluator is not None else load_evaluator()
     data = data if data is not None else default_dataset()
     test_images, test_labels = to_pixels(data["test_images"], "unit"), data["test_labels"].long()
-    reference = Reference(test_images, evaluator, labels=test_labels, per_class=conditional, seed=seed)
+    # one evaluator pass per image set (test, generated, floor); every metric reads its features / predictions
+    test_features, _ = evaluate_images(test_images, evaluator)
+    reference = Reference(test_images, evaluator, labels=test_labels, per_class=conditional, seed=seed,
+                          features=test_features)
     labels = balanced_labels(n)
-    images = sample_images(sample_fn, labels, batch_size)
-    report: dict[str, Any] = {"n": n, "reference": "test", "n_reference": len(test_images),
-                              "conditional": conditional, **reference.fid_kid(images)}
-    if conditional:
-        report["class_consistency"] = class_consistency(images, labels, evaluator)
-        report["per_class_fid"] = reference.per_class_fid(images, labels)
-    test_features = evaluator_features(test_images, evaluator)
-    report.update(diversity_scores(test_features, test_labels, evaluator_features(images, evaluator),
-                                   labels if conditional else None))
+
+    def scores(images: torch.Tensor, image_labels: torch.Tensor) -> dict[str, Any]:
+        features, predictions = evaluate_images(images, evaluator)
+        result: dict[str, Any] = reference.fid_kid(features=features)
+        if conditional:
+            result["class_consistency"] = class_consistency(None, image_labels, predictions=predictions)
+            result["per_class_fid"] = reference.per_class_fid(None, image_labels, features=features)
+        result.update(diversity_scores(test_features, test_labels, features, image_labels if conditional else None))
+        return result
+
+    report: dict[str, Any] = {"n": n, "reference": "test", "n_reference": len(test_images), "conditional": conditional,
+                              **scores(sample_images(sample_fn, labels, batch_size), labels)}
     if floor:
         train_labels = data["train_labels"].long()
         index = balanced_indices(train_labels, n, seed)
         real = to_pixels(data["train_images"][index], "unit")
-        for key, value in reference.fid_kid(real).items():
-            report[f"{key}_floor"] = value
-        if conditional:
-            report["class_consistency_floor"] = class_consistency(real, train_labels[index], evaluator)
-            report["per_class_fid_floor"] = reference.per_class_fid(real, train_labels[index])
-        floor_diversity = diversity_scores(test_features, test_labels, evaluator_features(real, evaluator),
-                                           train_labels[index] if conditional else None)
-        report.update({f"{key}_floor": value for key, value in floor_diversity.items()})
+        report.update({f"{key}_floor": value for key, value in scores(real, train_labels[index]).items()})
     report.update(evaluator_fields(evaluator))
     report["seconds"] = round(time.time() - start, 1)
     return report

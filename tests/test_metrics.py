@@ -20,7 +20,8 @@ from ssgen.data import CLASS_NAMES, FashionMNISTDataModule, load_fashion_mnist, 
 from ssgen.errors import DataError
 from ssgen.evaluator import EvaluatorConfig, load_evaluator
 from ssgen.metrics import (
-    EvaluatorFeatures,
+    PrecomputedFeatures,
+    Reference,
     balanced_indices,
     class_consistency,
     class_spread_ratio,
@@ -77,11 +78,24 @@ def test_images_in_the_gan_range_are_refused(evaluator, data) -> None:
         fid_kid(images, images, evaluator)
 
 
-def test_feature_module_stays_frozen_in_eval_mode(evaluator) -> None:
-    features = EvaluatorFeatures(evaluator)
-    features.train()
-    assert not features.training and not evaluator.training
-    assert not any(p.requires_grad for p in features.parameters())
+def test_metrics_read_features_computed_once_and_agree_with_the_images_path(evaluator, data, monkeypatch) -> None:
+    """FID / KID / per-class FID from precomputed features equal those from the images, and the report runs
+    the evaluator once per image set (test, generated, floor): never once per metric."""
+    assert torch.equal(PrecomputedFeatures(4)(torch.ones(2, 4)), torch.ones(2, 4))
+    images, labels = to_pixels(data["test_images"][:400], "unit"), data["test_labels"][:400].long()
+    fake = (images + 0.1 * torch.randn(images.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    reference = Reference(images, evaluator, labels=labels, per_class=True)
+    features, predictions = evaluator.features_and_predictions(fake)
+    assert reference.fid_kid(fake) == reference.fid_kid(features=features)
+    assert reference.per_class_fid(fake, labels) == reference.per_class_fid(None, labels, features=features)
+    assert class_consistency(fake, labels, evaluator) == class_consistency(None, labels, predictions=predictions)
+    assert torch.equal(predictions, evaluator.predict(fake))
+    passes = []
+    original = type(evaluator).features_and_predictions
+    monkeypatch.setattr(type(evaluator), "features_and_predictions",
+                        lambda self, x, batch_size=1000: passes.append(len(x)) or original(self, x, batch_size))
+    generator_report(lambda y: fake[: len(y)], evaluator, n=200, data=data)
+    assert passes == [10000, 200, 200]  # the test set, the samples, the floor's training images
 
 
 # ------------------------------------------------------------------------------------------------ precision / recall

@@ -30,7 +30,7 @@ from ssgen.metrics import (
     class_consistency,
     default_dataset,
     diversity_scores,
-    evaluator_features,
+    evaluate_images,
     evaluator_fields,
     generator_report,
     is_conditional,
@@ -116,10 +116,10 @@ class GenerativeMetrics(EndOfRunStep):
             raise ConfigError(f"GenerativeMetrics is attached to {type(pl_module).__name__}, which has neither "
                               "generate(labels, noise) nor generate_prior(n); remove the callback from its method config")
         self.conditional = is_conditional(pl_module)
-        self.evaluator = self._load_evaluator().to(pl_module.device)
+        # frozen: a measuring instrument, never part of the GAN's graph or its optimizers
+        self.evaluator = self._load_evaluator().to(pl_module.device).eval().requires_grad_(False)
         images, self.reference_labels, self.reference_source = self._reference_images(trainer)
-        self.reference = Reference(images, self.evaluator, seed=self.seed)
-        self.reference_features = evaluator_features(images, self.evaluator)  # for precision / recall, spread
+        self.reference = Reference(images, self.evaluator, seed=self.seed)  # keeps the features for P/R and spread
         self.sampler, _ = make_sampler(pl_module, seed=self.seed)
         self.labels = balanced_labels(self.n_samples)
         log.info("GenerativeMetrics: evaluator %s (test accuracy %s), reference %d images from the %s",
@@ -138,13 +138,14 @@ class GenerativeMetrics(EndOfRunStep):
         start = time.time()
         self.sampler.reset()  # the same noise every epoch: epoch-to-epoch changes are the generator's
         images = sample_images(self.sampler, self.labels)
-        scores = self.reference.fid_kid(images)
+        features, predictions = evaluate_images(images, self.evaluator)  # the one evaluator pass of this epoch
+        scores = self.reference.fid_kid(features=features)
         values = {"metrics/fid": scores["fid"], "metrics/kid": scores["kid"]}
-        diversity = diversity_scores(self.reference_features, self.reference_labels,
-                                     evaluator_features(images, self.evaluator), self.labels if self.conditional else None)
+        diversity = diversity_scores(self.reference.features, self.reference_labels, features,
+                                     self.labels if self.conditional else None)
         values["metrics/precision"], values["metrics/recall"] = diversity["precision"], diversity["recall"]
         if self.conditional:
-            values["metrics/class_consistency"] = class_consistency(images, self.labels, self.evaluator)
+            values["metrics/class_consistency"] = class_consistency(None, self.labels, predictions=predictions)
             values["metrics/min_class_spread"] = diversity["min_class_spread"]
         for key, value in values.items():
             pl_module.log(key, value, on_step=False, on_epoch=True, prog_bar=key == "metrics/fid")
