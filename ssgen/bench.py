@@ -76,7 +76,7 @@ from ssgen.checkpoints import AtomicCheckpointIO
 from ssgen.config import CONF_DIR, arch_names, method_targets, register_configs, to_plain
 from ssgen.data import TensorBatches
 from ssgen.errors import ConfigError
-from ssgen.train import apply_run_settings, build_callbacks, build_model
+from ssgen.train import apply_run_settings, build_callbacks, build_model, device_precision
 
 
 def all_models() -> tuple[str, ...]:
@@ -735,6 +735,7 @@ def copy_main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="ssgen-bench-copy-") as work:
         cfg = compose_bench_config(spec, Path(work) / "run", args.override)
         apply_run_settings(cfg)
+        device_precision(cfg)
         arm = LightningArm(cfg, bench_device(cfg))
         warmup, n = window_size(args, str(cfg.method.family))
         first = arm.measure(warmup, n).images_per_s
@@ -996,6 +997,7 @@ def bench(argv: list[str]) -> None:
     default_threads = probe_cfg.torch_threads or torch.get_num_threads()
     if args.concurrent is None:  # the copies of --concurrent set their own, in their own processes
         apply_run_settings(probe_cfg)  # as ssgen.train.train does, for both arms alike
+        device_precision(probe_cfg)
     load_before, began = load_average(), time.perf_counter()
     print(f"{machine_description()}\nload average {load_before}", flush=True)
     if busy_machine_warning():

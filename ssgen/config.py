@@ -62,6 +62,8 @@ class MethodConfig:
     # data.n_labels unless the command line or an experiment preset sets it: each method picks its data as it
     # picks its arch (the class attribute of the same name; M1 / M2 100, the GANs 'all')
     default_n_labels: Any = 100
+    # trainer.precision unless set (conf/trainer/default.yaml): the class attribute of the same name
+    default_precision: str = "32-true"
     callbacks: dict[str, Any] = field(default_factory=dict)  # method-specific callbacks, merged with cfg.callbacks
 
 
@@ -93,11 +95,11 @@ def method_schema(cls: type, target: str) -> type:
     """A structured-config dataclass for a method: ``MethodConfig`` plus one field per constructor argument.
 
     The module's signature is the one place its defaults live; the method YAML lists only what differs
-    (with the paper's reason). ``family``, ``pixel_range``, ``train_stream``, ``batch_size`` and
-    ``default_n_labels`` default to the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
+    (with the paper's reason). ``family``, ``pixel_range``, ``train_stream``, ``batch_size``,
+    ``default_n_labels`` and ``default_precision`` default to the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
     """
     specs: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
-    for meta in ("family", "pixel_range", "train_stream", "batch_size", "default_n_labels"):
+    for meta in ("family", "pixel_range", "train_stream", "batch_size", "default_n_labels", "default_precision"):
         if hasattr(cls, meta):
             value = getattr(cls, meta)
             # n_labels is an int or 'all' whichever the class picked, so its key takes either

@@ -32,7 +32,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
@@ -208,6 +208,33 @@ def apply_run_settings(cfg: DictConfig) -> None:
         torch.set_float32_matmul_precision(cfg.matmul_precision)
 
 
+def bf16_pays(accelerator: str) -> bool:
+    """Whether bf16 autocast is measured faster than fp32 for ssgen's networks on the device Lightning's
+    ``accelerator`` picks: only on a CPU whose oneDNN has native bf16 kernels (AVX512-BF16 or AMX): 1.5x for the
+    conv GANs (docs/performance.md). Not on a GPU: 0.80x on an H100 at 28x28 and batch 64 (the casts cost
+    more than the tensor cores save), nor on a CPU without native bf16 (emulated)."""
+    if accelerator not in ("auto", "cpu") or (accelerator == "auto" and torch.cuda.is_available()):
+        return False
+    try:
+        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private op: a torch without it gets fp32
+        return False
+
+
+def device_precision(cfg: DictConfig) -> None:
+    """Falls back to ``trainer.precision=32-true`` when the precision is still the method's default
+    (``${method.default_precision}``, bf16-mixed for the GANs) and bf16 does not pay on this device (``bf16_pays``).
+    A precision set on the command line or in a preset is left as it is. Logs the fallback."""
+    if not OmegaConf.is_interpolation(cfg.trainer, "precision"):
+        return
+    precision = str(cfg.trainer.precision)
+    if precision.startswith("bf16") and not bf16_pays(str(cfg.trainer.accelerator)):
+        log.info("trainer.precision: the method's default %s is not faster on this device; training in 32-true "
+                 "(set trainer.precision=%s to force it)", precision, precision)
+        with open_dict(cfg):
+            cfg.trainer.precision = "32-true"
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
 
@@ -230,6 +257,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
         "status": "running",
     }
+    device_precision(cfg)  # after config_hash: the hash is of the config asked for, the same on every device
+    results["trainer_precision"] = str(cfg.trainer.precision)  # "precision" is the improved-precision metric
     write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
     # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
     # trains, nor after a SIGKILL: until this run ends, results.json says it is running.

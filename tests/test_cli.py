@@ -10,6 +10,8 @@ import time
 import pytest
 from conftest import assert_quiet_when_the_reader_stops_early
 
+from ssgen.train import bf16_pays
+
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false"]
 
 
@@ -102,6 +104,8 @@ def test_every_other_method_end_to_end_subprocess(tmp_path, method):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "ok" and results["method"] == method and results["optimizer_steps"] > 0
     assert results["n_labels"] == (100 if method == "m2" else 60000)
+    # each method's precision: bf16 autocast for the GANs where this machine has native bf16, else fp32
+    assert results["trainer_precision"] == ("32-true" if method == "m2" or not bf16_pays("auto") else "bf16-mixed")
     assert "trains on only" not in result.stdout + result.stderr  # the small-data warning: explicit small n_labels
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and list((tmp_path / "tb").glob("events.*"))
 

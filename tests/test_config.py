@@ -111,3 +111,20 @@ def test_wrong_family_error_lists_every_arch_file_of_the_family(tmp_path):
     (tmp_path / "vae_deep.yaml").write_text("defaults:\n  - base_arch\nname: vae_deep\nfamily: vae\n")
     assert arch_names("vae", tmp_path) == ["vae_conv", "vae_deep", "vae_mlp"]
     assert arch_names("gan", tmp_path) == ["dcgan", "dcgan_softplus", "mlp_generator"]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_gan_defaults_to_bf16_where_native_and_an_explicit_precision_is_kept(monkeypatch, native):
+    import ssgen.train
+
+    monkeypatch.setattr(ssgen.train, "bf16_pays", lambda accelerator: native)
+    cfg = compose_config(["method=dcgan", "run_dir=/tmp/x"])
+    assert cfg.trainer.precision == "bf16-mixed"  # the method's default_precision
+    ssgen.train.device_precision(cfg)
+    assert cfg.trainer.precision == ("bf16-mixed" if native else "32-true")
+    typed = compose_config(["method=dcgan", "trainer.precision=bf16-mixed", "run_dir=/tmp/x"])
+    ssgen.train.device_precision(typed)
+    assert typed.trainer.precision == "bf16-mixed"  # asked for on the command line: forced even where emulated
+    m1 = compose_config(["run_dir=/tmp/x"])
+    ssgen.train.device_precision(m1)
+    assert m1.trainer.precision == "32-true"

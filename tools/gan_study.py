@@ -155,9 +155,47 @@ def status() -> None:
         print(f"{run_name(method, arch, seed):40s} {state}")
 
 
+def ablation_rows() -> list[str]:
+    """Markdown rows: each ablation record beside the study record of the same method, arch and seed.
+
+    The deciding columns are the in-training ones (2000 samples against 2000 training images, the numbers that
+    pick best.ckpt); the test-set FID of the scored checkpoint is shown for information only."""
+    def row(label: str, result: dict) -> str:
+        history = [entry for entry in result.get("metrics_history", []) if entry.get("fid") is not None]
+        best = min(history, key=lambda entry: entry["fid"]) if history else {}
+        last = history[-1] if history else {}
+        cells = [label, f"{best.get('fid', float('nan')):.2f} (epoch {best.get('epoch', '-')})",
+                 f"{last.get('fid', float('nan')):.2f}", f"{best.get('recall', float('nan')):.3f}",
+                 f"{best.get('min_class_spread', float('nan')):.2f}", f"{result.get('fid', float('nan')):.2f}",
+                 f"{result.get('recall', float('nan')):.3f}", f"{result.get('wall_time_s', float('nan')) / 60:.1f}",
+                 str(result.get("status"))]
+        return "| " + " | ".join(cells) + " |"
+
+    rows = []
+    for tag_dir in sorted(path for path in ABLATION_RECORDS.glob("*") if path.is_dir()):
+        overrides = (tag_dir / "overrides.txt").read_text().strip() if (tag_dir / "overrides.txt").is_file() else "?"
+        for record in sorted(path for path in tag_dir.glob("*") if (path / "results.json").is_file()):
+            baseline = recorded(record.name)
+            if baseline is not None:
+                rows.append(row(f"{record.name}: study ({baseline.get('trainer_precision', '?')})", baseline))
+            rows.append(row(f"{record.name}: `{overrides}`", json.loads((record / "results.json").read_text())))
+    return rows
+
+
 def report() -> None:
     subprocess.run(["ssgen-report", "gan", str(RECORDS), "--out", str(ROOT / "docs" / "gan_metrics.md")], check=True)
     subprocess.run(["ssgen-report", "figures", str(RECORDS), "--out", str(ROOT / "docs" / "figures")], check=True)
+    rows = ablation_rows()
+    if rows:
+        header = ["# GAN ablations: one setting changed, all else the study's", "",
+                  "Written by `python tools/gan_study.py report` from `docs/records/gan_ablations/<tag>/` beside the study "
+                  "record of the same method, arch and seed (`docs/records/gan_study/`). Choices are made on the in-training "
+                  "columns (2000 samples against 2000 training images: what picks best.ckpt); the test-set columns (10k "
+                  "samples of the scored checkpoint against the 10k test images) are for information.", "",
+                  "| run | best in-training FID | last-epoch FID | recall at best | min class spread at best | "
+                  "test FID | test recall | wall time (min) | status |", "|---|---|---|---|---|---|---|---|---|"]
+        (ROOT / "docs" / "gan_ablations.md").write_text("\n".join(header + rows) + "\n")
+        print(f"wrote {ROOT / 'docs' / 'gan_ablations.md'} ({len(rows)} rows)")
 
 
 def main() -> None:
@@ -169,7 +207,7 @@ def main() -> None:
     parser.add_argument("--method", default="dcgan", help="ablation: the method (default dcgan)")
     parser.add_argument("--arch", default="dcgan", help="ablation: the architecture (default dcgan, arch A)")
     parser.add_argument("--seed", type=int, default=0, help="ablation: the seed (default 0)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # options may come between the tag and the overrides
     if args.command == "run":
         run(args.minutes, args.overrides)
     elif args.command == "ablation":
