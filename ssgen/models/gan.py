@@ -77,7 +77,8 @@ class ConditionalGAN(L.LightningModule):
             updated after every generator step; Yazici et al. 2019, Karras et al. 2018), and every sample
             (``generate``: in-training metrics, hence best.ckpt selection and the collapse checks, the grids,
             the final report, ssgen-generate) comes from it; training itself always uses the live generator.
-            0 (the default) = off. 0.999 averages over about the last 1000 generator steps.
+            0 (the default) = off. 0.999 averages over about the last 1000 generator steps; on arch A at the
+            study's 10 epochs it made DCGAN worse (FID 10.3 vs 7.0, docs/gans.md), hence off.
     """
 
     hp_metric_names = ("fid", "kid", "class_consistency")
