@@ -216,6 +216,11 @@ def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
     return list(arch_specs(family, arch_dir))
 
 
+# Lightning precisions with float32 weights (what every sampler, metric and checkpoint reader expects);
+# 16-mixed runs as bf16-mixed on a CPU (Lightning's substitution)
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
+
+
 def validate(cfg: DictConfig) -> None:
     """Reject values that type-check but cannot train, each with one line saying how to fix it.
 
@@ -252,6 +257,10 @@ def validate(cfg: DictConfig) -> None:
         check = getattr(hydra.utils.get_class(target), "check_config", None) if target else None
         if check is not None:
             check(spec, cfg)
+    precision = str(cfg.trainer.get("precision", "32-true"))
+    if precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={precision} is not one ssgen trains in; use one of {', '.join(PRECISIONS)} "
+                          "(weights stay float32: bf16-true / 16-true would leave the samplers and metrics in another dtype)")
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")

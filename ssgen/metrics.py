@@ -124,6 +124,27 @@ def check_unit_images(images: torch.Tensor, what: str) -> torch.Tensor:
     return images.clamp(0, 1)
 
 
+def check_features(features: torch.Tensor, num_features: int, what: str) -> torch.Tensor:
+    """Precomputed evaluator features must be finite ``(N, num_features)`` floats; returned as float32 on CPU
+    (where the metric states live). Raises DataError, one line, for anything else."""
+    if not torch.is_tensor(features) or features.dim() != 2 or features.shape[1] != num_features \
+            or not features.is_floating_point():
+        shape = tuple(features.shape) if torch.is_tensor(features) else type(features).__name__
+        raise DataError(f"{what}: expected float features (N, {num_features}) from evaluate_images, got {shape}"
+                        f"{' ' + str(features.dtype) if torch.is_tensor(features) else ''}")
+    if len(features) and not torch.isfinite(features).all():
+        raise DataError(f"{what}: features contain NaN or inf (a diverged generator?)")
+    return features.detach().float().cpu()
+
+
+def check_labels(labels: torch.Tensor, n: int, what: str) -> torch.Tensor:
+    """Class labels must be ``(n,)`` integers, one per image; returned int64 on CPU. Raises DataError."""
+    if not torch.is_tensor(labels) or labels.dim() != 1 or len(labels) != n or labels.is_floating_point():
+        shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
+        raise DataError(f"{what}: expected {n} integer class labels of shape ({n},), one per image, got {shape}")
+    return labels.cpu().long()
+
+
 def _feed(metric: nn.Module, features: torch.Tensor, real: bool) -> None:
     metric.update(features, real=real)
 
@@ -157,13 +178,12 @@ class Reference:
     Every scoring method takes images, or their ``features=`` from ``evaluate_images``.
     """
 
-    def __init__(self, images: torch.Tensor, evaluator: Evaluator, labels: torch.Tensor | None = None,
+    def __init__(self, images: torch.Tensor | None, evaluator: Evaluator, labels: torch.Tensor | None = None,
                  per_class: bool = False, kid: bool = True, batch_size: int = 1000, seed: int = 0,
                  features: torch.Tensor | None = None) -> None:
-        self.evaluator, self.batch_size, self.seed, self.n = evaluator, batch_size, seed, len(images)
-        if features is None:
-            features = evaluator_features(images, evaluator, batch_size)
-        self.features = features
+        self.evaluator, self.batch_size, self.seed = evaluator, batch_size, seed
+        features = self._features(images, features, "reference")
+        self.features, self.n = features, len(features)
         self.fid, self.kid = _metric_objects(evaluator.num_features, kid=kid)
         _feed(self.fid, features, True)
         if self.kid is not None:
@@ -172,20 +192,21 @@ class Reference:
         if per_class:
             if labels is None:
                 raise ValueError("per-class FID needs the reference labels")
+            labels = check_labels(labels, len(features), "reference labels")
             for label in range(N_CLASSES):
                 self.class_fid[label] = _metric_objects(evaluator.num_features, kid=False)[0]
-                _feed(self.class_fid[label], features[labels.cpu() == label], True)
+                _feed(self.class_fid[label], features[labels == label], True)
 
-    def _features(self, images: torch.Tensor | None, features: torch.Tensor | None) -> torch.Tensor:
+    def _features(self, images: torch.Tensor | None, features: torch.Tensor | None, what: str) -> torch.Tensor:
+        if (images is None) == (features is None):
+            raise ValueError(f"{what}: give the images or their features=, not {'both' if features is not None else 'neither'}")
         if features is not None:
-            return features
-        if images is None:
-            raise ValueError("give the images or their features")
+            return check_features(features, self.evaluator.num_features, f"{what} features")
         return evaluator_features(images, self.evaluator, self.batch_size)
 
     def fid_kid(self, images: torch.Tensor | None = None, *, features: torch.Tensor | None = None) -> dict[str, float]:
         """``{'fid', 'kid', 'kid_std'}`` of ``images`` (or their ``features``) against this reference."""
-        features = self._features(images, features)
+        features = self._features(images, features, "generated images")
         if len(features) < 4:
             raise ConfigError(f"FID/KID need at least 4 images, got {len(features)}")
         self.fid.reset()
@@ -203,10 +224,11 @@ class Reference:
         images of that class."""
         if not self.class_fid:
             raise ValueError("build the Reference with per_class=True and labels")
-        features = self._features(images, features)
+        features = self._features(images, features, "generated images")
+        labels = check_labels(labels, len(features), "generated labels")
         result = {}
         for label, metric in self.class_fid.items():
-            chosen = features[labels.cpu() == label]
+            chosen = features[labels == label]
             if len(chosen) < 2:
                 result[CLASS_NAMES[label]] = math.nan  # FID needs two samples for a covariance
                 continue
@@ -239,8 +261,14 @@ def class_consistency(images: torch.Tensor | None, labels: torch.Tensor, evaluat
             raise ValueError("give the images or their predictions")
         evaluator = evaluator if evaluator is not None else load_evaluator()
         predictions = evaluate_images(images, evaluator)[1]
-    if len(predictions) != len(labels):
-        raise DataError(f"{len(predictions)} images but {len(labels)} labels")
+    if not torch.is_tensor(predictions) or predictions.dim() != 1 or predictions.is_floating_point():
+        shape = tuple(predictions.shape) if torch.is_tensor(predictions) else type(predictions).__name__
+        raise DataError(f"predictions: expected one predicted class per image, shape (N,) integers from "
+                        f"evaluate_images, got {shape} (logits? take .argmax(dim=1))")
+    predictions = predictions.cpu()
+    if not torch.is_tensor(labels) or labels.dim() != 1 or len(labels) != len(predictions):
+        raise DataError(f"{len(predictions)} images but labels of shape "
+                        f"{tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__}")
     return float((predictions == labels.cpu().long()).float().mean())
 
 
@@ -302,8 +330,8 @@ def class_spread_ratio(fake: torch.Tensor, fake_labels: torch.Tensor, real: torc
 
 
 def evaluate_images(images: torch.Tensor, evaluator: Evaluator, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """One evaluator pass over images ``(N, 1, 28, 28)`` in [0, 1] (checked: a [-1, 1] GAN output fails with
-    the fix): features ``(N, num_features)`` float32 and predicted classes ``(N,)`` int64, both on CPU. What
+    """One evaluator pass over images ``(N, 1, 28, 28)`` in [0, 1] (checked: a GAN's [-1, 1] output fails with a
+    DataError saying how to map it): features ``(N, num_features)`` float32 and predicted classes ``(N,)`` int64, both on CPU. What
     every metric reads: FID / KID / per-class FID (``features=``), precision / recall, the spread, and
     class-consistency (``class_consistency(..., predictions=)``). Raises DataError for bad images."""
     return evaluator.features_and_predictions(check_unit_images(images, "images"), batch_size)
@@ -412,7 +440,7 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
     test_images, test_labels = to_pixels(data["test_images"], "unit"), data["test_labels"].long()
     # one evaluator pass per image set (test, generated, floor); every metric reads its features / predictions
     test_features, _ = evaluate_images(test_images, evaluator)
-    reference = Reference(test_images, evaluator, labels=test_labels, per_class=conditional, seed=seed,
+    reference = Reference(None, evaluator, labels=test_labels, per_class=conditional, seed=seed,
                           features=test_features)
     labels = balanced_labels(n)
 

@@ -174,7 +174,8 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise
     finally:
         signal.signal(signal.SIGINT, previous_sigint if callable(previous_sigint) else signal.default_int_handler)
-    metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step}
+    metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step,
+                               "trainer_precision": str(trainer.precision)}  # what ran: 16-mixed is bf16-mixed on a CPU
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
     if logger:
@@ -210,29 +211,45 @@ def apply_run_settings(cfg: DictConfig) -> None:
 
 def bf16_pays(accelerator: str) -> bool:
     """Whether bf16 autocast is measured faster than fp32 for ssgen's networks on the device Lightning's
-    ``accelerator`` picks: only on a CPU whose oneDNN has native bf16 kernels (AVX512-BF16 or AMX): 1.5x for the
-    conv GANs (docs/performance.md). Not on a GPU: 0.80x on an H100 at 28x28 and batch 64 (the casts cost
-    more than the tensor cores save), nor on a CPU without native bf16 (emulated)."""
-    if accelerator not in ("auto", "cpu") or (accelerator == "auto" and torch.cuda.is_available()):
+    ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX): 1.5x for the conv
+    GANs (docs/performance.md). Not on a GPU: 0.80x on an H100 at 28x28 and batch 64 (the casts cost more than
+    the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only emulates bf16 (oneDNN runs
+    bf16 on any AVX512BW CPU, converting in software)."""
+    if accelerator not in ("auto", "cpu"):
+        return False
+    if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):
         return False
     try:
-        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a private op: a torch without it gets fp32
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # private probes: a torch without them gets fp32
         return False
 
 
 def device_precision(cfg: DictConfig) -> None:
-    """Falls back to ``trainer.precision=32-true`` when the precision is still the method's default
-    (``${method.default_precision}``, bf16-mixed for the GANs) and bf16 does not pay on this device (``bf16_pays``).
-    A precision set on the command line or in a preset is left as it is. Logs the fallback."""
+    """Settles ``trainer.precision`` while it is still the method's default (``${method.default_precision}``,
+    bf16-mixed for the GANs): a run being resumed keeps the precision it trained in (results.json
+    ``trainer_precision``; a run from before the bf16 default, without that field, trained in 32-true), else
+    bf16 falls back to 32-true where it does not pay (``bf16_pays``). A precision set on the command line or in
+    a preset is left as it is. Logs each change."""
     if not OmegaConf.is_interpolation(cfg.trainer, "precision"):
         return
     precision = str(cfg.trainer.precision)
-    if precision.startswith("bf16") and not bf16_pays(str(cfg.trainer.accelerator)):
+    previous = read_results(Path(cfg.run_dir)) if cfg.get("run_dir") else None
+    resumed = bool(previous) and (Path(cfg.run_dir) / "checkpoints" / "last.ckpt").is_file()
+    if resumed:
+        trained_in = str(previous.get("trainer_precision", "32-true"))
+        if trained_in != precision:
+            log.info("trainer.precision: %s, the precision this run trained in (the method's default is now %s; "
+                     "set trainer.precision to change it)", trained_in, precision)
+        chosen = trained_in
+    elif precision.startswith("bf16") and not bf16_pays(str(cfg.trainer.accelerator)):
         log.info("trainer.precision: the method's default %s is not faster on this device; training in 32-true "
                  "(set trainer.precision=%s to force it)", precision, precision)
-        with open_dict(cfg):
-            cfg.trainer.precision = "32-true"
+        chosen = "32-true"
+    else:
+        return
+    with open_dict(cfg):
+        cfg.trainer.precision = chosen
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -244,6 +261,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     start = time.time()
     validate(cfg)
+    device_precision(cfg)  # before the hash and the relaunch check: both describe the precision that runs
     run_dir = Path(cfg.run_dir)
     finished = finished_message(cfg, run_dir)
     if finished:
@@ -257,7 +275,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
         "status": "running",
     }
-    device_precision(cfg)  # after config_hash: the hash is of the config asked for, the same on every device
     results["trainer_precision"] = str(cfg.trainer.precision)  # "precision" is the improved-precision metric
     write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
     # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it

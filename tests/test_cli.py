@@ -45,6 +45,7 @@ def test_python_dash_m_entry_point_works():
     ("data.n_labels=105", "data.n_labels=105 is not a multiple of 10"),
     ("method.lr=-1", "method.lr=-1.0 must be > 0"),
     ("data.val_size=-5", "data.val_size=-5 is negative"),  # named as given, not as data.n_labels
+    ("trainer.precision=bf16-true", "trainer.precision=bf16-true is not one ssgen trains in"),  # crashed after an epoch
 ])
 def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
     start = time.time()

@@ -128,3 +128,31 @@ def test_a_gan_defaults_to_bf16_where_native_and_an_explicit_precision_is_kept(m
     m1 = compose_config(["run_dir=/tmp/x"])
     ssgen.train.device_precision(m1)
     assert m1.trainer.precision == "32-true"
+
+
+def test_a_resumed_run_keeps_the_precision_it_trained_in(tmp_path, monkeypatch):
+    """A GAN run from before the bf16 default (no trainer_precision in results.json) or one that trained in
+    32-true resumes in 32-true, even where bf16 pays; a fresh run dir gets the default."""
+    import json
+
+    import ssgen.train
+
+    monkeypatch.setattr(ssgen.train, "bf16_pays", lambda accelerator: True)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    for record, expected in (({"status": "interrupted"}, "32-true"), ({"trainer_precision": "32-true"}, "32-true"),
+                             ({"trainer_precision": "bf16-mixed"}, "bf16-mixed")):
+        (tmp_path / "results.json").write_text(json.dumps(record))
+        cfg = compose_config(["method=dcgan", f"run_dir={tmp_path}"])
+        ssgen.train.device_precision(cfg)
+        assert cfg.trainer.precision == expected, record
+    fresh = compose_config(["method=dcgan", f"run_dir={tmp_path / 'new'}"])
+    ssgen.train.device_precision(fresh)
+    assert fresh.trainer.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true", "nonsense", "64"])
+def test_a_precision_ssgen_cannot_train_in_is_refused_in_one_line(precision):
+    cfg = compose_config(["method=dcgan", f"trainer.precision={precision}", "run_dir=/tmp/x"])
+    with pytest.raises(ConfigError, match=f"trainer.precision={precision} is not one ssgen trains in; use one of 32-true"):
+        validate(cfg)

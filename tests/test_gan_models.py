@@ -429,14 +429,14 @@ def test_collapse_is_detected_from_the_generator_output():
 
 
 def test_stuck_metric_fires_after_patience_epochs_only_while_the_generator_has_not_learned():
-    callback = FailedConvergence(collapse_std=0, metric_key="metrics/fid", metric_patience=3)
+    callback = FailedConvergence(collapse_std=0, metric_key="metrics/fid", metric_patience=3, metric_fail_worse_than=50)
     for epoch, fid in enumerate([130.0, 80.0, 81.0, None, 80.0]):  # None: the metric was not computed
         callback.on_train_epoch_end(_trainer(epoch, {} if fid is None else {"metrics/fid": torch.tensor(fid)}), None)
     with pytest.raises(TrainingFailed, match=r"stuck: metrics/fid has not improved on 80 \(epoch 1\) for 3 epochs"
                                              r" \(now 95\) at epoch 5, and never got better than 50"):
         callback.on_train_epoch_end(_trainer(5, {"metrics/fid": torch.tensor(95.0)}), None)
     # a plateau at a good value is convergence (the 10-epoch DCGAN of issue 18: best 6.8 at epoch 5, then noise)
-    converged = FailedConvergence(collapse_std=0, metric_key="metrics/fid", metric_patience=4)
+    converged = FailedConvergence(collapse_std=0, metric_key="metrics/fid", metric_patience=4, metric_fail_worse_than=50)
     for epoch, fid in enumerate([24.5, 17.1, 13.9, 9.0, 8.0, 6.8, 8.1, 9.7, 7.9, 10.5]):
         converged.on_train_epoch_end(_trainer(epoch, {"metrics/fid": torch.tensor(fid)}), None)
     assert converged.metric_stale_epochs == 4 and converged.metric_best == pytest.approx(6.8)

@@ -98,6 +98,29 @@ def test_metrics_read_features_computed_once_and_agree_with_the_images_path(eval
     assert passes == [10000, 200, 200]  # the test set, the samples, the floor's training images
 
 
+@pytest.mark.parametrize("bad, fragment", [
+    (lambda f: torch.full_like(f, float("nan")), "NaN or inf"),  # crashed oneMKL (segfault) before the check
+    (lambda f: f[:, :64], r"expected float features \(N, 128\)"),
+    (lambda f: f[0], r"got \(128,\)"),
+    (lambda f: f.long(), "torch.int64"),
+])
+def test_precomputed_features_are_checked_like_images(evaluator, data, bad, fragment) -> None:
+    images, labels = to_pixels(data["test_images"][:200], "unit"), data["test_labels"][:200].long()
+    features, predictions = evaluator.features_and_predictions(images)
+    reference = Reference(None, evaluator, labels=labels, per_class=True, features=features)  # no images needed
+    assert reference.n == 200
+    with pytest.raises(DataError, match=fragment):
+        reference.fid_kid(features=bad(features))
+    with pytest.raises(DataError, match=fragment):
+        reference.per_class_fid(None, labels, features=bad(features))
+    with pytest.raises(DataError, match="expected 200 integer class labels"):
+        reference.per_class_fid(None, labels[:100], features=features)
+    with pytest.raises(DataError, match="200 images but labels of shape"):
+        class_consistency(None, labels.view(-1, 1), predictions=predictions)  # silently 0.1 before: broadcasting
+    with pytest.raises(ValueError, match="not both"):
+        reference.fid_kid(images, features=features)
+
+
 # ------------------------------------------------------------------------------------------------ precision / recall
 def test_knn_radii_on_a_line() -> None:
     points = torch.tensor([[0.0], [1.0], [2.0], [4.0], [8.0]])

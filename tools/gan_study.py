@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -132,6 +133,8 @@ def ablation(tag: str, method: str, arch: str, seed: int, extra: list[str]) -> N
     """One run of the study's setup with ``extra`` overrides, recorded in ``docs/records/gan_ablations/<tag>``."""
     if not extra:
         raise SystemExit("ablation: give the overrides that differ from the study, e.g. trainer.precision=32-true")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", tag):
+        raise SystemExit(f"ablation: tag {tag!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
     name = run_name(method, arch, seed)
     records = ABLATION_RECORDS / tag
     if recorded(name, records):
@@ -140,9 +143,9 @@ def ablation(tag: str, method: str, arch: str, seed: int, extra: list[str]) -> N
     run_dir = train(method, arch, seed, extra, ABLATION_RUNS / tag)
     results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
     if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
-        (records).mkdir(parents=True, exist_ok=True)
-        (records / "overrides.txt").write_text(" ".join(extra) + "\n")
-        print(f"recorded {write_record(run_dir, name, records)}: {results.get('status')}, FID {results.get('fid')}")
+        record = write_record(run_dir, name, records)
+        (record / "overrides.txt").write_text(" ".join(extra) + "\n")  # per record: a tag may hold several runs
+        print(f"recorded {record}: {results.get('status')}, FID {results.get('fid')}")
     else:
         print(f"{name} ended {results.get('status')!r}: not recorded; run the same command to resume it")
 
@@ -173,8 +176,8 @@ def ablation_rows() -> list[str]:
 
     rows = []
     for tag_dir in sorted(path for path in ABLATION_RECORDS.glob("*") if path.is_dir()):
-        overrides = (tag_dir / "overrides.txt").read_text().strip() if (tag_dir / "overrides.txt").is_file() else "?"
         for record in sorted(path for path in tag_dir.glob("*") if (path / "results.json").is_file()):
+            overrides = (record / "overrides.txt").read_text().strip() if (record / "overrides.txt").is_file() else "?"
             baseline = recorded(record.name)
             if baseline is not None:
                 rows.append(row(f"{record.name}: study ({baseline.get('trainer_precision', '?')})", baseline))

@@ -21,7 +21,8 @@ Checks:
     two batches per epoch;
   * a stuck quality metric: ``metric_key`` (e.g. metrics/fid, logged by ssgen.metrics.GenerativeMetrics)
     not improved by ``metric_min_delta`` for ``metric_patience`` epochs *while its best value is still worse
-    than* ``metric_fail_worse_than`` (FID 50: a generator that never learned; an untrained DCGAN generator
+    than* ``metric_fail_worse_than`` (None: any stall fails; on the metric's own scale, so
+    conf/callbacks/failed_convergence.yaml sets it with the metric: FID 50, a generator that never learned; an untrained DCGAN generator
     scores 126-128 against 2000 training images, uniform noise 106, one epoch of DCGAN 24-34). A run whose FID
     plateaus at a good value has converged: its best.ckpt is kept, and a restart would throw it away (a 10-epoch
     DCGAN whose FID bottomed out at 6.8 in epoch 5 and wandered to 10.5 was once killed at its last epoch).
@@ -69,7 +70,7 @@ class FailedConvergence(EndOfRunStep):
                  collapse_std: float = 0.005, collapse_samples_per_class: int = 16, collapse_every_n_epochs: int = 1,
                  collapse_min_batches: int = 500,
                  metric_key: str | None = "metrics/fid", metric_mode: str = "min", metric_patience: int = 4,
-                 metric_min_delta: float = 0.0, metric_fail_worse_than: float | None = 50.0,
+                 metric_min_delta: float = 0.0, metric_fail_worse_than: float | None = None,
                  partial_collapse_spread: float = 0.5, seed: int = 0, read_every_n_batches: int | None = None) -> None:
         if metric_mode not in ("min", "max"):
             raise ValueError(f"metric_mode={metric_mode!r} must be 'min' or 'max'")
