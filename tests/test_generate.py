@@ -207,6 +207,14 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
     assert sorted(path.name for path in out.iterdir()) == ["gan_grid_wgan_gp.png", "gan_losses_dcgan.png", "gan_samples.png"]
     table = subprocess.run(["ssgen-report", "gan", str(tmp_path / "records")], capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and "wgan_gp" in table.stdout
+    # an ablation record sits beside the study record of the same method, arch and seed in docs/gan_ablations.md
+    monkeypatch.setattr(gan_study, "ABLATION_RECORDS", tmp_path / "ablations")
+    ablation = gan_study.write_record(gan_run, "wgan_gp_dcgan_seed0", tmp_path / "ablations" / "precision_32-true")
+    (ablation / "overrides.txt").write_text("trainer.precision=32-true\n")
+    rows = gan_study.ablation_rows()
+    assert len(rows) == 2 and "study (" in rows[0] and "`trainer.precision=32-true`" in rows[1]
+    with pytest.raises(SystemExit, match="must be letters"):
+        gan_study.ablation("../elsewhere", "dcgan", "dcgan", 0, ["seed=1"])
 
 
 def test_seed_band_stays_within_the_steps_every_seed_reached():

@@ -52,8 +52,8 @@ def run_name(method: str, arch: str, seed: int) -> str:
     return f"{method}_{arch}_seed{seed}"
 
 
-def recorded(name: str, records: Path = RECORDS) -> dict | None:
-    path = records / name / "results.json"
+def recorded(name: str, records: Path | None = None) -> dict | None:
+    path = (records or RECORDS) / name / "results.json"  # looked up at call time: tests point RECORDS elsewhere
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -85,8 +85,9 @@ def export_samples(trained_dir: Path, out: Path, per_class: int = 10, seed: int 
     np.savez_compressed(out, images=to_uint8(model.sample(labels, seed=seed)), labels=labels.numpy())
 
 
-def write_record(run_dir: Path, name: str, records: Path = RECORDS) -> Path:
-    """The committed record of a finished run (see the module docstring)."""
+def write_record(run_dir: Path, name: str, records: Path | None = None) -> Path:
+    """The committed record of a finished run (see the module docstring), in ``records`` (default ``RECORDS``)."""
+    records = records or RECORDS
     results = json.loads((run_dir / "results.json").read_text())
     trained_dir = Path(results.get("trained_dir") or run_dir)
     record = records / name
@@ -101,8 +102,8 @@ def write_record(run_dir: Path, name: str, records: Path = RECORDS) -> Path:
     return record
 
 
-def train(method: str, arch: str, seed: int, extra: list[str], runs: Path = RUNS) -> Path:
-    run_dir = runs / run_name(method, arch, seed)
+def train(method: str, arch: str, seed: int, extra: list[str], runs: Path | None = None) -> Path:
+    run_dir = (runs or RUNS) / run_name(method, arch, seed)
     command = ["ssgen-train", "experiment=gan", f"method={method}", f"arch={arch}", f"seed={seed}",
                "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}", *extra]
     print("$", " ".join(command), flush=True)
