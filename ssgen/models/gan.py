@@ -89,7 +89,8 @@ class ConditionalGAN(L.LightningModule):
     # trains the study's model; M1's 100 would give 2 batches an epoch
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights. On the 2-core AVX512-BF16 CPU a DCGAN batch
-    # took 58 ms against 89 ms in fp32 (WGAN-GP 78 vs 96) and the 10-epoch FID was not worse (docs/gan_ablations.md);
+    # took 58 ms against 89 ms in fp32 (WGAN-GP 78 vs 96); the 10-epoch FID check is not settled (docs/gans.md:
+    # one fp32 seed so far, ahead of two bf16 seeds by 1-3 FID, inside the seed spread);
     # ssgen.train.bf16_pays keeps fp32 on a GPU (bf16 measured 0.80x on an H100) and on CPUs without native bf16
     default_precision = "bf16-mixed"
 
