@@ -175,20 +175,23 @@ def ablation_rows() -> list[str]:
                  str(result.get("status"))]
         return "| " + " | ".join(cells) + " |"
 
-    rows = []
+    rows, shown = [], set()
     for tag_dir in sorted(path for path in ABLATION_RECORDS.glob("*") if path.is_dir()):
         for record in sorted(path for path in tag_dir.glob("*") if (path / "results.json").is_file()):
             overrides = (record / "overrides.txt").read_text().strip() if (record / "overrides.txt").is_file() else "?"
             baseline = recorded(record.name)
-            if baseline is not None:
+            if baseline is not None and record.name not in shown:  # each study run once, before its first ablation
+                shown.add(record.name)
                 rows.append(row(f"{record.name}: study ({baseline.get('trainer_precision', '?')})", baseline))
             rows.append(row(f"{record.name}: `{overrides}`", json.loads((record / "results.json").read_text())))
     return rows
 
 
 def report() -> None:
-    subprocess.run(["ssgen-report", "gan", str(RECORDS), "--out", str(ROOT / "docs" / "gan_metrics.md")], check=True)
-    subprocess.run(["ssgen-report", "figures", str(RECORDS), "--out", str(ROOT / "docs" / "figures")], check=True)
+    # relative paths, run from the repository root: the pages quote them, and they must read the same on any clone
+    records = str(RECORDS.relative_to(ROOT)) if RECORDS.is_relative_to(ROOT) else str(RECORDS)
+    subprocess.run(["ssgen-report", "gan", records, "--out", "docs/gan_metrics.md"], check=True, cwd=ROOT)
+    subprocess.run(["ssgen-report", "figures", records, "--out", "docs/figures"], check=True, cwd=ROOT)
     rows = ablation_rows()
     if rows:
         header = ["# GAN ablations: one setting changed, all else the study's", "",
