@@ -235,8 +235,8 @@ def device_precision(cfg: DictConfig) -> None:
         return
     precision = str(cfg.trainer.precision)
     previous = read_results(Path(cfg.run_dir)) if cfg.get("run_dir") else None
-    resumed = bool(previous) and (Path(cfg.run_dir) / "checkpoints" / "last.ckpt").is_file()
-    if resumed:
+    # resolve_ckpt_path is the one place that decides whether a relaunch resumes
+    if previous and resolve_ckpt_path(cfg, Path(cfg.run_dir)) is not None:
         trained_in = str(previous.get("trainer_precision", "32-true"))
         if trained_in != precision:
             log.info("trainer.precision: %s, the precision this run trained in (the method's default is now %s; "
@@ -273,9 +273,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     results: dict[str, Any] = {
         "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
+        "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
         "status": "running",
     }
-    results["trainer_precision"] = str(cfg.trainer.precision)  # "precision" is the improved-precision metric
     write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
     # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
     # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
