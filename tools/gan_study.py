@@ -111,6 +111,21 @@ def train(method: str, arch: str, seed: int, extra: list[str], runs: Path | None
     return run_dir
 
 
+def train_and_record(method: str, arch: str, seed: int, extra: list[str], runs: Path | None = None,
+                     records: Path | None = None) -> Path | None:
+    """Train one run (or resume it) and record it once it has ended ``ok`` or ``failed``; returns the record,
+    or None (with a line saying so) when it ended otherwise, e.g. interrupted: relaunching resumes it."""
+    name = run_name(method, arch, seed)
+    run_dir = train(method, arch, seed, extra, runs)
+    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
+    if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
+        record = write_record(run_dir, name, records)
+        print(f"recorded {record}: {results.get('status')}, FID {results.get('fid')}")
+        return record
+    print(f"{name} ended {results.get('status')!r}: not recorded; the same command resumes it")
+    return None
+
+
 def run(minutes: float, extra: list[str]) -> None:
     """Train and record the next unrecorded runs of the plan, not starting one after ``minutes`` have passed."""
     deadline = time.time() + minutes * 60
@@ -121,12 +136,7 @@ def run(minutes: float, extra: list[str]) -> None:
         if time.time() > deadline:
             print(f"budget of {minutes} min used; next: {name}")
             return
-        run_dir = train(method, arch, seed, extra)
-        results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
-        if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
-            print(f"recorded {write_record(run_dir, name)}: {results.get('status')}, FID {results.get('fid')}")
-        else:
-            print(f"{name} ended {results.get('status')!r}: not recorded; the next part resumes it")
+        if train_and_record(method, arch, seed, extra) is None:
             return
 
 
@@ -141,14 +151,9 @@ def ablation(tag: str, method: str, arch: str, seed: int, extra: list[str]) -> N
     if recorded(name, records):
         print(f"{records / name} is recorded already")
         return
-    run_dir = train(method, arch, seed, extra, ABLATION_RUNS / tag)
-    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
-    if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
-        record = write_record(run_dir, name, records)
+    record = train_and_record(method, arch, seed, extra, ABLATION_RUNS / tag, records)
+    if record is not None:
         (record / "overrides.txt").write_text(" ".join(extra) + "\n")  # per record: a tag may hold several runs
-        print(f"recorded {record}: {results.get('status')}, FID {results.get('fid')}")
-    else:
-        print(f"{name} ended {results.get('status')!r}: not recorded; run the same command to resume it")
 
 
 def status() -> None:
