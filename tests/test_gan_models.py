@@ -131,6 +131,26 @@ def test_method_critic_norm_batch_with_wgan_gp_is_still_refused_on_arch_a(make_c
     validate(make_cfg("method=wgan_gp", "arch=dcgan_softplus", "method.critic_norm=batch"))  # unused there
 
 
+@pytest.mark.parametrize("method", ["dcgan", "wgan_gp"])
+def test_spectral_critic_norm_keeps_every_critic_weight_at_unit_spectral_norm(make_cfg, method):
+    """method.critic_norm=spectral: no activation norm in the critic, and after training steps every weight the
+    critic uses (convolutions, linear head, projection embedding) has largest singular value ~1."""
+    cfg = make_cfg(f"method={method}", "arch=dcgan", *TINY["dcgan"], *NO_METRICS, "method.critic_norm=spectral",
+                   "method.n_critic=1", "method.latent_dim=16")
+    validate(cfg)
+    model = build_model(cfg)
+    assert not any(isinstance(m, nn.BatchNorm2d | nn.GroupNorm) for m in model.critic.modules())
+    fit_batches(model, n_batches=3)
+    layers = [m for m in model.critic.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.Embedding)]
+    assert len(layers) == 4
+    model.critic.eval()  # eval: the parametrization reuses its power-iteration vectors instead of updating them
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=0.15), type(layer).__name__
+        raw = torch.linalg.matrix_norm(layer.parametrizations.weight.original.detach().flatten(1), ord=2).item()
+        assert raw != pytest.approx(1.0, abs=0.15)  # the raw weights are not unit-norm: the parametrization does it
+
+
 @pytest.mark.parametrize("method", ["dcgan", "wgan_clip", "wgan_gp"])
 def test_a_gan_method_alone_picks_all_labelled_images(method):
     assert compose_config([f"method={method}", "run_dir=/tmp/x"]).data.n_labels == "all"

@@ -332,6 +332,7 @@ def test_report_table(tmp_path: Path) -> None:
                     "failed_runs": 1, "wall_time_s": 720},
         "2_wgan": {"method": "wgan_gp", "arch": "mlp_generator", "fid": 30.0, "kid": 0.04, "class_consistency": 0.7,
                    "failed_runs": 0, "wall_time_s": 900, "precision": 0.71, "recall": 0.42, "min_class_spread": 0.31,
+                   "per_class_fid": {"bag": 90.0, "coat": 30.0, "shirt": 20.0},  # worst 90 over the median 30
                    "warnings": ["partial collapse at epoch 9, the last checked: ... (bag 0.310)"]},
     }
     for name, result in runs.items():
@@ -342,7 +343,8 @@ def test_report_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| dcgan | dcgan | 2 (2) | 21.00 ± 1.41 |" in text
     assert "| wgan_gp | mlp_generator | 1 (1) | 30.00 (1 seed) |" in text
-    assert "| 0.700 (1 seed) | 0.710 (1 seed) | 0.420 (1 seed) | 0.310 (1 seed) |" in text  # precision, recall, spread
+    # precision, recall, spread, worst / median class FID
+    assert "| 0.700 (1 seed) | 0.710 (1 seed) | 0.420 (1 seed) | 0.310 (1 seed) | 3.00 (1 seed) |" in text
     assert "2_wgan` (wgan_gp, mlp_generator, seed=?): partial collapse at epoch 9" in text
     assert "floor" in text and "1.50" in text
     assert f"ssgen-report gan {tmp_path} --out {out}" in text

@@ -48,6 +48,7 @@ from ssgen.losses import (
 )
 from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network
+from ssgen.nets.dcgan import CRITIC_NORMS
 
 log = logging.getLogger("ssgen")
 
@@ -70,7 +71,7 @@ class ConditionalGAN(L.LightningModule):
         latent_dim: noise dimension, passed to the generator.
         lr_generator, lr_critic, beta1, beta2: optimiser settings (Adam; WGANClip uses RMSprop, no betas).
         n_critic: critic steps (= real batches) per generator step.
-        critic_norm: 'batch' | 'layer' | 'none', passed to the critic as ``norm``, unless the arch fixes the
+        critic_norm: 'batch' | 'layer' | 'spectral' | 'none' (``ssgen.nets.dcgan.CRITIC_NORMS``), passed to the critic as ``norm``, unless the arch fixes the
             critic's ``norm`` itself (arch B, ``dcgan_softplus``: none anywhere), which then wins.
         fixed_noise_seed: seeds the noise of the per-epoch sample grid (kept in a buffer, survives resume).
         ema_decay: > 0 keeps an exponential moving average of the generator's weights (``generator_ema``,
@@ -104,8 +105,8 @@ class ConditionalGAN(L.LightningModule):
         positive(method.latent_dim, "method.latent_dim", "use e.g. 128")
         if method.n_critic < 1:
             raise ConfigError(f"method.n_critic={method.n_critic} must be >= 1 (critic steps per generator step); the paper uses 5")
-        if method.critic_norm not in ("batch", "layer", "none"):
-            raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use batch, layer or none")
+        if method.critic_norm not in CRITIC_NORMS:
+            raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use {', '.join(CRITIC_NORMS)}")
         if not (0 <= method.beta1 < 1 and 0 <= method.beta2 < 1):
             raise ConfigError(f"Adam betas ({method.beta1}, {method.beta2}) must lie in [0, 1)")
         if not 0 <= method.ema_decay < 1:

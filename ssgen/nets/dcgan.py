@@ -65,16 +65,31 @@ def make_activation(name: str) -> nn.Module:
     raise ValueError(f"activation {name!r} is unknown; use one of {', '.join(ACTIVATIONS)}")
 
 
+CRITIC_NORMS = ("batch", "layer", "spectral", "none")
+
+
 def critic_norm(kind: str, channels: int) -> nn.Module:
-    """Normalisation inside the critic. 'layer' is GroupNorm with one group: each sample normalised over
-    (C, H, W) on its own, as WGAN-GP needs (batch norm couples the samples the penalty treats separately)."""
+    """The activation normalisation inside the critic. 'layer' is GroupNorm with one group: each sample
+    normalised over (C, H, W) on its own, as WGAN-GP needs (batch norm couples the samples the penalty treats
+    separately). 'spectral' normalises weights instead (``spectral_normalize``), so here it is the identity.
+    Raises ValueError for a kind not in ``CRITIC_NORMS``."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels)
-    if kind == "none":
+    if kind in ("spectral", "none"):
         return nn.Identity()
-    raise ValueError(f"critic norm {kind!r} is unknown; use batch, layer or none")
+    raise ValueError(f"critic norm {kind!r} is unknown; use {', '.join(CRITIC_NORMS)}")
+
+
+def spectral_normalize(critic: nn.Module) -> None:
+    """Divide every weight of ``critic`` (convolutions, linear layers, embeddings) by its largest singular
+    value, estimated by one power iteration a forward pass (Miyato et al. 2018, "Spectral normalization for
+    GANs"; with the projection discriminator as in Miyato & Koyama 2018, the embedding included), through
+    ``torch.nn.utils.parametrizations.spectral_norm``. Each layer is then 1-Lipschitz, whatever the batch."""
+    for module in list(critic.modules()):
+        if isinstance(module, nn.Conv2d | nn.Linear | nn.Embedding):
+            nn.utils.parametrizations.spectral_norm(module)
 
 
 class DCGANGenerator(nn.Module):
@@ -122,8 +137,8 @@ class DCGANCritic(nn.Module):
     loss takes logits, the WGAN critic's output is unbounded). No norm on the first layer (DCGAN recipe).
     ``conditioning``: 'projection' adds <embed(label), h> to the score; 'input' concatenates one-hot
     label planes to the image. ``activation``: 'leaky_relu' (arch A) or 'softplus' (arch B), see
-    ``make_activation``. ``norm`` comes from the method (``method.critic_norm``) unless the arch YAML fixes
-    it (arch B: 'none').
+    ``make_activation``. ``norm`` (``CRITIC_NORMS``) comes from the method (``method.critic_norm``) unless the
+    arch YAML fixes it (arch B: 'none'); 'spectral' spectrally normalises every weight (``spectral_normalize``).
     """
 
     def __init__(self, n_classes: int = N_CLASSES, width: int = 64, norm: str = "batch",
@@ -136,7 +151,8 @@ class DCGANCritic(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 4, stride=2, padding=1),  # 28 -> 14
             make_activation(activation),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=norm == "none"),  # 14 -> 7
+            # a bias before batch / layer norm is cancelled by its mean subtraction
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=norm in ("spectral", "none")),  # 14 -> 7
             critic_norm(norm, 2 * width),
             make_activation(activation),
             nn.Flatten(),
@@ -148,6 +164,8 @@ class DCGANCritic(nn.Module):
             self.class_embedding = nn.Embedding(n_classes, feature_dim)
             # same scale as the linear head's weights, so neither term dominates the score at the start
             nn.init.normal_(self.class_embedding.weight, 0.0, 0.02)
+        if norm == "spectral":
+            spectral_normalize(self)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.conditioning == "input":
