@@ -85,13 +85,16 @@ def test_every_method_and_arch_composes_and_generates_28x28(make_cfg, method, ar
     assert images.min() >= -1 and images.max() <= 1
     assert scores.shape == (20,)
     assert model.generate(labels[:3], torch.zeros(3, model.latent_dim)).shape == (3, 1, 28, 28)
-    # critic normalisation follows the method: batch norm for dcgan / wgan_clip, layer norm (GroupNorm(1)) for
-    # wgan_gp; arch B fixes none in both networks, whatever the method says
+    # critic normalisation follows the method: spectral norm for dcgan, batch norm for wgan_clip, layer norm
+    # (GroupNorm(1)) for wgan_gp; arch B fixes none in both networks, whatever the method says
     norms = {type(m).__name__ for m in model.critic.modules() if isinstance(m, nn.BatchNorm2d | nn.GroupNorm)}
+    spectral = any(nn.utils.parametrize.is_parametrized(m) for m in model.critic.modules())
     if arch == "dcgan_softplus":
-        assert norms == set() and not any(isinstance(m, nn.BatchNorm2d) for m in model.generator.modules())
+        assert norms == set() and not spectral
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in model.generator.modules())
     else:
-        assert norms == ({"GroupNorm"} if method == "wgan_gp" else {"BatchNorm2d"})
+        assert norms == {"dcgan": set(), "wgan_clip": {"BatchNorm2d"}, "wgan_gp": {"GroupNorm"}}[method]
+        assert spectral == (method == "dcgan")
 
 
 def test_softplus_activation_is_exactly_the_write_ups_formula():

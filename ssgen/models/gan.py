@@ -71,8 +71,9 @@ class ConditionalGAN(L.LightningModule):
         latent_dim: noise dimension, passed to the generator.
         lr_generator, lr_critic, beta1, beta2: optimiser settings (Adam; WGANClip uses RMSprop, no betas).
         n_critic: critic steps (= real batches) per generator step.
-        critic_norm: 'batch' | 'layer' | 'spectral' | 'none' (``ssgen.nets.dcgan.CRITIC_NORMS``), passed to the critic as ``norm``, unless the arch fixes the
-            critic's ``norm`` itself (arch B, ``dcgan_softplus``: none anywhere), which then wins.
+        critic_norm: 'batch' | 'layer' | 'spectral' | 'none' (``ssgen.nets.dcgan.CRITIC_NORMS``), passed to the
+            critic as ``norm``, unless the arch fixes the critic's ``norm`` itself (arch B, ``dcgan_softplus``: none
+            anywhere), which then wins. The method YAMLs pick spectral (dcgan), batch (wgan_clip), layer (wgan_gp).
         fixed_noise_seed: seeds the noise of the per-epoch sample grid (kept in a buffer, survives resume).
         ema_decay: > 0 keeps an exponential moving average of the generator's weights (``generator_ema``,
             updated after every generator step; Yazici et al. 2019, Karras et al. 2018), and every sample
@@ -345,7 +346,7 @@ class WGANGP(ConditionalGAN):
         if method.gp_lambda < 0:
             raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
         if method.critic_norm == "batch" and not cls.arch_fixes_critic_norm(cfg.arch):
-            raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer or none")
+            raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer, spectral or none")
         if cfg.compile:
             raise ConfigError("compile=true cannot train wgan_gp: torch.compile does not support the gradient penalty's "
                               "double backward; drop compile=true")
