@@ -80,7 +80,7 @@ class ConditionalGAN(L.LightningModule):
             (``generate``: in-training metrics, hence best.ckpt selection and the collapse checks, the grids,
             the final report, ssgen-generate) comes from it; training itself always uses the live generator.
             0 (the default) = off. 0.999 averages over about the last 1000 generator steps; on arch A at the
-            study's 10 epochs it made DCGAN worse (FID 10.3 vs 7.0, docs/gans.md), hence off.
+            study's 10 epochs it made DCGAN (batch-norm discriminator) worse (FID 10.3 vs 7.0, docs/gans.md), hence off.
     """
 
     hp_metric_names = ("fid", "kid", "class_consistency")
@@ -91,8 +91,8 @@ class ConditionalGAN(L.LightningModule):
     # trains the study's model; M1's 100 would give 2 batches an epoch
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights. On the 2-core AVX512-BF16 CPU a DCGAN batch
-    # took 58 ms against 89 ms in fp32 (WGAN-GP 78 vs 96); the 10-epoch FID check is not settled (docs/gans.md:
-    # one fp32 seed so far, ahead of two bf16 seeds by 1-3 FID, inside the seed spread);
+    # took 58 ms against 89 ms in fp32 (WGAN-GP 78 vs 96); at the study's 10 epochs the default DCGAN (spectral-norm
+    # discriminator) was no worse in bf16: test FID 4.27 against fp32's 4.78, same seed (docs/gans.md);
     # ssgen.train.bf16_pays keeps fp32 on a GPU (bf16 measured 0.80x on an H100) and on CPUs without native bf16
     default_precision = "bf16-mixed"
 
