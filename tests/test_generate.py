@@ -182,7 +182,7 @@ def test_help_prints_usage(capsys):
     assert "ssgen-generate ckpt=" in capsys.readouterr().out
 
 
-def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path, monkeypatch):
+def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path, monkeypatch, capsys):
     """tools/gan_study.py's records (results.json, curves.csv, samples.npz: no checkpoints, no event files) are
     enough for ssgen-report's figures and GAN table."""
     import importlib.util
@@ -213,6 +213,11 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
     (ablation / "overrides.txt").write_text("trainer.precision=32-true\n")
     rows = gan_study.ablation_rows()
     assert len(rows) == 2 and "study (" in rows[0] and "`trainer.precision=32-true`" in rows[1]
+    capsys.readouterr()
+    gan_study.status()  # the plan with what is recorded, then the ablations with their overrides
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith("wgan_gp_dcgan_seed0 ")).split()[1] == "ok,"
+    assert lines[-1].startswith("ablation precision_32-true/wgan_gp_dcgan_seed0 (trainer.precision=32-true): ok, FID")
     with pytest.raises(SystemExit, match="must be letters"):
         gan_study.ablation("../elsewhere", "dcgan", "dcgan", 0, ["seed=1"])
 

@@ -157,11 +157,18 @@ def ablation(tag: str, method: str, arch: str, seed: int, extra: list[str]) -> N
 
 
 def status() -> None:
+    """Print the plan, each run's record (status, test FID, wall time, failed runs) or '-', then the ablations."""
+    def state(result: dict | None) -> str:
+        return "-" if result is None else (f"{result.get('status')}, FID {result.get('fid', float('nan')):.2f}, "
+                                           f"{result.get('wall_time_s', 0) / 60:.0f} min, failed_runs {result.get('failed_runs')}")
+
     for method, arch, seed in plan():
-        result = recorded(run_name(method, arch, seed))
-        state = "-" if result is None else f"{result.get('status')}, FID {result.get('fid', float('nan')):.2f}, " \
-                                           f"{result.get('wall_time_s', 0) / 60:.0f} min, failed_runs {result.get('failed_runs')}"
-        print(f"{run_name(method, arch, seed):40s} {state}")
+        print(f"{run_name(method, arch, seed):40s} {state(recorded(run_name(method, arch, seed)))}")
+    for record in sorted(ABLATION_RECORDS.glob("*/*/results.json")):
+        overrides = record.parent / "overrides.txt"
+        label = overrides.read_text().strip() if overrides.is_file() else "?"
+        print(f"ablation {record.parent.parent.name}/{record.parent.name} ({label}): "
+              f"{state(json.loads(record.read_text()))}")
 
 
 def ablation_rows() -> list[str]:
