@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
-from ssgen.checkpoints import AtomicCheckpointIO
+from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
@@ -100,10 +100,38 @@ def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> str | None:
         if not Path(cfg.ckpt_path).is_file():
             raise SSGenError(f"ckpt_path={cfg.ckpt_path} does not exist; give a .ckpt file, or 'last'")
         return str(cfg.ckpt_path)
-    if last.exists():
-        log.info("resuming from %s (this run dir already has a checkpoint; a fresh run needs a new dir)", last)
+    if last.exists():  # fit_once says so when it resumes: this is asked more than once a launch
         return str(last)
     return None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as {'a.b.c': leaf}."""
+    if isinstance(value, dict) and value:
+        return {key: leaf for name, item in value.items() for key, leaf in _flatten(item, f"{prefix}{name}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def check_resumable(cfg: DictConfig, ckpt_path: str | Path) -> None:
+    """Refuse a resume whose checkpoint holds other networks than ``cfg`` builds (a setting that shapes them,
+    e.g. ``method.critic_norm`` or a width, changed since it was trained, or the method's default did), before
+    anything is written: a ConfigError naming the settings that differ, where Lightning would raise a
+    state_dict traceback mid-fit. Same weight names and shapes: nothing to say. Raises CheckpointError for an
+    unreadable checkpoint."""
+    checkpoint = read_checkpoint(ckpt_path)
+    model = build_model(cfg)
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    saved = {name: tuple(tensor.shape) for name, tensor in checkpoint.get("state_dict", {}).items()}
+    if expected == saved:
+        return
+    there = _flatten(dict(checkpoint.get("hyper_parameters", {})))
+    here = _flatten(dict(model.hparams))
+    differ = [f"{key if key.startswith('arch.') else 'method.' + key}={there.get(key, 'unset')} there, "
+              f"{here.get(key, 'unset')} here" for key in sorted(set(there) | set(here))
+              if there.get(key) != here.get(key)]
+    what = "; ".join(differ) if differ else f"{len(set(expected) ^ set(saved))} weight names differ"
+    raise ConfigError(f"{ckpt_path} was trained with other networks than this command builds ({what}); "
+                      "resume with the settings it trained with, or give a new hydra.run.dir to start afresh")
 
 
 def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks: list[L.Callback]) -> dict[str, Any]:
@@ -163,7 +191,10 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     previous_sigint = signal.signal(signal.SIGINT, stop_at_batch_end)
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, run_dir))
+        ckpt_path = resolve_ckpt_path(cfg, run_dir)
+        if ckpt_path is not None:
+            log.info("resuming from %s (a fresh run needs a new hydra.run.dir)", ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except SIGTERMException:
         if ctrl_c["pressed"]:
             raise KeyboardInterrupt from None
@@ -267,6 +298,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if finished:
         log.info(finished)
         return read_results(run_dir) or {}
+    ckpt_path = resolve_ckpt_path(cfg, run_dir)
+    if ckpt_path is not None:
+        check_resumable(cfg, ckpt_path)  # before results.json is touched: a refused resume loses nothing
     run_dir.mkdir(parents=True, exist_ok=True)
     apply_run_settings(cfg)
     point_data_env(cfg.data.root)

@@ -144,6 +144,29 @@ def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplo
     assert json.loads((tmp_path / "results.json").read_text())["epochs"] == 2
 
 
+def test_resuming_with_settings_that_change_the_networks_is_refused_in_one_line(tmp_path):
+    """A run dir trained with other networks (here: a batch-norm DCGAN critic, the method's default before it became
+    spectral, and another width) relaunched with the current settings: one line naming what differs, exit 2,
+    results.json and the checkpoint untouched."""
+    run_dir = tmp_path / "run"
+    tiny = ["experiment=debug", "method=dcgan", "torch_threads=1", "arch.networks.generator.width=8",
+            "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null", f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(["ssgen-train", *tiny, "method.critic_norm=batch", "arch.networks.critic.width=8"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (run_dir / "results.json").read_bytes(), (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+    relaunch = subprocess.run(["ssgen-train", *tiny, "trainer.max_epochs=2", "arch.networks.critic.width=16"],
+                              capture_output=True, text=True, timeout=300, env=env)
+    assert relaunch.returncode == 2
+    error = [line for line in relaunch.stderr.splitlines() if line.startswith("ssgen-train: error:")]
+    assert len(error) == 1 and "Traceback" not in relaunch.stderr
+    assert "arch.networks.critic.width=8 there, 16 here" in error[0]
+    assert "method.critic_norm=batch there, spectral here" in error[0]
+    assert ((run_dir / "results.json").read_bytes(), (run_dir / "checkpoints" / "last.ckpt").read_bytes()) == before
+    # with the settings it trained with it resumes: test_finished_run_trains_on_when_relaunched_with_more_epochs
+
+
 def test_a_crash_during_training_is_recorded_not_left_running(tmp_path, monkeypatch):
     def crash(cfg, run_dir):
         raise RuntimeError("inductor: expected stride 1\nlong backend trace")
