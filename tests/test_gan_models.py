@@ -126,6 +126,14 @@ def test_arch_b_takes_one_training_step_with_every_method(make_cfg, method):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_spectral_norm_with_weight_clipping_is_refused(make_cfg):
+    from ssgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="defeats wgan_clip's weight clipping"):
+        validate(make_cfg("method=wgan_clip", "arch=dcgan", "method.critic_norm=spectral"))
+    validate(make_cfg("method=wgan_clip", "arch=dcgan_softplus", "method.critic_norm=spectral"))  # unused there
+
+
 def test_method_critic_norm_batch_with_wgan_gp_is_still_refused_on_arch_a(make_cfg):
     from ssgen.errors import ConfigError
 
@@ -138,6 +146,8 @@ def test_method_critic_norm_batch_with_wgan_gp_is_still_refused_on_arch_a(make_c
 def test_spectral_critic_norm_keeps_every_critic_weight_at_unit_spectral_norm(make_cfg, method):
     """method.critic_norm=spectral: no activation norm in the critic, and after training steps every weight the
     critic uses (convolutions, linear head, projection embedding) has largest singular value ~1."""
+    from ssgen.nets.dcgan import spectral_normalize
+
     cfg = make_cfg(f"method={method}", "arch=dcgan", *TINY["dcgan"], *NO_METRICS, "method.critic_norm=spectral",
                    "method.n_critic=1", "method.latent_dim=16")
     validate(cfg)
@@ -146,6 +156,9 @@ def test_spectral_critic_norm_keeps_every_critic_weight_at_unit_spectral_norm(ma
     fit_batches(model, n_batches=3)
     layers = [m for m in model.critic.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.Embedding)]
     assert len(layers) == 4
+    before = set(model.critic.state_dict())
+    spectral_normalize(model.critic)  # twice is once
+    assert set(model.critic.state_dict()) == before
     model.critic.eval()  # eval: the parametrization reuses its power-iteration vectors instead of updating them
     for layer in layers:
         sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
@@ -368,6 +381,15 @@ def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
     assert {"fid", "kid", "class_consistency"} <= set(results["metrics_history"][0])
     best = tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert torch.load(best, map_location="cpu", weights_only=True)["callbacks"]  # a real Lightning checkpoint
+    # trained on for more epochs, a new best replaces best.ckpt (where ssgen-generate and ssgen.load look) instead
+    # of landing in best-v1.ckpt beside it
+    longer = train(make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all",
+                            f"+method.callbacks.quality.evaluator={evaluator}", "method.callbacks.quality.n_samples=100",
+                            "method.callbacks.quality.final_n_samples=0", "trainer.max_epochs=3"))
+    assert longer["status"] == "ok" and longer["epochs"] == 3
+    assert sorted(path.name for path in best.parent.glob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
+    fids = [entry["fid"] for entry in longer["metrics_history"]]
+    assert torch.load(best, map_location="cpu", weights_only=True)["epoch"] == fids.index(min(fids))
 
 
 def test_final_report_reads_data_root_without_the_debian_package(make_cfg, tmp_path, monkeypatch):

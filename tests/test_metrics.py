@@ -346,6 +346,11 @@ def test_report_table(tmp_path: Path) -> None:
     # precision, recall, spread, worst / median class FID
     assert "| 0.700 (1 seed) | 0.710 (1 seed) | 0.420 (1 seed) | 0.310 (1 seed) | 3.00 (1 seed) |" in text
     assert "2_wgan` (wgan_gp, mlp_generator, seed=?): partial collapse at epoch 9" in text
+    from ssgen.report import worst_class_fid_ratio
+
+    assert worst_class_fid_ratio({"a": 0.0, "b": 0.0, "c": 1.0}) is None  # a median of 0: no ratio, no crash
+    assert worst_class_fid_ratio({"a": float("nan"), "b": 2.0, "c": 4.0}) == 4.0 / 3.0  # NaN left out
+    assert worst_class_fid_ratio(None) is None
     assert "floor" in text and "1.50" in text
     assert f"ssgen-report gan {tmp_path} --out {out}" in text
     dcgan_row = next(line for line in text.splitlines() if line.startswith("| dcgan"))

@@ -289,7 +289,12 @@ class ConditionalGAN(L.LightningModule):
 
 
 class DCGAN(ConditionalGAN):
-    """Radford et al. 2016: BCE discriminator, non-saturating generator loss, Adam 2e-4 (0.5, 0.999), 1:1."""
+    """Radford et al. 2016: BCE discriminator, non-saturating generator loss, Adam 2e-4 (0.5, 0.999), 1:1.
+
+    ``method=dcgan`` (conf/method/dcgan.yaml) spectrally normalises the discriminator (``critic_norm='spectral'``,
+    measured against within-class collapse, docs/gans.md); built directly in Python it takes ``critic_norm``
+    like every ConditionalGAN, whose default is the paper's 'batch' (so older checkpoints rebuild as trained).
+    """
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor, real_scores: torch.Tensor,
                     fake_scores: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -310,6 +315,11 @@ class WGANClip(ConditionalGAN):
     def check_config(cls, cfg: DictConfig) -> None:
         super().check_config(cfg)
         positive(cfg.method.clip, "method.clip", "the paper clips critic weights to [-0.01, 0.01]")
+        if cfg.method.critic_norm == "spectral" and not cls.arch_fixes_critic_norm(cfg.arch):
+            # the clip would act on the raw weights, which spectral norm divides by their norm: the weights the
+            # critic uses would escape the bound the clipping is for
+            raise ConfigError("method.critic_norm=spectral defeats wgan_clip's weight clipping (it clips the raw "
+                              "weights, spectral norm rescales them); use batch, layer or none")
 
     def __init__(self, arch: dict[str, Any], clip: float = 0.01, **kwargs: Any) -> None:
         arch = _plain(arch)  # this frame's locals are saved as hyperparameters too (Lightning walks the __init__ chain)

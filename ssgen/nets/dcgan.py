@@ -84,11 +84,14 @@ def critic_norm(kind: str, channels: int) -> nn.Module:
 
 def spectral_normalize(critic: nn.Module) -> None:
     """Divide every weight of ``critic`` (convolutions, linear layers, embeddings) by its largest singular
-    value, estimated by one power iteration a forward pass (Miyato et al. 2018, "Spectral normalization for
-    GANs"; with the projection discriminator as in Miyato & Koyama 2018, the embedding included), through
-    ``torch.nn.utils.parametrizations.spectral_norm``. Each layer is then 1-Lipschitz, whatever the batch."""
+    value, estimated by one power iteration a training-mode forward pass (Miyato et al. 2018, "Spectral
+    normalization for GANs"; with the projection discriminator as in Miyato & Koyama 2018, the embedding
+    included), through ``torch.nn.utils.parametrizations.spectral_norm``. A convolution's weight is normalised
+    as the (out, in x k x k) matrix, Miyato et al.'s approximation: the convolution itself can still scale
+    its input by more than 1 (about 2 in arch A's trained critic). Layers already normalised are left as they
+    are, so calling it twice changes nothing."""
     for module in list(critic.modules()):
-        if isinstance(module, nn.Conv2d | nn.Linear | nn.Embedding):
+        if isinstance(module, nn.Conv2d | nn.Linear | nn.Embedding) and not nn.utils.parametrize.is_parametrized(module, "weight"):
             nn.utils.parametrizations.spectral_norm(module)
 
 
