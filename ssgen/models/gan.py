@@ -92,7 +92,8 @@ class ConditionalGAN(L.LightningModule):
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights. On the 2-core AVX512-BF16 CPU a DCGAN batch
     # took 58 ms against 89 ms in fp32 (WGAN-GP 78 vs 96); at the study's 10 epochs the default DCGAN (spectral-norm
-    # discriminator) was no worse in bf16: test FID 4.27 against fp32's 4.78, same seed (docs/gans.md);
+    # discriminator) was no worse in bf16 on one same-seed pair: test FID 4.27 against fp32's 4.78 (the old batch-norm
+    # DCGAN's pair went the other way by 0.9, inside the seed spread: docs/gans.md);
     # ssgen.train.bf16_pays keeps fp32 on a GPU (bf16 measured 0.80x on an H100) and on CPUs without native bf16
     default_precision = "bf16-mixed"
 
