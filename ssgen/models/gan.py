@@ -96,6 +96,8 @@ class ConditionalGAN(L.LightningModule):
     # DCGAN's pair went the other way by 0.9, inside the seed spread: docs/gans.md);
     # ssgen.train.bf16_pays keeps fp32 on a GPU (bf16 measured 0.80x on an H100) and on CPUs without native bf16
     default_precision = "bf16-mixed"
+    # critic norms this method cannot train with, each with why (check_config refuses them, naming the others)
+    refused_critic_norms: dict[str, str] = {}
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -109,6 +111,11 @@ class ConditionalGAN(L.LightningModule):
             raise ConfigError(f"method.n_critic={method.n_critic} must be >= 1 (critic steps per generator step); the paper uses 5")
         if method.critic_norm not in CRITIC_NORMS:
             raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use {', '.join(CRITIC_NORMS)}")
+        reason = cls.refused_critic_norms.get(method.critic_norm)
+        if reason and not cls.arch_fixes_critic_norm(cfg.arch):  # an arch that fixes the norm never uses it
+            usable = [norm for norm in CRITIC_NORMS if norm not in cls.refused_critic_norms]
+            raise ConfigError(f"method.critic_norm={method.critic_norm} {reason}; "
+                              f"use {', '.join(usable[:-1])} or {usable[-1]}")
         if not (0 <= method.beta1 < 1 and 0 <= method.beta2 < 1):
             raise ConfigError(f"Adam betas ({method.beta1}, {method.beta2}) must lie in [0, 1)")
         if not 0 <= method.ema_decay < 1:
@@ -312,15 +319,15 @@ class WGANClip(ConditionalGAN):
     because momentum made the clipped critic unstable.
     """
 
+    # the clip acts on the raw weights, which spectral norm divides by their norm: the weights the critic uses
+    # would escape the bound the clipping is for
+    refused_critic_norms = {"spectral": "defeats wgan_clip's weight clipping (it clips the raw weights, spectral "
+                                        "norm rescales them)"}
+
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
         super().check_config(cfg)
         positive(cfg.method.clip, "method.clip", "the paper clips critic weights to [-0.01, 0.01]")
-        if cfg.method.critic_norm == "spectral" and not cls.arch_fixes_critic_norm(cfg.arch):
-            # the clip would act on the raw weights, which spectral norm divides by their norm: the weights the
-            # critic uses would escape the bound the clipping is for
-            raise ConfigError("method.critic_norm=spectral defeats wgan_clip's weight clipping (it clips the raw "
-                              "weights, spectral norm rescales them); use batch, layer or none")
 
     def __init__(self, arch: dict[str, Any], clip: float = 0.01, **kwargs: Any) -> None:
         arch = _plain(arch)  # this frame's locals are saved as hyperparameters too (Lightning walks the __init__ chain)
@@ -350,14 +357,14 @@ class WGANClip(ConditionalGAN):
 class WGANGP(ConditionalGAN):
     """Gulrajani et al. 2017, Algorithm 1: Wasserstein losses + lambda * gradient penalty, Adam 1e-4 (0, 0.9)."""
 
+    refused_critic_norms = {"batch": "breaks the per-sample gradient penalty of wgan_gp"}
+
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
         super().check_config(cfg)
         method = cfg.method
         if method.gp_lambda < 0:
             raise ConfigError(f"method.gp_lambda={method.gp_lambda} must be >= 0; the paper uses 10")
-        if method.critic_norm == "batch" and not cls.arch_fixes_critic_norm(cfg.arch):
-            raise ConfigError("method.critic_norm=batch breaks the per-sample gradient penalty of wgan_gp; use layer, spectral or none")
         if cfg.compile:
             raise ConfigError("compile=true cannot train wgan_gp: torch.compile does not support the gradient penalty's "
                               "double backward; drop compile=true")
