@@ -159,6 +159,12 @@ def ablation(tag: str, method: str, arch: str, seed: int, extra: list[str]) -> N
         (record / "overrides.txt").write_text(" ".join(extra) + "\n")  # per record: a tag may hold several runs
 
 
+def overrides_of(record: Path) -> str:
+    """An ablation record's overrides (its overrides.txt, one line), or '?' for a record without one."""
+    path = record / "overrides.txt"
+    return path.read_text().strip() if path.is_file() else "?"
+
+
 def status() -> None:
     """Print the plan, each run's record (status, test FID, wall time, failed runs) or '-', then the ablations."""
     def state(result: dict | None) -> str:
@@ -167,11 +173,10 @@ def status() -> None:
 
     for method, arch, seed in plan():
         print(f"{run_name(method, arch, seed):40s} {state(recorded(run_name(method, arch, seed)))}")
-    for record in sorted(ABLATION_RECORDS.glob("*/*/results.json")):
-        overrides = record.parent / "overrides.txt"
-        label = overrides.read_text().strip() if overrides.is_file() else "?"
-        print(f"ablation {record.parent.parent.name}/{record.parent.name} ({label}): "
-              f"{state(json.loads(record.read_text()))}")
+    for results in sorted(ABLATION_RECORDS.glob("*/*/results.json")):
+        record = results.parent
+        print(f"ablation {record.parent.name}/{record.name} ({overrides_of(record)}): "
+              f"{state(json.loads(results.read_text()))}")
 
 
 def ablation_rows() -> list[str]:
@@ -193,12 +198,11 @@ def ablation_rows() -> list[str]:
     rows, shown = [], set()
     for tag_dir in sorted(path for path in ABLATION_RECORDS.glob("*") if path.is_dir()):
         for record in sorted(path for path in tag_dir.glob("*") if (path / "results.json").is_file()):
-            overrides = (record / "overrides.txt").read_text().strip() if (record / "overrides.txt").is_file() else "?"
             baseline = recorded(record.name)
             if baseline is not None and record.name not in shown:  # each study run once, before its first ablation
                 shown.add(record.name)
                 rows.append(row(f"{record.name}: study ({baseline.get('trainer_precision', '?')})", baseline))
-            rows.append(row(f"{record.name}: `{overrides}`", json.loads((record / "results.json").read_text())))
+            rows.append(row(f"{record.name}: `{overrides_of(record)}`", json.loads((record / "results.json").read_text())))
     return rows
 
 
