@@ -312,7 +312,10 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     n = len(features)
     if n < 2:
         raise ValueError(f"a pairwise distance needs at least 2 points, got {n}")
-    total = sum(float(torch.cdist(features[start : start + DISTANCE_CHUNK], features).double().sum())
+    # cdist's default matrix-product form (|a|^2 + |b|^2 - 2ab) leaves rounding noise of ~1e-3 for identical rows,
+    # so a fully collapsed class would not score 0 (how much noise depends on the CPU's kernels): take differences.
+    total = sum(float(torch.cdist(features[start : start + DISTANCE_CHUNK], features,
+                                  compute_mode="donot_use_mm_for_euclid_dist").double().sum())
                 for start in range(0, n, DISTANCE_CHUNK))
     return total / (n * (n - 1))  # the diagonal contributes zero
 
