@@ -48,6 +48,32 @@ def tiny_evaluator_file(tiny_cache: Path) -> Path:
     return evaluator_path(TINY_EVALUATOR, tiny_cache)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _new_files_in_checkout() -> set[str] | None:
+    """Untracked and ignored files of the checkout (git's view), caches aside; None outside a git checkout."""
+    try:
+        listing = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=all", "--ignored"],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    caches = ("__pycache__", ".pytest_cache", ".ruff_cache", ".egg-info")
+    return {line[3:] for line in listing.splitlines()
+            if line[:2] in ("??", "!!") and not any(part in line for part in caches)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_to_the_checkout():
+    """Every test writes under its tmp_path: the suite runs on a read-only checkout and beside other runs of itself.
+    A file that appears in the checkout during the session (outputs/, data/, a module) fails the session."""
+    before = _new_files_in_checkout()
+    yield
+    after = _new_files_in_checkout()
+    if before is not None and after is not None:
+        assert after <= before, f"tests wrote into the checkout: {sorted(after - before)[:10]}"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """One torch thread in the test process: OpenMP threads spinning against the subprocesses that the
@@ -91,25 +117,41 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     return _make
 
 
-@pytest.fixture(scope="session")
-def m1_head_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real, tiny ssgen-train M1 run dir with its SVM head for N=100 (30 batches; accuracy well above chance)."""
+# ------------------------------------------------------------------------------------------------ trained runs
+# One real, tiny ssgen-train run per kind, trained once per test session and shared by every test file that needs
+# one (tests only read them; a test that changes a run works on a copy). train()'s return value is kept beside.
+TRAIN_RESULTS: dict[Path, dict] = {}
+
+
+def _train_once(run_dir: Path, *overrides: str) -> Path:
     from ssgen.train import train
 
-    run_dir = tmp_path_factory.mktemp("m1_head") / "run"
-    cfg = compose_config([*QUICK, "+trainer.limit_train_batches=30", f"run_dir={run_dir}", "torch_threads=1",
-                          "method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",
-                          "method.callbacks.svm_head.raw_pixel_baseline=false"])
-    assert train(cfg)["status"] == "ok"
+    TRAIN_RESULTS[run_dir] = results = train(compose_config([*QUICK, f"run_dir={run_dir}", "torch_threads=1", *overrides]))
+    assert results["status"] == "ok", results["status"]
     return run_dir
 
 
 @pytest.fixture(scope="session")
-def m2_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real, tiny ssgen-train M2 run dir (20 steps): a sampler and a classifier in one."""
-    from ssgen.train import train
+def m1_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An M1 run dir (30 batches) with SVM heads at N=20 and N=100 (its data.n_labels), each with the transductive
+    and raw-pixel heads beside it (2 CV folds, 500 unlabelled points: accuracy well above chance in seconds)."""
+    return _train_once(tmp_path_factory.mktemp("m1_run") / "run", "+trainer.limit_train_batches=30",
+                       "method.callbacks.svm_head.n_labels=[20,100]", "method.callbacks.svm_head.cv_folds=2",
+                       "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.transductive=true")
 
-    run_dir = tmp_path_factory.mktemp("m2_tiny") / "run"
-    cfg = compose_config([*QUICK, "+trainer.limit_train_batches=20", "method=m2", f"run_dir={run_dir}", "torch_threads=1"])
-    assert train(cfg)["status"] == "ok"
-    return run_dir
+
+@pytest.fixture(scope="session")
+def m2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An M2 run dir: 100 labels, 100 steps of 100 unlabelled + 100 labelled images (a sampler and a classifier)."""
+    return _train_once(tmp_path_factory.mktemp("m2_run") / "run", "method=m2", "data.n_labels=100",
+                       "+trainer.limit_train_batches=100")
+
+
+@pytest.fixture(scope="session")
+def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A WGAN-GP run dir on arch A at width 8 (3 batches, all 60k labels, no quality metrics): what generate,
+    evaluate, the figures and the API read from a GAN run."""
+    return _train_once(tmp_path_factory.mktemp("gan_run") / "run", "+trainer.limit_train_batches=3", "method=wgan_gp",
+                       "arch=dcgan", "data.n_labels=all", "arch.networks.generator.width=8",
+                       "arch.networks.critic.width=8", "method.callbacks.quality=null",
+                       "method.callbacks.best_checkpoint=null")

@@ -3,7 +3,7 @@ of a folder of PNGs with the same images as .npz, and every bad input the issue 
 
     python -m pytest tests/test_api.py -q -p no:cacheprovider
 
-Uses the session's tiny real runs (conftest: ``m1_head_run``, an M1 run with its SVM head; ``m2_tiny_run``).
+Uses the session's tiny real runs (conftest: ``m1_run``, an M1 run with its SVM heads; ``m2_run``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def readme_block() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_from_python_block_runs_on_a_real_run(m2_tiny_run, tmp_path, monkeypatch, test_set):
+def test_readme_from_python_block_runs_on_a_real_run(m2_run, tmp_path, monkeypatch, test_set):
     code = readme_block()
     placeholder = re.search(r'ssgen\.load\("([^"]+)"\)', code).group(1)
     (tmp_path / "photos").mkdir()
@@ -72,7 +72,7 @@ def test_readme_from_python_block_runs_on_a_real_run(m2_tiny_run, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        exec(compile(code.replace(placeholder, str(m2_tiny_run)), "README.md", "exec"), {})  # the same lines
+        exec(compile(code.replace(placeholder, str(m2_run)), "README.md", "exec"), {})  # the same lines
     lines = stdout.getvalue().splitlines()
     assert lines[0].startswith("m2 0 0.")  # method, seed, test accuracy
     assert len(lines) == 3 and lines[1].startswith("['")
@@ -80,28 +80,28 @@ def test_readme_from_python_block_runs_on_a_real_run(m2_tiny_run, tmp_path, monk
 
 
 # ------------------------------------------------------------------------------------------------ families
-def test_m1_run_encodes_and_predicts_with_its_head(m1_head_run, test_set):
+def test_m1_run_encodes_and_predicts_with_its_head(m1_run, test_set):
     from ssgen.predict import predict
 
-    model = ssgen.load(m1_head_run)
+    model = ssgen.load(m1_run)
     assert isinstance(model, M1) and isinstance(model, Classifier) and not isinstance(model, Sampler)
     info = model.info
     assert (info.method, info.arch, info.seed, info.n_labels, info.status) == ("m1", "vae_mlp", 0, 100, "ok")
-    assert info.run_dir == m1_head_run and info.metrics["test_accuracy"] > 0.3 and model.heads == [100]
+    assert info.run_dir == m1_run and info.metrics["test_accuracy"] > 0.3 and model.heads == [100, 20]
     images, labels = test_set[0][:500], test_set[1][:500]
     codes = model.encode(images)
     assert codes.shape == (500, 50) and codes.dtype == np.float32
     predictions = model.predict(images)
     assert predictions.labels.dtype == np.int64 and (predictions.labels == labels).mean() > 0.3
     assert predictions.names[0] == CLASS_NAMES[predictions.labels[0]] and predictions.files is None
-    assert np.array_equal(predictions.labels, predict(m1_head_run, images))  # the old function agrees
+    assert np.array_equal(predictions.labels, predict(m1_run, images))  # the old function agrees
     assert np.array_equal(model.predict(images.astype(np.float32) / 255).labels, predictions.labels)
     with pytest.raises(SSGenError, match="has no head for n_labels=600; available: 100"):
         model.predict(images, n_labels=600)
 
 
-def test_an_m1_checkpoint_outside_its_run_dir_encodes_but_cannot_predict(m1_head_run, tmp_path, test_set):
-    copy = Path(shutil.copy(m1_head_run / "checkpoints" / "last.ckpt", tmp_path / "m1.ckpt"))
+def test_an_m1_checkpoint_outside_its_run_dir_encodes_but_cannot_predict(m1_run, tmp_path, test_set):
+    copy = Path(shutil.copy(m1_run / "checkpoints" / "last.ckpt", tmp_path / "m1.ckpt"))
     model = ssgen.load(copy)
     assert model.info.run_dir is None and model.info.metrics == {} and model.info.method == "M1VAE"
     assert model.heads == [] and model.encode(test_set[0][:3]).shape == (3, 50)
@@ -109,8 +109,8 @@ def test_an_m1_checkpoint_outside_its_run_dir_encodes_but_cannot_predict(m1_head
         model.predict(test_set[0][:3])
 
 
-def test_m2_samples_by_index_or_either_name_reproducibly(m2_tiny_run):
-    model = ssgen.load(m2_tiny_run)
+def test_m2_samples_by_index_or_either_name_reproducibly(m2_run):
+    model = ssgen.load(m2_run)
     assert isinstance(model, M2) and isinstance(model, Sampler) and isinstance(model, Classifier)
     by_name = model.sample("ankle_boot", n=4, seed=3)
     assert by_name.images.shape == (4, 28, 28) and by_name.images.dtype == np.uint8
@@ -131,17 +131,17 @@ def test_m2_samples_by_index_or_either_name_reproducibly(m2_tiny_run):
         model.predict(by_name.images, n_labels=100)
 
 
-def test_generated_pngs_classify_exactly_as_the_npz(m2_tiny_run, tmp_path, capsys):
+def test_generated_pngs_classify_exactly_as_the_npz(m2_run, tmp_path, capsys):
     """ssgen-generate out_dir= writes 28x28 PNGs that ssgen-predict reads back to the very same pixels."""
     from ssgen.generate import main as generate_main
 
-    generate_main([f"ckpt={m2_tiny_run}", "label=dress,sneaker", "n=12", "seed=5", f"npz={tmp_path / 's.npz'}",
+    generate_main([f"ckpt={m2_run}", "label=dress,sneaker", "n=12", "seed=5", f"npz={tmp_path / 's.npz'}",
                    f"out_dir={tmp_path / 'pngs'}"])
     assert "wrote 24 images to" in capsys.readouterr().out
     names = sorted(path.name for path in (tmp_path / "pngs").iterdir())
     assert names[:2] == ["dress_00.png", "dress_01.png"] and names[-1] == "sneaker_11.png" and len(names) == 24
     samples = np.load(tmp_path / "s.npz")
-    model = ssgen.load(m2_tiny_run)
+    model = ssgen.load(m2_run)
     assert np.array_equal(samples["images"], model.sample("dress,sneaker", n=12, seed=5).images)  # the API = the command
     from_files = model.predict(tmp_path / "pngs")
     order = [names.index(Path(record.path).name) for record in from_files.files]
@@ -149,7 +149,7 @@ def test_generated_pngs_classify_exactly_as_the_npz(m2_tiny_run, tmp_path, capsy
     assert np.array_equal(from_files.labels, model.predict(samples["images"]).labels)
 
 
-def test_each_loader_refuses_the_other_family(m1_head_run, tmp_path):
+def test_each_loader_refuses_the_other_family(m1_run, tmp_path):
     import torch
     from conftest import compose_config
 
@@ -167,7 +167,7 @@ def test_each_loader_refuses_the_other_family(m1_head_run, tmp_path):
     with pytest.raises(CheckpointError, match="is a DCGAN checkpoint, not a classifier"):
         load_classifier(path)
     with pytest.raises(CheckpointError, match="is a M1VAE checkpoint, not a class-conditional generator"):
-        load_sampler(m1_head_run)
+        load_sampler(m1_run)
     with pytest.raises(CheckpointError, match="does not exist; give a .ckpt file or a run dir"):
         ssgen.load(tmp_path / "nope")
 
@@ -180,7 +180,8 @@ def test_import_ssgen_stays_cheap():
 
 
 # ------------------------------------------------------------------------------------------------ ssgen-predict
-def test_a_folder_of_pngs_scores_as_the_same_images_in_an_npz(m1_head_run, tmp_path, test_set):
+@pytest.mark.slow
+def test_a_folder_of_pngs_scores_as_the_same_images_in_an_npz(m1_run, tmp_path, test_set):
     """The issue's acceptance test: white-on-black 28x28 PNGs and black-on-white ones of other sizes, through
     ssgen-predict, within one point of accuracy of the same test images given as .npz."""
     images, labels = test_set[0][:600], test_set[1][:600]
@@ -198,9 +199,9 @@ def test_a_folder_of_pngs_scores_as_the_same_images_in_an_npz(m1_head_run, tmp_p
                      (int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))))
         canvas.save(folder / f"{index:03d}.PNG")
     np.savez(tmp_path / "images.npz", images=images)
-    from_npz = console("ssgen-predict", f"run={m1_head_run}", f"images={tmp_path / 'images.npz'}",
+    from_npz = console("ssgen-predict", f"run={m1_run}", f"images={tmp_path / 'images.npz'}",
                        f"out={tmp_path / 'npz_labels.npz'}")
-    from_files = console("ssgen-predict", f"run={m1_head_run}", f"images={folder}", f"out={tmp_path / 'png_labels.npz'}")
+    from_files = console("ssgen-predict", f"run={m1_run}", f"images={folder}", f"out={tmp_path / 'png_labels.npz'}")
     assert from_npz.returncode == 0 and from_files.returncode == 0, from_npz.stderr + from_files.stderr
     assert from_files.stderr == ""  # no warnings: every file came out Fashion-MNIST-like
     npz_accuracy = (np.load(tmp_path / "npz_labels.npz")["labels"] == labels).mean()
@@ -216,32 +217,32 @@ def test_a_folder_of_pngs_scores_as_the_same_images_in_an_npz(m1_head_run, tmp_p
     assert "invert=auto: 300 of 600 files inverted to light-on-dark; every file is in" in from_files.stdout
 
 
-def test_one_png_names_its_file_and_inversion(m1_head_run, tmp_path, test_set, capsys):
+def test_one_png_names_its_file_and_inversion(m1_run, tmp_path, test_set, capsys):
     Image.fromarray(255 - test_set[0][0]).resize((70, 70)).save(tmp_path / "shoe.png")
-    code, out, err = run_predict(capsys, f"run={m1_head_run}", f"images={tmp_path / 'shoe.png'}",
+    code, out, err = run_predict(capsys, f"run={m1_run}", f"images={tmp_path / 'shoe.png'}",
                                  f"out={tmp_path / 'labels.npz'}")
     assert code == 0 and err == ""
     assert re.search(r"shoe.png: [a-z_]+, inverted \(light border 255\)", out), out
-    code, out, err = run_predict(capsys, f"run={m1_head_run}", f"images={tmp_path / 'shoe.png'}", "invert=false",
+    code, out, err = run_predict(capsys, f"run={m1_run}", f"images={tmp_path / 'shoe.png'}", "invert=false",
                                  f"out={tmp_path / 'labels.npz'}")
     assert code == 0 and "kept (invert=false)" in out
     assert "ssgen-predict: warning:" in err and "dark on a light background" in err  # forced the wrong way: said
 
 
-def test_an_upper_case_npz_suffix_works(m1_head_run, tmp_path, test_set, capsys):
+def test_an_upper_case_npz_suffix_works(m1_run, tmp_path, test_set, capsys):
     with open(tmp_path / "images.NPZ", "wb") as handle:
         np.savez(handle, images=test_set[0][:20])
-    code, out, err = run_predict(capsys, f"run={m1_head_run}", f"images={tmp_path / 'images.NPZ'}",
+    code, out, err = run_predict(capsys, f"run={m1_run}", f"images={tmp_path / 'images.NPZ'}",
                                  f"out={tmp_path / 'labels.NPZ'}")
     assert code == 0 and "classified 20 images" in out, err
     assert (tmp_path / "labels.NPZ").is_file() and (tmp_path / "labels.csv").read_text().startswith("index,label,class_name")
 
 
-def test_some_blank_images_are_classified_with_a_warning(m1_head_run, tmp_path, test_set, capsys):
+def test_some_blank_images_are_classified_with_a_warning(m1_run, tmp_path, test_set, capsys):
     images = test_set[0][:10].copy()
     images[[2, 4]] = 0
     np.savez(tmp_path / "images.npz", images=images)
-    code, out, err = run_predict(capsys, f"run={m1_head_run}", f"images={tmp_path / 'images.npz'}",
+    code, out, err = run_predict(capsys, f"run={m1_run}", f"images={tmp_path / 'images.npz'}",
                                  f"out={tmp_path / 'labels.npz'}")
     assert code == 0 and "classified 10 images" in out
     assert err.strip() == (f"ssgen-predict: warning: {tmp_path / 'images.npz'}: 2 of 10 images are a single grey level "
@@ -260,7 +261,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_inputs_give_one_line_naming_them_and_write_nothing(m1_head_run, tmp_path, test_set, capsys, case):
+def test_bad_inputs_give_one_line_naming_them_and_write_nothing(m1_run, tmp_path, test_set, capsys, case):
     name, message = BAD_INPUTS[case]
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -271,18 +272,18 @@ def test_bad_inputs_give_one_line_naming_them_and_write_nothing(m1_head_run, tmp
     np.savez(inputs / "signed.npz", images=test_set[0][:5].astype(np.float32) / 127.5 - 1)
     (inputs / "empty").mkdir()
     out = tmp_path / "out" / "labels.npz"
-    code, stdout, err = run_predict(capsys, f"run={m1_head_run}", f"images={inputs / name}", f"out={out}")
+    code, stdout, err = run_predict(capsys, f"run={m1_run}", f"images={inputs / name}", f"out={out}")
     assert code == 2 and err.startswith("ssgen-predict: error: ") and err.count("\n") == 1, err
     assert message in err and "delete it" not in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_refuses_a_run_that_is_no_classifier_and_a_bad_invert(m2_tiny_run, tmp_path, test_set, capsys):
+def test_predict_refuses_a_run_that_is_no_classifier_and_a_bad_invert(m2_run, tmp_path, test_set, capsys):
     np.savez(tmp_path / "images.npz", images=test_set[0][:5])
     code, _, err = run_predict(capsys, f"run={tmp_path / 'nope'}", f"images={tmp_path / 'images.npz'}",
                                f"out={tmp_path / 'labels.npz'}")
     assert code == 2 and "nope does not exist; give a .ckpt file or a run dir" in err
-    code, _, err = run_predict(capsys, f"run={m2_tiny_run}", f"images={tmp_path / 'images.npz'}", "invert=maybe",
+    code, _, err = run_predict(capsys, f"run={m2_run}", f"images={tmp_path / 'images.npz'}", "invert=maybe",
                                f"out={tmp_path / 'labels.npz'}")
     assert code == 2 and "invert='maybe' is unknown; use auto" in err
     assert not (tmp_path / "labels.npz").exists()

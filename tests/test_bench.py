@@ -32,6 +32,7 @@ def test_ratio_interval_on_fixed_numbers():
         bench.ratio_interval([1.0, 2.0], [1.0])
 
 
+@pytest.mark.slow
 def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, monkeypatch, capsys):
     tracked = ROOT / "docs" / "performance.md"
     before = tracked.read_bytes()
@@ -60,6 +61,7 @@ def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, mo
     assert capsys.readouterr().err.strip().startswith("ssgen.bench: error: no plain-loop twin for nope; models: m1,")
 
 
+@pytest.mark.slow
 def test_concurrent_copies_report_fractions_of_the_lone_copy(tmp_path, monkeypatch, capsys):
     """--concurrent 2 on M1 with 2 timed batches: a lone copy, then two copies as processes at once; the table
     gives each copy's images/s and its fraction of the lone copy's, from the same invocation."""

@@ -68,6 +68,7 @@ def assert_refused(result: subprocess.CompletedProcess, program: str, path: Path
     assert not marker.exists(), "the crafted checkpoint ran code"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES)
 def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
     path, marker = crafted(tmp_path, route)
@@ -77,6 +78,7 @@ def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", ROUTES)
 def test_evaluate_refuses_a_crafted_checkpoint(tmp_path, route):
     path, marker = crafted(tmp_path, route)
@@ -86,6 +88,7 @@ def test_evaluate_refuses_a_crafted_checkpoint(tmp_path, route):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_crafted_class_in_the_run_dirs_config(tmp_path):
     """A checkpoint without ssgen_module takes its class from .hydra/config.yaml: that name is gated too."""
     marker = tmp_path / "pwned_config"
@@ -96,6 +99,7 @@ def test_evaluate_refuses_a_crafted_class_in_the_run_dirs_config(tmp_path):
     assert_refused(result, "ssgen-evaluate", path, marker)
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_crafted_checkpoint(tmp_path):
     marker = tmp_path / "pwned_predict"
     model_hparams = copy.deepcopy(dict(build_model(compose_config(["method=m2", "run_dir=/tmp/unused"])).hparams))
@@ -113,6 +117,7 @@ def test_predict_refuses_a_crafted_checkpoint(tmp_path):
     assert not out.exists() and not out.with_suffix(".csv").exists()
 
 
+@pytest.mark.slow
 def test_m1_m2_refuses_a_crafted_m1_checkpoint_before_writing_anything(tmp_path):
     path, marker = crafted(tmp_path, "module")
     run_dir = tmp_path / "m1_m2_run"
@@ -121,6 +126,7 @@ def test_m1_m2_refuses_a_crafted_m1_checkpoint_before_writing_anything(tmp_path)
     assert not run_dir.exists()
 
 
+@pytest.mark.slow
 def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
     path, marker = crafted(tmp_path, "network")
     run_dir = path.parent.parent
@@ -130,6 +136,7 @@ def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
     assert_refused(result, "ssgen-report", path, marker)
 
 
+@pytest.mark.slow
 def test_weights_only_copy_refuses_a_crafted_checkpoint(tmp_path):
     path, marker = crafted(tmp_path, "module")
     result = run("python", "-m", "ssgen.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
@@ -145,6 +152,7 @@ def test_in_process_loads_refuse_every_route_without_calling_anything(tmp_path):
         assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_written_before_the_networks_moved_still_loads(tmp_path):
     """Checkpoints of 749c38e-era code name networks at their old homes (ssgen.models.gan.DCGANGenerator, ...)."""
     old_names = {"generator": "ssgen.models.gan.DCGANGenerator", "critic": "ssgen.models.gan.DCGANCritic"}

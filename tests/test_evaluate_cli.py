@@ -1,4 +1,4 @@
-"""ssgen-evaluate: a round trip on a tiny real DCGAN checkpoint (subprocess), the M1 path, and the error paths.
+"""ssgen-evaluate: a round trip on the session's tiny real WGAN-GP run (conftest ``gan_run``; subprocess), the M1 path, and the error paths.
 
     python -m pytest tests/test_evaluate_cli.py -q -p no:cacheprovider
 """
@@ -12,44 +12,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
 from conftest import TINY_EVALUATOR
 
-from ssgen.data import FashionMNISTDataModule
 from ssgen.evaluate import main
 
 
-class RecordClass(L.Callback):
-    """What ssgen-train records in its checkpoints: the module's import path."""
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ssgen_module"] = f"{type(pl_module).__module__}.{type(pl_module).__qualname__}"
-
-
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run dir with checkpoints/last.ckpt of a tiny DCGAN trained for one batch by a real Trainer."""
-    from ssgen.models.gan import DCGAN
-
-    run_dir = tmp_path_factory.mktemp("gan_run")
-    arch = {"name": "dcgan", "family": "gan", "networks": {
-        "generator": {"_target_": "ssgen.models.gan.DCGANGenerator", "width": 8, "label_embedding_dim": 4},
-        "critic": {"_target_": "ssgen.models.gan.DCGANCritic", "width": 8}}}
-    model = DCGAN(arch=arch, latent_dim=8)
-    checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False,
-                        callbacks=[checkpoints, RecordClass()], enable_progress_bar=False, enable_model_summary=False)
-    datamodule = FashionMNISTDataModule(n_labels="all", pixel_range="symmetric", train_stream="labelled", batch_size=8)
-    trainer.fit(model, datamodule=datamodule)
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    return run_dir
-
-
+@pytest.mark.slow
 def test_round_trip_as_a_subprocess(gan_run: Path, tiny_evaluator_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "metrics.json"
     env = {**os.environ, "SSGEN_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}
@@ -58,7 +30,7 @@ def test_round_trip_as_a_subprocess(gan_run: Path, tiny_evaluator_file: Path, tm
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["checkpoint"].endswith("last.ckpt") and report["model"] == "DCGAN" and report["n"] == 200
+    assert report["checkpoint"].endswith("last.ckpt") and report["model"] == "WGANGP" and report["n"] == 200
     for key in ("fid", "kid", "kid_std", "class_consistency", "fid_floor", "kid_floor", "class_consistency_floor"):
         assert isinstance(report[key], float), key
     assert len(report["per_class_fid"]) == 10

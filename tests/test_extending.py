@@ -1,13 +1,17 @@
 """docs/extending.md followed as written: a new GAN method and a new architecture, one module and one YAML each.
 
-The files are copied out of the page's code blocks into the package (where the checkpoint gate admits them),
-the page's commands run as real subprocesses, and the files are removed again afterwards.
+The package and its configs are copied into ``tmp_path``, the page's code blocks are written into that copy (into
+``ssgen/models`` and ``ssgen/nets``, where the checkpoint gate admits them), and the page's commands run there as
+real subprocesses with the copy first on PYTHONPATH: the checkout itself is never written to (a read-only or
+shared checkout runs this test too). Slow: seven console-script runs, the bench among them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,15 +19,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "extending.md"
+pytestmark = pytest.mark.slow
 
 
 def page_files() -> dict[Path, str]:
-    """Every ```python / ```yaml block of the page whose first line is '# <path>': {path: content}."""
+    """Every ```python / ```yaml block of the page whose first line is '# <path>': {path in the project: content}."""
     files = {}
     for _language, body in re.findall(r"```(python|yaml)\n(.*?)```", PAGE.read_text(), flags=re.S):
         first = body.partition("\n")[0]
         if first.startswith("# ") and "/" in first:
-            files[ROOT / first[2:].strip()] = body
+            files[Path(first[2:].strip())] = body
     return files
 
 
@@ -34,39 +39,41 @@ def page_commands() -> list[str]:
 
 
 @pytest.fixture
-def new_method_and_arch():
+def project(tmp_path):
+    """A copy of the project (ssgen/ and conf/) in tmp_path with the page's files written into it: its root."""
     files = page_files()
-    assert {path.relative_to(ROOT).as_posix() for path in files} == {
+    assert {path.as_posix() for path in files} == {
         "ssgen/models/hinge_gan.py", "conf/method/hinge_gan.yaml", "ssgen/nets/mlp_critic.py", "conf/arch/mlp_gan.yaml"}
-    assert not any(path.exists() for path in files), "the page's files must not already be in the package"
-    try:
-        for path, content in files.items():
-            path.write_text(content)
-        yield files
-    finally:
-        for path in files:
-            path.unlink(missing_ok=True)
-            for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
-                cached.unlink(missing_ok=True)
+    assert not any((ROOT / path).exists() for path in files), "the page's files must not already be in the package"
+    before = sorted((ROOT / "ssgen").rglob("*.py"))
+    root = tmp_path / "project"
+    for folder in ("ssgen", "conf"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for path, content in files.items():
+        (root / path).write_text(content)
+    yield root
+    assert sorted((ROOT / "ssgen").rglob("*.py")) == before  # the checkout was not written to
 
 
-def shell(command: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def shell(command: str, project: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``command`` run in the copied project, whose ssgen (and so its conf/) console scripts import first."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout, cwd=project, env=env)
 
 
-def test_the_how_to_works_as_written(new_method_and_arch, tmp_path, tiny_evaluator_file):
+def test_the_how_to_works_as_written(project, tmp_path, tiny_evaluator_file):
     commands = page_commands()
     cfg_job, hinge_run, wgan_run, generate, report, bench = commands
     # the FID/KID callback with the tests' tiny evaluator and few samples: every code path, seconds not minutes
     small = (f" +method.callbacks.quality.evaluator={tiny_evaluator_file} method.callbacks.quality.n_samples=100"
              " method.callbacks.quality.final_n_samples=200")
 
-    result = shell(cfg_job)
+    result = shell(cfg_job, project)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "_target_: ssgen.models.hinge_gan.HingeGAN" in result.stdout
 
     for command, name in ((hinge_run, "hinge"), (wgan_run, "wgan")):
-        run = shell(f"{command}{small} hydra.run.dir={tmp_path / 'runs' / name}")
+        run = shell(f"{command}{small} hydra.run.dir={tmp_path / 'runs' / name}", project)
         assert run.returncode == 0, run.stderr[-3000:]
         results = json.loads((tmp_path / "runs" / name / "results.json").read_text())
         assert results["status"] == "ok" and results["arch"] == "mlp_gan" and results["optimizer_steps"] > 0
@@ -75,24 +82,24 @@ def test_the_how_to_works_as_written(new_method_and_arch, tmp_path, tiny_evaluat
 
     # the checkpoint gate admits the new classes: generation from the new method's run
     out = tmp_path / "hinge.png"
-    result = shell(generate.replace("<run dir>", str(tmp_path / "runs" / "hinge")).replace("out=hinge.png", f"out={out}"))
+    result = shell(generate.replace("<run dir>", str(tmp_path / "runs" / "hinge")).replace("out=hinge.png", f"out={out}"), project)
     assert result.returncode == 0, result.stderr[-2000:]
     assert out.stat().st_size > 0
 
-    result = shell(report.replace("<dir holding the runs>", str(tmp_path / "runs")))
+    result = shell(report.replace("<dir holding the runs>", str(tmp_path / "runs")), project)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| hinge_gan | mlp_gan | 1 (1) |" in result.stdout and "| wgan_gp | mlp_gan | 1 (1) |" in result.stdout
 
-    figures = shell(f"ssgen-report figures {tmp_path / 'runs'} --out {tmp_path / 'figures'}")
+    figures = shell(f"ssgen-report figures {tmp_path / 'runs'} --out {tmp_path / 'figures'}", project)
     assert figures.returncode == 0, figures.stderr[-2000:]
     assert (tmp_path / "figures" / "gan_losses_mlp_gan.png").is_file()
 
-    result = shell(bench + " --batches 3 --warmup 1", timeout=900)
+    result = shell(bench + " --batches 3 --warmup 1", project, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| hinge_gan/mlp_gan |" in result.stdout
 
 
-def test_a_typo_in_the_new_methods_config_fails_at_compose(new_method_and_arch):
+def test_a_typo_in_the_new_methods_config_fails_at_compose(project):
     """The schema built from HingeGAN's signature refuses unknown keys, as the paper methods' schemas do."""
-    result = shell("ssgen-train --cfg job method=hinge_gan method.lrr=1")
+    result = shell("ssgen-train --cfg job method=hinge_gan method.lrr=1", project)
     assert result.returncode != 0 and "lrr" in result.stderr

@@ -2,7 +2,7 @@
 
     python -m pytest tests/test_generate.py -q -p no:cacheprovider
 
-One tiny WGAN-GP (width 8, 3 batches) and one tiny M1 run are trained once for the whole file; the
+The session's tiny WGAN-GP (width 8, 3 batches) and M1 runs (conftest: ``gan_run``, ``m1_run``) are read; the
 console script runs as a subprocess where it matters, the other cases call ``main`` in-process.
 """
 
@@ -16,32 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, compose_config
 from PIL import Image
 
 from ssgen.data import CLASS_NAMES
 from ssgen.generate import main
-from ssgen.train import train
 
 CELL = 28 + 2  # make_grid: each image plus 2 pixels of padding
 
-
-
-def _train(run_dir: Path, *overrides: str) -> Path:
-    assert train(compose_config([*FAST, f"run_dir={run_dir}", *overrides]))["status"] == "ok"
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory.mktemp("gan") / "run", "method=wgan_gp", "arch=dcgan", "data.n_labels=all",
-                  "arch.networks.generator.width=8", "arch.networks.critic.width=8",
-                  "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null")
-
-
-@pytest.fixture(scope="module")
-def m1_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory.mktemp("m1") / "run", "method=m1", "method.callbacks.svm_head=null")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -59,6 +40,7 @@ def run_main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_round_trip_all_labels_as_a_subprocess(gan_run, tmp_path):
     out, npz = tmp_path / "grid.png", tmp_path / "grid.npz"
     result = run_cli(f"ckpt={gan_run}", "label=all", "n=3", "seed=1", f"out={out}", f"npz={npz}")
@@ -127,6 +109,7 @@ def test_bad_arguments_give_one_line_and_exit_2(gan_run, tmp_path, capsys, args,
     assert err.count("\n") == 1 and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_as_a_subprocess(tmp_path):
     result = run_cli(f"ckpt={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x.png'}")
     assert result.returncode == 2
@@ -182,6 +165,7 @@ def test_help_prints_usage(capsys):
     assert "ssgen-generate ckpt=" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path, monkeypatch, capsys):
     """tools/gan_study.py's records (results.json, curves.csv, samples.npz: no checkpoints, no event files) are
     enough for ssgen-report's figures and GAN table."""

@@ -39,6 +39,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ relaunch
+@pytest.mark.slow
 def test_relaunching_a_finished_run_leaves_it_alone_and_more_epochs_recompute_every_score(tmp_path):
     run_dir = tmp_path / "run"
     first = train(*M1_TINY, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}")
@@ -67,6 +68,7 @@ def test_relaunching_a_finished_run_leaves_it_alone_and_more_epochs_recompute_ev
 
 
 # ------------------------------------------------------------------------------------------------ end-of-run steps
+@pytest.mark.slow
 def test_values_the_heads_cannot_fold_are_refused_before_training(tmp_path):
     for args in (["experiment=debug", "data.n_labels=10"],
                  ["experiment=debug", "method.callbacks.svm_head.n_labels=[100,10]"]):
@@ -78,6 +80,7 @@ def test_values_the_heads_cannot_fold_are_refused_before_training(tmp_path):
         assert not run_dir.exists()
 
 
+@pytest.mark.slow
 def test_a_failing_end_of_run_step_costs_neither_the_weights_nor_the_other_steps(tmp_path):
     run_dir = tmp_path / "run"
     result = train(*M1_TINY, "trainer.max_epochs=1", "+method.callbacks.broken._target_=lifecycle_probe.BrokenStep",
@@ -99,6 +102,7 @@ def test_a_failing_end_of_run_step_costs_neither_the_weights_nor_the_other_steps
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
+@pytest.mark.slow
 @pytest.mark.parametrize("method_args", [[*M1_HEADS, "method.callbacks.svm_head=null"], [*GAN_TINY, "method.n_critic=2"]],
                          ids=["m1", "dcgan_n_critic_2"])
 def test_a_sigkill_costs_at_most_one_epoch_and_the_configured_interval(tmp_path, method_args):
@@ -123,6 +127,7 @@ def test_a_sigkill_costs_at_most_one_epoch_and_the_configured_interval(tmp_path,
 
 
 # ------------------------------------------------------------------------------------------------ Ctrl-C
+@pytest.mark.slow
 def test_ctrl_c_is_recorded_like_sigterm_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(["ssgen-train", "trainer.max_epochs=2", "+trainer.limit_train_batches=250",
@@ -147,6 +152,7 @@ def test_ctrl_c_is_recorded_like_sigterm_and_says_how_to_resume(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
+@pytest.mark.slow
 def test_a_sweep_with_many_overrides_gets_short_flat_job_dirs_and_keeps_the_overrides(tmp_path):
     long = ["method.callbacks.svm_head.n_labels=[100,600,1000,3000]", "method.kl_weight=0.5",
             "method.free_bits=0.01", "method.lr=0.0003", "method.binarize=true", "method.n_image_rows=2",
@@ -180,6 +186,7 @@ def test_a_sweep_with_a_failed_job_runs_every_job_then_exits_non_zero(tmp_path):
     assert "MisconfigurationException" in write_m1_report([str(sweep)], None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multirun", [False, True])
 def test_a_refused_config_leaves_nothing_behind(tmp_path, multirun):
     target = tmp_path / "out"
@@ -192,6 +199,7 @@ def test_a_refused_config_leaves_nothing_behind(tmp_path, multirun):
     assert not target.exists()
 
 
+@pytest.mark.slow
 def test_a_refused_relaunch_does_not_touch_the_run_that_is_there(tmp_path):
     run_dir = tmp_path / "run"
     assert train(*M1_TINY, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}").returncode == 0
@@ -202,6 +210,7 @@ def test_a_refused_relaunch_does_not_touch_the_run_that_is_there(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ small kinds
+@pytest.mark.slow
 @pytest.mark.parametrize("label, row", [("T-shirt/top", 0), ("Ankle boot", 9), ("ankle_boot", 9), ("8", 8), ("Bag", 8)])
 def test_generate_takes_every_spelling_of_a_class(tmp_path, gan_run, label, row):
     npz = tmp_path / "x.npz"
@@ -213,14 +222,7 @@ def test_generate_takes_every_spelling_of_a_class(tmp_path, gan_run, label, row)
     assert np.load(npz)["labels"].tolist() == [row, row]
 
 
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("gan") / "run"
-    result = train(*GAN_TINY, "experiment=debug", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return run_dir
-
-
+@pytest.mark.slow
 def test_a_collapsed_posterior_is_said_in_the_log_and_results(tmp_path):
     """kl_weight=100 drives every encoder mean to the prior's: no active unit, which the run must say."""
     run_dir = tmp_path / "run"

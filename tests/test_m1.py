@@ -9,28 +9,17 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config
+from conftest import TRAIN_RESULTS, compose_config
 
 from ssgen.data import load_fashion_mnist, to_pixels
 from ssgen.errors import CheckpointError
 from ssgen.heads import fit_svm, load_svm, save_svm
 from ssgen.models.m1 import M1VAE
 from ssgen.predict import predict
-from ssgen.train import build_model, train
+from ssgen.train import build_model
 
 TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
              "method.callbacks.svm_head.transductive=true"]
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A real ssgen-train M1 run, tiny budget: 20 batches, heads for N=20 and 50."""
-    run_dir = tmp_path_factory.mktemp("m1_run")
-    cfg = compose_config(["trainer.max_epochs=1", "+trainer.limit_train_batches=20", "trainer.enable_progress_bar=false",
-                          f"run_dir={run_dir}", "data.n_labels=20", "method.callbacks.svm_head.n_labels=[20,50]",
-                          *TINY_HEAD])
-    results = train(cfg)
-    return run_dir, results
 
 
 @pytest.mark.parametrize("arch", ["vae_mlp", "vae_conv"])
@@ -58,17 +47,17 @@ def test_a_label_cannot_reach_the_vae():
         model.training_step((torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)), 0)
 
 
-def test_callback_writes_results_for_every_n(trained_run):
-    run_dir, results = trained_run
+def test_callback_writes_results_for_every_n(m1_run):
+    run_dir, results = m1_run, TRAIN_RESULTS[m1_run]
     on_disk = json.loads((run_dir / "results.json").read_text())
     assert on_disk["status"] == "ok" and on_disk["test_accuracy"] == results["test_accuracy"]
-    assert set(on_disk["heads"]) == {"20", "50"}
+    assert set(on_disk["heads"]) == {"20", "100"}
     for heads in on_disk["heads"].values():
         assert set(heads) == {"m1_svm", "m1_spreading", "raw_svm"}
         for metrics in heads.values():
             assert 0.1 < metrics["accuracy"] <= 1.0  # far above nothing, could fail if the head is broken
             assert np.array(metrics["confusion_matrix"]).sum() == 10_000
-    assert (run_dir / "confusion_n50.png").stat().st_size > 1000
+    assert (run_dir / "confusion_n100.png").stat().st_size > 1000
 
 
 def test_saved_svm_reloads_to_identical_predictions(tmp_path):
@@ -89,12 +78,12 @@ def test_truncated_svm_file_clear_error(tmp_path):
         load_svm(path)
 
 
-def test_model_selection_cannot_see_the_test_set(trained_run, monkeypatch):
+def test_model_selection_cannot_see_the_test_set(m1_run, monkeypatch):
     """Shuffling the test labels changes the test score but no chosen hyperparameter."""
     from ssgen.callbacks.svm_head import SVMHead
     from ssgen.data import FashionMNISTDataModule
 
-    run_dir, _ = trained_run
+    run_dir = m1_run
     cfg = compose_config([f"run_dir={run_dir}", "data.n_labels=20"])
     model = M1VAE.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
@@ -120,8 +109,9 @@ def test_model_selection_cannot_see_the_test_set(trained_run, monkeypatch):
         assert shuffled[name]["accuracy"] < honest[name]["accuracy"] - 0.1  # the test labels really changed
 
 
-def test_predict_round_trip_subprocess(trained_run, tmp_path):
-    run_dir, _ = trained_run
+@pytest.mark.slow
+def test_predict_round_trip_subprocess(m1_run, tmp_path):
+    run_dir = m1_run
     images = load_fashion_mnist()["test_images"][:30].numpy()
     np.savez(tmp_path / "images.npz", images=images)
     result = subprocess.run(["ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'images.npz'}",
@@ -134,13 +124,14 @@ def test_predict_round_trip_subprocess(trained_run, tmp_path):
     assert rows[0] == "index,label,class_name" and len(rows) == 31
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("images, fragment", [
     (np.zeros((3, 32, 32), dtype=np.uint8), "is not (N, 28, 28)"),
     (np.full((3, 28, 28), 2.0, dtype=np.float32), "float32 pixels span [2, 2]; give floats in [0, 1]"),
     (np.full((3, 28, 28), 300, dtype=np.int32), "outside 0..255"),
 ])
-def test_predict_rejects_bad_images(trained_run, tmp_path, images, fragment):
-    run_dir, _ = trained_run
+def test_predict_rejects_bad_images(m1_run, tmp_path, images, fragment):
+    run_dir = m1_run
     np.savez(tmp_path / "bad.npz", images=images)
     result = subprocess.run(["ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'bad.npz'}",
                              f"out={tmp_path / 'pred.npz'}"], capture_output=True, text=True, timeout=120)
@@ -148,6 +139,7 @@ def test_predict_rejects_bad_images(trained_run, tmp_path, images, fragment):
     assert not (tmp_path / "pred.npz").exists()
 
 
+@pytest.mark.slow
 def test_predict_missing_run_clear_error(tmp_path):
     np.savez(tmp_path / "ok.npz", images=load_fashion_mnist()["test_images"][:2].numpy())
     result = subprocess.run(["ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
@@ -155,10 +147,10 @@ def test_predict_missing_run_clear_error(tmp_path):
     assert result.returncode == 2 and "nope does not exist; give a .ckpt file or a run dir" in result.stderr
 
 
-def test_model_only_copy_loads_the_same_weights_and_drops_training_state(trained_run, tmp_path):
+def test_model_only_copy_loads_the_same_weights_and_drops_training_state(m1_run, tmp_path):
     from ssgen.checkpoints import load_module, save_model_only
 
-    run_dir, _ = trained_run
+    run_dir = m1_run
     full = run_dir / "checkpoints" / "last.ckpt"
     slim = save_model_only(run_dir, tmp_path / "m1_weights.ckpt")  # a run dir resolves to its checkpoint
     assert slim.stat().st_size < 0.5 * full.stat().st_size  # Adam's two moments per weight are gone
@@ -168,10 +160,10 @@ def test_model_only_copy_loads_the_same_weights_and_drops_training_state(trained
         torch.testing.assert_close(copy.state_dict()[name], tensor)
 
 
-def test_model_only_copy_refuses_its_source_and_foreign_files(trained_run, tmp_path):
+def test_model_only_copy_refuses_its_source_and_foreign_files(m1_run, tmp_path):
     from ssgen.checkpoints import save_model_only
 
-    full = trained_run[0] / "checkpoints" / "last.ckpt"
+    full = m1_run / "checkpoints" / "last.ckpt"
     before = full.read_bytes()
     with pytest.raises(CheckpointError, match="is the checkpoint being copied"):
         save_model_only(full, full)
@@ -183,12 +175,13 @@ def test_model_only_copy_refuses_its_source_and_foreign_files(trained_run, tmp_p
     assert not (tmp_path / "out.ckpt").exists()
 
 
-def test_model_only_copy_command_line(trained_run, tmp_path):
+@pytest.mark.slow
+def test_model_only_copy_command_line(m1_run, tmp_path):
     run = [sys.executable, "-m", "ssgen.checkpoints"]
-    done = subprocess.run([*run, str(trained_run[0]), str(tmp_path / "m1.ckpt")], capture_output=True, text=True,
+    done = subprocess.run([*run, str(m1_run), str(tmp_path / "m1.ckpt")], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and (tmp_path / "m1.ckpt").is_file(), done.stderr
-    wrong = subprocess.run([*run, str(trained_run[0])], capture_output=True, text=True, timeout=120)
+    wrong = subprocess.run([*run, str(m1_run)], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.checkpoints: error: expected a source and a destination")
     assert "Traceback" not in wrong.stderr
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import compose_config
+from conftest import TRAIN_RESULTS, compose_config
 
 from ssgen.config import validate
 from ssgen.data import load_fashion_mnist
@@ -38,15 +38,6 @@ def keep_thread_count():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def m2_run(tmp_path_factory):
-    """A real ssgen-train M2 run: 100 labels, 100 steps of 100 unlabelled + 100 labelled images."""
-    run_dir = tmp_path_factory.mktemp("m2_run")
-    cfg = compose_config(["method=m2", f"run_dir={run_dir}", "data.n_labels=100", "+trainer.limit_train_batches=100",
-                          *QUICK])
-    return run_dir, train(cfg)
 
 
 def tiny_m2() -> M2:
@@ -167,6 +158,7 @@ def test_labelled_holdout_is_only_for_the_semi_supervised_methods():
 
 
 # ------------------------------------------------------------------------------------------------ a real run
+@pytest.mark.slow
 def test_selection_run_scores_its_holdout_each_epoch_and_never_the_test_set(tmp_path, monkeypatch):
     from ssgen.data import FashionMNISTDataModule
 
@@ -196,7 +188,7 @@ def test_selection_run_scores_its_holdout_each_epoch_and_never_the_test_set(tmp_
 
 
 def test_short_run_beats_chance_and_writes_the_m1_schema(m2_run):
-    run_dir, results = m2_run
+    run_dir, results = m2_run, TRAIN_RESULTS[m2_run]
     on_disk = json.loads((run_dir / "results.json").read_text())
     assert on_disk["status"] == "ok" and on_disk["optimizer_steps"] == 100
     head = on_disk["heads"]["100"]["m2"]
@@ -210,7 +202,7 @@ def test_short_run_beats_chance_and_writes_the_m1_schema(m2_run):
 
 
 def test_predict_round_trip(m2_run):
-    run_dir, results = m2_run
+    run_dir = m2_run
     data = load_fashion_mnist()
     images, truth = data["test_images"][:1000], data["test_labels"][:1000].numpy()
     labels = predict_m2(run_dir, images.numpy())
@@ -227,7 +219,7 @@ def test_predict_round_trip(m2_run):
 def test_class_conditional_generation(m2_run):
     from ssgen.metrics import make_sampler
 
-    model = load_m2(m2_run[0])
+    model = load_m2(m2_run)
     labels = torch.arange(10).repeat_interleave(3)
     images = model.sample(labels, seed=0)
     assert images.shape == (30, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
@@ -248,7 +240,7 @@ def test_generate_and_evaluate_commands_take_an_m2_run(m2_run, tiny_evaluator_fi
     from ssgen.evaluate import main as evaluate_main
     from ssgen.generate import main as generate_main
 
-    run_dir = m2_run[0]
+    run_dir = m2_run
     npz = tmp_path / "m2.npz"
     generate_main([f"ckpt={run_dir}", "label=all", "n=2", "seed=3", f"out={tmp_path / 'm2.png'}", f"npz={npz}"])
     assert "wrote 20 images" in capsys.readouterr().out
@@ -281,7 +273,7 @@ def test_m1_m2_run_is_self_contained(m1_checkpoint, tmp_path):
 
 
 def test_m1_m2_refuses_a_checkpoint_that_is_not_m1(m2_run, tmp_path):
-    cfg = compose_config(["method=m1_m2", f"method.m1_checkpoint={m2_run[0]}", f"run_dir={tmp_path / 'run'}", *QUICK])
+    cfg = compose_config(["method=m1_m2", f"method.m1_checkpoint={m2_run}", f"run_dir={tmp_path / 'run'}", *QUICK])
     with pytest.raises(CheckpointError, match="is a M2 checkpoint, not a method=m1 VAE"):
         train(cfg)
 

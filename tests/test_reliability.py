@@ -18,14 +18,14 @@ from ssgen.errors import CheckpointError
 from ssgen.io import atomic_write, atomic_write_json
 from ssgen.train import train
 
-# 2 epochs x 250 batches with a checkpoint every 20 optimizer steps: long enough to kill mid-epoch.
-RESUMABLE = ["trainer.max_epochs=2", "+trainer.limit_train_batches=250", "trainer.enable_progress_bar=false",
+# 2 epochs of `batches` batches with a checkpoint every 20 optimizer steps: long enough to kill mid-epoch.
+RESUMABLE = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false",
              "callbacks.last_checkpoint.every_n_train_steps=20", "method.callbacks.svm_head=null"]
 
 
-def launch(run_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen(["ssgen-train", *RESUMABLE, f"hydra.run.dir={run_dir}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def launch(run_dir: Path, batches: int = 250) -> subprocess.Popen:
+    return subprocess.Popen(["ssgen-train", *RESUMABLE, f"+trainer.limit_train_batches={batches}",
+                             f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_checkpoint(process: subprocess.Popen, path: Path, timeout: float = 240) -> None:
@@ -36,10 +36,12 @@ def wait_for_checkpoint(process: subprocess.Popen, path: Path, timeout: float = 
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("kill_signal", [signal.SIGTERM, signal.SIGKILL])
-def test_killed_run_resumes_to_the_same_step_count(tmp_path, kill_signal):
+# SIGTERM is the default tier's resume smoke test (a shorter budget); SIGKILL runs in the slow tier
+@pytest.mark.parametrize("kill_signal, batches", [(signal.SIGTERM, 100),
+                                                  pytest.param(signal.SIGKILL, 250, marks=pytest.mark.slow)])
+def test_killed_run_resumes_to_the_same_step_count(tmp_path, kill_signal, batches):
     run_dir = tmp_path / "run"
-    process = launch(run_dir)
+    process = launch(run_dir, batches)
     wait_for_checkpoint(process, run_dir / "checkpoints" / "last.ckpt")
     os.kill(process.pid, kill_signal)
     _, stderr = process.communicate(timeout=120)
@@ -51,13 +53,13 @@ def test_killed_run_resumes_to_the_same_step_count(tmp_path, kill_signal):
         assert json.loads((run_dir / "results.json").read_text())["status"] == "running"
     interrupted_at = json.loads(json.dumps(__import__("torch").load(run_dir / "checkpoints" / "last.ckpt",
                                                                       weights_only=True)["global_step"]))
-    assert 0 < interrupted_at < 500, "the kill must land mid-run for this test to mean anything"
-    relaunch = launch(run_dir)  # same run dir: resumes by itself
+    assert 0 < interrupted_at < 2 * batches, "the kill must land mid-run for this test to mean anything"
+    relaunch = launch(run_dir, batches)  # same run dir: resumes by itself
     _, stderr = relaunch.communicate(timeout=600)
     assert relaunch.returncode == 0, stderr[-2000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "ok"
-    assert results["optimizer_steps"] == 500 and results["epochs"] == 2  # exactly an uninterrupted run's
+    assert results["optimizer_steps"] == 2 * batches and results["epochs"] == 2  # exactly an uninterrupted run's
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last.ckpt"}
     assert (run_dir / "labelled_indices.json").is_file() and list((run_dir / "tb").glob("events.*"))
     assert not list(run_dir.rglob("*.tmp*")), "a temp file was left behind"
@@ -70,6 +72,7 @@ def tiny_m1(run_dir: Path, seed: int) -> dict:
     return train(cfg)
 
 
+@pytest.mark.slow
 def test_same_seed_same_subset_and_metrics_on_cpu(tmp_path):
     first, second, other = tiny_m1(tmp_path / "a", 0), tiny_m1(tmp_path / "b", 0), tiny_m1(tmp_path / "c", 1)
     indices = [json.loads((tmp_path / d / "labelled_indices.json").read_text())["labelled_indices"] for d in "abc"]
@@ -97,11 +100,9 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
-def test_truncated_checkpoint_clear_error(tmp_path):
-    run_dir = tmp_path / "run"
-    tiny_m1(run_dir, 0)
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    data = checkpoint.read_bytes()
+def test_truncated_checkpoint_clear_error(tmp_path, m1_run):
+    checkpoint = tmp_path / "last.ckpt"
+    data = (m1_run / "checkpoints" / "last.ckpt").read_bytes()
     checkpoint.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
         load_module(checkpoint)
@@ -144,6 +145,7 @@ def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplo
     assert json.loads((tmp_path / "results.json").read_text())["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_resuming_with_settings_that_change_the_networks_is_refused_in_one_line(tmp_path):
     """A run dir trained with other networks (here: a batch-norm DCGAN critic, the method's default before it became
     spectral, and another width) relaunched with the current settings: one line naming what differs, exit 2,

@@ -76,12 +76,14 @@ def test_selection_figure_without_selection_runs_says_so(tmp_path):
     assert not (tmp_path / "curves.png").exists()
 
 
+@pytest.mark.slow
 def test_console_script_missing_dir_one_line(tmp_path):
     result = subprocess.run(["ssgen-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_report_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
     """`ssgen-report <sweep> | head -3`: the reader is gone before the table is written; no traceback."""
     fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})

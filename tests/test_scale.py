@@ -138,18 +138,21 @@ def check_ddp_run(run_dir: Path, result: subprocess.CompletedProcess) -> None:
         assert np.isclose(squares, other_squares, rtol=1e-5, atol=1e-6), name
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_gan(tmp_path):
     """WGAN-GP: two optimizers on disjoint parameters, a double backward for the penalty, under gloo DDP."""
     result = run_train(*DDP_CPU, *TINY_GAN, *FEW_BATCHES, f"hydra.run.dir={tmp_path}")
     check_ddp_run(tmp_path, result)
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_vae(tmp_path):
     result = run_train(*DDP_CPU, *TINY_M1, *FEW_BATCHES, f"hydra.run.dir={tmp_path}")
     check_ddp_run(tmp_path, result)
 
 
 # ------------------------------------------------------------------------------------------------ launchers
+@pytest.mark.slow
 def test_joblib_sweep_runs_two_jobs_in_parallel(tmp_path):
     result = run_train("-m", "hydra/launcher=joblib_local", "seed=0,1", "trainer=debug", *TINY_M1,
                        f"hydra.sweep.dir={tmp_path}")

@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import compose_config
 
@@ -31,6 +32,7 @@ def test_gan_tune_composes_a_minimising_search() -> None:
     assert set(cfg.hydra.sweeper.params) >= {"method.lr_generator", "method.n_critic", "method.gp_lambda"}
 
 
+@pytest.mark.slow
 def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
     sweep = tmp_path / "tune"
     run = subprocess.run(
