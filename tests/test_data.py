@@ -267,6 +267,7 @@ def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user
     assert os.environ[data.DATA_ENV] == "/the/user/choice"
 
 
+@pytest.mark.slow
 def test_device_resident_paths_train_identically(tmp_path, monkeypatch):
     """data.device_resident=true (tensors moved to the training device, batches cut there) and false (left on
     the host for Lightning to copy per batch) give bitwise the same M1 weights and losses after a few steps on

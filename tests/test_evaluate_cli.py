@@ -121,6 +121,7 @@ def random_inception(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_inception_fid_code_path(gan_run: Path, random_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture) -> None:
     from ssgen.data import DATA_ENV, write_idx

@@ -371,6 +371,7 @@ def untrained_evaluator(path):
     return save_evaluator(Evaluator(config).eval(), info, path)
 
 
+@pytest.mark.slow
 def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
     evaluator = untrained_evaluator(tmp_path / "evaluator.safetensors")
     cfg = make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all",

@@ -147,6 +147,7 @@ def test_a_checkpoint_that_is_not_a_gan(m1_run, tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_sweep_figures_from_the_run(gan_run, tmp_path, capsys):
     from ssgen.figures import main as figures_main
 

@@ -22,7 +22,7 @@ TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm
              "method.callbacks.svm_head.transductive=true"]
 
 
-@pytest.mark.parametrize("arch", ["vae_mlp", "vae_conv"])
+@pytest.mark.parametrize("arch", ["vae_mlp", pytest.param("vae_conv", marks=pytest.mark.slow)])
 def test_loss_is_finite_and_falls_on_real_images(arch):
     torch.manual_seed(0)
     model = build_model(compose_config([f"arch={arch}", "run_dir=/tmp/x"]))
@@ -78,6 +78,7 @@ def test_truncated_svm_file_clear_error(tmp_path):
         load_svm(path)
 
 
+@pytest.mark.slow
 def test_model_selection_cannot_see_the_test_set(m1_run, monkeypatch):
     """Shuffling the test labels changes the test score but no chosen hyperparameter."""
     from ssgen.callbacks.svm_head import SVMHead

@@ -235,6 +235,7 @@ def test_class_conditional_generation(m2_run):
     assert unit.min() >= 0 and unit.max() <= 1
 
 
+@pytest.mark.slow
 def test_generate_and_evaluate_commands_take_an_m2_run(m2_run, tiny_evaluator_file, tmp_path, capsys):
     """The issue's generation path: ssgen-generate on an M2 run dir, then ssgen-evaluate's class-consistency."""
     from ssgen.evaluate import main as evaluate_main

@@ -78,6 +78,7 @@ def test_images_in_the_gan_range_are_refused(evaluator, data) -> None:
         fid_kid(images, images, evaluator)
 
 
+@pytest.mark.slow
 def test_metrics_read_features_computed_once_and_agree_with_the_images_path(evaluator, data, monkeypatch) -> None:
     """FID / KID / per-class FID from precomputed features equal those from the images, and the report runs
     the evaluator once per image set (test, generated, floor): never once per metric."""
@@ -248,6 +249,7 @@ def tiny_dcgan():
     return DCGAN(arch=arch, latent_dim=8)
 
 
+@pytest.mark.slow
 def test_generator_report_of_a_perfect_generator_matches_its_floor(evaluator, data) -> None:
     train_labels = data["train_labels"].long()
     by_class = [torch.nonzero(train_labels == c).flatten() for c in range(10)]
@@ -279,6 +281,7 @@ def test_unconditional_generator_gets_fid_and_kid_only(evaluator, data) -> None:
     assert "class_consistency" not in report and "per_class_fid" not in report and "class_spread" not in report
 
 
+@pytest.mark.slow
 def test_callback_logs_metrics_and_never_puts_the_evaluator_in_the_gan(evaluator, tmp_path: Path) -> None:
     """A real (tiny) DCGAN, 2 batches, GenerativeMetrics + ModelCheckpoint(monitor=metrics/fid)."""
     L.seed_everything(0, verbose=False)

@@ -124,6 +124,7 @@ def test_checkpoint_write_removes_a_killed_writes_temp_file(tmp_path):
     assert __import__("torch").load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 7
 
 
+@pytest.mark.slow
 def test_finished_run_trains_on_when_relaunched_with_more_epochs(tmp_path, caplog, monkeypatch):
     budget = ["+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false", f"run_dir={tmp_path}",
               "method.callbacks.svm_head=null"]

@@ -93,6 +93,7 @@ def test_train_critic_leaves_global_torch_state_alone():
     assert torch.get_num_threads() == threads
 
 
+@pytest.mark.slow
 @needs_pot
 def test_main_writes_both_figures(tmp_path, capsys):
     results = theory.main(["--out", str(tmp_path), "--n-theta", "5", "--samples", "300", "--critic-steps", "60"])
