@@ -36,9 +36,10 @@ from ssgen.checkpoints import load_module, resolve_checkpoint
 from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, parse_labels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.images import ImageFile, read_images, save_pngs
+from ssgen.results import read_results
 
 MAX_IMAGES = 1_000_000  # one sample() call; a typo such as n=10000000 should not fill the memory or the disk
-IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "status")
+IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "status", "schema_version")
 SAMPLER_WHAT = "class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)"
 CLASSIFIER_WHAT = "classifier (method m1 with its SVM head, m2 or m1_m2)"
 
@@ -280,8 +281,6 @@ def _load(path: str | Path, expected: tuple[type, ...] | None, what: str) -> Any
 
 def read_info(module: torch.nn.Module, checkpoint: Path) -> Info:
     """``Info`` for a module loaded from ``checkpoint``: its run dir is the parent of ``checkpoints/``."""
-    from ssgen.runs import read_results
-
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
     results = (read_results(run_dir) if run_dir else None) or {}
     config = _run_config(run_dir)

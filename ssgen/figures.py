@@ -16,8 +16,8 @@ Writes into ``--out``:
 Generated images come from a run's ``samples.npz`` record when there (10 per class, see tools/gan_study.py),
 else from its checkpoints/best.ckpt (else last.ckpt) with noise ``--seed``. Curves come from ``tb/`` event files,
 else from a ``curves.csv`` record. A sweep is any directory holding run dirs (``results.json`` and ``tb/`` +
-``checkpoints/``, or the records) at any depth; runs are read by ``ssgen.report.find_results`` (the one reader
-of results.json) and every GAN-family method is drawn.
+``checkpoints/``, or the records) at any depth; runs are read by ``ssgen.results.find_results`` and every
+GAN-family method is drawn.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import torch  # noqa: E402
 from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from ssgen.errors import CheckpointError, ConfigError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
+from ssgen.results import find_results, is_generator_run, is_ok  # noqa: E402
 
 METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
 PAPER_METHOD_ORDER = ("dcgan", "wgan_clip", "wgan_gp")
@@ -48,13 +49,11 @@ IMAGES_PER_LABEL = 4
 # ------------------------------------------------------------------------------------------------ runs
 def find_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """Every GAN run under ``sweep_dir``: results.json content plus ``run_dir`` and ``trained_dir`` (Paths)."""
-    from ssgen.report import find_results, is_generator_run
-
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep dir {sweep_dir} does not exist")
     runs = []
-    found = find_results([sweep_dir]) if any(sweep_dir.rglob("results.json")) else []
+    found = find_results([sweep_dir], missing_ok=True)
     for run_dir, results in found:
         if not is_generator_run(results) or "method" not in results:
             continue
@@ -147,7 +146,7 @@ def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: fl
             if curves:
                 steps, mean, low, high = seed_band(curves)
                 axis.fill_between(steps, low, high, color="C0", alpha=0.25, linewidth=0)
-                failed = sum(str(run.get("status")) != "ok" for run in method_runs)
+                failed = sum(not is_ok(run) for run in method_runs)
                 axis.plot(steps, mean, color="C0", linewidth=1.6,
                           label=f"mean of {len(curves)} seed{'s' * (len(curves) > 1)}" + (f" ({failed} failed)" if failed else ""))
                 axis.legend(fontsize=8)
@@ -189,7 +188,7 @@ def better_arch(runs: list[dict[str, Any]]) -> str:
     scores: dict[str, list[float]] = {}
     for run in runs:
         fid = run.get("fid")
-        if run.get("status") == "ok" and isinstance(fid, int | float) and math.isfinite(fid):
+        if is_ok(run) and isinstance(fid, int | float) and math.isfinite(fid):
             scores.setdefault(run["arch"], []).append(float(fid))
     if scores:
         return min(scores, key=lambda arch: float(np.mean(scores[arch])))
@@ -228,7 +227,7 @@ def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: 
 def best_run(runs: list[dict[str, Any]], arch: str, method: str) -> list[dict[str, Any]]:
     """The runs of (arch, method), finished ones first, lowest FID first."""
     candidates = [run for run in runs if run["arch"] == arch and run["method"] == method]
-    return sorted(candidates, key=lambda run: (run.get("status") != "ok", run.get("fid", math.inf)))
+    return sorted(candidates, key=lambda run: (not is_ok(run), run.get("fid", math.inf)))
 
 
 def _images_of(runs: list[dict[str, Any]], labels: tuple[str, ...], per_label: int, seed: int) -> list[np.ndarray] | None:

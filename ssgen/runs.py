@@ -27,28 +27,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ssgen.errors import SSGenError, exit_with_error
-from ssgen.io import atomic_write_json
+from ssgen.results import failure_status, has_results, is_ok, read_results, sweep_jobs, write_results
 
 log = logging.getLogger("ssgen")
 
-RESULTS_FILE = "results.json"
 JOB_NAME_LENGTH = 60  # a sweep job dir is '<num>_<overrides>', cut to this and a hash: file names stay legal
-
-
-# ------------------------------------------------------------------------------------------------ results.json
-def read_results(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run dir's results.json, or None when there is none or it cannot be read."""
-    path = Path(run_dir) / RESULTS_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def failure_status(exc: BaseException) -> str:
-    """results.json's status for a run that raised: ``failed: <Type>: <first line of the message>``."""
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"failed: {type(exc).__name__}: {first_line}"
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -69,7 +52,7 @@ def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
     ended with a failed end-of-run step, was interrupted or crashed is not finished: relaunching resumes it.
     """
     results = read_results(run_dir)
-    if not results or results.get("status") != "ok" or not (run_dir / "checkpoints" / "last.ckpt").is_file():
+    if not results or not is_ok(results) or not (run_dir / "checkpoints" / "last.ckpt").is_file():
         return None
     max_epochs = cfg.trainer.get("max_epochs")
     max_steps = cfg.trainer.get("max_steps")
@@ -102,11 +85,10 @@ def record_failure(cfg: DictConfig, exc: BaseException) -> None:
     """
     try:
         run_dir = Path(cfg.run_dir)
-        if (run_dir / RESULTS_FILE).exists():
+        if has_results(run_dir):
             return
-        payload = {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
-                   "seed": cfg.seed, "status": failure_status(exc)}
-        atomic_write_json(run_dir / RESULTS_FILE, payload)
+        write_results(run_dir, {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
+                                "seed": cfg.seed, "status": failure_status(exc)})
     except Exception:  # the config itself may be what is broken; the log still has the error
         pass
 
@@ -208,13 +190,10 @@ class PreflightChecks(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        for path in sorted(sweep_dir.glob(f"*/{RESULTS_FILE}")):
-            if path.stat().st_mtime < self.started - 1:
-                continue  # a job of an earlier launch into the same sweep dir
-            results = read_results(path.parent) or {"status": "failed: results.json unreadable"}
-            status = str(results.get("status", ""))
-            if status != "ok":
-                sweep_failures.append(f"{path.parent}: {status}")
+        # jobs of an earlier launch into the same sweep dir are older than this launch
+        for run_dir, results in sweep_jobs(sweep_dir, modified_since=self.started - 1):
+            if not is_ok(results):
+                sweep_failures.append(f"{run_dir}: {results.get('status', '')}")
 
 
 sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
