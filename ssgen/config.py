@@ -11,17 +11,17 @@ import copy
 import inspect
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import hydra
-import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+# ARCH_DIR, CONF_DIR, positive: their old home; callers that import them from here keep working
+from ssgen.conf_files import ARCH_DIR, CONF_DIR, arch_names, method_targets, register_resolvers  # noqa: F401
 from ssgen.data import holdout_split, parse_device_resident, parse_n_labels
-from ssgen.errors import ConfigError
-from ssgen.runs import register_resolvers
+from ssgen.errors import ConfigError, positive
+from ssgen.models import module_class
 
 register_resolvers()  # ${ssgen_job_name:...} in conf/hydra/default.yaml, in every process that composes a config
 
@@ -166,26 +166,9 @@ class TrainConfig:
     torch_threads: int | None = None  # CPU intra-op threads; None = torch's default (all cores)
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
-ARCH_DIR = CONF_DIR / "arch"
-METHOD_DIR = CONF_DIR / "method"
-
-
-def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
-    """``{method file stem: its _target_}`` for every ``conf/method/*.yaml``: a new method file is found as is."""
-    targets = {}
-    for path in sorted(Path(method_dir).glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        if isinstance(spec.get("_target_"), str):
-            targets[path.stem] = spec["_target_"]
-    return targets
-
-
 def register_configs() -> None:
     """Store the schemas in Hydra's ConfigStore: ``base_train``, ``base_data``, ``base_arch`` and, for every
     method YAML, ``base_<file stem>`` built from its LightningModule's signature (``method_schema``)."""
-    from ssgen.models import module_class
-
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     cs.store(group="data", name="base_data", node=DataConfig)
@@ -195,27 +178,6 @@ def register_configs() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def positive(value: Any, key: str, hint: str) -> None:
-    """ConfigError ``<key>=<value> must be > 0; <hint>`` unless ``value > 0``."""
-    if value is None or not value > 0:
-        raise ConfigError(f"{key}={value} must be > 0; {hint}")
-
-
-def arch_specs(family: str, arch_dir: str | Path = ARCH_DIR) -> dict[str, dict[str, Any]]:
-    """``{name: YAML content}`` of the ``arch`` options of one family (``conf/arch/*.yaml``): a new file is listed as is."""
-    specs = {}
-    for path in sorted(Path(arch_dir).glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        if spec.get("family") == family:
-            specs[spec.get("name", path.stem)] = spec
-    return specs
-
-
-def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
-    """The ``arch`` options of one family, sorted by file name."""
-    return list(arch_specs(family, arch_dir))
-
-
 # Lightning precisions with float32 weights (what every sampler, metric and checkpoint reader expects);
 # 16-mixed runs as bf16-mixed on a CPU (Lightning's substitution)
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
@@ -227,8 +189,6 @@ def validate(cfg: DictConfig) -> None:
     Generic checks here; each method class checks its own arguments (``check_config``), and so does each
     callback class that has a ``check_config(spec, cfg)`` (e.g. the SVM head's label budgets).
     """
-    from ssgen.models import module_class
-
     method = cfg.method
     if cfg.arch.family != method.family:
         options = ", ".join(arch_names(method.family)) or f"an arch with family={method.family}"

@@ -22,8 +22,8 @@ GAN-family method is drawn.
 
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from ssgen.errors import CheckpointError, ConfigError, UnsafeCheckpointError  # noqa: E402
+from ssgen.cli import run_console_script  # noqa: E402
+from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist, parse_labels  # noqa: E402
+from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError, print_output  # noqa: E402
+from ssgen.generate import load_gan, to_uint8  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
 from ssgen.results import find_results, is_generator_run, is_ok  # noqa: E402
 
@@ -210,8 +212,6 @@ def real_examples(labels: tuple[str, ...], per_label: int) -> list[np.ndarray]:
 def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: int, seed: int) -> list[np.ndarray]:
     """``per_label`` images of each label, uint8 (28, 28): from the run's ``samples.npz`` record when it holds
     enough, else generated with noise ``seed`` from its best (else last) checkpoint."""
-    from ssgen.generate import load_gan, to_uint8
-
     record = run["trained_dir"] / "samples.npz"
     if record.is_file():
         with np.load(record) as archive:
@@ -311,33 +311,33 @@ def make_figures(sweep_dir: str | Path, out_dir: str | Path, smoothing: float = 
     return written
 
 
-def confusion_figure(matrix: list[list[int]], title: str) -> Any:
-    import matplotlib
+FIGURES_USAGE = ("usage: ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   "
+                 "GAN curves and samples")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    matrix_array = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
-    image = axis.imshow(matrix_array, cmap="Blues")
-    axis.set_xticks(range(10), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(10), CLASS_NAMES, fontsize=8)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    for (row, column), value in np.ndenumerate(matrix_array):
-        axis.text(column, row, str(value), ha="center", va="center", fontsize=6,
-                  color="white" if value > matrix_array.max() / 2 else "black")
-    axis.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=axis, fraction=0.046)
-    figure.tight_layout()
-    return figure
+def figures_command(argv: list[str]) -> None:
+    """``ssgen-report figures SWEEP [options]``: parse ``argv`` (what follows ``figures``), draw every figure,
+    print one ``wrote <path>`` line each. Raises SSGenError for a smoothing outside [0, 1), an unknown label or a
+    sweep dir without GAN runs."""
+    parser = argparse.ArgumentParser(prog="ssgen-report figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
+    parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
+    parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
+    parser.add_argument("--labels", default="pullover,ankle_boot",
+                        help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
+                             "comma-separated (default: the write-up's pullover,ankle_boot)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.smoothing < 1:
+        raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
+    labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
+    for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
+        print_output(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m ssgen.figures <sweep_dir> [--out DIR] ...``: the same as ``ssgen-report figures ...``."""
-    from ssgen.report import main as report_main
-
-    report_main(["figures", *(sys.argv[1:] if argv is None else argv)])
+    run_console_script("ssgen-report", FIGURES_USAGE, argv, figures_command)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import yaml
 
 from ssgen.cli import run_console_script
 from ssgen.errors import SSGenError, print_output
-from ssgen.io import atomic_write_text
+from ssgen.io import atomic_write_text, save_figure
 from ssgen.results import (
     UNFINISHED,
     find_results,
@@ -182,8 +182,6 @@ def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ssgen.io import save_figure
 
     curves = selection_curves(results)
     if not curves:
@@ -382,15 +380,6 @@ USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG] 
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"ssgen-report {command}".strip(), description=__doc__.split("\n\n")[0])
-    if command == "figures":
-        parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
-        parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
-        parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
-        parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
-        parser.add_argument("--labels", default="pullover,ankle_boot",
-                            help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
-                                 "comma-separated (default: the write-up's pullover,ankle_boot)")
-        return parser
     if command == "tune":
         parser.add_argument("sweep_dir", help="the search's sweep dir (experiment=m1_tune / gan_tune)")
         parser.add_argument("--out", help="markdown file to write")
@@ -406,18 +395,14 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def report(argv: list[str]) -> None:
     """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
     command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune") else ""
-    args = _parser(command).parse_args(argv[1:] if command else argv)
     if command == "figures":
-        from ssgen.figures import make_figures
+        # imported here: figures loads matplotlib and torch, which the tables do not need
+        from ssgen.figures import figures_command
 
-        if not 0 <= args.smoothing < 1:
-            raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
-        from ssgen.data import CLASS_NAMES, parse_labels
-
-        labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
-        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
-            print_output(f"wrote {path}")
-    elif command == "gan":
+        figures_command(argv[1:])
+        return
+    args = _parser(command).parse_args(argv[1:] if command else argv)
+    if command == "gan":
         print_output(write_gan_report(args.paths, args.out))
     elif command == "tune":
         print_output(write_tune_report(args.sweep_dir, args.out))

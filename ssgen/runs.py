@@ -16,28 +16,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hydra import compose
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssgen.config import to_plain, validate
 from ssgen.errors import SSGenError, exit_with_error
 from ssgen.results import failure_status, has_results, is_ok, read_results, sweep_jobs, write_results
 
 log = logging.getLogger("ssgen")
 
-JOB_NAME_LENGTH = 60  # a sweep job dir is '<num>_<overrides>', cut to this and a hash: file names stay legal
-
 
 def config_hash(cfg: DictConfig) -> str:
     """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments."""
-    from ssgen.config import to_plain  # ssgen.config imports this module at load time
-
     plain = to_plain(cfg)
     for key in ("run_dir", "ckpt_path", "task_name"):
         plain.pop(key, None)
@@ -109,44 +106,6 @@ def sweep_failure_lines(failures: list[str]) -> list[str]:
     return [f"ssgen-train: {len(failures)} job(s) of the sweep failed:", *(f"  {line}" for line in failures)]
 
 
-# ------------------------------------------------------------------------------------------------ sweep job dirs
-def job_name(override_dirname: str) -> str:
-    """A flat, short dir name for a sweep job's overrides (``JOB_NAME_LENGTH`` characters at most).
-
-    Path separators are replaced. When the whole is too long, the shortest overrides are kept (in their order:
-    the ones a sweep varies, seed=1 or method.lr=0.01, are short, long lists and paths are not) and the rest is
-    replaced by a hash of the whole, so jobs of one sweep keep names that tell them apart; every job's full
-    overrides stay in ``.hydra/overrides.yaml``.
-    """
-    flat = re.sub(r"[^A-Za-z0-9._,=+-]", "-", override_dirname)
-    if len(flat) <= JOB_NAME_LENGTH:
-        return flat
-    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
-    items, depth, start = [], 0, 0
-    for index, char in enumerate(override_dirname):  # the commas between overrides, not those inside [a,b]
-        depth += char == "["
-        depth -= char == "]"
-        if char == "," and depth == 0:
-            items.append(override_dirname[start:index])
-            start = index + 1
-    items = [re.sub(r"[^A-Za-z0-9._,=+-]", "-", item) for item in [*items, override_dirname[start:]]]
-    budget, kept = JOB_NAME_LENGTH - 9, set()
-    for index in sorted(range(len(items)), key=lambda i: len(items[i])):
-        cost = len(items[index]) + (1 if kept else 0)
-        if cost > budget:
-            break
-        kept.add(index)
-        budget -= cost
-    name = ",".join(item for index, item in enumerate(items) if index in kept) or flat[:JOB_NAME_LENGTH - 9]
-    return f"{name}~{digest}"
-
-
-def register_resolvers() -> None:
-    """``${ssgen_job_name:...}`` for conf/hydra/default.yaml; registered on import of ssgen.config (every process)."""
-    if not OmegaConf.has_resolver("ssgen_job_name"):
-        OmegaConf.register_new_resolver("ssgen_job_name", job_name)
-
-
 # ------------------------------------------------------------------------------------------------ Hydra callbacks
 class PreflightChecks(Callback):
     """Checks before Hydra creates any dir, and a verdict after a sweep (``hydra.callbacks.preflight``).
@@ -161,8 +120,6 @@ class PreflightChecks(Callback):
         self.started = 0.0
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from ssgen.config import validate
-
         task = _task_config(config)
         try:
             validate(task)
@@ -177,10 +134,6 @@ class PreflightChecks(Callback):
         self.started = time.time()
         sweep_failures.clear()
         if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
-            from hydra import compose
-
-            from ssgen.config import validate
-
             for overrides in expand_sweep(list(config.hydra.overrides.task)):
                 try:
                     validate(_task_config(compose(config_name=config.hydra.job.config_name, overrides=overrides)))
@@ -213,12 +166,6 @@ def _task_config(config: DictConfig) -> DictConfig:
     """The task part of a composed config (without ``hydra``), with ``run_dir`` made resolvable before the run starts."""
     task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
     run_dir = config.hydra.run.dir if "hydra" in config and config.hydra.get("run") else "."
-    with _open(task):
+    with open_dict(task):
         task.run_dir = str(run_dir)
     return task
-
-
-def _open(cfg: DictConfig) -> Any:
-    from omegaconf import open_dict
-
-    return open_dict(cfg)

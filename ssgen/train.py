@@ -37,7 +37,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
-from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
+from ssgen.conf_files import CONF_DIR
+from ssgen.config import METHOD_META_KEYS, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
 from ssgen.models import module_class

@@ -36,9 +36,8 @@ import torchvision
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ssgen.config import positive
 from ssgen.data import N_CLASSES, N_TRAIN
-from ssgen.errors import ConfigError
+from ssgen.errors import ConfigError, positive
 from ssgen.losses import (
     critic_wasserstein,
     discriminator_bce,
