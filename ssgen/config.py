@@ -19,33 +19,11 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 # ARCH_DIR, CONF_DIR, positive: their old home; callers that import them from here keep working
 from ssgen.conf_files import ARCH_DIR, CONF_DIR, arch_names, method_targets, register_resolvers  # noqa: F401
-from ssgen.data import holdout_split, parse_device_resident, parse_n_labels
+from ssgen.data import FashionMNISTDataModule, holdout_split, parse_device_resident, parse_n_labels
 from ssgen.errors import ConfigError, positive
 from ssgen.models import module_class
 
 register_resolvers()  # ${ssgen_job_name:...} in conf/hydra/default.yaml, in every process that composes a config
-
-
-# ------------------------------------------------------------------------------------------------ data
-@dataclass
-class DataConfig:
-    _target_: str = "ssgen.data.FashionMNISTDataModule"
-    root: str | None = None  # searched first; then /usr/share/datasets/fashion-mnist; then download here
-    # int multiple of 10, 0 (none) or 'all'; conf/data/fashion_mnist.yaml makes it ${method.default_n_labels}
-    n_labels: Any = 0
-    seed: int = "${seed}"  # type: ignore[assignment]  # the label draw follows the run's seed
-    pixel_range: str = "${method.pixel_range}"  # type: ignore[assignment]
-    train_stream: str = "${method.train_stream}"  # type: ignore[assignment]
-    val_size: int = 0  # stratified holdout from train for validation; the test set is never used for selection
-    # fraction of the n_labels labelled images held out (stratified) to choose M2's alpha and epochs by;
-    # 0 = none. A run with a holdout is a selection run: it never scores the test set.
-    labelled_holdout: float = 0.0
-    batch_size: int = 100
-    eval_batch_size: int = 1000
-    download: bool = True
-    run_dir: str | None = "${run_dir}"  # type: ignore[assignment]  # labelled_indices.json lands here
-    # auto | true | false: the training set on the training device (auto: when it is a GPU), batches cut there
-    device_resident: Any = "auto"
 
 
 # ------------------------------------------------------------------------------------------------ methods
@@ -104,8 +82,18 @@ def method_schema(cls: type, target: str) -> type:
             value = getattr(cls, meta)
             # n_labels is an int or 'all' whichever the class picked, so its key takes either
             specs.append((meta, Any if meta == "default_n_labels" else type(value), field(default=value)))
+    specs += argument_fields(cls)
+    return make_dataclass(f"{cls.__name__}Config", specs, bases=(MethodConfig,))
+
+
+def argument_fields(cls: type, wiring: dict[str, Any] | None = None) -> list[tuple[str, Any, Any]]:
+    """``make_dataclass`` specs ``(name, type, field)``, one per ``constructor_parameters(cls)`` entry, in signature
+    order: the type from its hint (``_schema_type``), the default from the signature (MISSING for none, a copy
+    for a list, tuple or dict), or from ``wiring`` (name -> an interpolation that ties it to the rest of the run)."""
+    wiring = wiring or {}
+    specs = []
     for name, parameter in constructor_parameters(cls).items():
-        default = parameter.default
+        default = wiring.get(name, parameter.default)
         if default is inspect.Parameter.empty:
             default_field = field(default=MISSING)
         elif isinstance(default, list | tuple | dict):
@@ -113,7 +101,7 @@ def method_schema(cls: type, target: str) -> type:
         else:
             default_field = field(default=default)
         specs.append((name, _schema_type(_annotation(cls, name)), default_field))
-    return make_dataclass(f"{cls.__name__}Config", specs, bases=(MethodConfig,))
+    return specs
 
 
 def _annotation(cls: type, name: str) -> Any:
@@ -137,6 +125,27 @@ def _schema_type(annotation: Any) -> Any:
         if len(rest) == 1 and rest[0] in simple:
             return Optional[rest[0]]  # noqa: UP045  (a runtime type object for make_dataclass)
     return Any
+
+
+# ------------------------------------------------------------------------------------------------ data
+# The data keys whose value ties the data module to the rest of the run; every other key, and every default, is
+# FashionMNISTDataModule's own (its signature), so conf/data/*.yaml lists only what a run's method decides.
+DATA_WIRING = {
+    "seed": "${seed}",  # the label draw follows the run's seed
+    "pixel_range": "${method.pixel_range}",
+    "train_stream": "${method.train_stream}",
+    "run_dir": "${run_dir}",  # labelled_indices.json lands there
+}
+
+
+def data_schema(cls: type = FashionMNISTDataModule, wiring: dict[str, Any] = DATA_WIRING) -> type:
+    """The structured-config dataclass of ``cfg.data``: its ``_target_`` (``cls``) and one field per argument of
+    the data module's constructor, typed by its hint, defaulting to the signature's value or to ``wiring``'s."""
+    target = f"{cls.__module__}.{cls.__qualname__}"
+    return make_dataclass("DataConfig", [("_target_", str, field(default=target)), *argument_fields(cls, wiring)])
+
+
+DataConfig = data_schema()
 
 
 # ------------------------------------------------------------------------------------------------ arch
