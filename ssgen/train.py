@@ -252,10 +252,10 @@ def apply_run_settings(cfg: DictConfig) -> None:
 
 def bf16_pays(accelerator: str) -> bool:
     """Whether bf16 autocast is measured faster than fp32 for ssgen's networks on the device Lightning's
-    ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX): 1.5x for the conv
-    GANs (docs/performance.md). Not on a GPU: 0.80x on an H100 at 28x28 and batch 64 (the casts cost more than
-    the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only emulates bf16 (oneDNN runs
-    bf16 on any AVX512BW CPU, converting in software)."""
+    ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX). Not on a GPU (at
+    28x28 the casts cost more than the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only
+    emulates bf16 (oneDNN runs bf16 on any AVX512BW CPU, converting in software). The measurements, CPU and GPU:
+    docs/performance.md."""
     if accelerator not in ("auto", "cpu"):
         return False
     if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):
