@@ -33,12 +33,16 @@ import numpy as np
 import torch
 
 from ssgen.checkpoints import load_module, resolve_checkpoint
-from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, parse_labels
+from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, parse_labels, parse_n_labels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.images import ImageFile, read_images, save_pngs
+from ssgen.models.gan import ConditionalGAN
+from ssgen.models.m1 import M1VAE
+from ssgen.models.m2 import M2 as M2Module
+from ssgen.results import read_results
 
 MAX_IMAGES = 1_000_000  # one sample() call; a typo such as n=10000000 should not fill the memory or the disk
-IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "status")
+IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "status", "schema_version")
 SAMPLER_WHAT = "class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)"
 CLASSIFIER_WHAT = "classifier (method m1 with its SVM head, m2 or m1_m2)"
 
@@ -249,25 +253,15 @@ def load(path: str | Path) -> GAN | M1 | M2:
 
 def load_sampler(path: str | Path) -> GAN | M2:
     """``load`` for a class-conditional generator; CheckpointError 'is a M1VAE checkpoint, not a ...' else."""
-    from ssgen.models.gan import ConditionalGAN
-    from ssgen.models.m2 import M2 as M2Module
-
     return _load(path, (ConditionalGAN, M2Module), SAMPLER_WHAT)
 
 
 def load_classifier(path: str | Path) -> M1 | M2:
     """``load`` for a classifier (M1, M2, M1+M2); CheckpointError 'is a WGANGP checkpoint, not a ...' else."""
-    from ssgen.models.m1 import M1VAE
-    from ssgen.models.m2 import M2 as M2Module
-
     return _load(path, (M1VAE, M2Module), CLASSIFIER_WHAT)
 
 
 def _load(path: str | Path, expected: tuple[type, ...] | None, what: str) -> Any:
-    from ssgen.models.gan import ConditionalGAN
-    from ssgen.models.m1 import M1VAE
-    from ssgen.models.m2 import M2 as M2Module
-
     checkpoint = resolve_checkpoint(path)
     module = load_module(checkpoint, expected, what)
     info = read_info(module, checkpoint)
@@ -280,8 +274,6 @@ def _load(path: str | Path, expected: tuple[type, ...] | None, what: str) -> Any
 
 def read_info(module: torch.nn.Module, checkpoint: Path) -> Info:
     """``Info`` for a module loaded from ``checkpoint``: its run dir is the parent of ``checkpoints/``."""
-    from ssgen.runs import read_results
-
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
     results = (read_results(run_dir) if run_dir else None) or {}
     config = _run_config(run_dir)
@@ -302,8 +294,6 @@ def _run_config(run_dir: Path | None) -> dict[str, Any]:
 
     try:
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-        from ssgen.data import parse_n_labels
-
         return {"method": cfg.method.get("name"), "arch": cfg.arch.get("name"), "seed": cfg.get("seed"),
                 "n_labels": parse_n_labels(cfg.data.get("n_labels"))}
     except Exception:  # a config we cannot read just means: no hint from it

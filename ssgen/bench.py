@@ -73,16 +73,17 @@ from omegaconf import DictConfig, open_dict
 
 from ssgen import losses
 from ssgen.checkpoints import AtomicCheckpointIO
-from ssgen.config import CONF_DIR, arch_names, method_targets, register_configs, to_plain
+from ssgen.cli import run_console_script
+from ssgen.conf_files import CONF_DIR, arch_names, method_targets
+from ssgen.config import register_configs, to_plain
 from ssgen.data import TensorBatches
 from ssgen.errors import ConfigError
+from ssgen.models import module_class
 from ssgen.train import apply_run_settings, build_callbacks, build_model, device_precision
 
 
 def all_models() -> tuple[str, ...]:
     """'m1' and every GAN method x GAN arch of conf/ (a new method or arch file is benchmarked as is)."""
-    from ssgen.models import module_class
-
     gans = [stem for stem, target in method_targets().items() if module_class(target).family == "gan"]
     return ("m1", *(f"{method}/{arch}" for method in gans for arch in arch_names("gan")))
 
@@ -965,8 +966,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_models(models: list[str]) -> None:
     """ConfigError unless every model is 'm1' or 'method/arch' of a family the plain loop knows."""
-    from ssgen.models import module_class
-
     targets = method_targets()
     unknown = [m for m in models if m.partition("/")[0] not in targets
                or module_class(targets[m.partition("/")[0]]).family not in PLAIN_FAMILIES]
@@ -1037,8 +1036,6 @@ def bench(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m ssgen.bench``: a bad command line is one ``ssgen.bench: error: ...`` line and exit status 2."""
-    from ssgen.cli import run_console_script
-
     run_console_script("ssgen.bench", None, argv, bench)
 
 

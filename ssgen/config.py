@@ -11,41 +11,19 @@ import copy
 import inspect
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import hydra
-import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ssgen.data import holdout_split, parse_device_resident, parse_n_labels
-from ssgen.errors import ConfigError
-from ssgen.runs import register_resolvers
+# ARCH_DIR, CONF_DIR, positive: their old home; callers that import them from here keep working
+from ssgen.conf_files import ARCH_DIR, CONF_DIR, arch_names, method_targets, register_resolvers  # noqa: F401
+from ssgen.data import FashionMNISTDataModule, holdout_split, parse_device_resident, parse_n_labels
+from ssgen.errors import ConfigError, positive
+from ssgen.models import module_class
 
 register_resolvers()  # ${ssgen_job_name:...} in conf/hydra/default.yaml, in every process that composes a config
-
-
-# ------------------------------------------------------------------------------------------------ data
-@dataclass
-class DataConfig:
-    _target_: str = "ssgen.data.FashionMNISTDataModule"
-    root: str | None = None  # searched first; then /usr/share/datasets/fashion-mnist; then download here
-    # int multiple of 10, 0 (none) or 'all'; conf/data/fashion_mnist.yaml makes it ${method.default_n_labels}
-    n_labels: Any = 0
-    seed: int = "${seed}"  # type: ignore[assignment]  # the label draw follows the run's seed
-    pixel_range: str = "${method.pixel_range}"  # type: ignore[assignment]
-    train_stream: str = "${method.train_stream}"  # type: ignore[assignment]
-    val_size: int = 0  # stratified holdout from train for validation; the test set is never used for selection
-    # fraction of the n_labels labelled images held out (stratified) to choose M2's alpha and epochs by;
-    # 0 = none. A run with a holdout is a selection run: it never scores the test set.
-    labelled_holdout: float = 0.0
-    batch_size: int = 100
-    eval_batch_size: int = 1000
-    download: bool = True
-    run_dir: str | None = "${run_dir}"  # type: ignore[assignment]  # labelled_indices.json lands here
-    # auto | true | false: the training set on the training device (auto: when it is a GPU), batches cut there
-    device_resident: Any = "auto"
 
 
 # ------------------------------------------------------------------------------------------------ methods
@@ -104,8 +82,18 @@ def method_schema(cls: type, target: str) -> type:
             value = getattr(cls, meta)
             # n_labels is an int or 'all' whichever the class picked, so its key takes either
             specs.append((meta, Any if meta == "default_n_labels" else type(value), field(default=value)))
+    specs += argument_fields(cls)
+    return make_dataclass(f"{cls.__name__}Config", specs, bases=(MethodConfig,))
+
+
+def argument_fields(cls: type, wiring: dict[str, Any] | None = None) -> list[tuple[str, Any, Any]]:
+    """``make_dataclass`` specs ``(name, type, field)``, one per ``constructor_parameters(cls)`` entry, in signature
+    order: the type from its hint (``_schema_type``), the default from the signature (MISSING for none, a copy
+    for a list, tuple or dict), or from ``wiring`` (name -> an interpolation that ties it to the rest of the run)."""
+    wiring = wiring or {}
+    specs = []
     for name, parameter in constructor_parameters(cls).items():
-        default = parameter.default
+        default = wiring.get(name, parameter.default)
         if default is inspect.Parameter.empty:
             default_field = field(default=MISSING)
         elif isinstance(default, list | tuple | dict):
@@ -113,7 +101,7 @@ def method_schema(cls: type, target: str) -> type:
         else:
             default_field = field(default=default)
         specs.append((name, _schema_type(_annotation(cls, name)), default_field))
-    return make_dataclass(f"{cls.__name__}Config", specs, bases=(MethodConfig,))
+    return specs
 
 
 def _annotation(cls: type, name: str) -> Any:
@@ -137,6 +125,27 @@ def _schema_type(annotation: Any) -> Any:
         if len(rest) == 1 and rest[0] in simple:
             return Optional[rest[0]]  # noqa: UP045  (a runtime type object for make_dataclass)
     return Any
+
+
+# ------------------------------------------------------------------------------------------------ data
+# The data keys whose value ties the data module to the rest of the run; every other key, and every default, is
+# FashionMNISTDataModule's own (its signature), so conf/data/*.yaml lists only what a run's method decides.
+DATA_WIRING = {
+    "seed": "${seed}",  # the label draw follows the run's seed
+    "pixel_range": "${method.pixel_range}",
+    "train_stream": "${method.train_stream}",
+    "run_dir": "${run_dir}",  # labelled_indices.json lands there
+}
+
+
+def data_schema(cls: type = FashionMNISTDataModule, wiring: dict[str, Any] = DATA_WIRING) -> type:
+    """The structured-config dataclass of ``cfg.data``: its ``_target_`` (``cls``) and one field per argument of
+    the data module's constructor, typed by its hint, defaulting to the signature's value or to ``wiring``'s."""
+    target = f"{cls.__module__}.{cls.__qualname__}"
+    return make_dataclass("DataConfig", [("_target_", str, field(default=target)), *argument_fields(cls, wiring)])
+
+
+DataConfig = data_schema()
 
 
 # ------------------------------------------------------------------------------------------------ arch
@@ -166,26 +175,9 @@ class TrainConfig:
     torch_threads: int | None = None  # CPU intra-op threads; None = torch's default (all cores)
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
-ARCH_DIR = CONF_DIR / "arch"
-METHOD_DIR = CONF_DIR / "method"
-
-
-def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
-    """``{method file stem: its _target_}`` for every ``conf/method/*.yaml``: a new method file is found as is."""
-    targets = {}
-    for path in sorted(Path(method_dir).glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        if isinstance(spec.get("_target_"), str):
-            targets[path.stem] = spec["_target_"]
-    return targets
-
-
 def register_configs() -> None:
     """Store the schemas in Hydra's ConfigStore: ``base_train``, ``base_data``, ``base_arch`` and, for every
     method YAML, ``base_<file stem>`` built from its LightningModule's signature (``method_schema``)."""
-    from ssgen.models import module_class
-
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     cs.store(group="data", name="base_data", node=DataConfig)
@@ -195,27 +187,6 @@ def register_configs() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def positive(value: Any, key: str, hint: str) -> None:
-    """ConfigError ``<key>=<value> must be > 0; <hint>`` unless ``value > 0``."""
-    if value is None or not value > 0:
-        raise ConfigError(f"{key}={value} must be > 0; {hint}")
-
-
-def arch_specs(family: str, arch_dir: str | Path = ARCH_DIR) -> dict[str, dict[str, Any]]:
-    """``{name: YAML content}`` of the ``arch`` options of one family (``conf/arch/*.yaml``): a new file is listed as is."""
-    specs = {}
-    for path in sorted(Path(arch_dir).glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        if spec.get("family") == family:
-            specs[spec.get("name", path.stem)] = spec
-    return specs
-
-
-def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
-    """The ``arch`` options of one family, sorted by file name."""
-    return list(arch_specs(family, arch_dir))
-
-
 # Lightning precisions with float32 weights (what every sampler, metric and checkpoint reader expects);
 # 16-mixed runs as bf16-mixed on a CPU (Lightning's substitution)
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
@@ -227,8 +198,6 @@ def validate(cfg: DictConfig) -> None:
     Generic checks here; each method class checks its own arguments (``check_config``), and so does each
     callback class that has a ``check_config(spec, cfg)`` (e.g. the SVM head's label budgets).
     """
-    from ssgen.models import module_class
-
     method = cfg.method
     if cfg.arch.family != method.family:
         options = ", ".join(arch_names(method.family)) or f"an arch with family={method.family}"

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ssgen.errors import ConfigError, DataError
+from ssgen.io import atomic_write_text
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATA_ENV = "SSGEN_DATA"  # the data dir used when no root is given
@@ -483,8 +484,6 @@ class FashionMNISTDataModule(L.LightningDataModule):
             self.write_indices(Path(self.run_dir) / "labelled_indices.json")
 
     def write_indices(self, path: Path) -> None:
-        from ssgen.io import atomic_write_text
-
         payload = {"seed": self.seed, "n_labels": self.n_labels, "labelled_indices": self.labelled_indices.tolist(),
                    "val_indices": self.val_indices.tolist(),
                    "labelled_holdout_indices": self.labelled_holdout_indices.tolist()}

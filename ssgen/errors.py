@@ -2,7 +2,7 @@
 
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 class SSGenError(Exception):
@@ -49,3 +49,10 @@ def print_output(text: str) -> None:
         # Python would raise again while flushing stdout at exit; point stdout at /dev/null so exit is clean.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+def positive(value: Any, key: str, hint: str) -> None:
+    """ConfigError ``<key>=<value> must be > 0; <hint>`` unless ``value > 0`` (None is refused too): the check every
+    config schema (``ssgen.config``) and every method's ``check_config`` share."""
+    if value is None or not value > 0:
+        raise ConfigError(f"{key}={value} must be > 0; {hint}")

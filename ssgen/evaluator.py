@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssgen.cli import run_console_script
 from ssgen.data import N_CLASSES, load_fashion_mnist, to_pixels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.io import atomic_write, atomic_write_json
@@ -351,8 +352,6 @@ def load_evaluator(cache_dir: str | Path | None = None, train_if_missing: bool =
 # ------------------------------------------------------------------------------------------------ CLI
 def main(argv: list[str] | None = None) -> None:
     """``python -m ssgen.evaluator [--epochs N] [--cache-dir DIR] [--force] ...``: train (or show) the cached evaluator."""
-    from ssgen.cli import run_console_script
-
     def train_or_show(argv: list[str]) -> None:
         parser = argparse.ArgumentParser(prog="python -m ssgen.evaluator",
                                          description="Train (or show) the cached Fashion-MNIST evaluator network.")

@@ -16,14 +16,14 @@ Writes into ``--out``:
 Generated images come from a run's ``samples.npz`` record when there (10 per class, see tools/gan_study.py),
 else from its checkpoints/best.ckpt (else last.ckpt) with noise ``--seed``. Curves come from ``tb/`` event files,
 else from a ``curves.csv`` record. A sweep is any directory holding run dirs (``results.json`` and ``tb/`` +
-``checkpoints/``, or the records) at any depth; runs are read by ``ssgen.report.find_results`` (the one reader
-of results.json) and every GAN-family method is drawn.
+``checkpoints/``, or the records) at any depth; runs are read by ``ssgen.results.find_results`` and every
+GAN-family method is drawn.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from ssgen.errors import CheckpointError, ConfigError, UnsafeCheckpointError  # noqa: E402
+from ssgen.cli import run_console_script  # noqa: E402
+from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist, parse_labels  # noqa: E402
+from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError, print_output  # noqa: E402
+from ssgen.generate import load_gan, to_uint8  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
+from ssgen.results import find_results, is_generator_run, is_ok  # noqa: E402
 
 METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
 PAPER_METHOD_ORDER = ("dcgan", "wgan_clip", "wgan_gp")
@@ -48,13 +51,11 @@ IMAGES_PER_LABEL = 4
 # ------------------------------------------------------------------------------------------------ runs
 def find_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """Every GAN run under ``sweep_dir``: results.json content plus ``run_dir`` and ``trained_dir`` (Paths)."""
-    from ssgen.report import find_results, is_generator_run
-
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep dir {sweep_dir} does not exist")
     runs = []
-    found = find_results([sweep_dir]) if any(sweep_dir.rglob("results.json")) else []
+    found = find_results([sweep_dir], missing_ok=True)
     for run_dir, results in found:
         if not is_generator_run(results) or "method" not in results:
             continue
@@ -147,7 +148,7 @@ def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: fl
             if curves:
                 steps, mean, low, high = seed_band(curves)
                 axis.fill_between(steps, low, high, color="C0", alpha=0.25, linewidth=0)
-                failed = sum(str(run.get("status")) != "ok" for run in method_runs)
+                failed = sum(not is_ok(run) for run in method_runs)
                 axis.plot(steps, mean, color="C0", linewidth=1.6,
                           label=f"mean of {len(curves)} seed{'s' * (len(curves) > 1)}" + (f" ({failed} failed)" if failed else ""))
                 axis.legend(fontsize=8)
@@ -189,7 +190,7 @@ def better_arch(runs: list[dict[str, Any]]) -> str:
     scores: dict[str, list[float]] = {}
     for run in runs:
         fid = run.get("fid")
-        if run.get("status") == "ok" and isinstance(fid, int | float) and math.isfinite(fid):
+        if is_ok(run) and isinstance(fid, int | float) and math.isfinite(fid):
             scores.setdefault(run["arch"], []).append(float(fid))
     if scores:
         return min(scores, key=lambda arch: float(np.mean(scores[arch])))
@@ -211,8 +212,6 @@ def real_examples(labels: tuple[str, ...], per_label: int) -> list[np.ndarray]:
 def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: int, seed: int) -> list[np.ndarray]:
     """``per_label`` images of each label, uint8 (28, 28): from the run's ``samples.npz`` record when it holds
     enough, else generated with noise ``seed`` from its best (else last) checkpoint."""
-    from ssgen.generate import load_gan, to_uint8
-
     record = run["trained_dir"] / "samples.npz"
     if record.is_file():
         with np.load(record) as archive:
@@ -228,7 +227,7 @@ def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: 
 def best_run(runs: list[dict[str, Any]], arch: str, method: str) -> list[dict[str, Any]]:
     """The runs of (arch, method), finished ones first, lowest FID first."""
     candidates = [run for run in runs if run["arch"] == arch and run["method"] == method]
-    return sorted(candidates, key=lambda run: (run.get("status") != "ok", run.get("fid", math.inf)))
+    return sorted(candidates, key=lambda run: (not is_ok(run), run.get("fid", math.inf)))
 
 
 def _images_of(runs: list[dict[str, Any]], labels: tuple[str, ...], per_label: int, seed: int) -> list[np.ndarray] | None:
@@ -312,33 +311,33 @@ def make_figures(sweep_dir: str | Path, out_dir: str | Path, smoothing: float = 
     return written
 
 
-def confusion_figure(matrix: list[list[int]], title: str) -> Any:
-    import matplotlib
+FIGURES_USAGE = ("usage: ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   "
+                 "GAN curves and samples")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    matrix_array = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
-    image = axis.imshow(matrix_array, cmap="Blues")
-    axis.set_xticks(range(10), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(10), CLASS_NAMES, fontsize=8)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    for (row, column), value in np.ndenumerate(matrix_array):
-        axis.text(column, row, str(value), ha="center", va="center", fontsize=6,
-                  color="white" if value > matrix_array.max() / 2 else "black")
-    axis.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=axis, fraction=0.046)
-    figure.tight_layout()
-    return figure
+def figures_command(argv: list[str]) -> None:
+    """``ssgen-report figures SWEEP [options]``: parse ``argv`` (what follows ``figures``), draw every figure,
+    print one ``wrote <path>`` line each. Raises SSGenError for a smoothing outside [0, 1), an unknown label or a
+    sweep dir without GAN runs."""
+    parser = argparse.ArgumentParser(prog="ssgen-report figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
+    parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
+    parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
+    parser.add_argument("--labels", default="pullover,ankle_boot",
+                        help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
+                             "comma-separated (default: the write-up's pullover,ankle_boot)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.smoothing < 1:
+        raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
+    labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
+    for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
+        print_output(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m ssgen.figures <sweep_dir> [--out DIR] ...``: the same as ``ssgen-report figures ...``."""
-    from ssgen.report import main as report_main
-
-    report_main(["figures", *(sys.argv[1:] if argv is None else argv)])
+    run_console_script("ssgen-report", FIGURES_USAGE, argv, figures_command)
 
 
 if __name__ == "__main__":

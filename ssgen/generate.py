@@ -37,6 +37,7 @@ from ssgen.errors import ConfigError
 from ssgen.images import save_pngs
 from ssgen.io import atomic_write
 from ssgen.models.gan import ConditionalGAN
+from ssgen.models.m2 import M2
 
 OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint or run dir>"), "label": Option("all"), "n": Option(10, as_int),
            "seed": Option(0, as_int), "out": Option(None), "npz": Option(None), "out_dir": Option(None)}
@@ -67,8 +68,6 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
 def load_gan(path: str | Path) -> ConditionalGAN:
     """The class-conditional generator module of a checkpoint or run dir (a GAN, M2 or M1+M2: the same
     ``sample()`` hook), on CPU, in eval mode; CheckpointError if it is anything else."""
-    from ssgen.models.m2 import M2
-
     return load_module(path, expected=(ConditionalGAN, M2),
                        what="class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ssgen.data import IMAGE_SHAPE, read_idx
+from ssgen.data import CLASS_NAMES, IMAGE_SHAPE, read_idx
 from ssgen.errors import ConfigError, DataError, InputWarning
 from ssgen.io import atomic_write
 
@@ -406,8 +406,6 @@ def save_pngs(out_dir: str | Path, images: np.ndarray, labels: np.ndarray) -> li
     ``images``: uint8 ``(N, 28, 28)``; ``labels``: int64 ``(N,)``. Each file is written atomically.
     """
     from PIL import Image
-
-    from ssgen.data import CLASS_NAMES
 
     out_dir = Path(out_dir)
     counts = np.bincount(labels, minlength=len(CLASS_NAMES))

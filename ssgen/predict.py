@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgen.api import Predictions, load_classifier
+from ssgen.api import M2, Predictions, load_classifier
 from ssgen.checkpoints import load_module, read_checkpoint
 from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
 from ssgen.data import CLASS_NAMES
 from ssgen.errors import InputWarning, SSGenError
 from ssgen.images import as_uint8, parse_invert, read_images
 from ssgen.io import atomic_write, atomic_write_text
+from ssgen.models.m2 import M2 as M2Module
 
 USAGE = ("usage: ssgen-predict run=<run dir> images=<image file|folder|glob|file.npz|idx> out=<file.npz> "
          "[n_labels=<N>] [invert=auto|true|false]")
@@ -78,15 +79,11 @@ def is_m2_run(path: str | Path) -> bool:
 
 def load_m2(path: str | Path) -> torch.nn.Module:
     """The M2 / M1+M2 module of a run dir or .ckpt, on CPU in eval mode; CheckpointError for anything else."""
-    from ssgen.models.m2 import M2
-
-    return load_module(path, (M2,), "method=m2 or method=m1_m2 model")
+    return load_module(path, (M2Module,), "method=m2 or method=m1_m2 model")
 
 
 def predict_m2(run_dir: str | Path, images: np.ndarray | torch.Tensor) -> np.ndarray:
     """argmax_y q(y | x): labels ``(N,)`` int64 for images ``(N, 28, 28)`` as ``ssgen-predict`` takes them."""
-    from ssgen.api import M2
-
     model = load_classifier(run_dir)
     if not isinstance(model, M2):
         raise SSGenError(f"{run_dir} is a {model.info.model} run, not M2 / M1+M2; use predict()")

@@ -1,11 +1,11 @@
-"""Collect a sweep's results.json files into paper-style markdown tables and figures: the one reader of results.json.
+"""Collect a sweep's results.json files (read through ``ssgen.results``) into paper-style markdown tables and figures.
 
     ssgen-report outputs/m1_study/multirun/<date> --out docs/results.md        # Table 1 (M1 heads x N)
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
     ssgen-report <selection sweep> --selection-figure docs/figures/selection.png   # M2 alpha/epochs by held-out labels
 
-One policy for every table and figure (``find_results``): a run is a dir holding results.json (restart_<k>
+One policy for every table and figure (``ssgen.results.find_results``): a run is a dir holding results.json (restart_<k>
 attempts belong to their run and are skipped); an unreadable results.json is a failed run; only ``status: ok``
 runs enter a table, and failed and unfinished (running, interrupted or killed) ones are listed under it with
 their status and overrides, never silently dropped.
@@ -14,7 +14,6 @@ their status and overrides, never silently dropped.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 from collections import defaultdict
@@ -26,7 +25,15 @@ import yaml
 
 from ssgen.cli import run_console_script
 from ssgen.errors import SSGenError, print_output
-from ssgen.io import atomic_write_text
+from ssgen.io import atomic_write_text, save_figure
+from ssgen.results import (
+    UNFINISHED,
+    find_results,
+    is_generator_run,
+    is_ok,
+    objective,
+    run_summary,  # noqa: F401  (its old home: callers that import it from here keep working)
+)
 
 # Rows of the M1 table: (key in results.json heads, label)
 M1_ROWS = (
@@ -39,25 +46,6 @@ M1_ROWS = (
 # Kingma et al. 2014, Table 1, MNIST test error (%), for orientation only (a different data set).
 PAPER_MNIST_ERROR = {"M1+TSVM": (11.82, 5.72, 4.24, 3.49), "M1+M2": (3.33, 2.59, 2.40, 2.18)}
 PAPER_N = (100, 600, 1000, 3000)
-
-
-def find_results(paths: list[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
-    """Every run below the given dirs (a sweep dir, several, or single run dirs): ``(run_dir, results)`` sorted by
-    path. Raises SSGenError for a path that does not exist or holds no results.json at all."""
-    found = []
-    for root in map(Path, paths):
-        if not root.exists():
-            raise SSGenError(f"{root} does not exist; give a sweep dir such as outputs/m1/multirun/<date>")
-        for path in sorted(root.rglob("results.json")):
-            if "restart_" in path.parent.name:
-                continue
-            try:
-                found.append((path.parent, json.loads(path.read_text())))
-            except json.JSONDecodeError:
-                found.append((path.parent, {"status": "failed: results.json unreadable"}))
-    if not found:
-        raise SSGenError(f"no results.json under {', '.join(map(str, paths))}; did the sweep run?")
-    return found
 
 
 def sweep_command(paths: list[str | Path]) -> str:
@@ -102,79 +90,6 @@ def mean_std(values: list[Any], digits: int = 3) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f} (1 seed)"
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
-def is_ok(result: dict[str, Any]) -> bool:
-    """The one test of a usable run: it finished with every end-of-run step ok."""
-    return result.get("status") == "ok"
-
-
-def objective(result: dict[str, Any]) -> tuple[str, float, str] | None:
-    """The value a hyper-parameter search optimises for a run, computed without the test set.
-
-    Returns ``(name, value, direction)`` or None when the run has no test-free score:
-    a selection run (``data.labelled_holdout``): its held-out labelled accuracy (maximise);
-    M1: the SVM head's cross-validated accuracy on the labelled images of the first scored N (maximise);
-    a GAN: the best in-training FID against training images (minimise), the value best.ckpt is chosen by.
-    Test accuracy and test FID are never returned: selecting on them would report a number tuned on the test set.
-    """
-    if isinstance(result.get("holdout_accuracy"), int | float):
-        return "holdout_accuracy", float(result["holdout_accuracy"]), "maximize"
-    heads = result.get("heads") or {}
-    if heads:
-        primary = heads.get(str(result.get("n_labels")), next(iter(heads.values())))
-        cv = primary.get("m1_svm", {}).get("cv_accuracy")
-        if isinstance(cv, int | float):
-            return "cv_accuracy", float(cv), "maximize"
-    fids = [entry["fid"] for entry in result.get("metrics_history") or []
-            if isinstance(entry.get("fid"), int | float) and math.isfinite(entry["fid"])]
-    if fids:
-        return "train_fid", float(min(fids)), "minimize"
-    return None
-
-
-def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:
-    """A few human lines ending a run: its scores beside their baselines, what that means, and where things are.
-
-    M1: each head's test accuracy beside the raw-pixel SVM on the same N labels; M2 / M1+M2: test accuracy;
-    GANs: FID, KID, class-consistency, precision, recall and the smallest class spread beside the real-data floor
-    (real training images scored the same way); warnings (e.g. partial collapse) after them.
-    """
-    run_dir = Path(run_dir)
-    lines = [f"{result.get('method')} on {result.get('arch')} (seed {result.get('seed')}): {result.get('status')}"]
-    for n, entry in sorted((result.get("heads") or {}).items(), key=lambda item: int(item[0])):
-        scores = ", ".join(f"{name} {value['accuracy']:.3f}" for name, value in entry.items() if name != "raw_svm")
-        raw = entry.get("raw_svm", {}).get("accuracy")
-        line = f"  N={n} labels: test accuracy {scores}"
-        if isinstance(raw, int | float):
-            gain = entry.get("m1_svm", {}).get("accuracy", math.nan) - raw
-            line += f"; raw-pixel SVM {raw:.3f} ({gain:+.3f})"
-            if gain < 0:
-                line += (" - the VAE features are worse than raw pixels here: train longer (trainer.max_epochs), "
-                         "try arch=vae_conv, or see docs/results.md for the budgets that beat the baseline")
-        lines.append(line)
-    if not result.get("heads") and isinstance(result.get("test_accuracy"), int | float):
-        lines.append(f"  test accuracy {result['test_accuracy']:.3f} ({result.get('n_labels')} labels)")
-    if isinstance(result.get("fid"), int | float):
-        scores = (("fid", "FID", 2), ("kid", "KID", 4), ("class_consistency", "class-consistency", 3),
-                  ("precision", "precision", 3), ("recall", "recall", 3), ("min_class_spread", "min class spread", 3))
-        floor = {key: result.get(f"{key}_floor") for key, _, _ in scores}
-        parts = []
-        for key, label, digits in scores:
-            if isinstance(result.get(key), int | float):
-                text = f"{label} {result[key]:.{digits}f}"
-                if isinstance(floor[key], int | float):
-                    text += f" (real data {floor[key]:.{digits}f})"
-                parts.append(text)
-        lines.append(f"  {result.get('scored_checkpoint', 'final weights')} vs the test set: " + ", ".join(parts))
-    for warning in result.get("warnings") or []:
-        lines.append(f"  warning: {warning}")
-    lines.append(f"  run dir: {run_dir} (results.json, checkpoints/)")
-    figures = sorted(path.name for path in run_dir.glob("*.png"))
-    if figures:
-        lines.append(f"  figures: {', '.join(figures)}")
-    lines.append(f"  tensorboard --logdir {run_dir / 'tb'}")
-    return "\n".join(lines)
 
 
 def failure_lines(results: list[tuple[Path, dict[str, Any]]]) -> list[str]:
@@ -268,8 +183,6 @@ def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ssgen.io import save_figure
-
     curves = selection_curves(results)
     if not curves:
         raise SSGenError("no selection runs (data.labelled_holdout > 0) among these results; nothing to draw")
@@ -339,12 +252,6 @@ def partial_collapse_lines(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]
             f"{line}" for run_dir, result in runs for line in result.get("warnings", []) if "partial collapse" in line]
 
 
-def is_generator_run(result: dict[str, Any]) -> bool:
-    """A run of a generator: a GAN family method (results.json ``family``; runs written before it was recorded
-    are told by their ``fid``)."""
-    return result.get("family") == "gan" or ("family" not in result and ("fid" in result or result.get("method") != "m1"))
-
-
 def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> str:
     """The GAN metrics table of every generator run under ``paths``, as markdown; written to ``out`` if given."""
     runs = [(path, r) for path, r in find_results(paths) if is_generator_run(r)]
@@ -400,7 +307,7 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
     if command:
         parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
                   "```", ""]
-    unfinished = sum(r.get("status") in ("running", "interrupted") for _, r in results)
+    unfinished = sum(r.get("status") in UNFINISHED for _, r in results)
     parts.append(f"{len(ok)} finished runs, {len(failures) - unfinished} failed, {unfinished} unfinished "
                  f"(running, killed or interrupted); epochs per run: {epochs}; "
                  f"total wall time {wall / 60:.1f} min (sum over runs; 2-core CPU unless noted).")
@@ -473,15 +380,6 @@ USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG] 
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"ssgen-report {command}".strip(), description=__doc__.split("\n\n")[0])
-    if command == "figures":
-        parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
-        parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
-        parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
-        parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
-        parser.add_argument("--labels", default="pullover,ankle_boot",
-                            help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
-                                 "comma-separated (default: the write-up's pullover,ankle_boot)")
-        return parser
     if command == "tune":
         parser.add_argument("sweep_dir", help="the search's sweep dir (experiment=m1_tune / gan_tune)")
         parser.add_argument("--out", help="markdown file to write")
@@ -497,18 +395,14 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def report(argv: list[str]) -> None:
     """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
     command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune") else ""
-    args = _parser(command).parse_args(argv[1:] if command else argv)
     if command == "figures":
-        from ssgen.figures import make_figures
+        # imported here: figures loads matplotlib and torch, which the tables do not need
+        from ssgen.figures import figures_command
 
-        if not 0 <= args.smoothing < 1:
-            raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
-        from ssgen.data import CLASS_NAMES, parse_labels
-
-        labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
-        for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
-            print_output(f"wrote {path}")
-    elif command == "gan":
+        figures_command(argv[1:])
+        return
+    args = _parser(command).parse_args(argv[1:] if command else argv)
+    if command == "gan":
         print_output(write_gan_report(args.paths, args.out))
     elif command == "tune":
         print_output(write_tune_report(args.sweep_dir, args.out))

@@ -16,45 +16,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hydra import compose
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssgen.config import to_plain, validate
 from ssgen.errors import SSGenError, exit_with_error
-from ssgen.io import atomic_write_json
+from ssgen.results import failure_status, has_results, is_ok, read_results, sweep_jobs, write_results
 
 log = logging.getLogger("ssgen")
-
-RESULTS_FILE = "results.json"
-JOB_NAME_LENGTH = 60  # a sweep job dir is '<num>_<overrides>', cut to this and a hash: file names stay legal
-
-
-# ------------------------------------------------------------------------------------------------ results.json
-def read_results(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run dir's results.json, or None when there is none or it cannot be read."""
-    path = Path(run_dir) / RESULTS_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def failure_status(exc: BaseException) -> str:
-    """results.json's status for a run that raised: ``failed: <Type>: <first line of the message>``."""
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"failed: {type(exc).__name__}: {first_line}"
 
 
 def config_hash(cfg: DictConfig) -> str:
     """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments."""
-    from ssgen.config import to_plain  # ssgen.config imports this module at load time
-
     plain = to_plain(cfg)
     for key in ("run_dir", "ckpt_path", "task_name"):
         plain.pop(key, None)
@@ -69,7 +49,7 @@ def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
     ended with a failed end-of-run step, was interrupted or crashed is not finished: relaunching resumes it.
     """
     results = read_results(run_dir)
-    if not results or results.get("status") != "ok" or not (run_dir / "checkpoints" / "last.ckpt").is_file():
+    if not results or not is_ok(results) or not (run_dir / "checkpoints" / "last.ckpt").is_file():
         return None
     max_epochs = cfg.trainer.get("max_epochs")
     max_steps = cfg.trainer.get("max_steps")
@@ -102,11 +82,10 @@ def record_failure(cfg: DictConfig, exc: BaseException) -> None:
     """
     try:
         run_dir = Path(cfg.run_dir)
-        if (run_dir / RESULTS_FILE).exists():
+        if has_results(run_dir):
             return
-        payload = {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
-                   "seed": cfg.seed, "status": failure_status(exc)}
-        atomic_write_json(run_dir / RESULTS_FILE, payload)
+        write_results(run_dir, {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
+                                "seed": cfg.seed, "status": failure_status(exc)})
     except Exception:  # the config itself may be what is broken; the log still has the error
         pass
 
@@ -127,44 +106,6 @@ def sweep_failure_lines(failures: list[str]) -> list[str]:
     return [f"ssgen-train: {len(failures)} job(s) of the sweep failed:", *(f"  {line}" for line in failures)]
 
 
-# ------------------------------------------------------------------------------------------------ sweep job dirs
-def job_name(override_dirname: str) -> str:
-    """A flat, short dir name for a sweep job's overrides (``JOB_NAME_LENGTH`` characters at most).
-
-    Path separators are replaced. When the whole is too long, the shortest overrides are kept (in their order:
-    the ones a sweep varies, seed=1 or method.lr=0.01, are short, long lists and paths are not) and the rest is
-    replaced by a hash of the whole, so jobs of one sweep keep names that tell them apart; every job's full
-    overrides stay in ``.hydra/overrides.yaml``.
-    """
-    flat = re.sub(r"[^A-Za-z0-9._,=+-]", "-", override_dirname)
-    if len(flat) <= JOB_NAME_LENGTH:
-        return flat
-    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
-    items, depth, start = [], 0, 0
-    for index, char in enumerate(override_dirname):  # the commas between overrides, not those inside [a,b]
-        depth += char == "["
-        depth -= char == "]"
-        if char == "," and depth == 0:
-            items.append(override_dirname[start:index])
-            start = index + 1
-    items = [re.sub(r"[^A-Za-z0-9._,=+-]", "-", item) for item in [*items, override_dirname[start:]]]
-    budget, kept = JOB_NAME_LENGTH - 9, set()
-    for index in sorted(range(len(items)), key=lambda i: len(items[i])):
-        cost = len(items[index]) + (1 if kept else 0)
-        if cost > budget:
-            break
-        kept.add(index)
-        budget -= cost
-    name = ",".join(item for index, item in enumerate(items) if index in kept) or flat[:JOB_NAME_LENGTH - 9]
-    return f"{name}~{digest}"
-
-
-def register_resolvers() -> None:
-    """``${ssgen_job_name:...}`` for conf/hydra/default.yaml; registered on import of ssgen.config (every process)."""
-    if not OmegaConf.has_resolver("ssgen_job_name"):
-        OmegaConf.register_new_resolver("ssgen_job_name", job_name)
-
-
 # ------------------------------------------------------------------------------------------------ Hydra callbacks
 class PreflightChecks(Callback):
     """Checks before Hydra creates any dir, and a verdict after a sweep (``hydra.callbacks.preflight``).
@@ -179,8 +120,6 @@ class PreflightChecks(Callback):
         self.started = 0.0
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from ssgen.config import validate
-
         task = _task_config(config)
         try:
             validate(task)
@@ -195,10 +134,6 @@ class PreflightChecks(Callback):
         self.started = time.time()
         sweep_failures.clear()
         if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
-            from hydra import compose
-
-            from ssgen.config import validate
-
             for overrides in expand_sweep(list(config.hydra.overrides.task)):
                 try:
                     validate(_task_config(compose(config_name=config.hydra.job.config_name, overrides=overrides)))
@@ -208,13 +143,10 @@ class PreflightChecks(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        for path in sorted(sweep_dir.glob(f"*/{RESULTS_FILE}")):
-            if path.stat().st_mtime < self.started - 1:
-                continue  # a job of an earlier launch into the same sweep dir
-            results = read_results(path.parent) or {"status": "failed: results.json unreadable"}
-            status = str(results.get("status", ""))
-            if status != "ok":
-                sweep_failures.append(f"{path.parent}: {status}")
+        # jobs of an earlier launch into the same sweep dir are older than this launch
+        for run_dir, results in sweep_jobs(sweep_dir, modified_since=self.started - 1):
+            if not is_ok(results):
+                sweep_failures.append(f"{run_dir}: {results.get('status', '')}")
 
 
 sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
@@ -234,12 +166,6 @@ def _task_config(config: DictConfig) -> DictConfig:
     """The task part of a composed config (without ``hydra``), with ``run_dir`` made resolvable before the run starts."""
     task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
     run_dir = config.hydra.run.dir if "hydra" in config and config.hydra.get("run") else "."
-    with _open(task):
+    with open_dict(task):
         task.run_dir = str(run_dir)
     return task
-
-
-def _open(cfg: DictConfig) -> Any:
-    from omegaconf import open_dict
-
-    return open_dict(cfg)

@@ -9,7 +9,7 @@ Every run writes ``<run_dir>/results.json`` (status, metrics, wall time), ``.hyd
 TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``. The path of one
 run: validate -> data, model, callbacks, trainer -> ``trainer.fit`` (last.ckpt on disk when it returns) ->
 each end-of-run step (``ssgen.callbacks.EndOfRunStep``) on its own -> results.json. Relaunches, sweeps and
-results.json's lifecycle are in ``ssgen.runs``.
+results.json's lifecycle are in ``ssgen.runs``; results.json itself (schema, statuses, summary) in ``ssgen.results``.
 """
 
 from __future__ import annotations
@@ -37,18 +37,28 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
-from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
+from ssgen.conf_files import CONF_DIR
+from ssgen.config import METHOD_META_KEYS, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
-from ssgen.io import atomic_write_json
 from ssgen.models import module_class
-from ssgen.report import objective, run_summary
+from ssgen.results import (
+    FAILED,
+    INTERRUPTED,
+    OK,
+    RUNNING,
+    RunResults,
+    failure_status,
+    is_failed,
+    objective,
+    read_results,
+    run_summary,
+    write_results,
+)
 from ssgen.runs import (
     config_hash,
-    failure_status,
     finished_message,
     interrupted_message,
-    read_results,
     record_failure,
     sweep_failure_lines,
     sweep_failures,
@@ -242,10 +252,10 @@ def apply_run_settings(cfg: DictConfig) -> None:
 
 def bf16_pays(accelerator: str) -> bool:
     """Whether bf16 autocast is measured faster than fp32 for ssgen's networks on the device Lightning's
-    ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX): 1.5x for the conv
-    GANs (docs/performance.md). Not on a GPU: 0.80x on an H100 at 28x28 and batch 64 (the casts cost more than
-    the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only emulates bf16 (oneDNN runs
-    bf16 on any AVX512BW CPU, converting in software)."""
+    ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX). Not on a GPU (at
+    28x28 the casts cost more than the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only
+    emulates bf16 (oneDNN runs bf16 on any AVX512BW CPU, converting in software). The measurements, CPU and GPU:
+    docs/performance.md."""
     if accelerator not in ("auto", "cpu"):
         return False
     if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):
@@ -304,16 +314,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     apply_run_settings(cfg)
     point_data_env(cfg.data.root)
-    results: dict[str, Any] = {
+    results: RunResults = {
         "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
         "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
-        "status": "running",
+        "status": RUNNING,
     }
-    write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
+    write = rank_zero_only(write_results)  # under DDP every rank runs train(); one writes
     # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
     # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
-    write(run_dir / "results.json", results)
+    write(run_dir, results)
     failures: list[str] = []
     for attempt in range(cfg.restarts + 1):
         attempt_cfg = cfg.copy()
@@ -323,8 +333,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         try:
             metrics = fit_once(attempt_cfg, attempt_dir)
         except (SIGTERMException, KeyboardInterrupt) as exc:
-            results.update(status="interrupted", wall_time_s=round(time.time() - start, 2))
-            write(run_dir / "results.json", results)
+            results.update(status=INTERRUPTED, wall_time_s=round(time.time() - start, 2))
+            write(run_dir, results)
             raise SSGenError(interrupted_message(type(exc).__name__, attempt_dir)) from None
         except TrainingFailed as exc:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
@@ -333,22 +343,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except Exception as exc:
             # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
             results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
-            write(run_dir / "results.json", results)
+            write(run_dir, results)
             raise
         results.update(metrics)
         failed_steps = {name: status for name, status in metrics.get("steps", {}).items() if status != "ok"}
-        results.update(status="ok", trained_seed=attempt_cfg.seed, trained_dir=str(attempt_dir))
+        results.update(status=OK, trained_seed=attempt_cfg.seed, trained_dir=str(attempt_dir))
         if failed_steps:
             name, status = next(iter(failed_steps.items()))
-            results["status"] = f"failed: end-of-run step {name}: {status.removeprefix('failed: ')}"
+            results["status"] = f"{FAILED}: end-of-run step {name}: {status.removeprefix(FAILED + ': ')}"
         break
     else:
-        results["status"] = f"failed: {failures[-1]}"
+        results["status"] = f"{FAILED}: {failures[-1]}"
     results.update(failed_runs=len(failures), failures=failures, wall_time_s=round(time.time() - start, 2))
     search = objective(results)
     if search:
         results["objective"] = dict(zip(("name", "value", "direction"), search, strict=True))
-    write(run_dir / "results.json", results)
+    write(run_dir, results)
     log.debug("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
     log.info("summary:\n%s", run_summary(results, run_dir))
     return results
@@ -379,10 +389,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
             record_failure(cfg, exc)
             return None
         raise
-    if not _in_multirun() and str(results.get("status", "")).startswith("failed"):
+    if not _in_multirun() and is_failed(results):
         exit_with_error("ssgen-train", SSGenError(f"{results['status']} (results.json in {cfg.run_dir}; relaunch the "
                                                   "same command to retry what failed)"))
-    # what a sweeper (e.g. optuna) optimises: a test-free score (report.objective), never a test number
+    # what a sweeper (e.g. optuna) optimises: a test-free score (results.objective), never a test number
     search = objective(results)
     return search[1] if search else None
 

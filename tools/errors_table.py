@@ -48,12 +48,13 @@ def lifecycle_rows() -> list[tuple[str, str]]:
     """Messages of the run lifecycle (relaunch, interrupt, failed sweep jobs), from the functions that print them."""
     from omegaconf import OmegaConf
 
+    from ssgen.results import write_results
     from ssgen.runs import finished_message, interrupted_message, sweep_failure_lines
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
-        (run / "results.json").write_text('{"status": "ok", "epochs": 3, "optimizer_steps": 300}')
+        write_results(run, {"status": "ok", "epochs": 3, "optimizer_steps": 300})
         (run / "checkpoints").mkdir()
         (run / "checkpoints" / "last.ckpt").write_bytes(b"")
         cfg = OmegaConf.create({"trainer": {"max_epochs": 3}})

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import re
 import subprocess
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ssgen.results import find_results, has_results, read_results, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "records" / "gan_study"
@@ -56,8 +57,7 @@ def run_name(method: str, arch: str, seed: int) -> str:
 
 
 def recorded(name: str, records: Path | None = None) -> dict | None:
-    path = (records or RECORDS) / name / "results.json"  # looked up at call time: tests point RECORDS elsewhere
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_results((records or RECORDS) / name)  # looked up at call time: tests point RECORDS elsewhere
 
 
 def export_curves(trained_dir: Path, out: Path) -> int:
@@ -91,7 +91,9 @@ def export_samples(trained_dir: Path, out: Path, per_class: int = 10, seed: int 
 def write_record(run_dir: Path, name: str, records: Path | None = None) -> Path:
     """The committed record of a finished run (see the module docstring), in ``records`` (default ``RECORDS``)."""
     records = records or RECORDS
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_results(run_dir)
+    if results is None:
+        raise FileNotFoundError(f"{run_dir} holds no readable results.json; nothing to record")
     trained_dir = Path(results.get("trained_dir") or run_dir)
     record = records / name
     record.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def write_record(run_dir: Path, name: str, records: Path | None = None) -> Path:
     except Exception as exc:  # a failed run may have no usable checkpoint; its record still counts it
         print(f"{name}: no samples ({exc})", file=sys.stderr)
     results["trained_dir"] = str(record)
-    (record / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results(record, results)
     return record
 
 
@@ -120,7 +122,7 @@ def train_and_record(method: str, arch: str, seed: int, extra: list[str], runs: 
     or None (with a line saying so) when it ended otherwise, e.g. interrupted: relaunching resumes it."""
     name = run_name(method, arch, seed)
     run_dir = train(method, arch, seed, extra, runs)
-    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
+    results = read_results(run_dir) or {}
     if results.get("status") == "ok" or str(results.get("status", "")).startswith("failed"):
         record = write_record(run_dir, name, records)
         print(f"recorded {record}: {results.get('status')}, FID {results.get('fid')}")
@@ -173,10 +175,8 @@ def status() -> None:
 
     for method, arch, seed in plan():
         print(f"{run_name(method, arch, seed):40s} {state(recorded(run_name(method, arch, seed)))}")
-    for results in sorted(ABLATION_RECORDS.glob("*/*/results.json")):
-        record = results.parent
-        print(f"ablation {record.parent.name}/{record.name} ({overrides_of(record)}): "
-              f"{state(json.loads(results.read_text()))}")
+    for record, results in find_results([ABLATION_RECORDS], missing_ok=True) if ABLATION_RECORDS.is_dir() else []:
+        print(f"ablation {record.parent.name}/{record.name} ({overrides_of(record)}): {state(results)}")
 
 
 def ablation_rows() -> list[str]:
@@ -197,12 +197,12 @@ def ablation_rows() -> list[str]:
 
     rows, shown = [], set()
     for tag_dir in sorted(path for path in ABLATION_RECORDS.glob("*") if path.is_dir()):
-        for record in sorted(path for path in tag_dir.glob("*") if (path / "results.json").is_file()):
+        for record in sorted(path for path in tag_dir.glob("*") if has_results(path)):
             baseline = recorded(record.name)
             if baseline is not None and record.name not in shown:  # each study run once, before its first ablation
                 shown.add(record.name)
                 rows.append(row(f"{record.name}: study ({baseline.get('trainer_precision', '?')})", baseline))
-            rows.append(row(f"{record.name}: `{overrides_of(record)}`", json.loads((record / "results.json").read_text())))
+            rows.append(row(f"{record.name}: `{overrides_of(record)}`", read_results(record) or {}))
     return rows
 
 

@@ -1,12 +1,14 @@
 """Every Lightning Callback of ssgen, one concern per file; each has its YAML in ``conf/callbacks/``.
 
     checkpointing.py        LastCheckpoint, RecordModuleClass, CheckpointOnInterrupt: nothing is lost
+    thread_budget.py        ThreadBudget: the CPU thread pool sized to the cores other processes leave free
     svm_head.py             SVMHead: M1's RBF-SVM (and transductive, raw-pixel) heads on the encoder means
     classifier_test_score.py ClassifierTestScore: M2's q(y|x) on the test set (or on held-out labels)
     generative_metrics.py   GenerativeMetrics: FID / KID / class-consistency / precision / recall / class spread
                             during and after training
     failed_convergence.py   FailedConvergence: stop a GAN that diverged, collapsed or stalled; flag (not stop)
                             partial collapse in results.json
+    confusion.py            a head's test confusion matrix as a PNG and in TensorBoard (not a callback)
 
 How results reach results.json: a callback that contributes to it is an ``EndOfRunStep``. After training
 has ended and ``checkpoints/last.ckpt`` is on disk, ``ssgen.train`` calls ``end_of_run`` of each such callback
@@ -18,7 +20,6 @@ dir re-runs the steps on the trained model.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -38,24 +39,3 @@ class EndOfRunStep(L.Callback):
         """Do the step; return the keys it adds to results.json (an empty dict for none)."""
         raise NotImplementedError
 
-
-def log_confusion(trainer: L.Trainer, run_dir: Path, n: int | str, confusion: Any, title: str,
-                  accuracies: dict[str, float]) -> None:
-    """A head's test confusion matrix as ``<run_dir>/confusion_n<n>.png`` and in TensorBoard (``heads/confusion_n<n>``),
-    with ``heads/<name>_accuracy_n<n>`` scalars for each entry of ``accuracies`` (fractions in [0, 1])."""
-    import matplotlib.pyplot as plt
-
-    from ssgen.figures import confusion_figure
-    from ssgen.io import save_figure
-
-    figure = confusion_figure(confusion, title)
-    try:
-        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
-        logger = trainer.logger
-        if logger is not None:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
-            logger.log_metrics({f"heads/{name}_accuracy_n{n}": value for name, value in accuracies.items()},
-                               step=trainer.global_step)
-    finally:
-        plt.close(figure)

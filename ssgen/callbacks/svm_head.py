@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ssgen.callbacks import EndOfRunStep, log_confusion
+from ssgen.callbacks import EndOfRunStep
+from ssgen.callbacks.confusion import log_confusion
 from ssgen.data import N_CLASSES, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
 from ssgen.heads import fit_label_spreading, fit_svm, save_svm, score

@@ -1,10 +1,10 @@
 """ThreadBudget: on a CPU that other processes share, train with the cores that are actually free.
 
 torch's intra-op pool uses every core and its OpenMP threads spin while they wait. When another busy
-process shares the cores, each parallel region waits for a thread that is descheduled: measured on
-2 cores (docs/performance.md), two default M1 runs side by side trained 4.5-13 batches/s each against
-57-70 alone, and with one thread each 43. Passive OpenMP waiting (``OMP_WAIT_POLICY=PASSIVE``) fixes the
-pair but costs 10-15% on an idle machine, so instead this callback measures, every ``check_every_s``
+process shares the cores, each parallel region waits for a thread that is descheduled, and two runs side by
+side each train several times slower than one thread each would (docs/performance.md, "Thread policy on a
+shared CPU", has the measurements). Passive OpenMP waiting (``OMP_WAIT_POLICY=PASSIVE``) fixes the pair but
+slows a run on an idle machine, so instead this callback measures, every ``check_every_s``
 seconds of training, how many cores *other* processes kept busy (from ``/proc/stat`` minus this
 process's own CPU time) and sets ``torch.set_num_threads`` to the cores left (at least 1, at most the
 threads the run started with). An idle machine keeps every thread; when the other work ends the threads

@@ -3,6 +3,7 @@
     m1.py   M1VAE: the VAE of M1 (Kingma et al. 2014); its SVM head is a callback (ssgen.callbacks.svm_head)
     gan.py  ConditionalGAN (the shared loop) and DCGAN, WGANClip, WGANGP (their update rules)
     m2.py   M2 and M1M2 (Kingma et al. 2014, sec. 3.1.2-3.1.3)
+    loading.py  the checkpoint gate: a model rebuilt from a file (M1+M2 loads its M1 VAE through it)
 
 A method YAML (``conf/method/<name>.yaml``) names its class by ``_target_``. ``module_class`` is the gate
 through which every command and checkpoint rebuilds a model: only LightningModule classes defined in a

@@ -36,9 +36,8 @@ import torchvision
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ssgen.config import positive
 from ssgen.data import N_CLASSES, N_TRAIN
-from ssgen.errors import ConfigError
+from ssgen.errors import ConfigError, positive
 from ssgen.losses import (
     critic_wasserstein,
     discriminator_bce,
@@ -90,11 +89,9 @@ class ConditionalGAN(L.LightningModule):
     # data.n_labels unless set: every labelled training image (the study's data), so `method=dcgan` alone
     # trains the study's model; M1's 100 would give 2 batches an epoch
     default_n_labels = "all"
-    # trainer.precision unless set: bf16 autocast, fp32 weights. On the 2-core AVX512-BF16 CPU a DCGAN batch
-    # took 58 ms against 89 ms in fp32 (WGAN-GP 78 vs 96); at the study's 10 epochs the default DCGAN (spectral-norm
-    # discriminator) was no worse in bf16 on one same-seed pair: test FID 4.27 against fp32's 4.78 (the old batch-norm
-    # DCGAN's pair went the other way by 0.9, inside the seed spread: docs/gans.md);
-    # ssgen.train.bf16_pays keeps fp32 on a GPU (bf16 measured 0.80x on an H100) and on CPUs without native bf16
+    # trainer.precision unless set: bf16 autocast, fp32 weights: faster on a CPU with native bf16 and no worse in
+    # FID at the study's budget (the step times: docs/performance.md; the same-seed FID pairs: docs/gans.md);
+    # ssgen.train.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
     default_precision = "bf16-mixed"
     # critic norms this method cannot train with, each with why (check_config refuses them, naming the others)
     refused_critic_norms: dict[str, str] = {}

@@ -16,9 +16,8 @@ import torch
 import torchvision
 from omegaconf import DictConfig
 
-from ssgen.config import positive
 from ssgen.data import to_pixels
-from ssgen.errors import ConfigError
+from ssgen.errors import ConfigError, positive
 from ssgen.losses import negative_elbo
 from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network

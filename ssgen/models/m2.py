@@ -39,11 +39,13 @@ import torch.nn.functional as F
 import torchvision
 from omegaconf import DictConfig
 
-from ssgen.config import arch_specs, positive
+from ssgen.conf_files import arch_specs
 from ssgen.data import N_CLASSES, parse_n_labels, to_pixels
-from ssgen.errors import ConfigError
+from ssgen.errors import ConfigError, positive
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
 from ssgen.models import make_optimizer
+from ssgen.models.loading import check_file, load_module
+from ssgen.models.m1 import M1VAE
 from ssgen.nets import build_network
 
 log = logging.getLogger("ssgen")
@@ -317,9 +319,6 @@ class M1M2(M2):
         if not cfg.method.m1_checkpoint:
             raise ConfigError("method=m1_m2 needs method.m1_checkpoint=<M1 run dir or .ckpt>; "
                               "train one first with `ssgen-train method=m1 ...`")
-        from ssgen.checkpoints import check_file
-        from ssgen.models.m1 import M1VAE
-
         check_file(cfg.method.m1_checkpoint, (M1VAE,), "method=m1 VAE")  # missing, foreign or unsafe: refused now
 
     def __init__(self, arch: dict[str, Any], m1_checkpoint: str | None = None, m1_sample: bool = True,
@@ -341,9 +340,6 @@ class M1M2(M2):
             if not m1_checkpoint:
                 raise ConfigError("method=m1_m2 needs a trained M1 VAE: run `ssgen-train method=m1 ...` first, then "
                                   "pass method.m1_checkpoint=<its run dir or .ckpt>")
-            from ssgen.checkpoints import load_module
-            from ssgen.models.m1 import M1VAE
-
             m1 = load_module(m1_checkpoint, (M1VAE,), "method=m1 VAE")
             # resolved, so a sweep with m1_checkpoint=<dir>_seed${seed} shows which VAE each job froze
             log.info("m1_m2: frozen M1 VAE from %s", Path(m1_checkpoint).resolve())

@@ -1,0 +1,59 @@
+"""A head's test confusion matrix as a figure: a PNG in the run dir and an image in TensorBoard.
+
+Used by the end-of-run steps that score a classifier on the test set (``svm_head``, ``classifier_test_score``).
+It lives with them, not in ``ssgen.figures``, because training never imports the reporting layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+
+from ssgen.data import CLASS_NAMES
+from ssgen.io import save_figure
+
+
+def confusion_figure(matrix: list[list[int]], title: str) -> Any:
+    """A matplotlib figure of a (10, 10) confusion matrix of counts (rows: true class, columns: predicted), each
+    cell labelled with its count; the caller closes it."""
+    import matplotlib  # imported here: a run whose heads draw nothing never loads matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix_array = np.asarray(matrix)
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(matrix_array, cmap="Blues")
+    axis.set_xticks(range(10), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(10), CLASS_NAMES, fontsize=8)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    for (row, column), value in np.ndenumerate(matrix_array):
+        axis.text(column, row, str(value), ha="center", va="center", fontsize=6,
+                  color="white" if value > matrix_array.max() / 2 else "black")
+    axis.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    return figure
+
+
+def log_confusion(trainer: L.Trainer, run_dir: Path, n: int | str, confusion: Any, title: str,
+                  accuracies: dict[str, float]) -> None:
+    """A head's test confusion matrix as ``<run_dir>/confusion_n<n>.png`` and in TensorBoard (``heads/confusion_n<n>``),
+    with ``heads/<name>_accuracy_n<n>`` scalars for each entry of ``accuracies`` (fractions in [0, 1])."""
+    import matplotlib.pyplot as plt
+
+    figure = confusion_figure(confusion, title)
+    try:
+        save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
+        logger = trainer.logger
+        if logger is not None:
+            if hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
+            logger.log_metrics({f"heads/{name}_accuracy_n{n}": value for name, value in accuracies.items()},
+                               step=trainer.global_step)
+    finally:
+        plt.close(figure)

@@ -1,0 +1,84 @@
+"""The ``conf/`` directory as files: where it is, its method and arch YAMLs read without Hydra, and the resolver
+its YAMLs use. Below ``ssgen.config`` and ``ssgen.models``, which both read it (a method checks its arch choices
+here), so neither has to import the other to find a YAML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
+ARCH_DIR = CONF_DIR / "arch"
+METHOD_DIR = CONF_DIR / "method"
+
+
+def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
+    """``{method file stem: its _target_}`` for every ``conf/method/*.yaml``: a new method file is found as is."""
+    targets = {}
+    for path in sorted(Path(method_dir).glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if isinstance(spec.get("_target_"), str):
+            targets[path.stem] = spec["_target_"]
+    return targets
+
+
+def arch_specs(family: str, arch_dir: str | Path = ARCH_DIR) -> dict[str, dict[str, Any]]:
+    """``{name: YAML content}`` of the ``arch`` options of one family (``conf/arch/*.yaml``): a new file is listed as is."""
+    specs = {}
+    for path in sorted(Path(arch_dir).glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if spec.get("family") == family:
+            specs[spec.get("name", path.stem)] = spec
+    return specs
+
+
+def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
+    """The ``arch`` options of one family, sorted by file name."""
+    return list(arch_specs(family, arch_dir))
+
+
+# ------------------------------------------------------------------------------------------------ sweep job dirs
+JOB_NAME_LENGTH = 60  # a sweep job dir is '<num>_<overrides>', cut to this and a hash: file names stay legal
+
+
+def job_name(override_dirname: str) -> str:
+    """A flat, short dir name for a sweep job's overrides (``JOB_NAME_LENGTH`` characters at most).
+
+    Path separators are replaced. When the whole is too long, the shortest overrides are kept (in their order:
+    the ones a sweep varies, seed=1 or method.lr=0.01, are short, long lists and paths are not) and the rest is
+    replaced by a hash of the whole, so jobs of one sweep keep names that tell them apart; every job's full
+    overrides stay in ``.hydra/overrides.yaml``.
+    """
+    flat = re.sub(r"[^A-Za-z0-9._,=+-]", "-", override_dirname)
+    if len(flat) <= JOB_NAME_LENGTH:
+        return flat
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(override_dirname):  # the commas between overrides, not those inside [a,b]
+        depth += char == "["
+        depth -= char == "]"
+        if char == "," and depth == 0:
+            items.append(override_dirname[start:index])
+            start = index + 1
+    items = [re.sub(r"[^A-Za-z0-9._,=+-]", "-", item) for item in [*items, override_dirname[start:]]]
+    budget, kept = JOB_NAME_LENGTH - 9, set()
+    for index in sorted(range(len(items)), key=lambda i: len(items[i])):
+        cost = len(items[index]) + (1 if kept else 0)
+        if cost > budget:
+            break
+        kept.add(index)
+        budget -= cost
+    name = ",".join(item for index, item in enumerate(items) if index in kept) or flat[:JOB_NAME_LENGTH - 9]
+    return f"{name}~{digest}"
+
+
+def register_resolvers() -> None:
+    """``${ssgen_job_name:...}`` for conf/hydra/default.yaml; registered on import of ssgen.config (every process that composes a config)."""
+    if not OmegaConf.has_resolver("ssgen_job_name"):
+        OmegaConf.register_new_resolver("ssgen_job_name", job_name)

@@ -1,0 +1,295 @@
+"""results.json, the record of one run: its schema, reading and writing it, finding runs, statuses, the
+test-free objective and the end-of-run summary. The one module that opens the file.
+
+    results = read_results("outputs/m1/<run>")          # None when there is none or it cannot be read
+    for run_dir, results in find_results(["outputs/gan/multirun/<date>"]): ...
+
+``status`` is ``running`` while a run trains, then ``ok``, ``interrupted`` (SIGTERM, Ctrl-C: relaunching
+resumes it) or ``failed: <why>``. Every file this module writes carries ``schema_version``
+(``SCHEMA_VERSION``); a file without one was written before the field existed (version 0) and has the same
+keys, so it reads as it is. Keys beyond ``RunResults``'s come from the end-of-run steps
+(``ssgen.callbacks.EndOfRunStep``) and pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from ssgen.errors import SSGenError
+from ssgen.io import atomic_write_json
+
+RESULTS_FILE = "results.json"
+# 1: the first versioned layout (the keys of 889a0d9-era files, plus this field). A reader that needs to tell
+# layouts apart compares ``schema_version(results)`` with a number; bump it when a key changes meaning or name.
+SCHEMA_VERSION = 1
+
+RUNNING = "running"
+OK = "ok"
+INTERRUPTED = "interrupted"
+FAILED = "failed"  # the start of every failed status: "failed: <why>"
+UNREADABLE = f"{FAILED}: {RESULTS_FILE} unreadable"
+UNFINISHED = (RUNNING, INTERRUPTED)  # killed runs keep "running": a SIGKILL runs no cleanup
+
+
+class RunResults(TypedDict, total=False):
+    """The keys ssgen's own code reads or writes; ``total=False``: every key may be missing (an early failure
+    writes only the identity keys and ``status``; old runs lack the later ones)."""
+
+    schema_version: int
+    # identity
+    method: str
+    family: str  # 'vae', 'gan', 'semi'; runs from before it was recorded lack it (see is_generator_run)
+    arch: str
+    n_labels: int | str  # an int, or 'all'
+    seed: int
+    config_hash: str
+    trainer_precision: str  # the Lightning precision that ran ("precision" is the improved-precision metric)
+    # lifecycle
+    status: str
+    epochs: int
+    optimizer_steps: int
+    wall_time_s: float
+    steps: dict[str, str]  # end-of-run step name -> "ok" or "failed: <Type>: <why>"
+    warnings: list[str]
+    trained_seed: int
+    trained_dir: str  # the attempt that finished: the run dir, or <run dir>/restart_<k>
+    failed_runs: int
+    failures: list[str]
+    objective: dict[str, Any]  # {"name", "value", "direction"}: see ``objective``
+    # scores (written by the end-of-run steps)
+    heads: dict[str, dict[str, dict[str, Any]]]  # N (as a string) -> head name -> {"accuracy", "cv_accuracy", ...}
+    test_accuracy: float
+    holdout_accuracy: float
+    selection: dict[str, Any]
+    metrics_history: list[dict[str, Any]]
+    fid: float
+    kid: float
+    class_consistency: float
+    precision: float
+    recall: float
+    min_class_spread: float
+    per_class_fid: dict[str, float]
+    scored_checkpoint: str
+
+
+# ------------------------------------------------------------------------------------------------ statuses
+def failure_status(exc: BaseException) -> str:
+    """The status of a run that raised: ``failed: <Type>: <first line of the message>`` (300 characters at most)."""
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{FAILED}: {type(exc).__name__}: {first_line}"
+
+
+def is_ok(result: dict[str, Any]) -> bool:
+    """The one test of a usable run: it finished with every end-of-run step ok."""
+    return result.get("status") == OK
+
+
+def is_failed(result: dict[str, Any]) -> bool:
+    """Whether the run ended ``failed: <why>`` (a crash, failed convergence, a failed end-of-run step)."""
+    return str(result.get("status", "")).startswith(FAILED)
+
+
+def is_unfinished(result: dict[str, Any]) -> bool:
+    """Running, killed (still ``running``) or interrupted: relaunching the command resumes it."""
+    return result.get("status") in UNFINISHED
+
+
+def is_generator_run(result: dict[str, Any]) -> bool:
+    """A run of a generator: a GAN family method (``family``; runs written before it was recorded are told by
+    their ``fid``)."""
+    return result.get("family") == "gan" or ("family" not in result and ("fid" in result or result.get("method") != "m1"))
+
+
+def schema_version(result: dict[str, Any]) -> int:
+    """The layout a results dict was written in: ``SCHEMA_VERSION`` or older; 0 for files from before the field."""
+    version = result.get("schema_version", 0)
+    return version if isinstance(version, int) else 0
+
+
+# ------------------------------------------------------------------------------------------------ files
+def results_path(run_dir: str | Path) -> Path:
+    """Where a run dir keeps its results.json."""
+    return Path(run_dir) / RESULTS_FILE
+
+
+def has_results(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a results.json (readable or not)."""
+    return results_path(run_dir).is_file()
+
+
+def read_results(run_dir: str | Path) -> RunResults | None:
+    """The run dir's results.json, or None when there is none or it cannot be read (not JSON, not an object)."""
+    try:
+        results = json.loads(results_path(run_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) else None
+
+
+def write_results(run_dir: str | Path, results: RunResults | dict[str, Any]) -> Path:
+    """Write ``results`` as ``run_dir``'s results.json, atomically (a reader sees the old file or the whole new
+    one), stamped with ``schema_version``; returns the path. ``results`` itself is left unchanged."""
+    return atomic_write_json(results_path(run_dir), {**results, "schema_version": SCHEMA_VERSION})
+
+
+def find_results(paths: list[str | Path], missing_ok: bool = False) -> list[tuple[Path, RunResults]]:
+    """Every run below the given dirs (a sweep dir, several, or single run dirs): ``(run_dir, results)`` sorted by
+    path within each dir given. restart_<k> attempts belong to their run and are skipped; an unreadable file is a
+    run with status ``UNREADABLE``. Raises SSGenError for a path that does not exist, and, unless ``missing_ok``,
+    when no results.json is found at all."""
+    found: list[tuple[Path, RunResults]] = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise SSGenError(f"{root} does not exist; give a sweep dir such as outputs/m1/multirun/<date>")
+        for path in sorted(root.rglob(RESULTS_FILE)):
+            if "restart_" in path.parent.name:
+                continue
+            found.append((path.parent, read_results(path.parent) or {"status": UNREADABLE}))
+    if not found and not missing_ok:
+        raise SSGenError(f"no {RESULTS_FILE} under {', '.join(map(str, paths))}; did the sweep run?")
+    return found
+
+
+def sweep_jobs(sweep_dir: str | Path, modified_since: float | None = None) -> list[tuple[Path, RunResults]]:
+    """The job dirs directly under a sweep dir that hold a results.json, with their results (an unreadable file:
+    status ``UNREADABLE``), sorted by path; ``modified_since`` (a ``time.time()``): only files written since."""
+    jobs: list[tuple[Path, RunResults]] = []
+    for path in sorted(Path(sweep_dir).glob(f"*/{RESULTS_FILE}")):
+        if modified_since is not None and path.stat().st_mtime < modified_since:
+            continue
+        jobs.append((path.parent, read_results(path.parent) or {"status": UNREADABLE}))
+    return jobs
+
+
+# ------------------------------------------------------------------------------------------------ objective
+def objective(result: dict[str, Any]) -> tuple[str, float, str] | None:
+    """The value a hyper-parameter search optimises for a run, computed without the test set.
+
+    Returns ``(name, value, direction)`` or None when the run has no test-free score:
+    a selection run (``data.labelled_holdout``): its held-out labelled accuracy (maximise);
+    M1: the SVM head's cross-validated accuracy on the labelled images of the first scored N (maximise);
+    a GAN: the best in-training FID against training images (minimise), the value best.ckpt is chosen by.
+    Test accuracy and test FID are never returned: selecting on them would report a number tuned on the test set.
+    """
+    if isinstance(result.get("holdout_accuracy"), int | float):
+        return "holdout_accuracy", float(result["holdout_accuracy"]), "maximize"
+    heads = result.get("heads") or {}
+    if heads:
+        primary = heads.get(str(result.get("n_labels")), next(iter(heads.values())))
+        cv = primary.get("m1_svm", {}).get("cv_accuracy")
+        if isinstance(cv, int | float):
+            return "cv_accuracy", float(cv), "maximize"
+    fids = [entry["fid"] for entry in result.get("metrics_history") or []
+            if isinstance(entry.get("fid"), int | float) and math.isfinite(entry["fid"])]
+    if fids:
+        return "train_fid", float(min(fids)), "minimize"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ summary
+# (results.json key, label, digits) of a generator's scores in the summary, in the order they are shown
+GENERATOR_SCORES = (("fid", "FID", 2), ("kid", "KID", 4), ("class_consistency", "class-consistency", 3),
+                    ("precision", "precision", 3), ("recall", "recall", 3), ("min_class_spread", "min class spread", 3))
+
+
+@dataclass(frozen=True)
+class HeadScores:
+    """One N of an M1-style run: each head's test accuracy, and the raw-pixel SVM's on the same labels."""
+
+    n: str
+    accuracies: dict[str, float]  # head name -> test accuracy, without the raw-pixel baseline
+    raw_svm: float | None  # None when the baseline was not run
+    gain: float  # M1's SVM head over the raw-pixel SVM (NaN without either)
+
+
+@dataclass(frozen=True)
+class Score:
+    """A generator's score beside what real training images score the same way (``floor``, None if unknown)."""
+
+    label: str
+    value: float
+    digits: int
+    floor: float | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run ends by telling its user (``summarise``); ``text()`` gives it as the lines ssgen-train logs."""
+
+    headline: str
+    run_dir: Path
+    heads: list[HeadScores] = field(default_factory=list)
+    test_accuracy: float | None = None  # M2 / M1+M2 (a run without heads)
+    n_labels: Any = None
+    generator_scores: list[Score] = field(default_factory=list)
+    scored_checkpoint: str = "final weights"
+    warnings: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)  # the run dir's *.png names
+
+    def text(self) -> str:
+        """A few human lines: scores beside their baselines, what a loss to the baseline means, where things are."""
+        lines = [self.headline]
+        for head in self.heads:
+            scores = ", ".join(f"{name} {value:.3f}" for name, value in head.accuracies.items())
+            line = f"  N={head.n} labels: test accuracy {scores}"
+            if head.raw_svm is not None:
+                line += f"; raw-pixel SVM {head.raw_svm:.3f} ({head.gain:+.3f})"
+                if head.gain < 0:
+                    line += (" - the VAE features are worse than raw pixels here: train longer (trainer.max_epochs), "
+                             "try arch=vae_conv, or see docs/results.md for the budgets that beat the baseline")
+            lines.append(line)
+        if self.test_accuracy is not None:
+            lines.append(f"  test accuracy {self.test_accuracy:.3f} ({self.n_labels} labels)")
+        if self.generator_scores:
+            parts = []
+            for score in self.generator_scores:
+                text = f"{score.label} {score.value:.{score.digits}f}"
+                if score.floor is not None:
+                    text += f" (real data {score.floor:.{score.digits}f})"
+                parts.append(text)
+            lines.append(f"  {self.scored_checkpoint} vs the test set: " + ", ".join(parts))
+        lines += [f"  warning: {warning}" for warning in self.warnings]
+        lines.append(f"  run dir: {self.run_dir} ({RESULTS_FILE}, checkpoints/)")
+        if self.figures:
+            lines.append(f"  figures: {', '.join(self.figures)}")
+        lines.append(f"  tensorboard --logdir {self.run_dir / 'tb'}")
+        return "\n".join(lines)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float)
+
+
+def summarise(result: dict[str, Any], run_dir: str | Path) -> RunSummary:
+    """The end-of-run summary of a run's results: M1's heads per N beside the raw-pixel SVM; M2 / M1+M2's test
+    accuracy; a generator's FID, KID, class-consistency, precision, recall and smallest class spread beside the
+    real-data floor; its warnings (e.g. partial collapse); the figures in ``run_dir``."""
+    run_dir = Path(run_dir)
+    heads = []
+    for n, entry in sorted((result.get("heads") or {}).items(), key=lambda item: int(item[0])):
+        raw = entry.get("raw_svm", {}).get("accuracy")
+        raw = raw if _number(raw) else None
+        gain = entry.get("m1_svm", {}).get("accuracy", math.nan) - raw if raw is not None else math.nan
+        heads.append(HeadScores(n=n, accuracies={name: value["accuracy"] for name, value in entry.items() if name != "raw_svm"},
+                                raw_svm=raw, gain=gain))
+    test_accuracy = result.get("test_accuracy") if not result.get("heads") and _number(result.get("test_accuracy")) else None
+    scores = []
+    if _number(result.get("fid")):
+        for key, label, digits in GENERATOR_SCORES:
+            if _number(result.get(key)):
+                floor = result.get(f"{key}_floor")
+                scores.append(Score(label, result[key], digits, floor if _number(floor) else None))
+    return RunSummary(
+        headline=f"{result.get('method')} on {result.get('arch')} (seed {result.get('seed')}): {result.get('status')}",
+        run_dir=run_dir, heads=heads, test_accuracy=test_accuracy, n_labels=result.get("n_labels"),
+        generator_scores=scores, scored_checkpoint=result.get("scored_checkpoint", "final weights"),
+        warnings=list(result.get("warnings") or []), figures=sorted(path.name for path in run_dir.glob("*.png")))
+
+
+def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:
+    """``summarise(result, run_dir).text()``: the lines ssgen-train ends a run with."""
+    return summarise(result, run_dir).text()
