@@ -33,6 +33,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from ssgen.callbacks.checkpointing import LastCheckpoint
 from ssgen.callbacks.failed_convergence import ACCELERATOR_READ_EVERY
 from ssgen.checkpoints import read_checkpoint
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed
@@ -285,10 +286,21 @@ def audit_fit(trainer: L.Trainer, model: L.LightningModule, cfg: DictConfig) -> 
         elif seen != wanted:
             raise AuditFailed(f"epoch {epoch} trained on {seen} images where its budget gives {wanted} ({where})")
     used, wanted_settings = optimizer_settings(trainer.optimizers), configured_settings(module)
-    if used != wanted_settings:
-        raise AuditFailed(f"the optimizers trained with {used}, the config says {wanted_settings} ({where})")
+    if used != wanted_settings:  # e.g. a relaunch with a new method.lr of a run that had nothing left to train
+        differ = [f"optimizer {index} {key} {groups[0].get(key)} where the config says {value}"
+                  for index, (groups, wanted) in enumerate(zip(used, wanted_settings, strict=False))
+                  for key, value in (wanted[0] if wanted else {}).items() if groups and groups[0].get(key) != value]
+        raise AuditFailed(f"the run trained with {'; '.join(differ[:MAX_NAMED]) or 'other optimizers'} "
+                          f"({batches - (audit.fit_batches if audit else 0)} of its {batches} batches before this "
+                          "launch): raise the budget to train on with the new settings, or relaunch with those it "
+                          f"trained with ({where})")
     if module.hparams.get("arch", {}).get("name", cfg.arch.name) != cfg.arch.name:
         raise AuditFailed(f"the networks are arch {module.hparams['arch'].get('name')}, the record says {cfg.arch.name}")
+    # a fit with nothing left to train (ckpt_path= another run's finished checkpoint) saves nothing, but the run
+    # dir must hold the model its results.json scores: ssgen-generate and ssgen-predict read it from there
+    for callback in trainer.callbacks:
+        if isinstance(callback, LastCheckpoint) and not callback.path.exists():
+            callback.save(trainer)
     report: dict[str, Any] = {"batches": batches, "steps_counted": counted,
                               "images_per_epoch": {epoch: seen for epoch, (seen, _) in epochs.items()}}
     if audit is not None and audit.changed_settings:

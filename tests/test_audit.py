@@ -170,6 +170,26 @@ def test_a_mid_epoch_resume_at_another_batch_size_is_refused_before_anything_is_
     assert train(run_cfg(run_dir, *NO_HEAD, "trainer.max_epochs=2"))["status"] == "ok"
 
 
+def test_a_resume_from_another_run_dirs_checkpoint_leaves_one_in_the_new_run_dir(tmp_path):
+    """ckpt_path= a finished run of the same method at its budget: nothing to train, but the new run dir must still
+    hold the model its results.json scores (ssgen-generate / ssgen-predict read it from there)."""
+    assert train(run_cfg(tmp_path / "first", *NO_HEAD))["status"] == "ok"
+    results = train(run_cfg(tmp_path / "second", *NO_HEAD, f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}"))
+    assert results["status"] == "ok" and results["optimizer_steps"] == 3
+    assert (tmp_path / "second" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_new_learning_rate_for_a_run_with_nothing_left_to_train_is_not_recorded_as_used(tmp_path):
+    """A failed end-of-run step relaunched with method.lr changed: nothing trains, and every step so far used the old
+    rate, so results.json must not say ok beside the new one."""
+    run_dir = tmp_path / "run"
+    train(run_cfg(run_dir, *NO_HEAD))
+    results = json.loads((run_dir / "results.json").read_text())
+    (run_dir / "results.json").write_text(json.dumps({**results, "status": "failed: end-of-run step svm_head: x"}))
+    with pytest.raises(AuditFailed, match="trained with optimizer 0 lr 0.0003 where the config says 1e-06"):
+        train(run_cfg(run_dir, *NO_HEAD, "method.lr=1e-6"))
+
+
 @pytest.mark.parametrize("overrides", [["method=dcgan"], ["method=m1"]])
 def test_a_checkpoint_of_another_method_is_refused_in_one_short_line_naming_it(tmp_path, overrides):
     path = fake_checkpoint(tmp_path / "wgan.ckpt", ["method=wgan_gp", "arch=dcgan", "data.n_labels=all"])
