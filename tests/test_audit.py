@@ -24,8 +24,9 @@ from ssgen.errors import ConfigError
 from ssgen.runs import config_hash
 from ssgen.train import build_model, check_resumable, train
 
-NO_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",
-           "method.callbacks.svm_head.raw_pixel_baseline=false"]
+NO_HEAD = ["method.callbacks.svm_head=null"]  # M1 without its SVM head: what is tested here ends before it
+SMALL_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",
+              "method.callbacks.svm_head.raw_pixel_baseline=false"]
 TINY_GAN = ["arch.networks.generator.width=8", "arch.networks.critic.width=8", "data.n_labels=all",
             "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null", "method.latent_dim=16"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
@@ -95,7 +96,7 @@ def test_console_m1_diverging_ends_in_one_line_that_does_not_advise_resuming(tmp
 
 # ------------------------------------------------------------------------------------------------ budget
 def test_a_budget_that_trains_nothing_is_failed_with_what_it_wrote_kept(tmp_path):
-    cfg = run_cfg(tmp_path / "run", *NO_HEAD)
+    cfg = run_cfg(tmp_path / "run", *SMALL_HEAD)  # the head would score the untrained encoder
     cfg.trainer.limit_train_batches = 0
     with pytest.raises(AuditFailed, match=r"trained nothing: 0 optimizer steps \(.*limit_train_batches=0"):
         train(cfg)
