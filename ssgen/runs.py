@@ -34,11 +34,35 @@ log = logging.getLogger("ssgen")
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments."""
+    """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments.
+
+    Where the run and its data live is not the experiment: ``run_dir``, ``data.run_dir`` and ``data.root`` are
+    left out, and values resolved from them (``logger.save_dir``, a checkpoint callback's ``dirpath``) enter as
+    ``${run_dir}/...``, so the same command gives the same hash in any run dir.
+    """
     plain = to_plain(cfg)
+    places = []  # (a path as it may appear in a value, the name it enters the hash as)
+    for name, place in (("${run_dir}", plain.get("run_dir")), ("${data.root}", plain.get("data", {}).get("root"))):
+        if place:
+            places += [(str(place), name), (str(Path(str(place)).expanduser().resolve()), name)]
+    places.sort(key=lambda item: len(item[0]), reverse=True)  # the longest first: an absolute form contains a relative one
+
+    def relative(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: relative(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [relative(item) for item in value]
+        if isinstance(value, str):
+            for place, name in places:
+                if value == place or value.startswith(place.rstrip("/") + "/"):
+                    return name + value[len(place.rstrip("/")):]
+        return value
+
     for key in ("run_dir", "ckpt_path", "task_name"):
         plain.pop(key, None)
-    plain.get("data", {}).pop("run_dir", None)
+    for key in ("run_dir", "root"):
+        plain.get("data", {}).pop(key, None)
+    plain = relative(plain)
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

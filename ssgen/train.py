@@ -34,6 +34,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssgen.audit import RunAudit, audit_fit, check_resume, retry_hint
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
@@ -81,7 +82,8 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     """cfg.callbacks plus the method's own (e.g. the SVM head); a None entry switches one off."""
     specs = {**to_plain(cfg.callbacks), **to_plain(cfg.method.callbacks)}
     callbacks = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
-    callbacks += [RecordModuleClass(), CheckpointOnInterrupt()]
+    # RunAudit first: it counts a batch before any callback can save a checkpoint at that batch's end
+    callbacks = [RunAudit(), *callbacks, RecordModuleClass(), CheckpointOnInterrupt()]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a progress bar it was told not to show
         callbacks = [c for c in callbacks if not isinstance(c, L.pytorch.callbacks.ProgressBar)]
     return callbacks
@@ -136,12 +138,15 @@ def check_resumable(cfg: DictConfig, ckpt_path: str | Path) -> None:
         return
     there = _flatten(dict(checkpoint.get("hyper_parameters", {})))
     here = _flatten(dict(model.hparams))
-    differ = [f"{key if key.startswith('arch.') else 'method.' + key}={there.get(key, 'unset')} there, "
-              f"{here.get(key, 'unset')} here" for key in sorted(set(there) | set(here))
+    differ = [f"{key if key.startswith('arch.') else 'method.' + key}={str(there.get(key, 'unset'))[:40]} there, "
+              f"{str(here.get(key, 'unset'))[:40]} here" for key in sorted(set(there) | set(here))
               if there.get(key) != here.get(key)]
+    if len(differ) > 3:  # a line, not a page: the first few name what to set back
+        differ = [*differ[:3], f"{len(differ) - 3} more"]
     what = "; ".join(differ) if differ else f"{len(set(expected) ^ set(saved))} weight names differ"
+    fix = "drop ckpt_path" if cfg.get("ckpt_path") and cfg.ckpt_path != "last" else "give a new hydra.run.dir"
     raise ConfigError(f"{ckpt_path} was trained with other networks than this command builds ({what}); "
-                      "resume with the settings it trained with, or give a new hydra.run.dir to start afresh")
+                      f"resume with the settings it trained with, or {fix}")
 
 
 def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks: list[L.Callback]) -> dict[str, Any]:
@@ -217,6 +222,7 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         signal.signal(signal.SIGINT, previous_sigint if callable(previous_sigint) else signal.default_int_handler)
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step,
                                "trainer_precision": str(trainer.precision)}  # what ran: 16-mixed is bf16-mixed on a CPU
+    metrics.update(audit_fit(trainer, model, cfg))  # raises before any end-of-run step runs on what failed it
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
     if logger:
@@ -310,7 +316,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return read_results(run_dir) or {}
     ckpt_path = resolve_ckpt_path(cfg, run_dir)
     if ckpt_path is not None:
-        check_resumable(cfg, ckpt_path)  # before results.json is touched: a refused resume loses nothing
+        check_resume(cfg, ckpt_path)  # before results.json is touched: a refused resume loses nothing
+        check_resumable(cfg, ckpt_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     apply_run_settings(cfg)
     point_data_env(cfg.data.root)
@@ -390,8 +397,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
             return None
         raise
     if not _in_multirun() and is_failed(results):
-        exit_with_error("ssgen-train", SSGenError(f"{results['status']} (results.json in {cfg.run_dir}; relaunch the "
-                                                  "same command to retry what failed)"))
+        exit_with_error("ssgen-train", SSGenError(f"{results['status']} ({retry_hint(results['status'], cfg.run_dir)})"))
     # what a sweeper (e.g. optuna) optimises: a test-free score (results.objective), never a test number
     search = objective(results)
     return search[1] if search else None
