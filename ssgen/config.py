@@ -20,7 +20,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ssgen.data import holdout_split, parse_device_resident, parse_n_labels
+from ssgen.data import data_record, holdout_split, parse_device_resident, parse_n_labels
 from ssgen.errors import ConfigError
 from ssgen.runs import register_resolvers
 
@@ -47,6 +47,9 @@ class DataConfig:
     run_dir: str | None = "${run_dir}"  # type: ignore[assignment]  # labelled_indices.json lands here
     # auto | true | false: the training set on the training device (auto: when it is a GPU), batches cut there
     device_resident: Any = "auto"
+    # files that are not Fashion-MNIST's (md5 of their decoded bytes, ssgen.data.identify) are refused unless true;
+    # then they are used with a warning, and results.json's data record says so
+    allow_unknown: bool = False
 
 
 # ------------------------------------------------------------------------------------------------ methods
@@ -268,6 +271,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
     if cfg.restarts < 0:
         raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
+    data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)))  # last: it reads the files (once a process)
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")

@@ -38,7 +38,7 @@ from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleClass
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
-from ssgen.data import DATA_ENV, parse_n_labels
+from ssgen.data import DATA_ENV, data_record, parse_n_labels
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import atomic_write_json
 from ssgen.models import module_class
@@ -207,6 +207,8 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         signal.signal(signal.SIGINT, previous_sigint if callable(previous_sigint) else signal.default_int_handler)
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step,
                                "trainer_precision": str(trainer.precision)}  # what ran: 16-mixed is bf16-mixed on a CPU
+    if getattr(datamodule, "identity", None) is not None:  # what was read, also after a download
+        metrics["data"] = datamodule.identity
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
     if logger:
@@ -227,7 +229,9 @@ def point_data_env(root: str | None) -> None:
     $SSGEN_DATA; without it they find nothing where the Debian package is missing. Each job of a sequential
     sweep sets its own root, so a sweep over data.root does not keep the first job's.
     """
-    if root and not _USER_DATA_ENV:
+    # a data.root that is not a dir holds no files (the run read another copy): pointing there would make every
+    # such load fail, as a missing $SSGEN_DATA is refused rather than silently replaced
+    if root and not _USER_DATA_ENV and Path(root).expanduser().is_dir():
         os.environ[DATA_ENV] = str(Path(root).expanduser().resolve())
 
 
@@ -308,6 +312,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
         "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
+        "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),  # which files, their digests (None before a download)
         "status": "running",
     }
     write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
