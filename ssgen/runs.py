@@ -27,7 +27,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ssgen.errors import SSGenError, exit_with_error
-from ssgen.io import atomic_write_json
+from ssgen.io import atomic_write_json, check_writable
 
 log = logging.getLogger("ssgen")
 
@@ -184,6 +184,7 @@ class PreflightChecks(Callback):
         task = _task_config(config)
         try:
             validate(task)
+            check_writable(str(config.hydra.run.dir))  # Hydra writes .hydra/ there first: a traceback otherwise
         except SSGenError as exc:
             exit_with_error("ssgen-train", exc)
         message = finished_message(task, Path(str(config.hydra.run.dir)))
@@ -194,6 +195,10 @@ class PreflightChecks(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()
         sweep_failures.clear()
+        try:
+            check_writable(str(config.hydra.sweep.dir), fix="free space or choose another hydra.sweep.dir")
+        except SSGenError as exc:
+            exit_with_error("ssgen-train", exc)
         if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
             from hydra import compose
 

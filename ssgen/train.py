@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleCla
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, data_record, parse_n_labels
-from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
-from ssgen.io import atomic_write_json
+from ssgen.errors import ConfigError, SSGenError, StorageError, TrainingFailed, exit_with_error
+from ssgen.io import RUN_DIR_FIX, atomic_write_json, make_dir
 from ssgen.models import module_class
 from ssgen.report import objective, run_summary
 from ssgen.runs import (
@@ -287,6 +288,15 @@ def device_precision(cfg: DictConfig) -> None:
         cfg.trainer.precision = chosen
 
 
+def record_or_warn(write: Any, path: Path, results: dict[str, Any]) -> None:
+    """Write results.json on the way out of a failed or stopped run; a write that fails too (the disk that is full)
+    is a warning, so the error the user sees is the one that stopped the run (the old results.json stays)."""
+    try:
+        write(path, results)
+    except StorageError as exc:
+        log.warning("%s (results.json still says %r)", exc, (read_results(path.parent) or {}).get("status"))
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
 
@@ -305,7 +315,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = resolve_ckpt_path(cfg, run_dir)
     if ckpt_path is not None:
         check_resumable(cfg, ckpt_path)  # before results.json is touched: a refused resume loses nothing
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir)  # a read-only or full disk: one line, before anything is written
     apply_run_settings(cfg)
     point_data_env(cfg.data.root)
     results: dict[str, Any] = {
@@ -315,7 +325,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),  # which files, their digests (None before a download)
         "status": "running",
     }
-    write = rank_zero_only(atomic_write_json)  # under DDP every rank runs train(); one writes
+    write = rank_zero_only(partial(atomic_write_json, fix=RUN_DIR_FIX))  # under DDP every rank runs train(); one writes
     # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
     # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
     write(run_dir / "results.json", results)
@@ -329,7 +339,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             metrics = fit_once(attempt_cfg, attempt_dir)
         except (SIGTERMException, KeyboardInterrupt) as exc:
             results.update(status="interrupted", wall_time_s=round(time.time() - start, 2))
-            write(run_dir / "results.json", results)
+            record_or_warn(write, run_dir / "results.json", results)
             raise SSGenError(interrupted_message(type(exc).__name__, attempt_dir)) from None
         except TrainingFailed as exc:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
@@ -338,7 +348,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except Exception as exc:
             # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
             results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
-            write(run_dir / "results.json", results)
+            record_or_warn(write, run_dir / "results.json", results)
             raise
         results.update(metrics)
         failed_steps = {name: status for name, status in metrics.get("steps", {}).items() if status != "ok"}
