@@ -35,6 +35,10 @@ class StorageError(SSGenError):
     Whatever was on disk before stays as it was (``ssgen.io.atomic_write``)."""
 
 
+class Interrupted(SSGenError):
+    """A run stopped by SIGTERM or Ctrl-C after recording ``interrupted``; the message holds the resume command."""
+
+
 class TrainingFailed(SSGenError):
     """Training diverged or collapsed; ``status`` in results.json says why."""
 

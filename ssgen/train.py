@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
 import time
 import traceback
@@ -40,7 +39,7 @@ from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleCla
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssgen.config import CONF_DIR, METHOD_META_KEYS, register_configs, to_plain, validate
 from ssgen.data import DATA_ENV, data_record, parse_n_labels
-from ssgen.errors import ConfigError, SSGenError, StorageError, TrainingFailed, exit_with_error
+from ssgen.errors import ConfigError, Interrupted, SSGenError, StorageError, TrainingFailed, exit_with_error
 from ssgen.io import RUN_DIR_FIX, atomic_write_json, make_dir
 from ssgen.models import module_class
 from ssgen.report import objective, run_summary
@@ -54,6 +53,7 @@ from ssgen.runs import (
     sweep_failure_lines,
     sweep_failures,
 )
+from ssgen.stops import StopSignals, sweep_stop, with_stop_signals
 
 log = logging.getLogger("ssgen")
 
@@ -173,39 +173,27 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer_kwargs = to_plain(cfg.trainer)
     if not cfg.data.val_size:  # no holdout, no validation loop (the test set is never a validation set)
         trainer_kwargs.setdefault("limit_val_batches", 0)
+    stops = StopSignals.active or StopSignals()  # train() installs them for the whole run; a direct call here
+    callbacks.append(stops)  # as a callback it tells its handlers where Lightning's loop runs
     trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
                         plugins=[AtomicCheckpointIO()])
     if cfg.compile:
         model = torch.compile(model)
     interrupt = next(c for c in callbacks if isinstance(c, CheckpointOnInterrupt))
-    ctrl_c = {"pressed": False}
-
-    def stop_at_batch_end(signum: int, frame: Any) -> None:
-        # A KeyboardInterrupt raised mid-step saves a batch counted as started but not finished, and the resumed
-        # run ends one optimizer step short; Lightning's SIGTERM flag stops at the next batch boundary instead.
-        # A second Ctrl-C stops at once.
-        if ctrl_c["pressed"]:
-            raise KeyboardInterrupt
-        ctrl_c["pressed"] = True
-        trainer._signal_connector.received_sigterm = True
-        log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
-
-    previous_sigint = signal.signal(signal.SIGINT, stop_at_batch_end)
-    try:
-        ckpt_path = resolve_ckpt_path(cfg, run_dir)
-        if ckpt_path is not None:
-            log.info("resuming from %s (a fresh run needs a new hydra.run.dir)", ckpt_path)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    except SIGTERMException:
-        if ctrl_c["pressed"]:
-            raise KeyboardInterrupt from None
-        raise
-    except SystemExit:
-        if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous_sigint if callable(previous_sigint) else signal.default_int_handler)
+    with stops.installed():
+        try:
+            ckpt_path = resolve_ckpt_path(cfg, run_dir)
+            if ckpt_path is not None:
+                log.info("resuming from %s (a fresh run needs a new hydra.run.dir)", ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            if stops.ctrl_c:  # Ctrl-C inside the loop stops as SIGTERM does, at the batch boundary
+                raise KeyboardInterrupt from None
+            raise
+        except SystemExit:
+            if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
+                raise KeyboardInterrupt from None
+            raise
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step,
                                "trainer_precision": str(trainer.precision)}  # what ran: 16-mixed is bf16-mixed on a CPU
     if getattr(datamodule, "identity", None) is not None:  # what was read, also after a download
@@ -297,6 +285,7 @@ def record_or_warn(write: Any, path: Path, results: dict[str, Any]) -> None:
         log.warning("%s (results.json still says %r)", exc, (read_results(path.parent) or {}).get("status"))
 
 
+@with_stop_signals  # SIGTERM / Ctrl-C anywhere in the run: recorded as interrupted (ssgen.stops)
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
 
@@ -340,7 +329,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except (SIGTERMException, KeyboardInterrupt) as exc:
             results.update(status="interrupted", wall_time_s=round(time.time() - start, 2))
             record_or_warn(write, run_dir / "results.json", results)
-            raise SSGenError(interrupted_message(type(exc).__name__, attempt_dir)) from None
+            raise Interrupted(interrupted_message(type(exc).__name__, attempt_dir)) from None
         except TrainingFailed as exc:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
             log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
@@ -381,6 +370,8 @@ def _in_multirun() -> bool:
 def hydra_main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)
+    except Interrupted as exc:  # a stopped job of a basic-launcher sweep stops the sweep: no further job starts
+        exit_with_error("ssgen-train", sweep_stop(exc) or exc)
     except SSGenError as exc:
         if _in_multirun():  # one bad job must not cost the rest of the sweep
             log.error("job failed: %s", exc)
