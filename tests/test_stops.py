@@ -136,6 +136,11 @@ def test_a_stopped_sweep_starts_no_new_job_and_its_printed_command_resumes_the_j
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert results(job)["status"] == "ok" and results(job)["optimizer_steps"] == 6
     assert [p for p in sweep.iterdir() if p.is_dir()] == [job]  # resumed in place, no new dir
+    rest = subprocess.run(["ssgen-train", *args], capture_output=True, text=True, timeout=600, env=ENV)  # the hint
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 2 and jobs[0] == job and results(jobs[1])["status"] == "ok"
+    assert results(job)["optimizer_steps"] == 6 and "already finished" in rest.stdout + rest.stderr
 
 
 def test_a_stop_between_sweep_jobs_ends_the_sweep_in_one_line(capsys):
