@@ -17,7 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ssgen.cli import run_console_script
 from ssgen.errors import CheckpointError, ConfigError
-from ssgen.io import atomic_write
+from ssgen.io import RUN_DIR_FIX, atomic_write
 
 # The gate lives in ssgen.models.loading (M1+M2 loads through it); these are its public names, found here as well.
 from ssgen.models.loading import (  # noqa: F401
@@ -30,12 +30,18 @@ from ssgen.models.loading import (  # noqa: F401
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints go to a temp file and are renamed into place: a crash never leaves a half-written .ckpt."""
+    """Checkpoints go to a temp file beside their destination and are renamed into place: a crash never leaves a
+    half-written .ckpt, and nothing passes through the system temp dir (Lightning's own save writes the whole
+    checkpoint there first, so a small ``$TMPDIR`` fails every save whatever room the run dir has). A disk that is
+    full or read-only is one StorageError line naming the file; the previous checkpoint stays as it was."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        """Write ``checkpoint`` to ``path`` atomically. Raises StorageError (disk full, read-only dir) and, as
+        Lightning's does, TypeError for ``storage_options``."""
+        if storage_options is not None:
+            raise TypeError(f"storage_options are not supported by {type(self).__name__}")
         # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover
-        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options),
-                     clear_leftovers=True)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), clear_leftovers=True, fix=RUN_DIR_FIX)
 
 
 # What a checkpoint needs to be rebuilt by ``load_module``; the rest (optimizer moments, loop and callback

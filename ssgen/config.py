@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, Optional
@@ -19,7 +20,13 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 # ARCH_DIR, CONF_DIR, positive: their old home; callers that import them from here keep working
 from ssgen.conf_files import ARCH_DIR, CONF_DIR, arch_names, method_targets, register_resolvers  # noqa: F401
-from ssgen.data import FashionMNISTDataModule, holdout_split, parse_device_resident, parse_n_labels
+from ssgen.data import (
+    FashionMNISTDataModule,
+    data_record,
+    holdout_split,
+    parse_device_resident,
+    parse_n_labels,
+)
 from ssgen.errors import ConfigError, positive
 from ssgen.models import module_class
 
@@ -230,11 +237,77 @@ def validate(cfg: DictConfig) -> None:
     if precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={precision} is not one ssgen trains in; use one of {', '.join(PRECISIONS)} "
                           "(weights stay float32: bf16-true / 16-true would leave the samplers and metrics in another dtype)")
+    check_devices(cfg.trainer.get("accelerator", "auto"), cfg.trainer.get("devices", "auto"))
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
     if cfg.restarts < 0:
         raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
+    data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)))  # last: it reads the files (once a process)
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+_DEVICE_FIX = "use trainer.accelerator=cpu, or trainer.accelerator=auto (the best this machine has)"
+
+
+def _available_devices() -> dict[str, int]:
+    """How many devices of each accelerator this machine can give (the ones with none are left out)."""
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    available = {"cpu": 1}
+    for name, cls in (("cuda", CUDAAccelerator), ("mps", MPSAccelerator)):
+        if cls.is_available():
+            available[name] = cls.auto_device_count()
+    return available
+
+
+def check_devices(accelerator: Any, devices: Any) -> None:
+    """Refuse ``trainer.accelerator`` / ``trainer.devices`` this machine cannot give, before any dir is made.
+
+    Lightning would raise a MisconfigurationException from inside Hydra (a traceback, after the run dir was
+    created). ``auto`` picks what Lightning's auto picks (a CUDA GPU, else Apple's MPS, else the CPU); ``gpu``
+    is MPS or CUDA, whichever is there. A CPU takes any process count (DDP on CPU runs that many processes).
+    Raises ConfigError naming what is available and the fix.
+    """
+    from omegaconf import ListConfig
+
+    available = _available_devices()
+    have = ", ".join(f"cpu ({os.cpu_count()} cores)" if name == "cpu" else f"{count} {name}"
+                     for name, count in available.items())
+    name = str(accelerator).strip().lower()
+    if name not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator={accelerator} is unknown; use one of {', '.join(ACCELERATORS)} "
+                          f"(this machine has: {have})")
+    if name == "auto":
+        name = "cuda" if "cuda" in available else "mps" if "mps" in available else "cpu"
+    elif name == "gpu":
+        name = "mps" if "mps" in available else "cuda" if "cuda" in available else "gpu"
+    if name not in available:
+        raise ConfigError(f"trainer.accelerator={accelerator} asks for a GPU but this machine has none "
+                          f"(available: {have}); {_DEVICE_FIX}")
+    if isinstance(devices, ListConfig | list | tuple):
+        try:
+            wanted = [int(index) for index in devices]
+        except (TypeError, ValueError):
+            raise ConfigError(f"trainer.devices={list(devices)} is not a list of device indices; use e.g. [0,1], "
+                              "a count such as 1, or auto") from None
+        missing = [index for index in wanted if not 0 <= index < available[name]] if name != "cpu" else []
+        count = len(wanted)
+    elif str(devices).strip().lower() in ("auto", "-1"):
+        return
+    else:
+        try:
+            count = int(str(devices).strip())
+        except ValueError:
+            raise ConfigError(f"trainer.devices={devices} is not a device count; use e.g. trainer.devices=1, "
+                              "a list of device indices such as [0,1], or auto") from None
+        missing = []
+    if count < 1:
+        raise ConfigError(f"trainer.devices={devices} asks for no device; use trainer.devices=1 (or more, or auto)")
+    if name != "cpu" and (missing or count > available[name]):
+        raise ConfigError(f"trainer.devices={devices} asks for {count} {name} device(s) but this machine has "
+                          f"{available[name]} (available: {have}); use trainer.devices={available[name]} or fewer, "
+                          "or trainer.accelerator=cpu")
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:

@@ -17,7 +17,9 @@ Where the files come from, first hit wins:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,8 @@ import torch
 
 from ssgen.errors import ConfigError, DataError
 from ssgen.io import atomic_write_text
+
+log = logging.getLogger("ssgen")
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATA_ENV = "SSGEN_DATA"  # the data dir used when no root is given
@@ -49,6 +53,15 @@ _FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 _IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049
+# md5 of each *decompressed* file of the real Fashion-MNIST: what identifies the set whatever the compression (the
+# Debian package's .gz files were recompressed, so torchvision's digests of the .gz files do not match them)
+FASHION_MNIST_MD5 = {
+    "train_images": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train_labels": "9018921c3c673c538a1fc5bad174d6f9",
+    "test_images": "8181f5470baa50b63fa0f6fddb340f0a",
+    "test_labels": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+ALLOW_UNKNOWN_HINT = "set data.allow_unknown=true to train on them anyway"
 
 FIX_HINT = (
     "fix one of: set data.root=<dir with the four IDX files>; "
@@ -68,12 +81,7 @@ def read_idx(path: str | Path, fix: str | None = None) -> np.ndarray:
     """
     path = Path(path)
     fix = fix or f"delete it and {FIX_HINT}"
-    try:
-        opener = gzip.open if path.suffix.lower() == ".gz" else open
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:  # bad gzip stream, truncated gzip, unreadable file
-        raise DataError(f"cannot read {path}: {exc}; the file is corrupt or truncated — {fix}") from exc
+    raw = _read_decoded(path, fix)
     if len(raw) < 8:
         raise DataError(f"{path} is truncated ({len(raw)} bytes, no IDX header); {fix}")
     magic = int.from_bytes(raw[0:4], "big")
@@ -92,6 +100,74 @@ def read_idx(path: str | Path, fix: str | None = None) -> np.ndarray:
     if len(raw) != expected:
         raise DataError(f"{path} has {len(raw)} bytes but its header promises {expected}: truncated or corrupt; {fix}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+# (resolved path, size, mtime in ns) -> md5 of the decoded bytes: each file is digested once per process, as it is read
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_WARNED: set[tuple[str, ...]] = set()  # file sets already warned about in this process
+
+
+def _stat_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def _read_decoded(path: Path, fix: str) -> bytes:
+    """The file's bytes, gunzipped when it ends in .gz (any case); its md5 is remembered for ``decoded_md5``."""
+    try:
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+        _DIGESTS[_stat_key(path)] = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    except (OSError, EOFError) as exc:  # bad gzip stream, truncated gzip, unreadable file
+        raise DataError(f"cannot read {path}: {exc}; the file is corrupt or truncated — {fix}") from exc
+    return raw
+
+
+def decoded_md5(path: str | Path) -> str:
+    """md5 of an IDX file's decoded (gunzipped) bytes: computed once per process per file version. Raises DataError
+    for an unreadable file."""
+    path = Path(path)
+    key = _stat_key(path)
+    if key not in _DIGESTS:
+        _read_decoded(path, f"delete it and {FIX_HINT}")
+    return _DIGESTS[key]
+
+
+def identify(files: dict[str, Path], allow_unknown: bool | None = None) -> dict[str, Any]:
+    """What results.json records about the data: the files read and the md5 of their decoded bytes, and whether
+    those are Fashion-MNIST's (``FASHION_MNIST_MD5``).
+
+    Files that are not Fashion-MNIST's: ``allow_unknown=False`` (ssgen-train's default, ``data.allow_unknown``)
+    raises DataError naming them; True (the user accepted them) and None (a load outside ssgen-train: ssgen-evaluate,
+    figures, the evaluator) log a warning naming them, once per process, and the record says so.
+    """
+    digests = {key: decoded_md5(files[key]) for key in _FILES}
+    unknown = [str(files[key]) for key in _FILES if digests[key] != FASHION_MNIST_MD5[key]]
+    record: dict[str, Any] = {"files": {key: str(files[key]) for key in _FILES}, "md5": digests,
+                              "fashion_mnist": not unknown}
+    if not unknown:
+        return record
+    what = (f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not Fashion-MNIST's (the md5 of the decoded "
+            "bytes differs from the real set's)")
+    if allow_unknown is False:
+        raise DataError(f"{what}; point data.root at the real files (`apt-get install -y dataset-fashion-mnist` puts "
+                        f"them in {DEBIAN_DIR}), or {ALLOW_UNKNOWN_HINT}")
+    record["allow_unknown"] = bool(allow_unknown)
+    if tuple(unknown) not in _WARNED:
+        _WARNED.add(tuple(unknown))
+        log.warning("%s; %s: results.json records their digests", what,
+                    "training on them as data.allow_unknown=true asks" if allow_unknown else "using them anyway")
+    return record
+
+
+def data_record(root: str | Path | None, allow_unknown: bool) -> dict[str, Any] | None:
+    """``identify``'s record of the files a run with ``data.root=root`` will read, when they are on disk already
+    (None before a download; the data module identifies what it downloaded). ``validate()`` calls it before any
+    dir is made: files that are not Fashion-MNIST's unless ``allow_unknown``, and an ``$SSGEN_DATA`` that does
+    not exist, are refused. Raises DataError."""
+    files, _ = find_files(root)
+    return identify(files, allow_unknown) if files is not None else None
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
@@ -124,23 +200,38 @@ def _find_in(directory: Path) -> dict[str, Path] | None:
     return None
 
 
-def locate_files(root: str | Path | None, download: bool = True) -> dict[str, Path]:
-    """Find the four IDX files: ``root`` (``$SSGEN_DATA`` when None), then the Debian package, then a
-    torchvision download into ``root``."""
+def find_files(root: str | Path | None) -> tuple[dict[str, Path] | None, list[str]]:
+    """The four IDX files in ``root`` (``$SSGEN_DATA`` when None), else in the Debian package's dir, without
+    downloading: ``(files or None, what was tried)``. An ``$SSGEN_DATA`` naming no dir is a DataError: it is an
+    explicit choice, and falling back to another copy would train on data the user did not point at."""
     tried = []
     source = "data.root"
     if root is None and os.environ.get(DATA_ENV):
         root, source = os.environ[DATA_ENV], DATA_ENV
+        if not Path(root).expanduser().is_dir():
+            raise DataError(f"Fashion-MNIST not found; tried {DATA_ENV}={root} (no IDX files): that dir does not exist; "
+                            f"point {DATA_ENV} at the dir with the four IDX files, or unset it")
     if root is not None:
-        root = Path(root).expanduser()
-        found = _find_in(root)
+        found = _find_in(Path(root).expanduser())
         if found:
-            return found
-        tried.append(f"{source}={root} (no IDX files)")
+            return found, tried
+        tried.append(f"{source}={Path(root).expanduser()} (no IDX files)")
     found = _find_in(DEBIAN_DIR)
     if found:
-        return found
+        return found, tried
     tried.append(f"{DEBIAN_DIR} (package dataset-fashion-mnist not installed)")
+    return None, tried
+
+
+def locate_files(root: str | Path | None, download: bool = True) -> dict[str, Path]:
+    """Find the four IDX files: ``root`` (``$SSGEN_DATA`` when None), then the Debian package, then a
+    torchvision download into ``root``. Raises DataError naming what was tried and the fixes."""
+    found, tried = find_files(root)
+    if found:
+        return found
+    if root is None and os.environ.get(DATA_ENV):
+        root = os.environ[DATA_ENV]
+    root = Path(root).expanduser() if root is not None else None
     if download:
         target = root if root is not None else Path("data")
         try:
@@ -159,9 +250,9 @@ def locate_files(root: str | Path | None, download: bool = True) -> dict[str, Pa
     raise DataError("Fashion-MNIST not found; tried " + "; ".join(tried) + f". {FIX_HINT}")
 
 
-def load_fashion_mnist(root: str | Path | None = None, download: bool = True) -> dict[str, torch.Tensor]:
-    """All of Fashion-MNIST as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
-    files = locate_files(root, download)
+def load_files(files: dict[str, Path]) -> dict[str, torch.Tensor]:
+    """The four located IDX files as uint8 tensors: train/test images (N, 28, 28) and labels (N,). Raises DataError
+    for a file that is corrupt, or images and labels that do not belong together."""
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         n_images, n_labels = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
@@ -170,6 +261,18 @@ def load_fashion_mnist(root: str | Path | None = None, download: bool = True) ->
         if arrays[f"{split}_labels"].max(initial=0) >= N_CLASSES:
             raise DataError(f"{files[f'{split}_labels']} holds labels >= {N_CLASSES}; it is not Fashion-MNIST")
     return {key: torch.from_numpy(value) for key, value in arrays.items()}
+
+
+def load_fashion_mnist(root: str | Path | None = None, download: bool = True,
+                       allow_unknown: bool | None = None) -> dict[str, torch.Tensor]:
+    """All of Fashion-MNIST as uint8 tensors: train/test images (N, 28, 28) and labels (N,).
+
+    Files that are not Fashion-MNIST's (``identify``) are refused when ``allow_unknown`` is False, else used with
+    a warning naming them. Raises DataError."""
+    files = locate_files(root, download)
+    loaded = load_files(files)  # read (and digested) first: identify then costs nothing
+    identify(files, allow_unknown)
+    return loaded
 
 
 # ----------------------------------------------------------------------------------------------- class names
@@ -428,6 +531,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
         run_dir: where ``labelled_indices.json`` is written (None = not written).
         device_resident: 'auto' | 'true' | 'false': whether the training and validation streams keep their
             uint8 tensors on the training device and cut batches there (``resident_device``).
+        allow_unknown: files that are not Fashion-MNIST's (``identify``): False refuses them (a DataError naming
+            them; ssgen-train's default, ``data.allow_unknown``), True uses them with a warning, None (the default
+            of a data module built in Python) warns as True does. ``identity`` records what was read.
     """
 
     def __init__(
@@ -444,8 +550,11 @@ class FashionMNISTDataModule(L.LightningDataModule):
         download: bool = True,
         run_dir: str | None = None,
         device_resident: str | bool = "auto",
+        allow_unknown: bool | None = None,
     ) -> None:
         super().__init__()
+        self.allow_unknown = allow_unknown
+        self.identity: dict[str, Any] | None = None  # identify()'s record of the files read, after setup
         self.root, self.download, self.run_dir = root, download, run_dir
         self.device_resident = parse_device_resident(device_resident)
         self.n_labels = parse_n_labels(n_labels)
@@ -466,7 +575,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
-        self.data = load_fashion_mnist(self.root, self.download)
+        files = locate_files(self.root, self.download)
+        self.data = load_files(files)
+        self.identity = identify(files, self.allow_unknown)
         train_labels = self.data["train_labels"].numpy()
         self.val_indices = stratified_holdout(train_labels, self.val_size, self.seed)
         keep = np.ones(len(train_labels), dtype=bool)

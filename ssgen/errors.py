@@ -30,6 +30,15 @@ class InputWarning(UserWarning):
     ``<script>: warning: <message>``, the Python API issues it with ``warnings.warn``."""
 
 
+class StorageError(SSGenError):
+    """A file could not be written (disk full, read-only or missing dir): ``cannot write <path>: <reason>; <fix>``.
+    Whatever was on disk before stays as it was (``ssgen.io.atomic_write``)."""
+
+
+class Interrupted(SSGenError):
+    """A run stopped by SIGTERM or Ctrl-C after recording ``interrupted``; the message holds the resume command."""
+
+
 class TrainingFailed(SSGenError):
     """Training diverged or collapsed; ``status`` in results.json says why."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ssgen.errors import SSGenError
-from ssgen.io import atomic_write_json
+from ssgen.io import WRITE_FIX, atomic_write_json
 
 RESULTS_FILE = "results.json"
 # 1: the first versioned layout (the keys of 889a0d9-era files, plus this field). A reader that needs to tell
@@ -130,10 +130,11 @@ def read_results(run_dir: str | Path) -> RunResults | None:
     return results if isinstance(results, dict) else None
 
 
-def write_results(run_dir: str | Path, results: RunResults | dict[str, Any]) -> Path:
+def write_results(run_dir: str | Path, results: RunResults | dict[str, Any], fix: str = WRITE_FIX) -> Path:
     """Write ``results`` as ``run_dir``'s results.json, atomically (a reader sees the old file or the whole new
-    one), stamped with ``schema_version``; returns the path. ``results`` itself is left unchanged."""
-    return atomic_write_json(results_path(run_dir), {**results, "schema_version": SCHEMA_VERSION})
+    one), stamped with ``schema_version``; returns the path. ``results`` itself is left unchanged. Raises
+    StorageError (disk full, read-only dir) whose message ends with ``fix``."""
+    return atomic_write_json(results_path(run_dir), {**results, "schema_version": SCHEMA_VERSION}, fix)
 
 
 def find_results(paths: list[str | Path], missing_ok: bool = False) -> list[tuple[Path, RunResults]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shlex
 import sys
 import time
@@ -28,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssgen.config import to_plain, validate
 from ssgen.errors import SSGenError, exit_with_error
+from ssgen.io import check_writable
 from ssgen.results import failure_status, has_results, is_ok, read_results, sweep_jobs, write_results
 
 log = logging.getLogger("ssgen")
@@ -114,15 +116,56 @@ def record_failure(cfg: DictConfig, exc: BaseException) -> None:
         pass
 
 
+def hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value that parses back to exactly ``text``: as it is where Hydra's grammar takes
+    it, else single-quoted with the grammar's escapes (a backslash run before a quote doubled, the quote escaped) and
+    ``${`` escaped so OmegaConf keeps it literal. A sweep job dir (``0_seed=1``), spaces and non-ASCII need quotes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:  # an unquoted ${...} would be resolved by OmegaConf: it always gets quotes and its escape
+        if "${" not in text and OverridesParser.create().parse_override(f"k={text}").value() == text:
+            return text
+    except Exception:  # Hydra's grammar errors: the value needs quotes
+        pass
+    body = re.sub(r"(\\*)'", lambda match: match.group(1) * 2 + "\\'", text.replace("${", "\\${"))
+    return f"'{body}{chr(92) * (len(text) - len(text.rstrip(chr(92))))}'"
+
+
+def shell_word(word: str) -> str:
+    """``word`` quoted for a POSIX shell: as ``shlex.quote`` does, but in double quotes when it holds single quotes
+    and nothing a shell expands inside double quotes (``'...'"'"'...'`` is correct but hard to read)."""
+    if "'" in word and not re.search(r'["$`\\!]', word):
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
+def resume_command(run_dir: str | Path, overrides: list[str], config_name: str | None = None) -> str:
+    """The single-run command line that resumes the run in ``run_dir``: ``ssgen-train <overrides>
+    hydra.run.dir=<run_dir>``, each word quoted so that the shell hands ssgen-train exactly these arguments and
+    Hydra parses ``run_dir`` back to itself, whatever characters it holds."""
+    words = ["ssgen-train", *([f"--config-name={config_name}"] if config_name not in (None, "train") else []),
+             *overrides, f"hydra.run.dir={hydra_value(str(run_dir))}"]
+    return " ".join(shell_word(word) for word in words)
+
+
 def relaunch_command(run_dir: str | Path) -> str:
-    """The command that resumes this process's run: its own command line, pointed at ``run_dir``."""
-    args = [arg for arg in sys.argv[1:] if not arg.startswith(("hydra.run.dir=", "-m", "--multirun"))]
-    return " ".join(shlex.quote(part) for part in ["ssgen-train", *args, f"hydra.run.dir={run_dir}"])
+    """The command that resumes this process's run in ``run_dir`` (``resume_command``). Under Hydra, from the job's
+    own task overrides: for a sweep job those of that job (``seed=1``, not the sweep's ``seed=0,1``), without
+    ``-m`` and without the launcher's settings. Called outside Hydra, from ``sys.argv``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        return resume_command(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.config_name)
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("hydra.", "hydra/", "-m", "--multirun"))]
+    return resume_command(run_dir, args)
 
 
 def interrupted_message(signal_name: str, run_dir: str | Path) -> str:
     """The one line an interrupted run ends with (exit 2): what happened and the command that resumes it."""
-    return f"interrupted ({signal_name}); last.ckpt saved: resume with `{relaunch_command(run_dir)}`"
+    saved = (Path(run_dir) / "checkpoints" / "last.ckpt").is_file()  # a stop before the first batch saves nothing
+    return (f"interrupted ({signal_name}); {'last.ckpt saved' if saved else 'nothing trained yet'}: resume with "
+            f"`{relaunch_command(run_dir)}`")
 
 
 def sweep_failure_lines(failures: list[str]) -> list[str]:
@@ -142,11 +185,13 @@ class PreflightChecks(Callback):
 
     def __init__(self) -> None:
         self.started = 0.0
+        self.stops: Any = None  # ssgen.stops.SweepStops while a basic-launcher sweep runs
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         task = _task_config(config)
         try:
             validate(task)
+            check_writable(str(config.hydra.run.dir))  # Hydra writes .hydra/ there first: a traceback otherwise
         except SSGenError as exc:
             exit_with_error("ssgen-train", exc)
         message = finished_message(task, Path(str(config.hydra.run.dir)))
@@ -157,6 +202,15 @@ class PreflightChecks(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()
         sweep_failures.clear()
+        try:
+            check_writable(str(config.hydra.sweep.dir), fix="free space or choose another hydra.sweep.dir")
+        except SSGenError as exc:
+            exit_with_error("ssgen-train", exc)
+        from ssgen.stops import SweepStops, basic_launcher
+
+        if basic_launcher(config.hydra):  # a stop between two jobs ends the sweep, as one inside a job does
+            self.stops = SweepStops(str(config.hydra.sweep.dir))
+            self.stops.install()
         if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
             for overrides in expand_sweep(list(config.hydra.overrides.task)):
                 try:
@@ -166,6 +220,8 @@ class PreflightChecks(Callback):
                                                               "no job was started"))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.stops is not None:
+            self.stops.restore()
         sweep_dir = Path(str(config.hydra.sweep.dir))
         # jobs of an earlier launch into the same sweep dir are older than this launch
         for run_dir, results in sweep_jobs(sweep_dir, modified_since=self.started - 1):

@@ -18,10 +18,10 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,9 @@ from ssgen.callbacks.checkpointing import CheckpointOnInterrupt, RecordModuleCla
 from ssgen.checkpoints import AtomicCheckpointIO, read_checkpoint
 from ssgen.conf_files import CONF_DIR
 from ssgen.config import METHOD_META_KEYS, register_configs, to_plain, validate
-from ssgen.data import DATA_ENV, parse_n_labels
-from ssgen.errors import ConfigError, SSGenError, TrainingFailed, exit_with_error
+from ssgen.data import DATA_ENV, data_record, parse_n_labels
+from ssgen.errors import ConfigError, Interrupted, SSGenError, StorageError, TrainingFailed, exit_with_error
+from ssgen.io import RUN_DIR_FIX, make_dir
 from ssgen.models import module_class
 from ssgen.results import (
     FAILED,
@@ -64,6 +65,7 @@ from ssgen.runs import (
     sweep_failure_lines,
     sweep_failures,
 )
+from ssgen.stops import StopSignals, sweep_stop, with_stop_signals
 
 log = logging.getLogger("ssgen")
 
@@ -187,42 +189,32 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer_kwargs = to_plain(cfg.trainer)
     if not cfg.data.val_size:  # no holdout, no validation loop (the test set is never a validation set)
         trainer_kwargs.setdefault("limit_val_batches", 0)
+    stops = StopSignals.active or StopSignals()  # train() installs them for the whole run; a direct call here
+    callbacks.append(stops)  # as a callback it tells its handlers where Lightning's loop runs
     trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
                         plugins=[AtomicCheckpointIO()])
     if cfg.compile:
         model = torch.compile(model)
     interrupt = next(c for c in callbacks if isinstance(c, CheckpointOnInterrupt))
-    ctrl_c = {"pressed": False}
-
-    def stop_at_batch_end(signum: int, frame: Any) -> None:
-        # A KeyboardInterrupt raised mid-step saves a batch counted as started but not finished, and the resumed
-        # run ends one optimizer step short; Lightning's SIGTERM flag stops at the next batch boundary instead.
-        # A second Ctrl-C stops at once.
-        if ctrl_c["pressed"]:
-            raise KeyboardInterrupt
-        ctrl_c["pressed"] = True
-        trainer._signal_connector.received_sigterm = True
-        log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
-
-    previous_sigint = signal.signal(signal.SIGINT, stop_at_batch_end)
-    try:
-        ckpt_path = resolve_ckpt_path(cfg, run_dir)
-        if ckpt_path is not None:
-            log.info("resuming from %s (a fresh run needs a new hydra.run.dir)", ckpt_path)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    except SIGTERMException:
-        if ctrl_c["pressed"]:
-            raise KeyboardInterrupt from None
-        raise
-    except SystemExit:
-        if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous_sigint if callable(previous_sigint) else signal.default_int_handler)
+    with stops.installed():
+        try:
+            ckpt_path = resolve_ckpt_path(cfg, run_dir)
+            if ckpt_path is not None:
+                log.info("resuming from %s (a fresh run needs a new hydra.run.dir)", ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            if stops.ctrl_c:  # Ctrl-C inside the loop stops as SIGTERM does, at the batch boundary
+                raise KeyboardInterrupt from None
+            raise
+        except SystemExit:
+            if interrupt.interrupted:  # Lightning turns Ctrl-C into exit(1) after last.ckpt was saved
+                raise KeyboardInterrupt from None
+            raise
     metrics: dict[str, Any] = {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step,
                                "trainer_precision": str(trainer.precision)}  # what ran: 16-mixed is bf16-mixed on a CPU
     metrics.update(audit_fit(trainer, model, cfg))  # raises before any end-of-run step runs on what failed it
+    if getattr(datamodule, "identity", None) is not None:  # what was read, also after a download
+        metrics["data"] = datamodule.identity
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
     if logger:
@@ -243,7 +235,9 @@ def point_data_env(root: str | None) -> None:
     $SSGEN_DATA; without it they find nothing where the Debian package is missing. Each job of a sequential
     sweep sets its own root, so a sweep over data.root does not keep the first job's.
     """
-    if root and not _USER_DATA_ENV:
+    # a data.root that is not a dir holds no files (the run read another copy): pointing there would make every
+    # such load fail, as a missing $SSGEN_DATA is refused rather than silently replaced
+    if root and not _USER_DATA_ENV and Path(root).expanduser().is_dir():
         os.environ[DATA_ENV] = str(Path(root).expanduser().resolve())
 
 
@@ -299,6 +293,16 @@ def device_precision(cfg: DictConfig) -> None:
         cfg.trainer.precision = chosen
 
 
+def record_or_warn(write: Any, run_dir: Path, results: dict[str, Any]) -> None:
+    """Write results.json on the way out of a failed or stopped run; a write that fails too (the disk that is full)
+    is a warning, so the error the user sees is the one that stopped the run (the old results.json stays)."""
+    try:
+        write(run_dir, results)
+    except StorageError as exc:
+        log.warning("%s (results.json still says %r)", exc, (read_results(run_dir) or {}).get("status"))
+
+
+@with_stop_signals  # SIGTERM / Ctrl-C anywhere in the run: recorded as interrupted (ssgen.stops)
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
 
@@ -318,16 +322,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if ckpt_path is not None:
         check_resume(cfg, ckpt_path)  # before results.json is touched: a refused resume loses nothing
         check_resumable(cfg, ckpt_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir)  # a read-only or full disk: one line, before anything is written
     apply_run_settings(cfg)
     point_data_env(cfg.data.root)
     results: RunResults = {
         "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
         "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
+        "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),  # which files, their digests (None before a download)
         "status": RUNNING,
     }
-    write = rank_zero_only(write_results)  # under DDP every rank runs train(); one writes
+    write = rank_zero_only(partial(write_results, fix=RUN_DIR_FIX))  # under DDP every rank runs train(); one writes
     # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
     # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
     write(run_dir, results)
@@ -341,8 +346,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             metrics = fit_once(attempt_cfg, attempt_dir)
         except (SIGTERMException, KeyboardInterrupt) as exc:
             results.update(status=INTERRUPTED, wall_time_s=round(time.time() - start, 2))
-            write(run_dir, results)
-            raise SSGenError(interrupted_message(type(exc).__name__, attempt_dir)) from None
+            record_or_warn(write, run_dir, results)
+            raise Interrupted(interrupted_message(type(exc).__name__, attempt_dir)) from None
         except TrainingFailed as exc:
             failures.append(f"seed {attempt_cfg.seed}: {exc}")
             log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
@@ -350,7 +355,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except Exception as exc:
             # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
             results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
-            write(run_dir, results)
+            record_or_warn(write, run_dir, results)
             raise
         results.update(metrics)
         failed_steps = {name: status for name, status in metrics.get("steps", {}).items() if status != "ok"}
@@ -383,6 +388,8 @@ def _in_multirun() -> bool:
 def hydra_main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)
+    except Interrupted as exc:  # a stopped job of a basic-launcher sweep stops the sweep: no further job starts
+        exit_with_error("ssgen-train", sweep_stop(exc) or exc)
     except SSGenError as exc:
         if _in_multirun():  # one bad job must not cost the rest of the sweep
             log.error("job failed: %s", exc)

@@ -256,6 +256,8 @@ def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user
 
     monkeypatch.setenv(data.DATA_ENV, "")
     monkeypatch.setattr(train_module, "_USER_DATA_ENV", None)
+    for name in ("first", "second", "third"):  # roots that exist: a run never points $SSGEN_DATA at a missing dir
+        (tmp_path / name).mkdir()
     train_module.point_data_env(str(tmp_path / "first"))
     train_module.point_data_env(str(tmp_path / "second"))  # the next job of a sequential sweep
     assert os.environ[data.DATA_ENV] == str((tmp_path / "second").resolve())

@@ -67,6 +67,71 @@ def lifecycle_rows() -> list[tuple[str, str]]:
     return rows
 
 
+def records_rows() -> list[tuple[str, str]]:
+    """Messages about what a run reads and writes (data identity, storage, stops), from the functions that raise them."""
+    import errno
+    import logging
+    import os
+
+    from ssgen import data
+    from ssgen.io import RUN_DIR_FIX, make_dir, storage_error
+    from ssgen.runs import resume_command
+    from ssgen.stops import sweep_hint
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "noise"
+        root.mkdir()
+        rng = np.random.default_rng(0)
+        for split, n in (("train", 20), ("t10k", 10)):
+            data.write_idx(root / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+            data.write_idx(root / f"{split}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+        rows.append(("`ssgen-train data.root=<dir>` holding other IDX files under Fashion-MNIST's names",
+                     config_message([f"data.root={root}"]).replace(str(root), "<dir>")))
+        records: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("ssgen").addHandler(handler)
+        try:
+            data.data_record(root, allow_unknown=True)
+        finally:
+            logging.getLogger("ssgen").removeHandler(handler)
+        rows.append(("... with `data.allow_unknown=true` (accepted; results.json `data` records files and digests)",
+                     f"warning: {records[0]}".replace(str(root), "<dir>")))
+        saved = os.environ.get(data.DATA_ENV)
+        os.environ[data.DATA_ENV] = str(Path(tmp) / "missing")
+        try:
+            rows.append(("`SSGEN_DATA=<missing dir> ssgen-train` (or any command)",
+                         config_message([]).replace(tmp, "<tmp>")))
+        finally:
+            if saved is None:
+                del os.environ[data.DATA_ENV]
+            else:
+                os.environ[data.DATA_ENV] = saved
+        last = "<run>/checkpoints/last.ckpt"
+        rows.append(("a full disk at a checkpoint save (exit 2, status `failed: StorageError: ...`, the previous "
+                     "last.ckpt kept)",
+                     f"ssgen-train: error: {storage_error(last, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), RUN_DIR_FIX)}"))
+        taken = Path(tmp) / "taken"
+        taken.write_text("a file")
+        try:
+            make_dir(taken / "run")
+        except SSGenError as exc:
+            rows.append(("`ssgen-train hydra.run.dir=<a path under a file or in a read-only dir>` (nothing written)",
+                         f"ssgen-train: error: {exc}".replace(tmp, "<tmp>")))
+    single = resume_command("outputs/dcgan/2026-12-03_10-00-00", ["method=dcgan"])
+    rows.append(("SIGTERM or Ctrl-C before the first batch (a callback's setup: the evaluator training; exit 2)",
+                 f"ssgen-train: error: interrupted (SIGTERMException); nothing trained yet: resume with `{single}`"))
+    sweep = "outputs/m1/multirun/2026-12-03_10-00-00"
+    job = resume_command(f"{sweep}/0_seed=0", ["seed=0"])
+    rows.append(("SIGTERM or Ctrl-C in a job of `ssgen-train -m seed=0,1` (exit 2, no further job starts)",
+                 f"ssgen-train: error: interrupted (SIGTERMException); last.ckpt saved: resume with `{job}`; "
+                 f"{sweep_hint(sweep)}"))
+    rows.append(("SIGTERM or Ctrl-C between two jobs of a sweep (exit 2)",
+                 f"ssgen-train: error: interrupted (SIGTERM) between sweep jobs; {sweep_hint(sweep)}"))
+    return rows
+
+
 def main() -> None:
     from ssgen.bench import main as bench
     from ssgen.data import load_fashion_mnist, read_idx
@@ -88,7 +153,7 @@ def main() -> None:
                       ["method=wgan_gp", "data.n_labels=0"], ["method=dcgan", "method.ema_decay=1"],
                       ["method=m1_m2"], ["trainer.max_epochs=0"],
                       ["data.n_labels=10"], ["data.n_labels=1000", "method.callbacks.svm_head.n_labels=[10,100]"],
-                      ["data.device_resident=gpu"]):
+                      ["data.device_resident=gpu"], ["trainer.accelerator=gpu"], ["trainer.devices=0"]):
         rows.append(("`ssgen-train " + " ".join(overrides) + "`", config_message(overrides)))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -177,11 +242,13 @@ def main() -> None:
                 rows.append(("`ssgen-predict` with a few blank, dim or dark-on-light images (accepted)",
                              f"ssgen-predict: warning: {message}"))
     rows.extend(lifecycle_rows())
+    rows.extend(records_rows())
     print("# Bad input and the message it gets\n")
     print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
     print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
     print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py, test_images.py,")
-    print("test_api.py, test_bench.py). Nothing is written when an input is refused.\n")
+    print("test_api.py, test_bench.py, test_devices.py, test_data_identity.py, test_storage.py, test_stops.py).")
+    print("Nothing is written when an input is refused.\n")
     print("| input | message |\n|---|---|")
     for case, message in rows:
         print(f"| {case} | {message.replace('|', '/')} |")

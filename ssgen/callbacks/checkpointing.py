@@ -94,11 +94,17 @@ class CheckpointOnInterrupt(L.Callback):
 
     def __init__(self) -> None:
         self.interrupted: str | None = None
+        self.training = False  # a stop before the loop (setup: the evaluator trains) has nothing to save
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.training = True
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException | KeyboardInterrupt):
             self.interrupted = type(exception).__name__
-            if trainer.global_rank == 0:
+            # before the loop the weights are not yet trained, nor restored on a resume: saving them would overwrite
+            # the last.ckpt being resumed
+            if trainer.global_rank == 0 and self.training:
                 path = Path(trainer.default_root_dir) / "checkpoints" / LastCheckpoint.FILE_NAME
                 trainer.save_checkpoint(path, weights_only=False)
                 log.warning("interrupted: saved %s at optimizer step %d", path, trainer.global_step)
