@@ -10,6 +10,8 @@ exit status 2, with nothing written (docs/errors.md lists the messages).
 
 from __future__ import annotations
 
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,3 +86,27 @@ def run_console_script(program: str, usage: str | None, argv: list[str] | None,
         work(argv)
     except SSGenError as exc:
         exit_with_error(program, exc)
+
+
+# ------------------------------------------------------------------------------------------------ command lines
+def hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value that parses back to exactly ``text``: as it is where Hydra's grammar takes
+    it, else single-quoted with the grammar's escapes (a backslash run before a quote doubled, the quote escaped) and
+    ``${`` escaped so OmegaConf keeps it literal. A sweep job dir (``0_seed=1``), spaces and non-ASCII need quotes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:  # an unquoted ${...} would be resolved by OmegaConf: it always gets quotes and its escape
+        if "${" not in text and OverridesParser.create().parse_override(f"k={text}").value() == text:
+            return text
+    except Exception:  # Hydra's grammar errors: the value needs quotes
+        pass
+    body = re.sub(r"(\\*)'", lambda match: match.group(1) * 2 + "\\'", text.replace("${", "\\${"))
+    return f"'{body}{chr(92) * (len(text) - len(text.rstrip(chr(92))))}'"
+
+
+def shell_word(word: str) -> str:
+    """``word`` quoted for a POSIX shell: as ``shlex.quote`` does, but in double quotes when it holds single quotes
+    and nothing a shell expands inside double quotes (``'...'"'"'...'`` is correct but hard to read)."""
+    if "'" in word and not re.search(r'["$`\\!]', word):
+        return f'"{word}"'
+    return shlex.quote(word)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from hydra import compose
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssgen.cli import hydra_value, shell_word
 from ssgen.config import to_plain, validate
 from ssgen.errors import SSGenError, exit_with_error
 from ssgen.io import check_writable
@@ -114,29 +113,6 @@ def record_failure(cfg: DictConfig, exc: BaseException) -> None:
                                 "seed": cfg.seed, "status": failure_status(exc)})
     except Exception:  # the config itself may be what is broken; the log still has the error
         pass
-
-
-def hydra_value(text: str) -> str:
-    """``text`` as a Hydra override value that parses back to exactly ``text``: as it is where Hydra's grammar takes
-    it, else single-quoted with the grammar's escapes (a backslash run before a quote doubled, the quote escaped) and
-    ``${`` escaped so OmegaConf keeps it literal. A sweep job dir (``0_seed=1``), spaces and non-ASCII need quotes."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:  # an unquoted ${...} would be resolved by OmegaConf: it always gets quotes and its escape
-        if "${" not in text and OverridesParser.create().parse_override(f"k={text}").value() == text:
-            return text
-    except Exception:  # Hydra's grammar errors: the value needs quotes
-        pass
-    body = re.sub(r"(\\*)'", lambda match: match.group(1) * 2 + "\\'", text.replace("${", "\\${"))
-    return f"'{body}{chr(92) * (len(text) - len(text.rstrip(chr(92))))}'"
-
-
-def shell_word(word: str) -> str:
-    """``word`` quoted for a POSIX shell: as ``shlex.quote`` does, but in double quotes when it holds single quotes
-    and nothing a shell expands inside double quotes (``'...'"'"'...'`` is correct but hard to read)."""
-    if "'" in word and not re.search(r'["$`\\!]', word):
-        return f'"{word}"'
-    return shlex.quote(word)
 
 
 def resume_command(run_dir: str | Path, overrides: list[str], config_name: str | None = None) -> str:

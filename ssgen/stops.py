@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from ssgen.cli import hydra_value, shell_word
 from ssgen.errors import Interrupted, exit_with_error
 
 log = logging.getLogger("ssgen")
@@ -140,8 +141,6 @@ class SweepStops:
 def sweep_hint(sweep_dir: str) -> str:
     """What a stopped sweep says about the jobs it did not run: relaunching the sweep into its dir runs them (a
     finished job is left as it is, an interrupted one resumes)."""
-    from ssgen.runs import hydra_value, shell_word
-
     return ("the sweep stopped and started no further job: relaunch the same sweep command with "
             f"{shell_word('hydra.sweep.dir=' + hydra_value(sweep_dir))} to run the rest")
 

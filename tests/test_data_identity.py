@@ -132,6 +132,7 @@ def test_a_missing_ssgen_data_is_an_error_not_a_fallback(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_the_console_script_refuses_unknown_data_before_any_dir_is_made(tmp_path):
     root = write_noise(tmp_path / "noise")
     run_dir = tmp_path / "run"

@@ -42,6 +42,7 @@ def test_values_lightning_cannot_take_are_one_line(accelerator, devices, fragmen
         check_devices(accelerator, devices)
 
 
+@pytest.mark.slow
 def test_the_console_script_refuses_a_missing_gpu_before_any_dir_is_made(tmp_path, monkeypatch):
     import torch
 

@@ -78,7 +78,6 @@ def test_truncated_svm_file_clear_error(tmp_path):
         load_svm(path)
 
 
-@pytest.mark.slow
 def test_model_selection_cannot_see_the_test_set(m1_run, monkeypatch):
     """Shuffling the test labels changes the test score but no chosen hyperparameter."""
     from ssgen.callbacks.svm_head import SVMHead

@@ -17,8 +17,9 @@ import torch
 from conftest import QUICK, compose_config
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from ssgen.cli import hydra_value
 from ssgen.errors import Interrupted
-from ssgen.runs import hydra_value, relaunch_command, resume_command
+from ssgen.runs import relaunch_command, resume_command
 from ssgen.train import train
 
 TESTS = Path(__file__).resolve().parent

@@ -92,6 +92,7 @@ def test_a_write_that_fails_keeps_the_old_file_and_names_it(tmp_path):
         ssgen.io.make_dir(path / "run")
 
 
+@pytest.mark.slow
 def test_the_console_script_refuses_a_run_dir_it_cannot_write_in_one_line(tmp_path):
     taken = tmp_path / "taken"
     taken.write_text("a file, where the run dir's parent should be")
