@@ -37,13 +37,14 @@ from ssgen.callbacks.checkpointing import LastCheckpoint
 from ssgen.callbacks.failed_convergence import ACCELERATOR_READ_EVERY
 from ssgen.checkpoints import read_checkpoint
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed
+from ssgen.models.loading import MAX_NAMED, nonfinite_tensors
+from ssgen.models.loading import name_some as _named
 
 log = logging.getLogger("ssgen")
 
 # the optimizer settings a config sets (Adam, RMSprop, SGD); flags such as foreach / fused are how it runs, not what
 HYPER_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "alpha", "dampening", "nesterov", "centered",
               "amsgrad", "maximize")
-MAX_NAMED = 3  # non-finite tensors named in a message before "and N more"
 
 
 class AuditFailed(SSGenError):
@@ -95,18 +96,6 @@ def apply_configured_settings(trainer: L.Trainer, model: L.LightningModule) -> l
                     changes.append(f"optimizer {index} {key} {_plain(group.get(key))} -> {value}")
                     group[key] = tuple(value) if isinstance(value, list) else value
     return changes
-
-
-# ------------------------------------------------------------------------------------------------ weights
-def nonfinite_tensors(tensors: dict[str, Any]) -> list[str]:
-    """Names of the floating-point tensors of a state dict that hold a NaN or an infinity."""
-    return [name for name, tensor in tensors.items()
-            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
-
-
-def _named(names: list[str]) -> str:
-    more = f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
-    return ", ".join(names[:MAX_NAMED]) + more
 
 
 # ------------------------------------------------------------------------------------------------ the callback

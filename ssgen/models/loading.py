@@ -36,17 +36,38 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+MAX_NAMED = 3  # tensors named in a message about non-finite weights; the rest are counted
+
+
+def nonfinite_tensors(tensors: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors of a state dict that hold a NaN or an infinity."""
+    return [name for name, tensor in tensors.items()
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+
+
+def name_some(names: list[str]) -> str:
+    """The first ``MAX_NAMED`` names, comma-separated, and how many more: for one-line messages."""
+    more = f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else ""
+    return ", ".join(names[:MAX_NAMED]) + more
+
+
+def _unreadable_fix(path: Path) -> str:
+    # a run dir's own last.ckpt is what a relaunch resumes from: pointing the user at it again would loop
+    if path.name == "last.ckpt":
+        return "it cannot be resumed or loaded: delete it to train this run dir afresh, or retrain"
+    return "use another checkpoint (e.g. the run's checkpoints/last.ckpt) or retrain"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` on CPU: a truncated or foreign file gives a CheckpointError."""
     path = resolve_checkpoint(path)
     if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6
-        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint; use another checkpoint "
-                              "(e.g. checkpoints/last.ckpt) or retrain")
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint; {_unreadable_fix(path)}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({type(exc).__name__}); "
-                              "use another checkpoint (e.g. checkpoints/last.ckpt) or retrain") from exc
+                              f"{_unreadable_fix(path)}") from exc
     except Exception as exc:  # weights_only refusing a pickled object lands here
         raise CheckpointError(f"{path} cannot be loaded safely ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from exc
 
@@ -112,7 +133,7 @@ def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what
 
     ``expected``: allowed base classes; anything else gives 'is a <Class> checkpoint, not a <what>'.
     ``fallback_target``: the class for a checkpoint that records none (from its run dir's config); gated too.
-    Raises CheckpointError (one line) for a missing, truncated, foreign or unsafe file.
+    Raises CheckpointError (one line) for a missing, truncated, foreign or unsafe file, and for non-finite weights.
     """
     path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(path)
@@ -125,4 +146,10 @@ def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what
     except (KeyError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{path} does not match {cls.__name__} of this ssgen version ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:160]})") from exc
+    # every command and ssgen.load comes through here: a diverged run's weights would give black images and one
+    # class for every input without a word
+    bad = nonfinite_tensors(checkpoint["state_dict"])
+    if bad:
+        raise CheckpointError(f"{path} holds non-finite weights ({name_some(bad)}): the run diverged (its results.json "
+                              "says failed); retrain it, e.g. with a smaller learning rate")
     return model.eval()
