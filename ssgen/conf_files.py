@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +48,29 @@ def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
 JOB_NAME_LENGTH = 60  # a sweep job dir is '<num>_<overrides>', cut to this and a hash: file names stay legal
 
 
-def job_name(override_dirname: str) -> str:
+def swept_keys(argv: list[str] | None = None) -> set[str]:
+    """The keys a command line sweeps (``a=1,2``, ``b=range(3)``, ``c=glob(*)``; default ``sys.argv[1:]``), as
+    Hydra's own grammar reads them; an empty set where none, or where the sweep is not on the command line (an
+    Optuna search space in a preset) or it does not parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    try:
+        return {override.key_or_group for override in OverridesParser.create().parse_overrides(words)
+                if override.is_sweep_override()}
+    except Exception:  # a word that is not an override (ssgen-train's own options): nothing to go by
+        return set()
+
+
+def job_name(override_dirname: str, swept: set[str] | None = None) -> str:
     """A flat, short dir name for a sweep job's overrides (``JOB_NAME_LENGTH`` characters at most).
 
-    Path separators are replaced. When the whole is too long, the shortest overrides are kept (in their order:
-    the ones a sweep varies, seed=1 or method.lr=0.01, are short, long lists and paths are not) and the rest is
-    replaced by a hash of the whole, so jobs of one sweep keep names that tell them apart; every job's full
-    overrides stay in ``.hydra/overrides.yaml``.
+    Path separators are replaced. The overrides the sweep varies (``swept``, by default ``swept_keys()`` of this
+    process's command line) come first, so jobs of one sweep differ at the start of their names. When the whole is
+    too long, those are kept, then the shortest of the rest (long lists and paths seldom tell jobs apart), and the
+    others are replaced by a hash of the whole; every job's full overrides stay in ``.hydra/overrides.yaml``.
     """
-    flat = re.sub(r"[^A-Za-z0-9._,=+-]", "-", override_dirname)
-    if len(flat) <= JOB_NAME_LENGTH:
-        return flat
-    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
+    swept = swept_keys() if swept is None else swept
     items, depth, start = [], 0, 0
     for index, char in enumerate(override_dirname):  # the commas between overrides, not those inside [a,b]
         depth += char == "["
@@ -66,11 +78,21 @@ def job_name(override_dirname: str) -> str:
         if char == "," and depth == 0:
             items.append(override_dirname[start:index])
             start = index + 1
-    items = [re.sub(r"[^A-Za-z0-9._,=+-]", "-", item) for item in [*items, override_dirname[start:]]]
+    items.append(override_dirname[start:])
+    varies = [item.partition("=")[0].lstrip("+~") in swept for item in items]
+    order = sorted(range(len(items)), key=lambda i: not varies[i])  # stable: the swept first, each group in order
+    items = [re.sub(r"[^A-Za-z0-9._,=+-]", "-", items[i]) for i in order]
+    varies = [varies[i] for i in order]
+    flat = ",".join(items)
+    if len(flat) <= JOB_NAME_LENGTH:
+        return flat
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
     budget, kept = JOB_NAME_LENGTH - 9, set()
-    for index in sorted(range(len(items)), key=lambda i: len(items[i])):
+    for index in sorted(range(len(items)), key=lambda i: (not varies[i], len(items[i]))):
         cost = len(items[index]) + (1 if kept else 0)
         if cost > budget:
+            if varies[index]:
+                continue  # a long swept value: the hash tells those jobs apart; shorter ones may still fit
             break
         kept.add(index)
         budget -= cost
