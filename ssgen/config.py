@@ -173,6 +173,9 @@ class TrainConfig:
     logger: dict[str, Any] = field(default_factory=dict)
     callbacks: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    # M1: the label budgets N its heads score one VAE at (the write-up's Q4 table, Kingma et al.'s Table 1 columns);
+    # data.n_labels, results.json's headline N, is scored too. experiment=debug scores data.n_labels only.
+    label_budgets: list[Any] = field(default_factory=lambda: [100, 600, 1000, 3000])
     restarts: int = 0  # GANs: on failed convergence, relaunch with seed+1 up to this many times
     ckpt_path: str | None = None  # resume: a .ckpt path, or 'last' for <run_dir>/checkpoints/last.ckpt
     run_dir: str = "${hydra:runtime.output_dir}"

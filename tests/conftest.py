@@ -16,7 +16,7 @@ from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
 
 # A few batches, no progress bar: enough to run every code path of a training run in seconds.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
-        "trainer.log_every_n_steps=1"]
+        "trainer.log_every_n_steps=1", "label_budgets=[${data.n_labels}]"]
 QUICK = [item for item in FAST if "limit_train_batches" not in item]  # FAST with a batch limit of your own
 
 

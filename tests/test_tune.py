@@ -65,10 +65,15 @@ def test_summary_puts_scores_beside_their_baselines(tmp_path: Path) -> None:
           "heads": {"100": {"m1_svm": {"accuracy": 0.65}, "m1_spreading": {"accuracy": 0.66}, "raw_svm": {"accuracy": 0.71}},
                     "1000": {"m1_svm": {"accuracy": 0.80}, "raw_svm": {"accuracy": 0.78}}}}
     lines = run_summary(m1, tmp_path).splitlines()
-    n100 = next(line for line in lines if "N=100 " in line)
-    assert "m1_svm 0.650" in n100 and "raw-pixel SVM 0.710 (-0.060)" in n100 and "worse than raw pixels" in n100
-    n1000 = next(line for line in lines if "N=1000 " in line)
-    assert "(+0.020)" in n1000 and "worse" not in n1000
+    header = next(line for line in lines if "raw-pixel SVM" in line).split("  ")
+    columns = [cell.strip() for cell in header if cell.strip()]
+    assert columns == ["N", "M1 + SVM", "M1 + label spreading", "raw-pixel SVM", "M1 - raw", "write-up M1 + SVM"]
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] in (["100"], ["1000"])}
+    # each N: every head, the raw-pixel SVM on the same labels, the gain over it, the write-up's number
+    assert rows["100"][1:] == ["0.650", "0.660", "0.710", "-0.060", "0.596"]
+    assert rows["1000"][1:] == ["0.800", "-", "0.780", "+0.020", "0.709"]
+    worse = [line for line in lines if "worse than raw pixels" in line]
+    assert len(worse) == 1 and "N=100:" in worse[0] and "1000" not in worse[0]
     gan = {"method": "dcgan", "arch": "dcgan", "seed": 1, "status": "ok", "fid": 7.76, "fid_floor": 0.12,
            "kid": 0.059, "class_consistency": 0.946, "class_consistency_floor": 0.973, "scored_checkpoint": "best.ckpt",
            "recall": 0.41, "recall_floor": 0.72, "warnings": ["partial collapse at epoch 9, the last checked: ..."]}

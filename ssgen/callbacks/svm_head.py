@@ -36,7 +36,9 @@ class SVMHead(EndOfRunStep):
     """At the end of training: encode, fit the heads for every N in ``n_labels``, score on test, save.
 
     Args:
-        n_labels: label budgets to score with this one VAE (e.g. [100, 600, 1000, 3000]).
+        n_labels: label budgets to score with this one VAE (the config's ``label_budgets``: 100, 600, 1000, 3000).
+        headline: the budget results.json's ``test_accuracy`` reports (the run's ``data.n_labels``); scored too
+            when not in ``n_labels``. None: the first of ``n_labels``.
         seed: draws each labelled subset (the data module's rule: same seed, same images) and the CV folds.
         cv_folds: stratified folds on the labelled subset for model selection.
         transductive: also fit the label-spreading head on labelled + unlabelled encodings.
@@ -47,19 +49,25 @@ class SVMHead(EndOfRunStep):
 
     step_name = "svm_head"
 
-    def __init__(self, n_labels: list[int] | tuple[int, ...] = (100,), seed: int = 0, cv_folds: int = 5,
-                 transductive: bool = True, n_unlabelled: int = 10_000, raw_pixel_baseline: bool = True,
-                 active_units_only: bool = False, n_jobs: int | None = None) -> None:
-        self.n_labels = [parse_n_labels(n) for n in n_labels]
+    def __init__(self, n_labels: list[int] | tuple[int, ...] = (100, 600, 1000, 3000), headline: int | str | None = None,
+                 seed: int = 0, cv_folds: int = 5, transductive: bool = True, n_unlabelled: int = 10_000,
+                 raw_pixel_baseline: bool = True, active_units_only: bool = False, n_jobs: int | None = None) -> None:
+        self.n_labels = self.label_budgets(n_labels, headline)
+        self.headline = self.n_labels[0]
         self.seed, self.cv_folds, self.transductive = seed, cv_folds, transductive
         self.n_unlabelled, self.raw_pixel_baseline = n_unlabelled, raw_pixel_baseline
         self.active_units_only, self.n_jobs = active_units_only, n_jobs
 
     @staticmethod
+    def label_budgets(n_labels: list[Any] | tuple[Any, ...], headline: Any = None) -> list[int]:
+        """The budgets to score, the headline first, each once (``parse_n_labels`` of each; ConfigError if unreadable)."""
+        budgets = [parse_n_labels(n) for n in ([] if headline is None else [headline]) + list(n_labels or ())]
+        return list(dict.fromkeys(budgets))
+
+    @staticmethod
     def check_config(spec: dict[str, Any], cfg: DictConfig) -> None:
         """Refuse, before training, label budgets whose cross-validation cannot be folded (``validate()`` calls this)."""
-        for n in spec.get("n_labels") or ():
-            count = parse_n_labels(n)
+        for count in SVMHead.label_budgets(spec.get("n_labels") or (), spec.get("headline")):
             if 0 < count < MIN_LABELS_PER_CLASS * N_CLASSES:
                 raise ConfigError(
                     f"the SVM head cannot score N={count}: its cross-validation needs at least {MIN_LABELS_PER_CLASS} "
@@ -109,7 +117,7 @@ class SVMHead(EndOfRunStep):
         metadata = {"latent_units": units.tolist(), "active_units": int((unit_std > ACTIVE_UNIT_STD).sum()), "seed": self.seed,
                     "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()}}
         atomic_write_json(run_dir / "checkpoints" / "svm_head.json", metadata)
-        primary = heads.get(str(self.n_labels[0]), {})
+        primary = heads.get(str(self.headline), {})
         results: dict[str, Any] = {
             "test_accuracy": primary.get("m1_svm", {}).get("accuracy"),
             "macro_f1": primary.get("m1_svm", {}).get("macro_f1"),
