@@ -231,7 +231,7 @@ class M1(Classifier):
         return read_head_metadata(self.info.run_dir)
 
     def _classify(self, pixels: np.ndarray, n_labels: int | None) -> np.ndarray:
-        from ssgen.heads import load_svm
+        from ssgen.heads import load_svm, predict
 
         metadata = self._metadata()
         n = int(n_labels if n_labels is not None else metadata["n_labels"][0])
@@ -239,8 +239,12 @@ class M1(Classifier):
             raise SSGenError(f"{self.info.run_dir} has no head for n_labels={n}; available: {', '.join(metadata['heads'])}")
         if n not in self._heads:
             self._heads[n] = load_svm(self.info.run_dir / "checkpoints" / f"svm_head_n{n}.skops")
-        features = self.module.encode_means(torch.from_numpy(pixels)).numpy()[:, metadata["latent_units"]]
-        return self._heads[n].predict(features).astype(np.int64)
+        units = metadata["latent_units"]
+        features = self.module.encode_means(torch.from_numpy(pixels)).numpy()[:, units]
+        # a head trained with mirror=true scores both views, as it was scored on the test set
+        mirrored = (self.module.encode_means(torch.from_numpy(pixels).flip(-1)).numpy()[:, units]
+                    if metadata.get("mirror") else None)
+        return predict(self._heads[n], features, mirrored)
 
 
 # ------------------------------------------------------------------------------------------------ loading

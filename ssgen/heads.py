@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
@@ -54,22 +54,32 @@ class HeadFit:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _cv(labels: np.ndarray, folds: int, seed: int) -> StratifiedKFold:
+def _cv(labels: np.ndarray, folds: int, seed: int, grouped: bool = False) -> StratifiedKFold | StratifiedGroupKFold:
     # fewer labelled images per class than folds (N=10) would make StratifiedKFold fail
     per_class = int(np.bincount(labels).min())
-    return StratifiedKFold(n_splits=max(2, min(folds, per_class)), shuffle=True, random_state=seed)
+    if grouped:  # labels holds each image twice (it and its mirror): a pair never straddles folds
+        per_class //= 2
+    kind = StratifiedGroupKFold if grouped else StratifiedKFold
+    return kind(n_splits=max(2, min(folds, per_class)), shuffle=True, random_state=seed)
 
 
 def fit_svm(features: np.ndarray, labels: np.ndarray, seed: int = 0, cv_folds: int = 5,
             c_values: tuple[float, ...] = (1.0, 10.0, 100.0), gamma_factors: tuple[float, ...] = (0.3, 1.0, 3.0),
-            n_jobs: int | None = None) -> HeadFit:
+            n_jobs: int | None = None, mirrored: np.ndarray | None = None) -> HeadFit:
     """RBF-SVM with C, gamma and scaling (standardise or not) chosen by stratified CV on (features, labels).
 
     gamma is searched as multiples of sklearn's 'scale' heuristic 1 / (d * Var[X]) for each scaling,
     so the grid adapts to 50-d latents and 784-d pixels alike. Shapes: features (N, d), labels (N,).
+    ``mirrored`` (N, d), the features of each labelled image flipped left-right, adds them as training images of
+    the same class (a label-preserving augmentation on Fashion-MNIST); an image and its mirror share a CV fold.
     """
     start = time.time()
     features = np.asarray(features, dtype=np.float64)
+    groups = None
+    if mirrored is not None:
+        groups = np.tile(np.arange(len(features)), 2)
+        features = np.concatenate([features, np.asarray(mirrored, dtype=np.float64)])
+        labels = np.tile(labels, 2)
     dim = features.shape[1]
     raw_scale = 1.0 / (dim * max(features.var(), 1e-12))
     param_grid = [
@@ -77,9 +87,9 @@ def fit_svm(features: np.ndarray, labels: np.ndarray, seed: int = 0, cv_folds: i
         {"scale": ["passthrough"], "svc__C": list(c_values), "svc__gamma": [f * raw_scale for f in gamma_factors]},
     ]
     pipeline = Pipeline([("scale", StandardScaler()), ("svc", SVC(kernel="rbf"))])
-    search = GridSearchCV(pipeline, param_grid, cv=_cv(labels, cv_folds, seed), scoring="accuracy", n_jobs=n_jobs,
-                          refit=True)
-    search.fit(features, labels)
+    search = GridSearchCV(pipeline, param_grid, cv=_cv(labels, cv_folds, seed, grouped=groups is not None),
+                          scoring="accuracy", n_jobs=n_jobs, refit=True)
+    search.fit(features, labels, groups=groups)
     best = search.best_params_
     params = {"C": best["svc__C"], "gamma": float(best["svc__gamma"]),
               "scaling": "standard" if isinstance(best["scale"], StandardScaler) else "none"}
@@ -121,9 +131,19 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[st
             "confusion_matrix": confusion_matrix(labels, predicted, labels=list(range(10))).tolist()}
 
 
-def score(fit: HeadFit, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Test-set metrics of a fitted head, with how it was chosen."""
-    return {**classification_metrics(labels, fit.model.predict(features)),
+def predict(model: Any, features: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
+    """Class indices (N,) int64 a fitted head gives features (N, d); with ``mirrored`` (N, d), the features of the
+    same images flipped left-right, the head's decision scores of both views are averaged (an SVM's one-vs-rest
+    ``decision_function``; a head without one, e.g. label spreading, is given ``features`` alone)."""
+    if mirrored is None or not hasattr(model, "decision_function"):
+        return np.asarray(model.predict(features)).astype(np.int64)
+    scores = model.decision_function(features) + model.decision_function(mirrored)
+    return np.asarray(model.classes_)[scores.argmax(axis=1)].astype(np.int64)
+
+
+def score(fit: HeadFit, features: np.ndarray, labels: np.ndarray, mirrored: np.ndarray | None = None) -> dict[str, Any]:
+    """Test-set metrics of a fitted head (``predict``, both views averaged with ``mirrored``), with how it was chosen."""
+    return {**classification_metrics(labels, predict(fit.model, features, mirrored)),
             "params": fit.params, "cv_accuracy": fit.cv_accuracy, "fit_seconds": round(fit.fit_seconds, 2)}
 
 

@@ -227,3 +227,55 @@ def test_epoch_statistics_accumulate_in_place_to_the_direct_values():
     assert model._mean_count == 12
     assert torch.allclose(std, torch.cat(chunks).std(0, unbiased=False), atol=1e-5)
     assert torch.equal(elbo_terms(torch.tensor([3.0, 1.0, 3.5])), torch.tensor([-4.0, 3.0, 1.0, 3.5]))
+
+
+def _two_moons_with_mirrors(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n // 3)
+    features = rng.normal(size=(n, 4)) + labels[:, None] * 1.5
+    return features, labels, features[:, ::-1] + rng.normal(scale=0.1, size=(n, 4))  # a "mirror" view of each
+
+
+def test_mirrored_views_train_the_head_and_never_straddle_a_fold():
+    from ssgen.heads import _cv
+
+    features, labels, mirrored = _two_moons_with_mirrors()
+    fit = fit_svm(features, labels, mirrored=mirrored, cv_folds=3)
+    # the head was trained on both views: some support vectors are mirrors (indices past the originals)
+    assert len(fit.model[-1].support_) > 0 and (fit.model[-1].support_ >= len(features)).any()
+    # cross-validation keeps an image and its mirror in the same fold, so a held-out image's mirror never trains
+    groups = np.tile(np.arange(len(features)), 2)
+    for train_idx, held_idx in _cv(np.tile(labels, 2), 3, 0, grouped=True).split(
+            np.zeros(2 * len(labels)), np.tile(labels, 2), groups):
+        assert not set(groups[train_idx]) & set(groups[held_idx])
+
+
+def test_mirrored_prediction_averages_both_views_decision_scores():
+    from ssgen.heads import predict
+
+    features, labels, mirrored = _two_moons_with_mirrors()
+    model = fit_svm(features, labels, mirrored=mirrored, cv_folds=3).model
+    expected = model.classes_[(model.decision_function(features) + model.decision_function(mirrored)).argmax(axis=1)]
+    assert (predict(model, features, mirrored) == expected).all()
+    # swapping the views gives the same labels: the score of an image and of its mirror is one score
+    assert (predict(model, mirrored, features) == expected).all()
+    assert (predict(model, features) == model.predict(features)).all()
+
+
+@pytest.mark.slow
+def test_mirror_head_scores_an_image_and_its_mirror_alike(tmp_path):
+    """method.callbacks.svm_head.mirror=true: M1 and the raw-pixel SVM train on both views and score their mean, so
+    ssgen.load(run).predict gives an image and its left-right mirror the same label, and the record says so."""
+    import ssgen
+    from ssgen.train import train
+
+    results = train(compose_config(["trainer.max_epochs=1", "+trainer.limit_train_batches=20", "torch_threads=1",
+                                    "trainer.enable_progress_bar=false", f"run_dir={tmp_path}", "label_budgets=[100]",
+                                    "method.callbacks.svm_head.mirror=true", "method.callbacks.svm_head.cv_folds=2",
+                                    "method.callbacks.svm_head.transductive=false"]))
+    assert results["status"] == "ok"
+    assert {"m1_svm", "raw_svm"} <= set(results["heads"]["100"])
+    assert json.loads((tmp_path / "checkpoints" / "svm_head.json").read_text())["mirror"] is True
+    images = load_fashion_mnist()["test_images"][:200]
+    model = ssgen.load(tmp_path)
+    assert (model.predict(images.numpy()).labels == model.predict(images.flip(-1).numpy()).labels).all()
