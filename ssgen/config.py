@@ -49,6 +49,8 @@ class MethodConfig:
     default_n_labels: Any = 100
     # trainer.precision unless set (conf/trainer/default.yaml): the class attribute of the same name
     default_precision: str = "32-true"
+    # trainer.max_epochs unless set: the class attribute of the same name (M1 fits its CPU budget, the rest 40)
+    default_max_epochs: int = 40
     callbacks: dict[str, Any] = field(default_factory=dict)  # method-specific callbacks, merged with cfg.callbacks
 
 
@@ -81,10 +83,11 @@ def method_schema(cls: type, target: str) -> type:
 
     The module's signature is the one place its defaults live; the method YAML lists only what differs
     (with the paper's reason). ``family``, ``pixel_range``, ``train_stream``, ``batch_size``,
-    ``default_n_labels`` and ``default_precision`` default to the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
+    ``default_n_labels``, ``default_precision`` and ``default_max_epochs`` default to the class attributes of the same names. Unknown keys and wrong types then fail at compose time.
     """
     specs: list[tuple[str, Any, Any]] = [("_target_", str, field(default=target))]
-    for meta in ("family", "pixel_range", "train_stream", "batch_size", "default_n_labels", "default_precision"):
+    for meta in ("family", "pixel_range", "train_stream", "batch_size", "default_n_labels", "default_precision",
+                 "default_max_epochs"):
         if hasattr(cls, meta):
             value = getattr(cls, meta)
             # n_labels is an int or 'all' whichever the class picked, so its key takes either

@@ -135,7 +135,7 @@ def _train_once(run_dir: Path, *overrides: str) -> Path:
 def m1_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An M1 run dir (30 batches) with SVM heads at N=20 and N=100 (its data.n_labels), each with the transductive
     and raw-pixel heads beside it (2 CV folds, 500 unlabelled points: accuracy well above chance in seconds)."""
-    return _train_once(tmp_path_factory.mktemp("m1_run") / "run", "+trainer.limit_train_batches=30",
+    return _train_once(tmp_path_factory.mktemp("m1_run") / "run", "+trainer.limit_train_batches=30", "arch=vae_mlp",
                        "method.callbacks.svm_head.n_labels=[20,100]", "method.callbacks.svm_head.cv_folds=2",
                        "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.transductive=true")
 

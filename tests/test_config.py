@@ -24,7 +24,7 @@ def test_every_gan_combination_composes_and_validates(method, arch):
 def test_m1_default_composes():
     cfg = compose_config(["run_dir=/tmp/x"])
     validate(cfg)
-    assert (cfg.method.name, cfg.arch.name, cfg.data.pixel_range, cfg.data.seed) == ("m1", "vae_mlp", "unit", 0)
+    assert (cfg.method.name, cfg.arch.name, cfg.data.pixel_range, cfg.data.seed) == ("m1", "vae_conv", "unit", 0)
 
 
 @pytest.mark.parametrize("method", GAN_METHODS)
