@@ -77,7 +77,8 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
         method.pop(key, None)
     # Called directly rather than through instantiate(), which would hand over DictConfigs: hparams must be
     # plain containers so checkpoints load with torch.load(weights_only=True).
-    return module_class(method.pop("_target_"))(arch=to_plain(cfg.arch), **method)
+    # the method models the run's data set: its classes and image shape (ssgen.data.DatasetInfo) shape the networks
+    return module_class(method.pop("_target_"))(arch=to_plain(cfg.arch), dataset=cfg.data.dataset, **method)
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.confusion import log_confusion
-from ssgen.data import N_CLASSES, parse_n_labels, sample_label_subset
+from ssgen.data import dataset_info, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
 from ssgen.heads import fit_label_spreading, fit_svm, save_svm, score
 from ssgen.io import atomic_write_json
@@ -58,12 +58,14 @@ class SVMHead(EndOfRunStep):
     @staticmethod
     def check_config(spec: dict[str, Any], cfg: DictConfig) -> None:
         """Refuse, before training, label budgets whose cross-validation cannot be folded (``validate()`` calls this)."""
+        info = dataset_info(cfg.data.get("dataset", "fashion_mnist"))
+        least = MIN_LABELS_PER_CLASS * info.n_classes
         for n in spec.get("n_labels") or ():
-            count = parse_n_labels(n)
-            if 0 < count < MIN_LABELS_PER_CLASS * N_CLASSES:
+            count = parse_n_labels(n, info=info)
+            if 0 < count < least:
                 raise ConfigError(
                     f"the SVM head cannot score N={count}: its cross-validation needs at least {MIN_LABELS_PER_CLASS} "
-                    f"labelled images per class (N >= {MIN_LABELS_PER_CLASS * N_CLASSES}); raise data.n_labels or "
+                    f"labelled images per class (N >= {least}); raise data.n_labels or "
                     "method.callbacks.svm_head.n_labels")
 
     def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
@@ -71,6 +73,8 @@ class SVMHead(EndOfRunStep):
         run_dir = Path(trainer.default_root_dir)
         datamodule = trainer.datamodule
         datamodule.setup("fit")
+        info = datamodule.info
+        self.n_labels = [parse_n_labels(n, info=info) for n in self.n_labels]  # 'all' is this data set's training set
         train_labels = datamodule.labels("train").numpy()
         train_means = pl_module.encode_means(datamodule.images("train")).numpy()
         test_means = pl_module.encode_means(datamodule.images("test")).numpy()
@@ -84,7 +88,7 @@ class SVMHead(EndOfRunStep):
         for n in self.n_labels:
             if n == 0:
                 continue
-            indices = sample_label_subset(train_labels, n, self.seed, exclude=datamodule.val_indices)
+            indices = sample_label_subset(train_labels, n, self.seed, exclude=datamodule.val_indices, info=info)
             labels = train_labels[indices]
             entry: dict[str, Any] = {}
             svm = fit_svm(train_means[indices][:, units], labels, self.seed, self.cv_folds, n_jobs=self.n_jobs)
