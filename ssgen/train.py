@@ -95,7 +95,7 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
 def hparams_for_logger(cfg: DictConfig) -> dict[str, Any]:
     """Flat scalars for TensorBoard's HParams tab: the knobs a sweep varies."""
     flat = {f"method.{k}": v for k, v in to_plain(cfg.method).items() if isinstance(v, int | float | str | bool)}
-    flat.update({"arch": cfg.arch.name, "data.n_labels": str(cfg.data.n_labels), "seed": cfg.seed,
+    flat.update({"arch": cfg.arch.name, "data.dataset": cfg.data.dataset, "data.n_labels": str(cfg.data.n_labels), "seed": cfg.seed,
                  "trainer.max_epochs": cfg.trainer.get("max_epochs", -1), "data.batch_size": cfg.data.batch_size})
     return flat
 
