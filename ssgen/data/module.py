@@ -36,10 +36,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
     """The one data module every ssgen model uses (named for its default data set; ``dataset`` picks another).
 
     Args:
-        dataset: which data set (``ssgen.data.dataset_info``: a module of ``ssgen/data/sets``); ``data=mnist``
-            sets it. ``info`` is its description, which the methods, metrics and evaluator take theirs from.
         root: directory searched first for the IDX files (and download target).
-        n_labels: labelled training images, n_labels/10 per class; 0 = none; 'all' = 60000 (the training set).
+        n_labels: labelled training images, class-balanced (n_labels / n_classes per class); 0 = none; 'all' = the
+            whole training set (60000).
         seed: draws the label subset (and the holdout); same seed, same indices, any machine.
         pixel_range: 'unit' ([0,1], VAE) or 'symmetric' ([-1,1], GANs).
         train_stream: what ``train_dataloader`` serves: 'unlabelled' (all training images, no
@@ -51,12 +50,17 @@ class FashionMNISTDataModule(L.LightningDataModule):
             held-out images stay in the unlabelled stream, as every training image does, so an M2's
             accuracy on them is optimistic against the test set (docs/m2.md): compare settings with it.
         batch_size: batch size of the training stream.
+        eval_batch_size: batch size of the validation, labelled and test streams.
+        download: let torchvision download the files into ``root`` when they are nowhere else.
         run_dir: where ``labelled_indices.json`` is written (None = not written).
         device_resident: 'auto' | 'true' | 'false': whether the training and validation streams keep their
             uint8 tensors on the training device and cut batches there (``resident_device``).
-        allow_unknown: files that are not the data set's (``identify``; Fashion-MNIST's are known by digest): False refuses them (a DataError naming
-            them; ssgen-train's default, ``data.allow_unknown``), True uses them with a warning, None (the default
-            of a data module built in Python) warns as True does. ``identity`` records what was read.
+        allow_unknown: files that are not the data set's (``identify``; Fashion-MNIST's are known by digest):
+            False refuses them (a DataError naming them; ssgen-train's default, ``data.allow_unknown``), True uses
+            them with a warning, None (the default of a data module built in Python) warns as True does.
+            ``identity`` records what was read.
+        dataset: which data set (``ssgen.data.dataset_info``: a module of ``ssgen/data/sets``); ``data=mnist``
+            sets it. ``info`` is its description, which the methods, metrics and evaluator take theirs from.
     """
 
     def __init__(
