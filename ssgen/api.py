@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ssgen.checkpoints import load_module, resolve_checkpoint
-from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, parse_labels, parse_n_labels
+from ssgen.data import FASHION_MNIST, DatasetInfo, parse_labels, parse_n_labels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.images import ImageFile, read_images, save_pngs
 from ssgen.models.gan import ConditionalGAN
@@ -69,10 +69,11 @@ class Info:
 @dataclass(frozen=True)
 class Samples:
     """``images`` uint8 ``(N, 28, 28)`` (0 = black, light objects on dark as the data set) and their class
-    ``labels`` int64 ``(N,)``."""
+    ``labels`` int64 ``(N,)``, of the data set ``data_info`` (the model's)."""
 
     images: np.ndarray
     labels: np.ndarray
+    data_info: DatasetInfo = field(default=FASHION_MNIST, repr=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -80,21 +81,23 @@ class Samples:
     @property
     def names(self) -> list[str]:
         """ssgen's class name of each image (``t_shirt`` ... ``ankle_boot``)."""
-        return [CLASS_NAMES[label] for label in self.labels]
+        return [self.data_info.class_names[label] for label in self.labels]
 
     def save_pngs(self, out_dir: str | Path) -> list[Path]:
         """One 28x28 PNG per image, ``<out_dir>/<class>_<index within its class>.png``; returns the paths."""
-        return save_pngs(out_dir, self.images, self.labels)
+        return save_pngs(out_dir, self.images, self.labels, self.data_info)
 
 
 @dataclass(frozen=True)
 class Predictions:
     """``labels`` int64 ``(N,)``; for image files, ``files`` says which file each row is and which inversion it
-    got (``ImageFile.path``, ``.inverted``, ``.inversion``); ``warnings`` as issued (``InputWarning``)."""
+    got (``ImageFile.path``, ``.inverted``, ``.inversion``); ``warnings`` as issued (``InputWarning``); classes
+    of the data set ``data_info`` (the model's)."""
 
     labels: np.ndarray
     files: tuple[ImageFile, ...] | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    data_info: DatasetInfo = field(default=FASHION_MNIST, repr=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -102,16 +105,17 @@ class Predictions:
     @property
     def names(self) -> list[str]:
         """ssgen's class name of each prediction."""
-        return [CLASS_NAMES[label] for label in self.labels]
+        return [self.data_info.class_names[label] for label in self.labels]
 
     @property
     def torchvision_names(self) -> list[str]:
         """torchvision's class name of each prediction (``T-shirt/top`` ... ``Ankle boot``)."""
-        return [TORCHVISION_CLASS_NAMES[label] for label in self.labels]
+        return [self.data_info.names()[label] for label in self.labels]
 
     def counts(self) -> dict[str, int]:
         """Predictions per class, every class listed: ``{'t_shirt': 3, 'trouser': 0, ...}``."""
-        return dict(zip(CLASS_NAMES, np.bincount(self.labels, minlength=len(CLASS_NAMES)).tolist(), strict=True))
+        names = self.data_info.class_names
+        return dict(zip(names, np.bincount(self.labels, minlength=len(names)).tolist(), strict=True))
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -126,10 +130,15 @@ class Model:
         return f"<ssgen {type(self).__name__}: method={self.info.method} arch={self.info.arch} seed={self.info.seed} " \
                f"from {self.info.checkpoint}>"
 
+    @property
+    def data_info(self) -> DatasetInfo:
+        """The data set the model was trained on (its classes, image shape): ``ssgen.data.DatasetInfo``."""
+        return getattr(self.module, "data_info", FASHION_MNIST)
 
-def sample_labels(labels: Any = "all", n: int = 1) -> np.ndarray:
+
+def sample_labels(labels: Any = "all", n: int = 1, info: DatasetInfo = FASHION_MNIST) -> np.ndarray:
     """Class labels int64 ``(len(classes) * n,)``: each class of ``labels`` (see ``ssgen.data.parse_labels``:
-    'all', an index, a name in either spelling, comma-separated or a list) ``n`` times in a row.
+    'all', an index, a name in either spelling, comma-separated or a list; classes of ``info``) ``n`` times in a row.
 
     Raises ConfigError for an unknown class, n < 1 or more than ``MAX_IMAGES`` images.
     """
@@ -137,7 +146,7 @@ def sample_labels(labels: Any = "all", n: int = 1) -> np.ndarray:
         labels = labels.tolist()
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ConfigError(f"n={n} must be an integer >= 1 (images per class)")
-    classes = parse_labels(labels)
+    classes = parse_labels(labels, info)
     if not classes:
         raise ConfigError("labels= names no class; use all, an index 0-9 or a class name")
     if n * len(classes) > MAX_IMAGES:
@@ -154,9 +163,9 @@ class Sampler(Model):
         ``seed`` draws the noise from its own generator (the same seed gives the same images on any machine,
         as ``ssgen-generate seed=``); None uses torch's global random state. Returns uint8 ``Samples``.
         """
-        classes = torch.from_numpy(sample_labels(labels, n))
+        classes = torch.from_numpy(sample_labels(labels, n, self.data_info))
         images = self.module.sample(classes, seed=seed)  # (N, 1, 28, 28) in [-1, 1]
-        return Samples(to_uint8(images), classes.numpy())
+        return Samples(to_uint8(images), classes.numpy(), self.data_info)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -177,9 +186,10 @@ class Classifier(Model):
         Raises DataError (one line, naming the file) for unreadable or impossible input; ``InputWarning``
         for suspicious images.
         """
-        batch = read_images(images, invert)
+        batch = read_images(images, invert, info=self.data_info)
         labels = self._classify(batch.pixels, n_labels)
-        return Predictions(labels, tuple(batch.files) if batch.files is not None else None, tuple(batch.warnings))
+        return Predictions(labels, tuple(batch.files) if batch.files is not None else None, tuple(batch.warnings),
+                           self.data_info)
 
     def _classify(self, pixels: np.ndarray, n_labels: int | None) -> np.ndarray:
         raise NotImplementedError
@@ -199,7 +209,8 @@ class M2(Sampler, Classifier):
 
     def probabilities(self, images: Any, invert: str | bool = "auto") -> np.ndarray:
         """q(y | x): float32 ``(N, 10)``, rows summing to 1, for the inputs ``predict`` takes."""
-        return self.module.class_probabilities(torch.from_numpy(read_images(images, invert).pixels)).numpy()
+        pixels = read_images(images, invert, info=self.data_info).pixels
+        return self.module.class_probabilities(torch.from_numpy(pixels)).numpy()
 
 
 class M1(Classifier):
@@ -212,7 +223,7 @@ class M1(Classifier):
     def encode(self, images: Any, invert: str | bool = "auto") -> np.ndarray:
         """Encoder means float32 ``(N, latent_dim)`` (every unit; the SVM heads use the active ones) for the
         inputs ``predict`` takes."""
-        return self.module.encode_means(torch.from_numpy(read_images(images, invert).pixels)).numpy()
+        return self.module.encode_means(torch.from_numpy(read_images(images, invert, info=self.data_info).pixels)).numpy()
 
     @property
     def heads(self) -> list[int]:

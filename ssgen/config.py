@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import sys
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, Optional
@@ -23,6 +24,7 @@ from ssgen.conf_files import ARCH_DIR, CONF_DIR, arch_names, method_targets, reg
 from ssgen.data import (
     FashionMNISTDataModule,
     data_record,
+    dataset_info,
     holdout_split,
     parse_device_resident,
     parse_n_labels,
@@ -58,12 +60,12 @@ class MethodConfig:
 METHOD_META_KEYS = tuple(f.name for f in fields(MethodConfig) if f.name != "_target_")
 
 
-def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
+def constructor_parameters(cls: type, hide: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
     """The keyword arguments ``cls(...)`` accepts, walking the __init__ chain through ``**kwargs`` (as Lightning's
     save_hyperparameters does), minus ``self``, ``arch``, the catch-alls and the class's ``checkpoint_only``
-    names (hyper-parameters a module records for reloading, never set from the command line)."""
+    names (hyper-parameters a module records for reloading, never set from the command line), and ``hide``."""
     parameters: dict[str, inspect.Parameter] = {}
-    hidden = {"self", "arch", *getattr(cls, "checkpoint_only", ())}
+    hidden = {"self", "arch", *hide, *getattr(cls, "checkpoint_only", ())}
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
@@ -92,17 +94,18 @@ def method_schema(cls: type, target: str) -> type:
             value = getattr(cls, meta)
             # n_labels is an int or 'all' whichever the class picked, so its key takes either
             specs.append((meta, Any if meta == "default_n_labels" else type(value), field(default=value)))
-    specs += argument_fields(cls)
+    # dataset: a method models the run's data.dataset, which ssgen.train.build_model hands it (one key, not two)
+    specs += argument_fields(cls, hide=("dataset",))
     return make_dataclass(f"{cls.__name__}Config", specs, bases=(MethodConfig,))
 
 
-def argument_fields(cls: type, wiring: dict[str, Any] | None = None) -> list[tuple[str, Any, Any]]:
+def argument_fields(cls: type, wiring: dict[str, Any] | None = None, hide: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
     """``make_dataclass`` specs ``(name, type, field)``, one per ``constructor_parameters(cls)`` entry, in signature
     order: the type from its hint (``_schema_type``), the default from the signature (MISSING for none, a copy
     for a list, tuple or dict), or from ``wiring`` (name -> an interpolation that ties it to the rest of the run)."""
     wiring = wiring or {}
     specs = []
-    for name, parameter in constructor_parameters(cls).items():
+    for name, parameter in constructor_parameters(cls, hide).items():
         default = wiring.get(name, parameter.default)
         if default is inspect.Parameter.empty:
             default_field = field(default=MISSING)
@@ -139,8 +142,12 @@ def _schema_type(annotation: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------------ data
 # The data keys whose value ties the data module to the rest of the run; every other key, and every default, is
-# FashionMNISTDataModule's own (its signature), so conf/data/*.yaml lists only what a run's method decides.
+# FashionMNISTDataModule's own (its signature), so conf/data/<name>.yaml lists only its data set and what differs.
 DATA_WIRING = {
+    # each method picks its data as it picks its arch (its class attributes default_n_labels: 100 for M1 / M2,
+    # 'all' for the GANs, and batch_size); data.n_labels=... or an experiment preset overrides them
+    "n_labels": "${method.default_n_labels}",
+    "batch_size": "${method.batch_size}",
     "seed": "${seed}",  # the label draw follows the run's seed
     "pixel_range": "${method.pixel_range}",
     "train_stream": "${method.train_stream}",
@@ -148,10 +155,21 @@ DATA_WIRING = {
 }
 
 
+def public_path(cls: type) -> str:
+    """``cls``'s dotted path through the shortest parent that exports it (``ssgen.data.FashionMNISTDataModule``,
+    not ``ssgen.data.module.FashionMNISTDataModule``): the path configs and results.json have always named."""
+    parts = cls.__module__.split(".")
+    for depth in range(1, len(parts) + 1):
+        module = sys.modules.get(".".join(parts[:depth]))
+        if module is not None and getattr(module, cls.__qualname__, None) is cls:
+            return f"{module.__name__}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def data_schema(cls: type = FashionMNISTDataModule, wiring: dict[str, Any] = DATA_WIRING) -> type:
     """The structured-config dataclass of ``cfg.data``: its ``_target_`` (``cls``) and one field per argument of
     the data module's constructor, typed by its hint, defaulting to the signature's value or to ``wiring``'s."""
-    target = f"{cls.__module__}.{cls.__qualname__}"
+    target = public_path(cls)
     return make_dataclass("DataConfig", [("_target_", str, field(default=target)), *argument_fields(cls, wiring)])
 
 
@@ -218,18 +236,19 @@ def validate(cfg: DictConfig) -> None:
             f"arch={cfg.arch.name} is a {cfg.arch.family} architecture but method={method.name} needs a "
             f"{method.family} one; choose arch from: {options}"
         )
-    n_labels = parse_n_labels(cfg.data.n_labels)
+    info = dataset_info(cfg.data.get("dataset", "fashion_mnist"))
+    n_labels = parse_n_labels(cfg.data.n_labels, info=info)
     if method.train_stream == "labelled" and n_labels == 0:
         raise ConfigError(f"method={method.name} trains on labels but data.n_labels=0; use data.n_labels=all")
     if cfg.data.val_size:
-        parse_n_labels(cfg.data.val_size, "data.val_size")
+        parse_n_labels(cfg.data.val_size, "data.val_size", info)
     module = module_class(method._target_)
     if cfg.data.labelled_holdout:
         if not getattr(module, "selects_on_labelled_holdout", False):
             raise ConfigError(f"data.labelled_holdout={cfg.data.labelled_holdout} selects M2's alpha and epochs, but "
                               f"method={method.name} has no use for it (M1's SVM head cross-validates on its labels); "
                               "drop it or use method=m2 / m1_m2")
-        holdout_split(n_labels, cfg.data.labelled_holdout)
+        holdout_split(n_labels, cfg.data.labelled_holdout, info)
     positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
     parse_device_resident(cfg.data.device_resident)
     if hasattr(module, "check_config"):
@@ -249,7 +268,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
     if cfg.restarts < 0:
         raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
-    data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)))  # last: it reads the files (once a process)
+    # last: it reads the files (once a process)
+    data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)), info)
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")

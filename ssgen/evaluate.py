@@ -93,18 +93,19 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
 
 def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """Score the checkpoint; returns the report (also written to ``out``) and the path written."""
-    from ssgen.evaluator import load_evaluator, load_evaluator_file
+    from ssgen.evaluator import evaluator_for
     from ssgen.io import atomic_write_json
     from ssgen.metrics import generator_report, inception_report, make_sampler
 
     module, checkpoint_path = load_generator(args["ckpt"])
+    info = module.data_info  # the data set it was trained on: its test images, classes and evaluator
     sampler, conditional = make_sampler(module, seed=args["seed"])
     if args["fid_network"] == "inception":  # the domain evaluator is not needed (nor trained on first use)
         report = inception_report(sampler, n=args["n"], seed=args["seed"], floor=args["floor"],
-                                  weights_path=args["inception_weights"])
+                                  weights_path=args["inception_weights"], info=info)
         default_out = checkpoint_path.with_suffix(".inception_fid.json")
     else:
-        evaluator = load_evaluator_file(args["evaluator"]) if args["evaluator"] else load_evaluator(args["cache_dir"])
+        evaluator = evaluator_for(info, args["evaluator"] or None, args["cache_dir"])
         report = generator_report(sampler, evaluator, n=args["n"], conditional=conditional, seed=args["seed"],
                                   floor=args["floor"])
         default_out = checkpoint_path.with_suffix(".metrics.json")

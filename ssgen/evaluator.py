@@ -1,8 +1,10 @@
-"""The Fashion-MNIST evaluator: a small CNN whose 128-d penultimate layer is the feature space of FID/KID.
+"""The evaluator: a small CNN trained on the run's data set (Fashion-MNIST by default) whose 128-d penultimate
+layer is the feature space of FID/KID, and whose predictions score class-consistency.
 
     python -m ssgen.evaluator --threads 1          # train the default evaluator into the cache (or show it)
     python -m ssgen.evaluator --epochs 4           # another config: another hash, another file
     python -m ssgen.evaluator --cache-dir /tmp/c --force
+    python -m ssgen.evaluator --dataset mnist      # MNIST's own evaluator (a GAN run on data=mnist uses it)
 
     from ssgen.evaluator import load_evaluator
     evaluator = load_evaluator()                   # trained on first use (~5-7 min on 2 CPU cores), then cached
@@ -11,11 +13,14 @@
 
 Inception features (the usual FID space) know nothing of 28x28 grey clothing; a network trained on
 Fashion-MNIST itself gives features that separate its classes (FID/KID) and a classifier for
-class-consistency (does a sample generated for 'sandal' look like a sandal?).
+class-consistency (does a sample generated for 'sandal' look like a sandal?). Each data set has its own
+evaluator (``EvaluatorConfig.dataset``, a module of ``ssgen/data/sets``), trained on that set's files
+(``$SSGEN_DATA``, which ssgen-train points at ``data.root``) and cached under its own name.
 
 Identity: the weights are a pure function of ``EvaluatorConfig`` (data, architecture, training recipe,
 seed) up to floating-point non-determinism; the config's hash names the cached file
-``${SSGEN_CACHE:-~/.cache/ssgen}/evaluator/<config_hash>.safetensors`` (plus a JSON sidecar with the
+``${SSGEN_CACHE:-~/.cache/ssgen}/evaluator/[<dataset>-]<config_hash>.safetensors`` (no prefix for Fashion-MNIST,
+whose hashes are what they were before there were other data sets; plus a JSON sidecar with the
 config, test accuracy and training time). Every metric ssgen writes carries ``config_hash`` and
 ``test_accuracy`` of the evaluator that produced it, so scores from different evaluators are never
 compared by mistake. Weights are stored as safetensors (no pickle), written atomically.
@@ -38,13 +43,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssgen.cli import run_console_script
-from ssgen.data import N_CLASSES, load_fashion_mnist, to_pixels
+from ssgen.data import DatasetInfo, dataset_info, load_dataset, to_pixels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.io import atomic_write, atomic_write_json
 
-# Fashion-MNIST training-set pixel statistics in [0, 1]: inputs are standardised inside the network,
-# so callers always hand it plain [0, 1] images.
-PIXEL_MEAN, PIXEL_STD = 0.2860, 0.3530
+DEFAULT_DATASET = "fashion_mnist"  # the data set whose configs hash as they did before there were others
 FORMAT_VERSION = 1  # bump when the code (not the config) changes what a config trains
 
 
@@ -62,6 +65,8 @@ class EvaluatorConfig:
         and shifts cost ~1 point of test accuracy; see docs/evaluator.md).
     n_train: train on the first n_train images of a fixed permutation of the 60k (None = all); tests use a few thousand.
     seed: initialisation, shuffling and augmentation.
+    dataset: the data set it is trained on and classifies (``ssgen.data.dataset_info``): its image shape, classes
+        and pixel statistics (inputs are standardised inside the network, so callers hand it plain [0, 1] images).
     """
 
     channels: tuple[int, ...] = (32, 64, 128)
@@ -76,10 +81,13 @@ class EvaluatorConfig:
     max_shift: int = 0
     n_train: int | None = None
     seed: int = 0
+    dataset: str = DEFAULT_DATASET
 
     def to_dict(self) -> dict[str, Any]:
         payload = asdict(self)
         payload["channels"] = list(self.channels)
+        if payload["dataset"] == DEFAULT_DATASET:  # so Fashion-MNIST's hashes (and cached files) stay what they were
+            del payload["dataset"]
         return payload
 
     @classmethod
@@ -101,7 +109,8 @@ class EvaluatorConfig:
 
 
 class Evaluator(nn.Module):
-    """Fashion-MNIST classifier: images ``(N, 1, 28, 28)`` in [0, 1] -> logits ``(N, 10)``.
+    """A classifier of ``config.dataset`` (``data_info``): images ``(N, C, H, W)`` in [0, 1] -> logits ``(N, K)``
+    ((N, 1, 28, 28) -> (N, 10) for the MNIST family).
 
     ``features(images)`` gives the ``(N, feature_dim)`` penultimate activations (after BN + ReLU, the
     input of the classifier). ``identity`` holds ``config_hash`` and ``test_accuracy`` once trained or
@@ -111,20 +120,23 @@ class Evaluator(nn.Module):
     def __init__(self, config: EvaluatorConfig | None = None) -> None:
         super().__init__()
         self.config = config or EvaluatorConfig()
+        self.data_info = info = dataset_info(self.config.dataset)
+        # standardised inside the network by the set's training-pixel statistics, (0, 1) where it has none
+        self.pixel_mean, self.pixel_std = info.pixel_mean or 0.0, info.pixel_std or 1.0
         layers: list[nn.Module] = []
-        in_channels, size = 1, 28
+        in_channels, (height, width) = info.image_shape[0], info.size
         for index, out_channels in enumerate(self.config.channels):
             layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
                        nn.ReLU(inplace=True)]
             if index < self.config.pooled_blocks:
                 layers.append(nn.MaxPool2d(2))
-                size //= 2
+                height, width = height // 2, width // 2
             in_channels = out_channels
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.embed = nn.Sequential(nn.Dropout(self.config.dropout),
-                                   nn.Linear(in_channels * size * size, self.config.feature_dim, bias=False),
+                                   nn.Linear(in_channels * height * width, self.config.feature_dim, bias=False),
                                    nn.BatchNorm1d(self.config.feature_dim), nn.ReLU(inplace=True))
-        self.classifier = nn.Sequential(nn.Dropout(self.config.dropout), nn.Linear(self.config.feature_dim, N_CLASSES))
+        self.classifier = nn.Sequential(nn.Dropout(self.config.dropout), nn.Linear(self.config.feature_dim, info.n_classes))
         self.num_features = self.config.feature_dim
         # channels_last runs the convolutions ~1.5x faster on CPU (oneDNN); load_state_dict keeps the layout
         self.to(memory_format=torch.channels_last)
@@ -132,7 +144,7 @@ class Evaluator(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """``(N, 1, 28, 28)`` in [0, 1] -> ``(N, feature_dim)``."""
-        return self.embed(self.body((images - PIXEL_MEAN) / PIXEL_STD))
+        return self.embed(self.body((images - self.pixel_mean) / self.pixel_std))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(N, 1, 28, 28)`` in [0, 1] -> logits ``(N, 10)``."""
@@ -199,7 +211,8 @@ def train_evaluator(config: EvaluatorConfig | None = None, data: dict[str, torch
     from tqdm.auto import tqdm
 
     config = config or EvaluatorConfig()
-    data = data if data is not None else load_fashion_mnist()
+    # the config's data set, from $SSGEN_DATA (ssgen-train points it at data.root) or where else it is found
+    data = data if data is not None else load_dataset(info=dataset_info(config.dataset))
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(data["train_images"]), generator=generator)
     if config.n_train is not None:
@@ -282,7 +295,8 @@ def default_cache_dir() -> Path:
 def evaluator_path(config: EvaluatorConfig | None = None, cache_dir: str | Path | None = None) -> Path:
     config = config or EvaluatorConfig()
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return root / "evaluator" / f"{config.config_hash}.safetensors"
+    prefix = "" if config.dataset == DEFAULT_DATASET else f"{config.dataset}-"
+    return root / "evaluator" / f"{prefix}{config.config_hash}.safetensors"
 
 
 def save_evaluator(model: Evaluator, info: dict[str, Any], path: str | Path) -> Path:
@@ -340,7 +354,8 @@ def load_evaluator(cache_dir: str | Path | None = None, train_if_missing: bool =
         if not train_if_missing:
             raise CheckpointError(f"no evaluator at {path}; train it with `python -m ssgen.evaluator"
                                   f"{' --cache-dir ' + str(cache_dir) if cache_dir else ''}`")
-        print(f"ssgen: training the Fashion-MNIST evaluator {config.config_hash} once (cached at {path})",
+        print(f"ssgen: training the {dataset_info(config.dataset).title} evaluator {config.config_hash} once "
+              f"(cached at {path})",
               file=sys.stderr)
         model, info = train_evaluator(config, progress=progress, threads=threads)
         save_evaluator(model, info, path)
@@ -349,22 +364,40 @@ def load_evaluator(cache_dir: str | Path | None = None, train_if_missing: bool =
     return load_evaluator_file(path)
 
 
+def evaluator_for(info: DatasetInfo, evaluator: Evaluator | str | Path | None = None, cache_dir: str | Path | None = None,
+                  **options: Any) -> Evaluator:
+    """The evaluator that scores images of ``info``'s data set: ``evaluator`` itself (an Evaluator, or a
+    ``.safetensors`` file of one), else the cached evaluator of that data set (``EvaluatorConfig(dataset=...)``,
+    trained on first use; ``options`` go to ``load_evaluator``). Raises ConfigError for an evaluator of another
+    data set (FID in its feature space, and its classes, would mean nothing for these images)."""
+    if evaluator is None:
+        return load_evaluator(cache_dir, config=EvaluatorConfig(dataset=info.name), **options)
+    model = evaluator if isinstance(evaluator, Evaluator) else load_evaluator_file(evaluator)
+    if model.data_info.name != info.name:
+        raise ConfigError(f"the evaluator {model.identity['config_hash']} was trained on {model.data_info.title}, but "
+                          f"these images are {info.title}'s; give an evaluator of {info.name} (`python -m ssgen.evaluator "
+                          f"--dataset {info.name}`), or none to use the cached one")
+    return model
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def main(argv: list[str] | None = None) -> None:
     """``python -m ssgen.evaluator [--epochs N] [--cache-dir DIR] [--force] ...``: train (or show) the cached evaluator."""
     def train_or_show(argv: list[str]) -> None:
         parser = argparse.ArgumentParser(prog="python -m ssgen.evaluator",
-                                         description="Train (or show) the cached Fashion-MNIST evaluator network.")
+                                         description="Train (or show) the cached evaluator network of a data set.")
         defaults = EvaluatorConfig()
         parser.add_argument("--epochs", type=int, default=defaults.epochs)
         parser.add_argument("--n-train", type=int, default=None, help="train on this many images (default: all 60k)")
         parser.add_argument("--seed", type=int, default=defaults.seed)
+        parser.add_argument("--dataset", default=defaults.dataset, help="the data set (default: fashion_mnist)")
         parser.add_argument("--cache-dir", default=None, help="default: $SSGEN_CACHE or ~/.cache/ssgen")
         parser.add_argument("--force", action="store_true", help="retrain even if the cached file exists")
         parser.add_argument("--threads", type=int, default=None,
                             help="torch threads while training (default: torch's; 1 is fastest on a CPU shared with other jobs)")
         args = parser.parse_args(argv)
-        config = EvaluatorConfig(epochs=args.epochs, n_train=args.n_train, seed=args.seed)
+        config = EvaluatorConfig(epochs=args.epochs, n_train=args.n_train, seed=args.seed,
+                                 dataset=dataset_info(args.dataset).name)
         path = evaluator_path(config, args.cache_dir)
         if args.force and path.exists():
             path.unlink()

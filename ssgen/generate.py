@@ -88,7 +88,7 @@ def generate_files(ckpt: str | Path, labels: torch.Tensor, seed: int, out: str |
 
         atomic_write(npz, write_npz)
     if out_dir is not None:
-        save_pngs(out_dir, to_uint8(images), labels.numpy().astype(np.int64))
+        save_pngs(out_dir, to_uint8(images), labels.numpy().astype(np.int64), model.data_info)  # its classes' names
     return images
 
 

@@ -43,13 +43,12 @@ from typing import Any
 
 import numpy as np
 
-from ssgen.data import CLASS_NAMES, IMAGE_SHAPE, read_idx
+from ssgen.data import FASHION_MNIST, DatasetInfo, read_idx
 from ssgen.errors import ConfigError, DataError, InputWarning
 from ssgen.io import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 INVERT_CHOICES = ("auto", "true", "false")
-SIDE = IMAGE_SHAPE[0]  # 28
 LIGHT_BORDER = 127.5  # border median above this: a light background, negated under invert=auto
 # of the (brightest - background) range: fainter pixels count as background when cropping. 0.1 keeps JPEG ringing
 # around the object out of the box (at 0.05 a JPEG'd test set lost 9 points of accuracy, at 0.1 none)
@@ -108,7 +107,8 @@ def _negated_if(pixels: np.ndarray, invert: str) -> np.ndarray:
     return (255 - pixels).astype(np.uint8) if invert == "true" else pixels
 
 
-def read_images(images: Any, invert: str | bool = "auto", source: str | None = None) -> Images:
+def read_images(images: Any, invert: str | bool = "auto", source: str | None = None,
+                info: DatasetInfo = FASHION_MNIST) -> Images:
     """Anything ``predict`` takes -> ``Images`` with uint8 pixels ``(N, 28, 28)``, checked by ``check_pixels``.
 
     ``images``: an array or tensor (see ``as_uint8``); a path or a list of paths, each an image file, a folder
@@ -125,7 +125,7 @@ arrays and array files, ``true`` negates every image (255 - x) and ``auto`` / ``
     elif isinstance(images, list | tuple) and images and all(isinstance(item, str | Path) for item in images):
         items = list(images)
     else:
-        return _checked(Images(_negated_if(as_uint8(images, source or "images"), invert), source or "images"))
+        return _checked(Images(_negated_if(as_uint8(images, source or "images", info), invert), source or "images"))
     arrays, files, records = [], [], []
     for item in items:
         for path in expand_paths(item):
@@ -137,10 +137,10 @@ arrays and array files, ``true`` negates every image (255 - x) and ``auto`` / ``
         raise DataError(f"images={_spec(items)} mixes array files ({arrays[0]}) with other inputs; give one .npz / IDX "
                         "file, or image files, folders and globs")
     if arrays:
-        return _checked(Images(_negated_if(read_array_file(arrays[0]), invert), str(arrays[0])))
-    pixels = np.empty((len(files), *IMAGE_SHAPE), dtype=np.uint8)
+        return _checked(Images(_negated_if(read_array_file(arrays[0], info), invert), str(arrays[0])))
+    pixels = np.empty((len(files), *info.size), dtype=np.uint8)
     for index, path in enumerate(files):
-        pixels[index], record = read_image_file(path, invert)
+        pixels[index], record = read_image_file(path, invert, info)
         records.append(record)
     return _checked(Images(pixels, source or _spec(items), records))
 
@@ -206,7 +206,7 @@ def _looks_like_idx(path: Path) -> bool:
     return magic in (2051, 2049)
 
 
-def read_array_file(path: str | Path) -> np.ndarray:
+def read_array_file(path: str | Path, info: DatasetInfo = FASHION_MNIST) -> np.ndarray:
     """uint8 ``(N, 28, 28)`` from an .npz (key ``images``; suffix in any case) or an IDX file (gzipped or not).
 
     DataError (one line, naming the file) for an unreadable file or a wrong shape, dtype or range.
@@ -225,18 +225,20 @@ def read_array_file(path: str | Path) -> np.ndarray:
         fix = ("give PNG/JPEG/BMP/TIFF images, a folder or glob of them, an .npz with an 'images' array, or an IDX "
                "images file")
         try:
-            images = read_idx(path, fix=fix)
+            images = read_idx(path, fix=fix, info=info)
         except DataError as exc:
             if "is not an IDX file" in str(exc):
                 raise DataError(f"{path} is not an image (PNG, JPEG, BMP, TIFF), .npz or IDX file; {fix}") from None
             raise
         if images.ndim != 3:
             raise DataError(f"{path} is an IDX labels file, not images; {fix}")
-    return as_uint8(images, str(path))
+    return as_uint8(images, str(path), info)
 
 
-def read_image_file(path: str | Path, invert: str = "auto") -> tuple[np.ndarray, ImageFile]:
-    """One image file -> uint8 ``(28, 28)`` made Fashion-MNIST-like (see the module docstring) and its record.
+def read_image_file(path: str | Path, invert: str = "auto",
+                    info: DatasetInfo = FASHION_MNIST) -> tuple[np.ndarray, ImageFile]:
+    """One image file -> uint8 ``info.size`` (28x28) made like the data set's images (see the module docstring)
+    and its record.
 
     Raises DataError naming the file when Pillow cannot read it (not an image, truncated, unsupported).
     """
@@ -256,7 +258,7 @@ def read_image_file(path: str | Path, invert: str = "auto") -> tuple[np.ndarray,
         # raises many types (OSError, ValueError, SyntaxError, struct.error, DecompressionBombError, ...)
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise DataError(f"{path} is not a readable image ({reason}); give PNG, JPEG, BMP or TIFF files") from None
-    pixels, inverted, border = fashion_mnist_like(grey, parse_invert(invert), fit=grey.shape != IMAGE_SHAPE)
+    pixels, inverted, border = fashion_mnist_like(grey, parse_invert(invert), fit=grey.shape != info.size, size=info.size)
     return pixels, ImageFile(str(path), size, inverted, border, parse_invert(invert))
 
 
@@ -278,8 +280,10 @@ def _to_grey(image: Any) -> Any:
     return image.convert("L")
 
 
-def fashion_mnist_like(grey: np.ndarray, invert: str = "auto", fit: bool = True) -> tuple[np.ndarray, bool, float]:
-    """Greyscale uint8 ``(H, W)`` -> (uint8 ``(28, 28)`` light-on-dark, whether it was negated, border median).
+def fashion_mnist_like(grey: np.ndarray, invert: str = "auto", fit: bool = True,
+                       size: tuple[int, int] = FASHION_MNIST.size) -> tuple[np.ndarray, bool, float]:
+    """Greyscale uint8 ``(H, W)`` -> (uint8 ``size`` (the data set's, 28x28) light-on-dark, whether it was negated,
+    border median).
 
     Steps 2-5 of the module docstring; ``fit=False`` (a 28x28 file) stops after step 2. A constant image comes
     back all zeros (``check_pixels`` flags it).
@@ -299,18 +303,18 @@ def fashion_mnist_like(grey: np.ndarray, invert: str = "auto", fit: bool = True)
     distance = np.abs(grey.astype(np.float64) - background)
     span = float(distance.max())
     if span == 0:
-        return np.zeros(IMAGE_SHAPE, dtype=np.uint8), inverted, border
+        return np.zeros(size, dtype=np.uint8), inverted, border
     rows, cols = np.nonzero(distance > FOREGROUND_THRESHOLD * span)
     crop = grey[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = crop.shape
-    scale = SIDE / max(height, width)
+    scale = min(size[0] / height, size[1] / width)  # the longest edge (of a square target) fills it
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # float (mode F) so nothing is rounded before the stretch; Lanczos as Pillow's best downsampling filter
     resized = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(new_size, Image.Resampling.LANCZOS),
                          dtype=np.float64)
-    canvas = np.full(IMAGE_SHAPE, background)
+    canvas = np.full(size, background)
     # an odd margin puts the extra pixel above / to the left, as in the data set (its test images round-trip)
-    top, left = (SIDE - new_size[1] + 1) // 2, (SIDE - new_size[0] + 1) // 2
+    top, left = (size[0] - new_size[1] + 1) // 2, (size[1] - new_size[0] + 1) // 2
     canvas[top : top + new_size[1], left : left + new_size[0]] = resized
     # background -> 0 and the brightest pixel -> 255 (for a dark object on a light background: darkest -> 0,
     # background -> 255); Lanczos over- and undershoots are clipped
@@ -323,8 +327,9 @@ def fashion_mnist_like(grey: np.ndarray, invert: str = "auto", fit: bool = True)
 
 
 # ------------------------------------------------------------------------------------------------ arrays
-def as_uint8(images: Any, source: str = "images") -> np.ndarray:
-    """uint8 ``(N, 28, 28)`` from an array or tensor: ``(N, 28, 28)``, ``(N, 1, 28, 28)`` or one ``(28, 28)``.
+def as_uint8(images: Any, source: str = "images", info: DatasetInfo = FASHION_MNIST) -> np.ndarray:
+    """uint8 ``(N, 28, 28)`` from an array or tensor: ``(N, 28, 28)``, ``(N, 1, 28, 28)`` or one ``(28, 28)``
+    (28x28: ``info.size``, the data set's).
 
     uint8 as is; other integers within 0..255 cast; floats in [0, 1] scaled by 255 and rounded. DataError
     (one line, naming ``source``) for a wrong shape, an empty array, integers outside 0..255 or floats outside
@@ -337,9 +342,10 @@ def as_uint8(images: Any, source: str = "images") -> np.ndarray:
         images = images[None]
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
-    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise DataError(f"{source}: shape {images.shape} is not (N, 28, 28); give 28x28 greyscale images, or image "
-                        "files (any size) to be fitted into 28x28")
+    height, width = info.size
+    if images.ndim != 3 or images.shape[1:] != info.size:
+        raise DataError(f"{source}: shape {images.shape} is not (N, {height}, {width}); give {height}x{width} greyscale "
+                        f"images, or image files (any size) to be fitted into {height}x{width}")
     if len(images) == 0:
         raise DataError(f"{source}: holds no images")
     if images.dtype == np.uint8:
@@ -400,20 +406,21 @@ def _listed(indices: np.ndarray, names: Sequence[str] | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ writing
-def save_pngs(out_dir: str | Path, images: np.ndarray, labels: np.ndarray) -> list[Path]:
+def save_pngs(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, info: DatasetInfo = FASHION_MNIST) -> list[Path]:
     """One 28x28 greyscale PNG per image, ``<out_dir>/<class>_<index within its class>.png`` (zero-padded).
 
-    ``images``: uint8 ``(N, 28, 28)``; ``labels``: int64 ``(N,)``. Each file is written atomically.
+    ``images``: uint8 ``(N, 28, 28)``; ``labels``: int64 ``(N,)``; ``<class>``: ``info.class_names``. Each file is
+    written atomically.
     """
     from PIL import Image
 
     out_dir = Path(out_dir)
-    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    counts = np.bincount(labels, minlength=info.n_classes)
     width = len(str(max(int(counts.max()) - 1, 0)))
     seen = np.zeros_like(counts)
     written = []
     for image, label in zip(images, labels, strict=True):
-        path = out_dir / f"{CLASS_NAMES[label]}_{seen[label]:0{width}d}.png"
+        path = out_dir / f"{info.class_names[label]}_{seen[label]:0{width}d}.png"
         seen[label] += 1
         written.append(atomic_write(path, lambda tmp, image=image: Image.fromarray(image).save(tmp, format="PNG")))
     return written

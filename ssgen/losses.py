@@ -21,8 +21,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ssgen.data import N_CLASSES
-
 LOG_2PI = math.log(2.0 * math.pi)
 
 # ---------------------------------------------------------------------------------------------- VAE (M1)
@@ -115,11 +113,12 @@ def gaussian_log_likelihood(target: torch.Tensor, mean: torch.Tensor, log_var: t
 
 
 def labelled_elbo(log_likelihood: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
-                  n_classes: int = N_CLASSES) -> torch.Tensor:
+                  n_classes: int) -> torch.Tensor:
     """L(x, y) = E_q(z|x,y)[log p(x|y,z)] + log p(y) - KL(q(z|x,y) || p(z)), per sample.
 
     Shapes: log_likelihood ``(N,)`` (one reparameterised sample of z), mean and log_var of q(z|x,y)
-    ``(N, D)`` -> ``(N,)``. p(y) is uniform, so log p(y) = -log K; the KL to N(0, I) is analytic.
+    ``(N, D)`` -> ``(N,)``. p(y) is uniform over the data set's ``n_classes`` = K classes, so log p(y) = -log K;
+    the KL to N(0, I) is analytic.
     """
     return log_likelihood - math.log(n_classes) - gaussian_kl(mean, log_var)
 

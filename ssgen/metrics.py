@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ssgen.data import CLASS_NAMES, DATA_ENV, N_CLASSES, load_fashion_mnist, to_pixels
+from ssgen.data import DATA_ENV, FASHION_MNIST, DatasetInfo, dataset_info, load_dataset, to_pixels
 from ssgen.errors import ConfigError, DataError
 from ssgen.evaluator import Evaluator, load_evaluator
 
@@ -193,7 +193,7 @@ class Reference:
             if labels is None:
                 raise ValueError("per-class FID needs the reference labels")
             labels = check_labels(labels, len(features), "reference labels")
-            for label in range(N_CLASSES):
+            for label in range(evaluator.data_info.n_classes):  # the classes of the set it was trained on
                 self.class_fid[label] = _metric_objects(evaluator.num_features, kid=False)[0]
                 _feed(self.class_fid[label], features[labels == label], True)
 
@@ -227,14 +227,15 @@ class Reference:
         features = self._features(images, features, "generated images")
         labels = check_labels(labels, len(features), "generated labels")
         result = {}
+        names = self.evaluator.data_info.class_names
         for label, metric in self.class_fid.items():
             chosen = features[labels == label]
             if len(chosen) < 2:
-                result[CLASS_NAMES[label]] = math.nan  # FID needs two samples for a covariance
+                result[names[label]] = math.nan  # FID needs two samples for a covariance
                 continue
             metric.reset()
             _feed(metric, chosen, False)
-            result[CLASS_NAMES[label]] = float(metric.compute())
+            result[names[label]] = float(metric.compute())
         return result
 
 
@@ -321,7 +322,7 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
 
 
 def class_spread_ratio(fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor,
-                       n_classes: int = N_CLASSES) -> torch.Tensor:
+                       n_classes: int) -> torch.Tensor:
     """``(n_classes,)`` float32: per class, the mean pairwise distance of its generated features ``fake`` ``(M, D)``
     over that of its real features ``real`` ``(N, D)``. NaN for a class with fewer than 2 points on a side."""
     ratios = torch.full((n_classes,), math.nan)
@@ -347,14 +348,14 @@ def evaluator_features(images: torch.Tensor, evaluator: Evaluator, batch_size: i
 
 
 def diversity_scores(real_features: torch.Tensor, real_labels: torch.Tensor, fake_features: torch.Tensor,
-                     fake_labels: torch.Tensor | None, k: int = PR_K) -> dict[str, Any]:
+                     fake_labels: torch.Tensor | None, k: int = PR_K, info: DatasetInfo = FASHION_MNIST) -> dict[str, Any]:
     """``{'precision', 'recall'}`` of the generated features against the real ones and, for conditional samples
-    (``fake_labels`` given), ``'class_spread': {class name: ratio}`` and ``'min_class_spread'`` (the smallest
-    ratio over the classes that have one). Features ``(N, D)``, labels ``(N,)`` int64."""
+    (``fake_labels`` given), ``'class_spread': {class name: ratio}`` (the classes of ``info``, the data set) and
+    ``'min_class_spread'`` (the smallest ratio over the classes that have one). Features ``(N, D)``, labels ``(N,)`` int64."""
     scores: dict[str, Any] = precision_recall(real_features, fake_features, k)
     if fake_labels is not None:
-        ratio = class_spread_ratio(fake_features, fake_labels, real_features, real_labels)
-        scores["class_spread"] = {CLASS_NAMES[c]: round(float(ratio[c]), 4) for c in range(N_CLASSES)}
+        ratio = class_spread_ratio(fake_features, fake_labels, real_features, real_labels, info.n_classes)
+        scores["class_spread"] = {info.class_names[c]: round(float(ratio[c]), 4) for c in range(info.n_classes)}
         finite = ratio[torch.isfinite(ratio)]
         scores["min_class_spread"] = float(finite.min()) if len(finite) else math.nan
     return scores
@@ -369,32 +370,33 @@ def per_class_fid(real_images: torch.Tensor, real_labels: torch.Tensor, fake_ima
     return reference.per_class_fid(fake_images, fake_labels)
 
 
-def balanced_labels(n: int) -> torch.Tensor:
-    """``(n,)`` labels 0, 1, ..., 9, 0, 1, ...: classes as balanced as n allows."""
-    return torch.arange(n) % N_CLASSES
+def balanced_labels(n: int, info: DatasetInfo = FASHION_MNIST) -> torch.Tensor:
+    """``(n,)`` labels 0, 1, ..., K-1, 0, 1, ... (K = ``info.n_classes``): classes as balanced as n allows."""
+    return torch.arange(n) % info.n_classes
 
 
-def balanced_indices(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """``n`` indices into ``labels`` with the class counts of ``balanced_labels(n)``, drawn with ``seed``."""
+def balanced_indices(labels: torch.Tensor, n: int, seed: int, info: DatasetInfo = FASHION_MNIST) -> torch.Tensor:
+    """``n`` indices into ``labels`` with the class counts of ``balanced_labels(n, info)``, drawn with ``seed``."""
     generator = torch.Generator().manual_seed(seed)
-    wanted = torch.bincount(balanced_labels(n), minlength=N_CLASSES)
+    wanted = torch.bincount(balanced_labels(n, info), minlength=info.n_classes)
     chosen = []
-    for label in range(N_CLASSES):
+    for label in range(info.n_classes):
         candidates = torch.nonzero(labels == label).flatten()
         if len(candidates) < wanted[label]:
-            raise DataError(f"{int(wanted[label])} images of class {CLASS_NAMES[label]} wanted, {len(candidates)} available")
+            raise DataError(f"{int(wanted[label])} images of class {info.class_names[label]} wanted, "
+                            f"{len(candidates)} available")
         chosen.append(candidates[torch.randperm(len(candidates), generator=generator)[: int(wanted[label])]])
     return torch.cat(chosen)
 
 
-def default_dataset() -> dict[str, torch.Tensor]:
-    """The data set when no caller handed one over: ``$SSGEN_DATA``, else the Debian package or a download."""
-    return _load_dataset(os.environ.get(DATA_ENV) or None)
+def default_dataset(info: DatasetInfo = FASHION_MNIST) -> dict[str, torch.Tensor]:
+    """The data set ``info`` when no caller handed one over: ``$SSGEN_DATA``, else its system package or a download."""
+    return _load_dataset(os.environ.get(DATA_ENV) or None, info.name)
 
 
 @lru_cache(maxsize=1)
-def _load_dataset(root: str | None) -> dict[str, torch.Tensor]:  # keyed by root: a changed SSGEN_DATA reloads
-    return load_fashion_mnist(root)
+def _load_dataset(root: str | None, name: str) -> dict[str, torch.Tensor]:  # keyed by root: a changed SSGEN_DATA reloads
+    return load_dataset(root, info=dataset_info(name))
 
 
 def sample_images(sample_fn: SampleFn, labels: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
@@ -439,13 +441,14 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
     if floor and n > 60000:
         raise ConfigError(f"n={n} exceeds the 60000 training images the floor draws from; use n <= 60000 or floor=false")
     evaluator = evaluator if evaluator is not None else load_evaluator()
-    data = data if data is not None else default_dataset()
+    info = evaluator.data_info  # the data set the evaluator classifies: the report's classes and default data
+    data = data if data is not None else default_dataset(info)
     test_images, test_labels = to_pixels(data["test_images"], "unit"), data["test_labels"].long()
     # one evaluator pass per image set (test, generated, floor); every metric reads its features / predictions
     test_features, _ = evaluate_images(test_images, evaluator)
     reference = Reference(None, evaluator, labels=test_labels, per_class=conditional, seed=seed,
                           features=test_features)
-    labels = balanced_labels(n)
+    labels = balanced_labels(n, info)
 
     def scores(images: torch.Tensor, image_labels: torch.Tensor) -> dict[str, Any]:
         features, predictions = evaluate_images(images, evaluator)
@@ -453,14 +456,15 @@ def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n:
         if conditional:
             result["class_consistency"] = class_consistency(None, image_labels, predictions=predictions)
             result["per_class_fid"] = reference.per_class_fid(None, image_labels, features=features)
-        result.update(diversity_scores(test_features, test_labels, features, image_labels if conditional else None))
+        result.update(diversity_scores(test_features, test_labels, features, image_labels if conditional else None,
+                                       info=info))
         return result
 
     report: dict[str, Any] = {"n": n, "reference": "test", "n_reference": len(test_images), "conditional": conditional,
                               **scores(sample_images(sample_fn, labels, batch_size), labels)}
     if floor:
         train_labels = data["train_labels"].long()
-        index = balanced_indices(train_labels, n, seed)
+        index = balanced_indices(train_labels, n, seed, info)
         real = to_pixels(data["train_images"][index], "unit")
         report.update({f"{key}_floor": value for key, value in scores(real, train_labels[index]).items()})
     report.update(evaluator_fields(evaluator))
@@ -520,24 +524,25 @@ def _feed_inception(metric: nn.Module, images: torch.Tensor, real: bool, batch_s
 
 def inception_report(sample_fn: SampleFn, n: int = 10000, seed: int = 0, floor: bool = True,
                      data: dict[str, torch.Tensor] | None = None, weights_path: str | None = None,
-                     device: str | torch.device | None = None, batch_size: int = INCEPTION_BATCH) -> dict[str, Any]:
+                     device: str | torch.device | None = None, batch_size: int = INCEPTION_BATCH,
+                     info: DatasetInfo = FASHION_MNIST) -> dict[str, Any]:
     """The standard Inception FID of a generator against the test images (and the floor: ``n`` real training
     images, class-balanced, drawn with ``seed``), with ``fid_label`` = ``INCEPTION_FID_LABEL``.
 
     ``sample_fn`` as for ``generator_report`` (labels -> [0, 1] images); ``device`` defaults to CUDA when
     available (Inception at 299x299 is slow on a CPU: tens of minutes for n=10000). Returns ``fid_inception``
     (+ ``fid_inception_floor``), ``fid_label``, ``n``, ``reference`` ('test'), ``n_reference``,
-    ``inception_weights`` and ``seconds``.
+    ``inception_weights`` and ``seconds``. ``info``: the data set (its classes; its files when ``data`` is None).
     """
     start = time.time()
     if n < 20:
         raise ConfigError(f"n={n} is too small for FID; use at least 20 (10000 for reported numbers)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     metric = inception_fid_metric(weights_path, device)
-    data = data if data is not None else default_dataset()
+    data = data if data is not None else default_dataset(info)
     test_images = to_pixels(data["test_images"], "unit")
     _feed_inception(metric, test_images, True, batch_size)
-    images = sample_images(sample_fn, balanced_labels(n))
+    images = sample_images(sample_fn, balanced_labels(n, info))
     _feed_inception(metric, images, False, batch_size)
     report: dict[str, Any] = {"fid_inception": float(metric.compute()), "fid_label": INCEPTION_FID_LABEL, "n": n,
                               "reference": "test", "n_reference": len(test_images),
@@ -546,7 +551,7 @@ def inception_report(sample_fn: SampleFn, n: int = 10000, seed: int = 0, floor: 
         if n > len(data["train_images"]):
             raise ConfigError(f"n={n} exceeds the {len(data['train_images'])} training images the floor draws from; "
                               "use a smaller n or floor=false")
-        index = balanced_indices(data["train_labels"].long(), n, seed)
+        index = balanced_indices(data["train_labels"].long(), n, seed, info)
         metric.reset()  # keeps the real (test) statistics
         _feed_inception(metric, to_pixels(data["train_images"][index], "unit"), False, batch_size)
         report["fid_inception_floor"] = float(metric.compute())

@@ -39,7 +39,6 @@ import torch
 from ssgen.api import M2, Predictions, load_classifier
 from ssgen.checkpoints import load_module, read_checkpoint
 from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
-from ssgen.data import CLASS_NAMES
 from ssgen.errors import InputWarning, SSGenError
 from ssgen.images import as_uint8, parse_invert, read_images
 from ssgen.io import atomic_write, atomic_write_text
@@ -110,10 +109,11 @@ def write_predictions(out: str | Path, predictions: Predictions | np.ndarray) ->
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
+    names = predictions.data_info.class_names  # the classes of the data set the model was trained on
     for index, label in enumerate(labels):
-        row = [index, int(label), CLASS_NAMES[label]]
+        row = [index, int(label), names[label]]
         if files is not None:
-            row = [index, files[index].path, int(label), CLASS_NAMES[label], str(files[index].inverted).lower()]
+            row = [index, files[index].path, int(label), names[label], str(files[index].inverted).lower()]
         writer.writerow(row)
     csv_path = atomic_write_text(Path(out).with_suffix(".csv"), buffer.getvalue())
     return npz_path, csv_path

@@ -77,7 +77,8 @@ def build_model(cfg: DictConfig) -> L.LightningModule:
         method.pop(key, None)
     # Called directly rather than through instantiate(), which would hand over DictConfigs: hparams must be
     # plain containers so checkpoints load with torch.load(weights_only=True).
-    return module_class(method.pop("_target_"))(arch=to_plain(cfg.arch), **method)
+    # the method models the run's data set: its classes and image shape (ssgen.data.DatasetInfo) shape the networks
+    return module_class(method.pop("_target_"))(arch=to_plain(cfg.arch), dataset=cfg.data.dataset, **method)
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -94,7 +95,7 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
 def hparams_for_logger(cfg: DictConfig) -> dict[str, Any]:
     """Flat scalars for TensorBoard's HParams tab: the knobs a sweep varies."""
     flat = {f"method.{k}": v for k, v in to_plain(cfg.method).items() if isinstance(v, int | float | str | bool)}
-    flat.update({"arch": cfg.arch.name, "data.n_labels": str(cfg.data.n_labels), "seed": cfg.seed,
+    flat.update({"arch": cfg.arch.name, "data.dataset": cfg.data.dataset, "data.n_labels": str(cfg.data.n_labels), "seed": cfg.seed,
                  "trainer.max_epochs": cfg.trainer.get("max_epochs", -1), "data.batch_size": cfg.data.batch_size})
     return flat
 

@@ -42,7 +42,7 @@ def write_tiny_set(directory, n_train=200, n_test=50, gz=False):
 
 @pytest.fixture
 def no_debian(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-here")
+    monkeypatch.setattr(data.FASHION_MNIST, "system_dir", tmp_path / "no-debian-here")
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -280,13 +280,13 @@ def test_device_resident_paths_train_identically(tmp_path, monkeypatch):
     from ssgen.train import train
 
     chosen = []
-    original = data.resident_device
+    original = data.module.resident_device
 
     def record(setting, device, nbytes=0):
         chosen.append((setting, original(setting, device, nbytes)))
         return chosen[-1][1]
 
-    monkeypatch.setattr(data, "resident_device", record)
+    monkeypatch.setattr(data.module, "resident_device", record)
     weights = {}
     for setting in ("true", "false"):
         run_dir = tmp_path / setting

@@ -1,9 +1,10 @@
-"""docs/extending.md followed as written: a new GAN method and a new architecture, one module and one YAML each.
+"""docs/extending.md followed as written: a new GAN method, a new architecture and a new data set, one module and one
+YAML each.
 
 The package and its configs are copied into ``tmp_path``, the page's code blocks are written into that copy (into
 ``ssgen/models`` and ``ssgen/nets``, where the checkpoint gate admits them), and the page's commands run there as
 real subprocesses with the copy first on PYTHONPATH: the checkout itself is never written to (a read-only or
-shared checkout runs this test too). Slow: seven console-script runs, the bench among them.
+shared checkout runs this test too). Slow: nine console-script runs, the bench among them.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def page_files() -> dict[Path, str]:
     return files
 
 
-def page_commands() -> list[str]:
-    """The lines of the page's ```bash block, comments dropped."""
-    block = re.search(r"```bash\n(.*?)```", PAGE.read_text(), flags=re.S).group(1)
+def page_commands(index: int = 0) -> list[str]:
+    """The lines of the page's ``index``-th ```bash block, comments dropped."""
+    block = re.findall(r"```bash\n(.*?)```", PAGE.read_text(), flags=re.S)[index]
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
@@ -43,7 +44,8 @@ def project(tmp_path):
     """A copy of the project (ssgen/ and conf/) in tmp_path with the page's files written into it: its root."""
     files = page_files()
     assert {path.as_posix() for path in files} == {
-        "ssgen/models/hinge_gan.py", "conf/method/hinge_gan.yaml", "ssgen/nets/mlp_critic.py", "conf/arch/mlp_gan.yaml"}
+        "ssgen/models/hinge_gan.py", "conf/method/hinge_gan.yaml", "ssgen/nets/mlp_critic.py", "conf/arch/mlp_gan.yaml",
+        "ssgen/data/sets/glyphs.py", "conf/data/glyphs.yaml"}
     assert not any((ROOT / path).exists() for path in files), "the page's files must not already be in the package"
     before = sorted((ROOT / "ssgen").rglob("*.py"))
     root = tmp_path / "project"
@@ -103,3 +105,36 @@ def test_a_typo_in_the_new_methods_config_fails_at_compose(project):
     """The schema built from HingeGAN's signature refuses unknown keys, as the paper methods' schemas do."""
     result = shell("ssgen-train --cfg job method=hinge_gan method.lrr=1", project)
     assert result.returncode != 0 and "lrr" in result.stderr
+
+
+def test_adding_a_data_set_works_as_written(project, tmp_path):
+    """The page's data set, on IDX files this test writes (noise, labels cycling over its five classes): an M1 run
+    scores its SVM head on them, and a GAN run trains and uses the set's own evaluator, cached under its name."""
+    import numpy as np
+
+    from ssgen.data import write_idx
+
+    root = tmp_path / "glyphs"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 500), ("t10k", 100)):  # the counts the page's DatasetInfo gives
+        write_idx(root / f"{split}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        write_idx(root / f"{split}-labels-idx1-ubyte", (np.arange(n) % 5).astype(np.uint8))
+    m1_run, gan_run = (command.replace("<dir with the four IDX files>", str(root)) for command in page_commands(1))
+    cache = tmp_path / "cache"
+
+    run = shell(f"SSGEN_CACHE={cache} {m1_run} hydra.run.dir={tmp_path / 'm1'}", project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "m1" / "results.json").read_text())
+    assert results["status"] == "ok" and results["data"]["dataset"] == "glyphs" and results["data"]["verified"] is None
+    assert 0 <= results["test_accuracy"] <= 1  # the SVM head, five classes
+
+    small = (" method.callbacks.quality.n_samples=50 method.callbacks.quality.final_n_samples=50"
+             " arch.networks.generator.width=8 arch.networks.critic.width=8")
+    run = shell(f"SSGEN_CACHE={cache} {gan_run}{small} hydra.run.dir={tmp_path / 'gan'}", project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "gan" / "results.json").read_text())
+    assert results["status"] == "ok", results["status"]
+    assert set(results["per_class_fid"]) == {"circle", "square", "triangle", "cross", "star"}
+    evaluators = sorted(path.name for path in (cache / "evaluator").glob("*.safetensors"))
+    assert evaluators == [f"glyphs-{results['evaluator_config_hash']}.safetensors"]

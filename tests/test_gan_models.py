@@ -403,7 +403,7 @@ def test_final_report_reads_data_root_without_the_debian_package(make_cfg, tmp_p
     def offline(*args, **kwargs):
         raise RuntimeError("offline")
 
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-here")
+    monkeypatch.setattr(data.FASHION_MNIST, "system_dir", tmp_path / "no-debian-here")
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
     monkeypatch.setenv(DATA_ENV, "")  # recorded, so the value train() sets is undone after the test
     monkeypatch.delenv(DATA_ENV)

@@ -280,5 +280,5 @@ def test_m1_m2_refuses_a_checkpoint_that_is_not_m1(m2_run, tmp_path):
 
 
 def test_labelled_elbo_pure_function_shapes():
-    elbo = labelled_elbo(torch.zeros(4), torch.zeros(4, 3), torch.zeros(4, 3))
+    elbo = labelled_elbo(torch.zeros(4), torch.zeros(4, 3), torch.zeros(4, 3), n_classes=10)
     torch.testing.assert_close(elbo, torch.full((4,), -math.log(10)))  # q(z|x,y) = p(z): KL 0, log p(y) = -log 10

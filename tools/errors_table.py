@@ -98,6 +98,13 @@ def records_rows() -> list[tuple[str, str]]:
             logging.getLogger("ssgen").removeHandler(handler)
         rows.append(("... with `data.allow_unknown=true` (accepted; results.json `data` records files and digests)",
                      f"warning: {records[0]}".replace(str(root), "<dir>")))
+        empty = Path(tmp) / "empty"
+        empty.mkdir()
+        try:
+            data.locate_files(str(empty), download=False, info=data.dataset_info("mnist"))
+        except SSGenError as exc:
+            rows.append(("`ssgen-train data=mnist data.root=<dir without the four files> data.download=false`",
+                         f"ssgen-train: error: {exc}".replace(str(empty), "<dir>")))
         saved = os.environ.get(data.DATA_ENV)
         os.environ[data.DATA_ENV] = str(Path(tmp) / "missing")
         try:

@@ -6,29 +6,31 @@ It lives with them, not in ``ssgen.figures``, because training never imports the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 
-from ssgen.data import CLASS_NAMES
 from ssgen.io import save_figure
 
 
-def confusion_figure(matrix: list[list[int]], title: str) -> Any:
-    """A matplotlib figure of a (10, 10) confusion matrix of counts (rows: true class, columns: predicted), each
-    cell labelled with its count; the caller closes it."""
+def confusion_figure(matrix: list[list[int]], title: str, class_names: Sequence[str] | None = None) -> Any:
+    """A matplotlib figure of a (K, K) confusion matrix of counts (rows: true class, columns: predicted), each
+    cell labelled with its count, the axes with ``class_names`` (the data set's; None: the indices); the caller
+    closes it."""
     import matplotlib  # imported here: a run whose heads draw nothing never loads matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     matrix_array = np.asarray(matrix)
+    names = list(class_names) if class_names is not None else [str(index) for index in range(len(matrix_array))]
     figure, axis = plt.subplots(figsize=(6.5, 5.5))
     image = axis.imshow(matrix_array, cmap="Blues")
-    axis.set_xticks(range(10), CLASS_NAMES, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(10), CLASS_NAMES, fontsize=8)
+    axis.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    axis.set_yticks(range(len(names)), names, fontsize=8)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     for (row, column), value in np.ndenumerate(matrix_array):
@@ -46,7 +48,8 @@ def log_confusion(trainer: L.Trainer, run_dir: Path, n: int | str, confusion: An
     with ``heads/<name>_accuracy_n<n>`` scalars for each entry of ``accuracies`` (fractions in [0, 1])."""
     import matplotlib.pyplot as plt
 
-    figure = confusion_figure(confusion, title)
+    info = getattr(trainer.datamodule, "info", None)  # the run's data set names the classes
+    figure = confusion_figure(confusion, title, info.class_names if info is not None else None)
     try:
         save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
         logger = trainer.logger

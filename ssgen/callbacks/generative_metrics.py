@@ -20,9 +20,9 @@ import lightning as L
 import torch
 
 from ssgen.callbacks import EndOfRunStep
-from ssgen.data import to_pixels
+from ssgen.data import FASHION_MNIST, DatasetInfo, to_pixels
 from ssgen.errors import ConfigError
-from ssgen.evaluator import Evaluator, load_evaluator, load_evaluator_file
+from ssgen.evaluator import Evaluator, evaluator_for
 from ssgen.metrics import (
     Reference,
     balanced_indices,
@@ -65,7 +65,8 @@ class GenerativeMetrics(EndOfRunStep):
         final_n_samples: samples for the final report (0 = no final report).
         enabled: False turns the callback off (e.g. for quick debug runs).
         cache_dir: evaluator cache (default ``$SSGEN_CACHE`` or ``~/.cache/ssgen``).
-        evaluator: a ``.safetensors`` file of another evaluator, or an Evaluator (tests); default: the cached one.
+        evaluator: a ``.safetensors`` file of another evaluator, or an Evaluator (tests); default: the cached one of
+            the data set the module generates (``data_info``: an MNIST GAN trains and uses an MNIST evaluator).
         score: 'best' (the checkpoint ModelCheckpoint(monitor='metrics/fid') kept) or 'last' (the final weights).
         seed: the noise of the samples and the reference draw.
     """
@@ -86,12 +87,9 @@ class GenerativeMetrics(EndOfRunStep):
         self._final: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ setup
-    def _load_evaluator(self) -> Evaluator:
-        if isinstance(self._evaluator_spec, Evaluator):
-            return self._evaluator_spec
-        if isinstance(self._evaluator_spec, str | Path):
-            return load_evaluator_file(self._evaluator_spec)
-        return load_evaluator(self.cache_dir)
+    def _load_evaluator(self, info: DatasetInfo) -> Evaluator:
+        """The given evaluator, or the cached one of the data set the module generates (trained on first use)."""
+        return evaluator_for(info, self._evaluator_spec, self.cache_dir)
 
     def _reference_images(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Training images for the in-training reference: the datamodule's validation holdout when it is
@@ -103,10 +101,10 @@ class GenerativeMetrics(EndOfRunStep):
             images, labels = datamodule.images("val"), datamodule.labels("val")
             source = "validation holdout"
         else:
-            data = getattr(datamodule, "data", None) or default_dataset()
+            data = getattr(datamodule, "data", None) or default_dataset(self.info)
             images, labels = data["train_images"], data["train_labels"].long()
             source = "training set"
-        index = balanced_indices(labels.cpu(), self.n_samples, self.seed)
+        index = balanced_indices(labels.cpu(), self.n_samples, self.seed, self.info)
         return to_pixels(images[index.to(images.device)].cpu(), "unit"), labels.cpu()[index].long(), source
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -116,12 +114,13 @@ class GenerativeMetrics(EndOfRunStep):
             raise ConfigError(f"GenerativeMetrics is attached to {type(pl_module).__name__}, which has neither "
                               "generate(labels, noise) nor generate_prior(n); remove the callback from its method config")
         self.conditional = is_conditional(pl_module)
+        self.info = getattr(pl_module, "data_info", FASHION_MNIST)  # the data set the module generates
         # frozen: a measuring instrument, never part of the GAN's graph or its optimizers
-        self.evaluator = self._load_evaluator().to(pl_module.device).eval().requires_grad_(False)
+        self.evaluator = self._load_evaluator(self.info).to(pl_module.device).eval().requires_grad_(False)
         images, self.reference_labels, self.reference_source = self._reference_images(trainer)
         self.reference = Reference(images, self.evaluator, seed=self.seed)  # keeps the features for P/R and spread
         self.sampler, _ = make_sampler(pl_module, seed=self.seed)
-        self.labels = balanced_labels(self.n_samples)
+        self.labels = balanced_labels(self.n_samples, self.info)
         log.info("GenerativeMetrics: evaluator %s (test accuracy %s), reference %d images from the %s",
                  self.evaluator.identity["config_hash"], self.evaluator.identity["test_accuracy"], len(images),
                  self.reference_source)
@@ -142,7 +141,7 @@ class GenerativeMetrics(EndOfRunStep):
         scores = self.reference.fid_kid(features=features)
         values = {"metrics/fid": scores["fid"], "metrics/kid": scores["kid"]}
         diversity = diversity_scores(self.reference.features, self.reference_labels, features,
-                                     self.labels if self.conditional else None)
+                                     self.labels if self.conditional else None, info=self.info)
         values["metrics/precision"], values["metrics/recall"] = diversity["precision"], diversity["recall"]
         if self.conditional:
             values["metrics/class_consistency"] = class_consistency(None, self.labels, predictions=predictions)

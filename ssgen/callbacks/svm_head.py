@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.confusion import log_confusion
-from ssgen.data import N_CLASSES, parse_n_labels, sample_label_subset
+from ssgen.data import dataset_info, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
 from ssgen.heads import fit_label_spreading, fit_svm, save_svm, score
 from ssgen.io import atomic_write_json
@@ -56,26 +56,29 @@ class SVMHead(EndOfRunStep):
                  seed: int = 0, cv_folds: int = 5, transductive: bool = True, n_unlabelled: int = 10_000,
                  raw_pixel_baseline: bool = True, active_units_only: bool = False, n_jobs: int | None = None,
                  mirror: bool = False) -> None:
-        self.n_labels = self.label_budgets(n_labels, headline)
-        self.headline = self.n_labels[0]
+        # parsed once the data set is known (end_of_run): 'all' and the class count are the data set's
+        self.n_labels: list[Any] = list(dict.fromkeys(([] if headline is None else [headline]) + list(n_labels)))
         self.seed, self.cv_folds, self.transductive = seed, cv_folds, transductive
         self.n_unlabelled, self.raw_pixel_baseline = n_unlabelled, raw_pixel_baseline
         self.active_units_only, self.n_jobs, self.mirror = active_units_only, n_jobs, mirror
 
     @staticmethod
-    def label_budgets(n_labels: list[Any] | tuple[Any, ...], headline: Any = None) -> list[int]:
-        """The budgets to score, the headline first, each once (``parse_n_labels`` of each; ConfigError if unreadable)."""
-        budgets = [parse_n_labels(n) for n in ([] if headline is None else [headline]) + list(n_labels or ())]
+    def label_budgets(n_labels: list[Any] | tuple[Any, ...], headline: Any = None, info: Any = None) -> list[int]:
+        """The budgets to score, the headline first, each once (``parse_n_labels`` of each, on the data set ``info``
+        describes, Fashion-MNIST if None; ConfigError if unreadable)."""
+        budgets = [parse_n_labels(n, info=info) for n in ([] if headline is None else [headline]) + list(n_labels or ())]
         return list(dict.fromkeys(budgets))
 
     @staticmethod
     def check_config(spec: dict[str, Any], cfg: DictConfig) -> None:
         """Refuse, before training, label budgets whose cross-validation cannot be folded (``validate()`` calls this)."""
-        for count in SVMHead.label_budgets(spec.get("n_labels") or (), spec.get("headline")):
-            if 0 < count < MIN_LABELS_PER_CLASS * N_CLASSES:
+        info = dataset_info(cfg.data.get("dataset", "fashion_mnist"))
+        least = MIN_LABELS_PER_CLASS * info.n_classes
+        for count in SVMHead.label_budgets(spec.get("n_labels") or (), spec.get("headline"), info):
+            if 0 < count < least:
                 raise ConfigError(
                     f"the SVM head cannot score N={count}: its cross-validation needs at least {MIN_LABELS_PER_CLASS} "
-                    f"labelled images per class (N >= {MIN_LABELS_PER_CLASS * N_CLASSES}); raise data.n_labels or "
+                    f"labelled images per class (N >= {least}); raise data.n_labels or "
                     "method.callbacks.svm_head.n_labels")
 
     def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
@@ -83,6 +86,9 @@ class SVMHead(EndOfRunStep):
         run_dir = Path(trainer.default_root_dir)
         datamodule = trainer.datamodule
         datamodule.setup("fit")
+        info = datamodule.info
+        self.n_labels = self.label_budgets(self.n_labels, None, info)  # 'all' is this data set's training set
+        headline = self.n_labels[0]
         train_labels = datamodule.labels("train").numpy()
         train_means = pl_module.encode_means(datamodule.images("train")).numpy()
         test_means = pl_module.encode_means(datamodule.images("test")).numpy()
@@ -99,7 +105,7 @@ class SVMHead(EndOfRunStep):
         for n in self.n_labels:
             if n == 0:
                 continue
-            indices = sample_label_subset(train_labels, n, self.seed, exclude=datamodule.val_indices)
+            indices = sample_label_subset(train_labels, n, self.seed, exclude=datamodule.val_indices, info=info)
             labels = train_labels[indices]
             entry: dict[str, Any] = {}
             mirror_means = (pl_module.encode_means(datamodule.images("train")[torch.from_numpy(indices)].flip(-1)).numpy()[:, units]
@@ -131,7 +137,7 @@ class SVMHead(EndOfRunStep):
         metadata = {"latent_units": units.tolist(), "mirror": self.mirror, "active_units": int((unit_std > ACTIVE_UNIT_STD).sum()), "seed": self.seed,
                     "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()}}
         atomic_write_json(run_dir / "checkpoints" / "svm_head.json", metadata)
-        primary = heads.get(str(self.headline), {})
+        primary = heads.get(str(headline), {})
         results: dict[str, Any] = {
             "test_accuracy": primary.get("m1_svm", {}).get("accuracy"),
             "macro_f1": primary.get("m1_svm", {}).get("macro_f1"),

@@ -36,7 +36,7 @@ import torchvision
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ssgen.data import N_CLASSES, N_TRAIN
+from ssgen.data import dataset_info
 from ssgen.errors import ConfigError, positive
 from ssgen.losses import (
     critic_wasserstein,
@@ -51,7 +51,6 @@ from ssgen.nets.dcgan import CRITIC_NORMS
 
 log = logging.getLogger("ssgen")
 
-IMAGE_SHAPE = (1, 28, 28)
 GRID_COLUMNS = 10  # fixed-noise grid: one row per class, the same 10 noise vectors in every row
 
 
@@ -80,10 +79,11 @@ class ConditionalGAN(L.LightningModule):
             the final report, ssgen-generate) comes from it; training itself always uses the live generator.
             0 (the default) = off. 0.999 averages over about the last 1000 generator steps; on arch A at the
             study's 10 epochs it made DCGAN (batch-norm discriminator) worse (FID 10.3 vs 7.0, docs/gans.md), hence off.
+        dataset: the data set it models (``ssgen.data.dataset_info``; ssgen-train passes ``data.dataset``): the
+            networks take its class count and image shape (``data_info``).
     """
 
     hp_metric_names = ("fid", "kid", "class_consistency")
-    n_classes = N_CLASSES
     # what the run needs around the module (ssgen.config.MethodConfig): labelled images in [-1, 1] (tanh)
     family, pixel_range, train_stream, batch_size = "gan", "symmetric", "labelled", 64
     # data.n_labels unless set: every labelled training image (the study's data), so `method=dcgan` alone
@@ -126,17 +126,22 @@ class ConditionalGAN(L.LightningModule):
 
     def __init__(self, arch: dict[str, Any], latent_dim: int = 128, lr_generator: float = 2e-4,
                  lr_critic: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, n_critic: int = 1,
-                 critic_norm: str = "batch", fixed_noise_seed: int = 1234, ema_decay: float = 0.0) -> None:
+                 critic_norm: str = "batch", fixed_noise_seed: int = 1234, ema_decay: float = 0.0,
+                 dataset: str = "fashion_mnist") -> None:
         super().__init__()
         arch = _plain(arch)
         # every __init__ argument, subclasses' included (clip, gp_lambda); plain values only
         self.save_hyperparameters(logger=False)
         self.automatic_optimization = False
         self.latent_dim = latent_dim
+        # the data set it models (ssgen-train passes data.dataset): its classes and image shape shape the networks
+        self.data_info = dataset_info(dataset)
+        self.n_classes, shape = self.data_info.n_classes, self.data_info.image_shape
         networks = arch["networks"]
-        self.generator = build_network(networks["generator"], latent_dim=latent_dim, n_classes=self.n_classes)
+        self.generator = build_network(networks["generator"], latent_dim=latent_dim, n_classes=self.n_classes,
+                                       image_shape=shape)
         critic_kwargs = {} if self.arch_fixes_critic_norm(arch) else {"norm": critic_norm}
-        self.critic = build_network(networks["critic"], n_classes=self.n_classes, **critic_kwargs)
+        self.critic = build_network(networks["critic"], n_classes=self.n_classes, image_shape=shape, **critic_kwargs)
         # the average is a second copy of the generator, outside both optimizers; its weights are checkpointed
         self.generator_ema: nn.Module | None = None
         if ema_decay > 0:
@@ -186,7 +191,7 @@ class ConditionalGAN(L.LightningModule):
                       for start in range(0, len(labels), batch_size)]
         finally:
             network.train(was_training)
-        return torch.cat(chunks) if chunks else torch.zeros(0, *IMAGE_SHAPE)
+        return torch.cat(chunks) if chunks else torch.zeros(0, *self.data_info.image_shape)
 
     # ------------------------------------------------------------------ what subclasses change
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor, real_scores: torch.Tensor,
@@ -271,10 +276,11 @@ class ConditionalGAN(L.LightningModule):
         return logs  # read by FailedConvergence in on_train_batch_end, without another sync
 
     def on_fit_start(self) -> None:
-        n_labels = getattr(self.trainer.datamodule, "n_labels", N_TRAIN)
-        if n_labels < N_TRAIN:
-            log.warning("%s trains on only %d labelled images (data.n_labels=%d); the study uses all 60000: "
-                        "add experiment=gan or data.n_labels=all", type(self).__name__, n_labels, n_labels)
+        n_train = self.data_info.n_train
+        n_labels = getattr(self.trainer.datamodule, "n_labels", n_train)
+        if n_labels < n_train:
+            log.warning("%s trains on only %d labelled images (data.n_labels=%d); the study uses all %d: "
+                        "add experiment=gan or data.n_labels=all", type(self).__name__, n_labels, n_labels, n_train)
 
     def on_train_epoch_end(self) -> None:
         logger = self.logger

@@ -16,7 +16,7 @@ import torch
 import torchvision
 from omegaconf import DictConfig
 
-from ssgen.data import to_pixels
+from ssgen.data import dataset_info, to_pixels
 from ssgen.errors import ConfigError, positive
 from ssgen.losses import negative_elbo
 from ssgen.models import logs_this_step, make_optimizer
@@ -42,6 +42,8 @@ class M1VAE(L.LightningModule):
         binarize: dynamic binarisation of the [0, 1] pixels for the Bernoulli likelihood (the official code).
         n_image_rows: rows of the reconstruction / prior-sample grids logged each epoch.
         free_bits: nats per latent unit below which KL is not penalised (Kingma et al. 2016); 0 = the ELBO.
+        dataset: the data set it models (``ssgen.data.dataset_info``; ssgen-train passes ``data.dataset``): the
+            networks take its image shape (``data_info``).
     """
 
     hp_metric_names = ("test_accuracy", "raw_pixel_accuracy")
@@ -61,11 +63,13 @@ class M1VAE(L.LightningModule):
             raise ConfigError(f"method.free_bits={method.free_bits} must be >= 0; 0 is the plain ELBO")
 
     def __init__(self, arch: dict[str, Any], lr: float = 3e-4, kl_weight: float = 1.0, binarize: bool = True,
-                 n_image_rows: int = 8, free_bits: float = 0.0) -> None:
+                 n_image_rows: int = 8, free_bits: float = 0.0, dataset: str = "fashion_mnist") -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        self.encoder = build_network(arch["networks"]["encoder"])
-        self.decoder = build_network(arch["networks"]["decoder"])
+        self.data_info = dataset_info(dataset)
+        shape = self.data_info.image_shape
+        self.encoder = build_network(arch["networks"]["encoder"], image_shape=shape)
+        self.decoder = build_network(arch["networks"]["decoder"], image_shape=shape)
         self.latent_dim = self.encoder.latent_dim
         self.pixel_range = "unit"
         # Fixed prior draws so the epoch-to-epoch sample grids are comparable; a buffer survives resume.

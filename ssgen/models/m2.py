@@ -40,7 +40,7 @@ import torchvision
 from omegaconf import DictConfig
 
 from ssgen.conf_files import arch_specs
-from ssgen.data import N_CLASSES, parse_n_labels, to_pixels
+from ssgen.data import dataset_info, parse_n_labels, to_pixels
 from ssgen.errors import ConfigError, positive
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
 from ssgen.models import make_optimizer
@@ -50,7 +50,6 @@ from ssgen.nets import build_network
 
 log = logging.getLogger("ssgen")
 
-IMAGE_PIXELS = 28 * 28
 GRID_COLUMNS = 8  # class-conditional sample grid logged each epoch: one row per class
 
 
@@ -61,11 +60,14 @@ def decoder_likelihood(arch: Any) -> str:
 
 # ================================================================================================ module
 class M2(L.LightningModule):
-    """M2 on pixels. ``head_key`` names its results.json head; ``generate`` makes class-conditional samples."""
+    """M2 on pixels. ``head_key`` names its results.json head; ``generate`` makes class-conditional samples.
+
+    ``dataset`` is the data set it models (``ssgen.data.dataset_info``; ssgen-train passes ``data.dataset``):
+    the networks take its class count and pixel count (``data_info``).
+    """
 
     hp_metric_names = ("test_accuracy",)
     head_key = "m2"
-    n_classes = N_CLASSES
     # what the run needs around the module (ssgen.config.MethodConfig): 100 unlabelled images per step
     family, pixel_range, train_stream, batch_size = "semi", "unit", "unlabelled", 100
     likelihood = "bernoulli"  # the arch's decoder must model pixels
@@ -80,7 +82,7 @@ class M2(L.LightningModule):
         if method.alpha is not None:
             positive(method.alpha, "method.alpha", "or leave it null for alpha_factor * N_unlabelled / N_labelled")
         positive(method.labelled_batch_size, "method.labelled_batch_size", "use e.g. 100")
-        if parse_n_labels(cfg.data.n_labels) == 0:
+        if parse_n_labels(cfg.data.n_labels, info=dataset_info(cfg.data.get("dataset", "fashion_mnist"))) == 0:
             raise ConfigError(f"method={method.name} is semi-supervised but data.n_labels=0; use e.g. data.n_labels=100")
         if decoder_likelihood(cfg.arch) != cls.likelihood:
             matching = [name for name, spec in arch_specs(cls.family).items() if decoder_likelihood(spec) == cls.likelihood]
@@ -88,9 +90,12 @@ class M2(L.LightningModule):
                               f"method), not arch={cfg.arch.name}")
 
     def __init__(self, arch: dict[str, Any], lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None,
-                 labelled_batch_size: int = 100, binarize: bool = True) -> None:
+                 labelled_batch_size: int = 100, binarize: bool = True, dataset: str = "fashion_mnist") -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # a subclass's own __init__ arguments are collected too
+        # the data set it models (ssgen-train passes data.dataset): its classes and image shape shape the networks
+        self.data_info = dataset_info(dataset)
+        self.n_classes = self.data_info.n_classes
         self.pixel_range = "unit"
         self._build_feature_extractor()
         self._build_networks(arch, self._feature_dim())
@@ -107,13 +112,15 @@ class M2(L.LightningModule):
         """Hook run before the M2 networks are built: M2 reads pixels, nothing to build."""
 
     def _feature_dim(self) -> int:
-        return IMAGE_PIXELS
+        return self.data_info.n_pixels
 
     def _build_networks(self, arch: dict[str, Any], feature_dim: int) -> None:
         networks = arch["networks"]
-        self.classifier = build_network(networks["classifier"], input_dim=feature_dim)
-        self.encoder = build_network(networks["encoder"], input_dim=feature_dim)
-        self.decoder = build_network(networks["decoder"], output_dim=feature_dim, latent_dim=self.encoder.latent_dim)
+        k = self.n_classes
+        self.classifier = build_network(networks["classifier"], input_dim=feature_dim, n_classes=k)
+        self.encoder = build_network(networks["encoder"], input_dim=feature_dim, n_classes=k)
+        self.decoder = build_network(networks["decoder"], output_dim=feature_dim, latent_dim=self.encoder.latent_dim,
+                                     n_classes=k)
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets), each ``(N, P)``, for float images ``(N, 1, 28, 28)`` in [0, 1].
@@ -191,7 +198,7 @@ class M2(L.LightningModule):
 
     def _decode_to_pixels(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Bernoulli means ``(N, 1, 28, 28)`` in [0, 1] of p(x | y, z)."""
-        return self.decoder.expected_output(latents, labels).view(-1, 1, 28, 28)
+        return self.decoder.expected_output(latents, labels).view(-1, *self.data_info.image_shape)
 
     def generate(self, labels: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Images ``(N, 1, 28, 28)`` in [-1, 1] for labels ``(N,)`` int64 from p(x | y, z), z = noise ``(N, latent_dim)``.
@@ -220,7 +227,7 @@ class M2(L.LightningModule):
                       for start in range(0, len(labels), batch_size)]
         finally:
             self.train(was_training)
-        return torch.cat(chunks) if chunks else torch.zeros(0, 1, 28, 28)
+        return torch.cat(chunks) if chunks else torch.zeros(0, *self.data_info.image_shape)
 
     # ------------------------------------------------------------------ training
     def on_fit_start(self) -> None:
@@ -323,10 +330,10 @@ class M1M2(M2):
 
     def __init__(self, arch: dict[str, Any], m1_checkpoint: str | None = None, m1_sample: bool = True,
                  lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None, labelled_batch_size: int = 100,
-                 m1_networks: dict[str, Any] | None = None) -> None:
+                 m1_networks: dict[str, Any] | None = None, dataset: str = "fashion_mnist") -> None:
         # binarize=False: the M1 latents are real-valued; M2.__init__ calls _build_feature_extractor below.
         super().__init__(arch, lr=lr, alpha_factor=alpha_factor, alpha=alpha, labelled_batch_size=labelled_batch_size,
-                         binarize=False)
+                         binarize=False, dataset=dataset)
         self.hparams.pop("binarize", None)  # collected from M2's frame, but not an argument of this class
         if self.decoder.likelihood != "gaussian":
             raise ConfigError("method=m1_m2 models M1 latents with a Gaussian: use arch=m1_m2_mlp "
@@ -347,8 +354,9 @@ class M1M2(M2):
             # recorded so that rebuilding this module from its own checkpoint never needs the M1 file
             self.hparams["m1_networks"] = m1_networks
             self.hparams["m1_checkpoint"] = str(m1_checkpoint)
-        self.m1_encoder = build_network(m1_networks["encoder"])
-        self.m1_decoder = build_network(m1_networks["decoder"])
+        shape = self.data_info.image_shape
+        self.m1_encoder = build_network(m1_networks["encoder"], image_shape=shape)
+        self.m1_decoder = build_network(m1_networks["decoder"], image_shape=shape)
         if m1 is not None:
             self.m1_encoder.load_state_dict(m1.encoder.state_dict())
             self.m1_decoder.load_state_dict(m1.decoder.state_dict())

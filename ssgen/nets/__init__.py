@@ -91,9 +91,18 @@ def _holds_target(value: Any) -> bool:
 def build_network(spec: dict[str, Any], **kwargs: Any) -> nn.Module:
     """Build a network from an arch spec ``{_target_: 'ssgen.nets.<module>.<Class>', **arguments}``.
 
-    ``kwargs`` are the arguments the method supplies (``latent_dim``, ``n_classes``, ``input_dim``, ...) and
+    ``kwargs`` are the arguments the method supplies (``latent_dim``, ``n_classes``, ``image_shape``, ``input_dim``,
+    ...: the class count and image shape from its data set's ``ssgen.data.DatasetInfo``) and
     override the spec's. Raises CheckpointError for a target outside this package (see ``package_class``).
     """
     cls = check_network_spec(dict(spec))
     arguments = {key: value for key, value in dict(spec).items() if key != "_target_"}
     return cls(**{**arguments, **kwargs})
+
+
+def quarter_size(image_shape: tuple[int, int, int], what: str) -> tuple[int, int]:
+    """``(H / 4, W / 4)``: the feature map after two stride-2 layers. Raises ValueError unless H, W are multiples of 4."""
+    _, height, width = image_shape
+    if height % 4 or width % 4:
+        raise ValueError(f"{what} halves the image twice: image_shape {tuple(image_shape)} needs H and W multiples of 4")
+    return height // 4, width // 4

@@ -7,7 +7,8 @@ Arch B is the same two networks built with ``norm='none'`` and ``activation='sof
 
 ``DCGANGenerator``: (noise (N, latent_dim), labels (N,)) -> images (N, 1, 28, 28) in [-1, 1].
 ``DCGANCritic``: (images (N, 1, 28, 28), labels (N,)) -> raw scores (N,); a projection discriminator
-(Miyato & Koyama 2018) by default. The method supplies ``latent_dim``, ``n_classes`` and the critic's ``norm``.
+(Miyato & Koyama 2018) by default. The method supplies ``latent_dim``, ``n_classes``, ``image_shape`` (its data
+set's: ``ssgen.data.DatasetInfo``; H and W multiples of 4) and the critic's ``norm``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssgen.data import N_CLASSES
-
-IMAGE_SHAPE = (1, 28, 28)
+from ssgen.nets import quarter_size
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -105,32 +104,33 @@ class DCGANGenerator(nn.Module):
     norm ('batch' | 'none') or activation (``ACTIVATIONS``).
     """
 
-    def __init__(self, latent_dim: int = 128, n_classes: int = N_CLASSES, width: int = 64,
-                 label_embedding_dim: int = 32, norm: str = "batch", activation: str = "relu") -> None:
+    def __init__(self, latent_dim: int = 128, width: int = 64, label_embedding_dim: int = 32, norm: str = "batch",
+                 activation: str = "relu", *, n_classes: int, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         if norm not in ("batch", "none"):
             raise ValueError(f"generator norm {norm!r} is unknown; use batch or none")
         self.latent_dim, self.width = latent_dim, width
+        self.start = quarter_size(image_shape, "DCGANGenerator")  # (7, 7) for 28x28
         self.label_embedding = nn.Embedding(n_classes, label_embedding_dim)
         bias = norm == "none"  # a bias before batch norm is cancelled by its mean subtraction
 
         def norm_layer(channels: int) -> nn.Module:
             return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
 
-        self.project = nn.Linear(latent_dim + label_embedding_dim, 2 * width * 7 * 7, bias=bias)
+        self.project = nn.Linear(latent_dim + label_embedding_dim, 2 * width * self.start[0] * self.start[1], bias=bias)
         # the same indices for every norm/activation, so arch A's state_dict keys (body.0, body.2, ...) never change
         self.body = nn.Sequential(
             norm_layer(2 * width), make_activation(activation),
             nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=bias),  # 7 -> 14
             norm_layer(width), make_activation(activation),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.ConvTranspose2d(width, image_shape[0], 4, stride=2, padding=1),  # 14 -> 28
             nn.Tanh(),
         )
         self.apply(dcgan_init)
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         hidden = self.project(torch.cat([noise, self.label_embedding(labels)], dim=1))
-        return self.body(hidden.view(-1, 2 * self.width, 7, 7))
+        return self.body(hidden.view(-1, 2 * self.width, *self.start))
 
 
 class DCGANCritic(nn.Module):
@@ -144,13 +144,14 @@ class DCGANCritic(nn.Module):
     arch YAML fixes it (arch B: 'none'); 'spectral' spectrally normalises every weight (``spectral_normalize``).
     """
 
-    def __init__(self, n_classes: int = N_CLASSES, width: int = 64, norm: str = "batch",
-                 conditioning: str = "projection", activation: str = "leaky_relu") -> None:
+    def __init__(self, width: int = 64, norm: str = "batch", conditioning: str = "projection",
+                 activation: str = "leaky_relu", *, n_classes: int, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         if conditioning not in ("projection", "input"):
             raise ValueError(f"critic conditioning {conditioning!r} is unknown; use projection or input")
         self.n_classes, self.conditioning = n_classes, conditioning
-        in_channels = IMAGE_SHAPE[0] + (n_classes if conditioning == "input" else 0)
+        in_channels = image_shape[0] + (n_classes if conditioning == "input" else 0)
+        height, width_after = quarter_size(image_shape, "DCGANCritic")
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 4, stride=2, padding=1),  # 28 -> 14
             make_activation(activation),
@@ -160,7 +161,7 @@ class DCGANCritic(nn.Module):
             make_activation(activation),
             nn.Flatten(),
         )
-        feature_dim = 2 * width * 7 * 7
+        feature_dim = 2 * width * height * width_after
         self.score = nn.Linear(feature_dim, 1)
         self.apply(dcgan_init)
         if conditioning == "projection":

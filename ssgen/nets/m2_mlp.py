@@ -3,7 +3,8 @@
     ssgen-train method=m2 arch=m2_mlp            # Bernoulli decoder on pixels
     ssgen-train method=m1_m2 arch=m1_m2_mlp ...  # Gaussian decoder on M1's latents
 
-``input_dim`` / ``output_dim`` are filled in by the method (784 pixels, or M1's latent size).
+``input_dim`` / ``output_dim`` (the image's pixels, or M1's latent size) and ``n_classes`` are filled in by the
+method, from its data set's ``ssgen.data.DatasetInfo``.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssgen.data import N_CLASSES
 from ssgen.errors import ConfigError
 from ssgen.losses import bernoulli_nll, gaussian_log_likelihood
 from ssgen.nets.vae_mlp import softplus_mlp
-
-IMAGE_PIXELS = 28 * 28
 
 
 class Classifier(nn.Module):
     """q(y | x): inputs ``(N, input_dim)`` -> class logits ``(N, n_classes)``; softplus MLP."""
 
-    def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), n_classes: int = N_CLASSES) -> None:
+    def __init__(self, hidden_dims: list[int] = (500,), *, input_dim: int, n_classes: int) -> None:
         super().__init__()
         self.body = softplus_mlp([input_dim, *hidden_dims])
         self.logits = nn.Linear(list(hidden_dims)[-1], n_classes)
@@ -40,8 +38,7 @@ class ConditionalEncoder(nn.Module):
     and the 784 x 500 projection of x dominates the encoder's cost.
     """
 
-    def __init__(self, input_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), latent_dim: int = 50,
-                 n_classes: int = N_CLASSES) -> None:
+    def __init__(self, hidden_dims: list[int] = (500,), latent_dim: int = 50, *, input_dim: int, n_classes: int) -> None:
         super().__init__()
         hidden_dims = list(hidden_dims)
         self.latent_dim, self.n_classes = latent_dim, n_classes
@@ -72,8 +69,8 @@ class ConditionalDecoder(nn.Module):
     almost constant feature cannot drive the density to infinity.
     """
 
-    def __init__(self, output_dim: int = IMAGE_PIXELS, hidden_dims: list[int] = (500,), latent_dim: int = 50,
-                 n_classes: int = N_CLASSES, likelihood: str = "bernoulli", min_log_var: float = -6.0) -> None:
+    def __init__(self, hidden_dims: list[int] = (500,), latent_dim: int = 50, likelihood: str = "bernoulli",
+                 min_log_var: float = -6.0, *, output_dim: int, n_classes: int) -> None:
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
             raise ConfigError(f"decoder likelihood={likelihood!r} is unknown; use bernoulli (pixels) or gaussian (M1 latents)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -15,12 +17,14 @@ def softplus_mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """q(z | x): images ``(N, 1, 28, 28)`` in [0, 1] -> (mean, log_var), each ``(N, latent_dim)``."""
+    """q(z | x): images ``(N, C, H, W)`` = ``image_shape`` (the data set's, from the method) in [0, 1] ->
+    (mean, log_var), each ``(N, latent_dim)``."""
 
-    def __init__(self, hidden_dims: list[int] = (600, 600), latent_dim: int = 50, image_size: int = 784) -> None:
+    def __init__(self, hidden_dims: list[int] = (600, 600), latent_dim: int = 50, *,
+                 image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.body = softplus_mlp([image_size, *hidden_dims])
+        self.body = softplus_mlp([math.prod(image_shape), *hidden_dims])
         self.mean = nn.Linear(hidden_dims[-1], latent_dim)
         self.log_var = nn.Linear(hidden_dims[-1], latent_dim)
 
@@ -30,12 +34,14 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """p(x | z): latents ``(N, latent_dim)`` -> Bernoulli logits ``(N, 1, 28, 28)``."""
+    """p(x | z): latents ``(N, latent_dim)`` -> Bernoulli logits ``(N, *image_shape)``."""
 
-    def __init__(self, hidden_dims: list[int] = (600, 600), latent_dim: int = 50, image_size: int = 784) -> None:
+    def __init__(self, hidden_dims: list[int] = (600, 600), latent_dim: int = 50, *,
+                 image_shape: tuple[int, int, int]) -> None:
         super().__init__()
+        self.image_shape = tuple(image_shape)
         self.body = softplus_mlp([latent_dim, *reversed(list(hidden_dims))])
-        self.logits = nn.Linear(hidden_dims[0], image_size)
+        self.logits = nn.Linear(hidden_dims[0], math.prod(image_shape))
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.body(latents)).view(-1, 1, 28, 28)
+        return self.logits(self.body(latents)).view(-1, *self.image_shape)
