@@ -72,6 +72,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from ssgen import losses
+from ssgen.build import build_callbacks, build_model
 from ssgen.checkpoints import AtomicCheckpointIO
 from ssgen.cli import run_console_script
 from ssgen.conf_files import CONF_DIR, arch_names, method_targets
@@ -79,7 +80,8 @@ from ssgen.config import register_configs, to_plain
 from ssgen.data import TensorBatches
 from ssgen.errors import ConfigError
 from ssgen.models import module_class
-from ssgen.train import apply_run_settings, build_callbacks, build_model, device_precision
+from ssgen.precision import device_precision
+from ssgen.process import apply_run_settings
 
 
 def all_models() -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from ssgen.errors import SSGenError  # noqa: E402
 
 
 def config_message(overrides: list[str]) -> str:
-    from ssgen.train import check_group_choices
+    from ssgen.conf_files import check_group_choices
 
     try:
         check_group_choices(overrides)
