@@ -139,7 +139,7 @@ def main() -> None:
     from ssgen.evaluate import main as evaluate
     from ssgen.generate import main as generate
     from ssgen.images import read_images
-    from ssgen.metrics import inception_fid_metric
+    from ssgen.inception import inception_fid_metric
     from ssgen.predict import main as predict
 
     rows: list[tuple[str, str]] = []
