@@ -11,7 +11,8 @@ import time; a function-level one does not, until it is called):
 * a module's own package (``ssgen.callbacks`` for ``ssgen.callbacks.svm_head``) is not an edge Python adds
   for us: only the imports written in the file count.
 
-Packages: ``ssgen.models``, ``ssgen.nets``, ``ssgen.callbacks`` are one node each; every top-level module is its own.
+Packages: ``ssgen.models``, ``ssgen.nets``, ``ssgen.callbacks``, ``ssgen.bench`` are one node each; every top-level
+module is its own. The bench is a user of the package, never used by it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import functools
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "ssgen"
-SUBPACKAGES = ("models", "nets", "callbacks")
+SUBPACKAGES = ("models", "nets", "callbacks", "bench")
 TRAINING = ("ssgen.train", "ssgen.callbacks", "ssgen.models")  # a module, or a package and everything in it
 REPORTING = ("ssgen.report", "ssgen.figures")
 
@@ -174,6 +175,15 @@ def test_training_never_imports_reporting_or_figures():
         parents = reachable(graph, start)
         offending += [chain(parents, start, target) for target in REPORTING if target in parents]
     assert not offending, "training reaches the reporting layer: " + "; ".join(offending)
+
+
+def test_the_package_core_never_imports_the_bench():
+    graph = import_graph()
+    assert {"ssgen.bench", "ssgen.bench.cli", "ssgen.bench.__main__"} <= set(graph)
+    core = [module for module in graph if package_of(module) != "ssgen.bench"]
+    offending = [f"{module} -> {target}" for module in core for target in sorted(graph[module])
+                 if package_of(target) == "ssgen.bench"]
+    assert not offending, "the package core imports the bench: " + "; ".join(offending)
 
 
 def test_the_cycle_check_names_a_cycle(tmp_path):
