@@ -19,6 +19,7 @@ from ssgen.errors import ConfigError
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
 ARCH_DIR = CONF_DIR / "arch"
 METHOD_DIR = CONF_DIR / "method"
+CALLBACKS_DIR = CONF_DIR / "callbacks"
 
 
 def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
@@ -28,6 +29,19 @@ def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
         spec = yaml.safe_load(path.read_text()) or {}
         if isinstance(spec.get("_target_"), str):
             targets[path.stem] = spec["_target_"]
+    return targets
+
+
+def callback_targets(callbacks_dir: str | Path = CALLBACKS_DIR) -> dict[str, tuple[str, str]]:
+    """``{file stem: (its key, its _target_)}`` for every one-callback YAML of ``conf/callbacks/`` (one key other
+    than ``defaults`` whose value names a ``_target_``); the group files (default.yaml, gan.yaml) hold none."""
+    targets = {}
+    for path in sorted(Path(callbacks_dir).glob("*.yaml")):
+        spec = {key: value for key, value in (yaml.safe_load(path.read_text()) or {}).items() if key != "defaults"}
+        if len(spec) == 1:
+            key, value = next(iter(spec.items()))
+            if isinstance(value, dict) and isinstance(value.get("_target_"), str):
+                targets[path.stem] = (key, value["_target_"])
     return targets
 
 
