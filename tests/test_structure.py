@@ -216,3 +216,45 @@ def test_only_the_results_layer_names_the_results_file():
                 if text == "results.json" or text.endswith("/results.json"):
                     offending.append(f"{path.name}:{node.lineno} {text!r}")
     assert not offending, "results.json opened outside ssgen.results: " + ", ".join(offending)
+
+
+
+def layout_entries(readme: str) -> dict[str, str]:
+    """The ``ssgen/`` part of README.md's Layout block as ``{name column: the entry's whole text}`` (an entry is a
+    line indented by two spaces, continued by the more deeply indented lines under it)."""
+    block = readme.split("## Layout", 1)[1].split("```")[1]
+    lines = block.split("\nssgen/\n", 1)[1].split("\ntests/", 1)[0].splitlines()
+    entries: dict[str, str] = {}
+    current = None
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   "):
+            current = line.strip().partition("  ")[0]
+            entries[current] = line
+        elif current is not None:
+            entries[current] += " " + line.strip()
+    return entries
+
+
+def unlisted_modules(entries: dict[str, str], package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """The package's files the Layout entries do not name: a top-level module by its own entry, a subpackage's
+    file inside the subpackage's entry (its ``__init__.py`` by the entry itself)."""
+    missing = []
+    for path in sorted(package_dir.rglob("*.py")):
+        relative = path.relative_to(package_dir)
+        if len(relative.parts) == 1:
+            listed = relative == Path("__init__.py") or any(path.name in name.split() for name in entries)
+        else:
+            entry = entries.get(f"{relative.parts[0]}/")
+            listed = entry is not None and (path.name == "__init__.py" or path.name in entry)
+        if not listed:
+            missing.append(str(relative))
+    return missing
+
+
+def test_the_readme_layout_names_every_module():
+    entries = layout_entries((PACKAGE_DIR.parent / "README.md").read_text())
+    assert {"train.py", "results.py", "bench/", "callbacks/"} <= set(entries)
+    missing = unlisted_modules(entries)
+    assert not missing, f"README.md's Layout omits {missing}"
+    del entries["stops.py"]
+    assert unlisted_modules(entries) == ["stops.py"]  # the check sees an omission
