@@ -11,7 +11,7 @@
 Two arms per model, built from the composed Hydra config (conf/train.yaml + ``method=<m> arch=<a>``):
 
 * ours: ``ssgen.build.build_model(cfg)``, ``hydra.utils.instantiate(cfg.data)``, and a Trainer built as
-  ``ssgen.train.fit_once`` builds it (cfg.trainer, TensorBoard logger, the checkpoint and progress-bar
+  ``ssgen.build.build_trainer`` builds it (cfg.trainer, TensorBoard logger, the checkpoint and progress-bar
   callbacks, the GANs' FailedConvergence check). Switched off, because they are per-epoch evaluations and
   not the training step: the method's ``svm_head`` (M1), ``quality`` (FID/KID) and ``best_checkpoint`` (it
   monitors FID). The model summary is off; stdout (the progress bar) and stderr go to /dev/null during

@@ -41,7 +41,7 @@ class LightningArm:
                       enable_model_summary=False, devices=1,
                       accelerator="gpu" if self.device.type == "cuda" else "cpu")
         kwargs.pop("strategy", None)  # one device: a DDP config would otherwise spawn processes
-        # fit_once's checkpoint IO plugin, when train.py has one (the checkpoint save is part of the epoch end)
+        # ssgen.build.build_trainer's checkpoint IO plugin (the checkpoint save is part of the epoch end)
         plugins = [AtomicCheckpointIO()]
         return L.Trainer(**kwargs, callbacks=[*callbacks, *build_callbacks(self.cfg)], logger=logger,
                          default_root_dir=str(run_dir), plugins=plugins)
