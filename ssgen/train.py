@@ -8,8 +8,11 @@
 Every run writes ``<run_dir>/results.json`` (status, metrics, wall time), ``.hydra/config.yaml``,
 TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``. The path of one
 run: validate -> data, model, callbacks, trainer -> ``trainer.fit`` (last.ckpt on disk when it returns) ->
-each end-of-run step (``ssgen.callbacks.EndOfRunStep``) on its own -> results.json. Relaunches, sweeps and
-results.json's lifecycle are in ``ssgen.runs``; results.json itself (schema, statuses, summary) in ``ssgen.results``.
+each end-of-run step (``ssgen.callbacks.EndOfRunStep``) on its own -> results.json. Each step's detail lives in
+its own module: the objects in ``ssgen.build``, whether and what it resumes in ``ssgen.resume``, the precision in
+``ssgen.precision``, process-wide settings in ``ssgen.process``, stops in ``ssgen.stops``, the audit in
+``ssgen.audit``, relaunches, sweeps and results.json's lifecycle in ``ssgen.runs``, results.json itself (schema,
+statuses, summary) in ``ssgen.results``.
 """
 
 from __future__ import annotations
