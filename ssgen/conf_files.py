@@ -14,9 +14,12 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from ssgen.errors import ConfigError
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the Hydra configs, beside the package (editable install)
 ARCH_DIR = CONF_DIR / "arch"
 METHOD_DIR = CONF_DIR / "method"
+CALLBACKS_DIR = CONF_DIR / "callbacks"
 
 
 def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
@@ -26,6 +29,19 @@ def method_targets(method_dir: str | Path = METHOD_DIR) -> dict[str, str]:
         spec = yaml.safe_load(path.read_text()) or {}
         if isinstance(spec.get("_target_"), str):
             targets[path.stem] = spec["_target_"]
+    return targets
+
+
+def callback_targets(callbacks_dir: str | Path = CALLBACKS_DIR) -> dict[str, tuple[str, str]]:
+    """``{file stem: (its key, its _target_)}`` for every one-callback YAML of ``conf/callbacks/`` (one key other
+    than ``defaults`` whose value names a ``_target_``); the group files (default.yaml, gan.yaml) hold none."""
+    targets = {}
+    for path in sorted(Path(callbacks_dir).glob("*.yaml")):
+        spec = {key: value for key, value in (yaml.safe_load(path.read_text()) or {}).items() if key != "defaults"}
+        if len(spec) == 1:
+            key, value = next(iter(spec.items()))
+            if isinstance(value, dict) and isinstance(value.get("_target_"), str):
+                targets[path.stem] = (key, value["_target_"])
     return targets
 
 
@@ -104,3 +120,20 @@ def register_resolvers() -> None:
     """``${ssgen_job_name:...}`` for conf/hydra/default.yaml; registered on import of ssgen.config (every process that composes a config)."""
     if not OmegaConf.has_resolver("ssgen_job_name"):
         OmegaConf.register_new_resolver("ssgen_job_name", job_name)
+
+
+def check_group_choices(argv: list[str], conf_dir: str | Path = CONF_DIR) -> None:
+    """``method=nope`` (or ``arch=a,nope`` in a sweep) -> one ConfigError line listing the real options.
+
+    Hydra would say the same over a dozen lines, listing the schema entries (base_*) beside the options.
+    """
+    conf_dir = Path(conf_dir)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if not sep or "." in group or not (conf_dir / group).is_dir() or group == "hydra":
+            continue
+        options = sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
+        for choice in value.split(","):
+            if choice and choice != "null" and choice not in options:
+                raise ConfigError(f"{group}={choice} is unknown; choose one of: {', '.join(options)}")

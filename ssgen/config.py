@@ -20,7 +20,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 # ARCH_DIR, CONF_DIR, positive: their old home; callers that import them from here keep working
-from ssgen.conf_files import ARCH_DIR, CONF_DIR, arch_names, method_targets, register_resolvers  # noqa: F401
+from ssgen.conf_files import (  # noqa: F401
+    ARCH_DIR,
+    CONF_DIR,
+    arch_names,
+    callback_targets,
+    method_targets,
+    register_resolvers,
+)
 from ssgen.data import (
     FashionMNISTDataModule,
     data_record,
@@ -176,6 +183,15 @@ def data_schema(cls: type = FashionMNISTDataModule, wiring: dict[str, Any] = DAT
 DataConfig = data_schema()
 
 
+# ------------------------------------------------------------------------------------------------ callbacks
+def callback_schema(cls: type, target: str) -> type:
+    """The structured-config dataclass of one ssgen callback YAML: its ``_target_`` and one field per argument of
+    the callback's constructor, typed by its hint and defaulting to the signature's value. The class is the one
+    place its defaults live; ``conf/callbacks/<name>.yaml`` names ``base_<name>`` first and sets only the values
+    that tie it to the run (``${run_dir}``, ``${seed}``) or differ from the class's (with the reason)."""
+    return make_dataclass(f"{cls.__name__}Config", [("_target_", str, field(default=target)), *argument_fields(cls)])
+
+
 # ------------------------------------------------------------------------------------------------ arch
 @dataclass
 class ArchConfig:
@@ -207,14 +223,20 @@ class TrainConfig:
 
 
 def register_configs() -> None:
-    """Store the schemas in Hydra's ConfigStore: ``base_train``, ``base_data``, ``base_arch`` and, for every
-    method YAML, ``base_<file stem>`` built from its LightningModule's signature (``method_schema``)."""
+    """Store the schemas in Hydra's ConfigStore: ``base_train``, ``base_data``, ``base_arch``, for every
+    method YAML ``base_<file stem>`` built from its LightningModule's signature (``method_schema``), and for every
+    callback YAML of an ssgen callback ``callbacks/base_<file stem>`` built from its class's (``callback_schema``;
+    Lightning's own callbacks keep their YAML as written)."""
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     cs.store(group="data", name="base_data", node=DataConfig)
     cs.store(group="arch", name="base_arch", node=ArchConfig)
     for stem, target in method_targets().items():
         cs.store(group="method", name=f"base_{stem}", node=method_schema(module_class(target), target))
+    for stem, (key, target) in callback_targets().items():
+        if target.startswith("ssgen."):
+            schema = callback_schema(hydra.utils.get_class(target), target)
+            cs.store(group="callbacks", name=f"base_{stem}", node={key: schema})
 
 
 # ------------------------------------------------------------------------------------------------ checks

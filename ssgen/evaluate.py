@@ -74,7 +74,7 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
     (``ssgen.checkpoints.check_checkpoint``). CheckpointError for anything that is not a generator.
     """
     from ssgen.checkpoints import load_module, read_checkpoint, resolve_checkpoint
-    from ssgen.metrics import is_generator
+    from ssgen.scoring import is_generator
 
     checkpoint_path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)  # truncated / corrupt / unsafe -> CheckpointError
@@ -94,8 +94,9 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
 def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """Score the checkpoint; returns the report (also written to ``out``) and the path written."""
     from ssgen.evaluator import evaluator_for
+    from ssgen.inception import inception_report
     from ssgen.io import atomic_write_json
-    from ssgen.metrics import generator_report, inception_report, make_sampler
+    from ssgen.scoring import generator_report, make_sampler
 
     module, checkpoint_path = load_generator(args["ckpt"])
     info = module.data_info  # the data set it was trained on: its test images, classes and evaluator

@@ -7,7 +7,7 @@ layer is the feature space of FID/KID, and whose predictions score class-consist
     python -m ssgen.evaluator --dataset mnist      # MNIST's own evaluator (a GAN run on data=mnist uses it)
 
     from ssgen.evaluator import load_evaluator
-    evaluator = load_evaluator()                   # trained on first use (~5-7 min on 2 CPU cores), then cached
+    evaluator = load_evaluator()                   # trained on first use (minutes on a CPU: docs/evaluator.md), then cached
     logits = evaluator(images)                     # images (N, 1, 28, 28) in [0, 1] -> (N, 10)
     features = evaluator.features(images)          # -> (N, 128)
 
@@ -138,7 +138,7 @@ class Evaluator(nn.Module):
                                    nn.BatchNorm1d(self.config.feature_dim), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(nn.Dropout(self.config.dropout), nn.Linear(self.config.feature_dim, info.n_classes))
         self.num_features = self.config.feature_dim
-        # channels_last runs the convolutions ~1.5x faster on CPU (oneDNN); load_state_dict keeps the layout
+        # channels_last: oneDNN's faster convolutions on CPU (docs/evaluator.md); load_state_dict keeps the layout
         self.to(memory_format=torch.channels_last)
         self.identity: dict[str, Any] = {"config_hash": self.config.config_hash, "test_accuracy": None}
 

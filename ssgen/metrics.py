@@ -1,12 +1,16 @@
 """Generator quality in the evaluator's feature space: FID, KID, class-consistency, per-class FID,
 improved precision / recall, the per-class spread ratio, the floor.
 
-Metric math only: the training callback is ``ssgen.callbacks.generative_metrics``, the sweep table
-``ssgen-report gan`` (``ssgen.report``), one checkpoint's scores ``ssgen-evaluate`` (``ssgen.evaluate``).
+Metric math only: nothing here loads data or an evaluator (every function is handed its images or features
+and the ``Evaluator``). A generator's whole report against the test set (its sampler, the test data, the floor)
+is ``ssgen.scoring``; the standard Inception FID ``ssgen.inception``; the training callback
+``ssgen.callbacks.generative_metrics``, the sweep table ``ssgen-report gan`` (``ssgen.report``), one checkpoint's
+scores ``ssgen-evaluate`` (``ssgen.evaluate``).
 
-    from ssgen.metrics import generator_report, make_sampler
-    sampler, conditional = make_sampler(gan_or_m1_module, seed=0)    # labels (B,) -> (B, 1, 28, 28) in [0, 1]
-    report = generator_report(sampler, n=10000, conditional=conditional)
+    from ssgen.metrics import Reference, evaluate_images
+    reference = Reference(real_images, evaluator, labels=real_labels, per_class=True)   # one evaluator pass
+    features, predictions = evaluate_images(fake_images, evaluator)
+    reference.fid_kid(features=features)                 # {'fid', 'kid', 'kid_std'}
 
 Definitions (all images ``(N, 1, 28, 28)`` floats in [0, 1]; a GAN's [-1, 1] output is mapped first):
   * FID / KID: torchmetrics' ``FrechetInceptionDistance`` / ``KernelInceptionDistance`` with ``feature=``
@@ -30,13 +34,6 @@ Definitions (all images ``(N, 1, 28, 28)`` floats in [0, 1]; a GAN's [-1, 1] out
     that reproduced the data distribution exactly would score with this evaluator and sample size
     (FID is biased upwards at finite n, so a score is only meaningful beside its floor).
 
-Standard FID, a different scale (``inception_report``, ``ssgen-evaluate ... fid_network=inception``): torchmetrics'
-default ``FrechetInceptionDistance`` (Inception-v3 pool features, 2048-d, through torch-fidelity; the weights
-are downloaded on first use unless a local file is given), the grey images repeated to 3 channels and resized
-to 299x299 inside the metric. Its numbers are labelled ``INCEPTION_FID_LABEL``: an ImageNet network's view of
-28x28 clothing, comparable with other papers' Fashion-MNIST FIDs only as far as their preprocessing matches,
-and never with the domain FID above.
-
 Honesty: the cheap metrics logged *during* training (``GenerativeMetrics``: ``metrics/fid`` drives
 best-checkpoint selection and the failed-convergence detector) use training images as reference,
 never the test set; only the final report, computed once after training, is against the test set.
@@ -44,31 +41,20 @@ never the test set; only the final report, computed once after training, is agai
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import time
 import warnings
-from collections.abc import Callable
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ssgen.data import DATA_ENV, FASHION_MNIST, DatasetInfo, dataset_info, load_dataset, to_pixels
+from ssgen.data import FASHION_MNIST, DatasetInfo, to_pixels
 from ssgen.errors import ConfigError, DataError
-from ssgen.evaluator import Evaluator, load_evaluator
+from ssgen.evaluator import Evaluator
 
-log = logging.getLogger("ssgen")
-
-SampleFn = Callable[[torch.Tensor], torch.Tensor]  # labels (B,) int64 -> images (B, 1, 28, 28) in [0, 1]
 RANGE_TOLERANCE = 1e-3  # float error of a sigmoid/tanh mapped to [0, 1]
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
-INCEPTION_FID_LABEL = "FID (Inception, torchmetrics; not comparable with ssgen's domain FID)"
-INCEPTION_BATCH = 100  # 299x299x3 Inception inputs: 100 of them are ~100 MB of activations per layer
 PR_K = 3  # Kynkaanniemi et al. 2019: k = 3 gave the most faithful manifold estimate in their study
 DISTANCE_CHUNK = 1024  # rows per cdist block: 1024 x 10000 float32 distances = 40 MB
 
@@ -240,13 +226,12 @@ class Reference:
 
 
 # ================================================================================================ functions
-def fid_kid(real_images: torch.Tensor, fake_images: torch.Tensor, evaluator: Evaluator | None = None,
+def fid_kid(real_images: torch.Tensor, fake_images: torch.Tensor, evaluator: Evaluator,
             batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
     """FID and KID (mean, std over subsets) of ``fake_images`` against ``real_images``, both ``(N, 1, 28, 28)`` in [0, 1].
 
     Returns ``{'fid', 'kid', 'kid_std'}``. KID's subset size is min(1000, n // 2) for the smaller set.
     """
-    evaluator = evaluator if evaluator is not None else load_evaluator()
     return Reference(real_images, evaluator, batch_size=batch_size, seed=seed).fid_kid(fake_images)
 
 
@@ -258,9 +243,8 @@ def class_consistency(images: torch.Tensor | None, labels: torch.Tensor, evaluat
     On the real test set this is exactly the evaluator's recorded test accuracy (same code path).
     """
     if predictions is None:
-        if images is None:
-            raise ValueError("give the images or their predictions")
-        evaluator = evaluator if evaluator is not None else load_evaluator()
+        if images is None or evaluator is None:
+            raise ValueError("give the images and the evaluator, or the images' predictions")
         predictions = evaluate_images(images, evaluator)[1]
     if not torch.is_tensor(predictions) or predictions.dim() != 1 or predictions.is_floating_point():
         shape = tuple(predictions.shape) if torch.is_tensor(predictions) else type(predictions).__name__
@@ -350,8 +334,8 @@ def evaluator_features(images: torch.Tensor, evaluator: Evaluator, batch_size: i
 def diversity_scores(real_features: torch.Tensor, real_labels: torch.Tensor, fake_features: torch.Tensor,
                      fake_labels: torch.Tensor | None, k: int = PR_K, info: DatasetInfo = FASHION_MNIST) -> dict[str, Any]:
     """``{'precision', 'recall'}`` of the generated features against the real ones and, for conditional samples
-    (``fake_labels`` given), ``'class_spread': {class name: ratio}`` (the classes of ``info``, the data set) and
-    ``'min_class_spread'`` (the smallest ratio over the classes that have one). Features ``(N, D)``, labels ``(N,)`` int64."""
+    (``fake_labels`` given), ``'class_spread': {class name: ratio}`` and ``'min_class_spread'`` (the smallest
+    ratio over the classes that have one). Features ``(N, D)``, labels ``(N,)`` int64."""
     scores: dict[str, Any] = precision_recall(real_features, fake_features, k)
     if fake_labels is not None:
         ratio = class_spread_ratio(fake_features, fake_labels, real_features, real_labels, info.n_classes)
@@ -362,10 +346,9 @@ def diversity_scores(real_features: torch.Tensor, real_labels: torch.Tensor, fak
 
 
 def per_class_fid(real_images: torch.Tensor, real_labels: torch.Tensor, fake_images: torch.Tensor,
-                  fake_labels: torch.Tensor, evaluator: Evaluator | None = None,
+                  fake_labels: torch.Tensor, evaluator: Evaluator,
                   batch_size: int = 1000) -> dict[str, float]:
     """``{class_name: FID}``: generated images of each class against the real images of that class."""
-    evaluator = evaluator if evaluator is not None else load_evaluator()
     reference = Reference(real_images, evaluator, labels=real_labels, per_class=True, kid=False, batch_size=batch_size)
     return reference.per_class_fid(fake_images, fake_labels)
 
@@ -387,231 +370,3 @@ def balanced_indices(labels: torch.Tensor, n: int, seed: int, info: DatasetInfo 
                             f"{len(candidates)} available")
         chosen.append(candidates[torch.randperm(len(candidates), generator=generator)[: int(wanted[label])]])
     return torch.cat(chosen)
-
-
-def default_dataset(info: DatasetInfo = FASHION_MNIST) -> dict[str, torch.Tensor]:
-    """The data set ``info`` when no caller handed one over: ``$SSGEN_DATA``, else its system package or a download."""
-    return _load_dataset(os.environ.get(DATA_ENV) or None, info.name)
-
-
-@lru_cache(maxsize=1)
-def _load_dataset(root: str | None, name: str) -> dict[str, torch.Tensor]:  # keyed by root: a changed SSGEN_DATA reloads
-    return load_dataset(root, info=dataset_info(name))
-
-
-def sample_images(sample_fn: SampleFn, labels: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Call ``sample_fn`` on chunks of ``labels`` and collect ``(N, 1, 28, 28)`` [0, 1] images on CPU."""
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(labels), batch_size):
-            chunk = labels[start : start + batch_size]
-            images = sample_fn(chunk).detach().float().cpu()
-            if len(images) != len(chunk):
-                raise DataError(f"the sampler returned {len(images)} images for {len(chunk)} labels")
-            chunks.append(check_unit_images(images, "generated images"))
-    return torch.cat(chunks)
-
-
-def evaluator_fields(evaluator: Evaluator) -> dict[str, Any]:
-    """The evaluator's identity, written next to every metric it produces."""
-    return {"evaluator_config_hash": evaluator.identity["config_hash"],
-            "evaluator_test_accuracy": evaluator.identity["test_accuracy"]}
-
-
-def generator_report(sample_fn: SampleFn, evaluator: Evaluator | None = None, n: int = 10000,
-                     conditional: bool = True, seed: int = 0, floor: bool = True,
-                     data: dict[str, torch.Tensor] | None = None, batch_size: int = 500) -> dict[str, Any]:
-    """The full scores of a generator against the 10k test images, with the real-data floor beside each.
-
-    Args:
-        sample_fn: labels ``(B,)`` int64 -> images ``(B, 1, 28, 28)`` in [0, 1]. Called with class-balanced
-            labels; an unconditional generator ignores them (``conditional=False``).
-        n: generated images (and real training images for the floor).
-        conditional: also class-consistency and per-class FID.
-        seed: the floor's training-image draw and KID's subset draw (the sampler seeds its own noise).
-        floor: also score ``n`` real training images (class-balanced) against the test set.
-
-    Returns ``fid, kid, kid_std, precision, recall`` (+ ``class_consistency, per_class_fid, class_spread,
-    min_class_spread`` if conditional), the same with ``_floor``, ``n``, ``reference`` ('test'),
-    ``n_reference``, the evaluator's identity and ``seconds``.
-    """
-    start = time.time()
-    if n < 20:
-        raise ConfigError(f"n={n} is too small for FID/KID; use at least 20 (10000 for reported numbers)")
-    if floor and n > 60000:
-        raise ConfigError(f"n={n} exceeds the 60000 training images the floor draws from; use n <= 60000 or floor=false")
-    evaluator = evaluator if evaluator is not None else load_evaluator()
-    info = evaluator.data_info  # the data set the evaluator classifies: the report's classes and default data
-    data = data if data is not None else default_dataset(info)
-    test_images, test_labels = to_pixels(data["test_images"], "unit"), data["test_labels"].long()
-    # one evaluator pass per image set (test, generated, floor); every metric reads its features / predictions
-    test_features, _ = evaluate_images(test_images, evaluator)
-    reference = Reference(None, evaluator, labels=test_labels, per_class=conditional, seed=seed,
-                          features=test_features)
-    labels = balanced_labels(n, info)
-
-    def scores(images: torch.Tensor, image_labels: torch.Tensor) -> dict[str, Any]:
-        features, predictions = evaluate_images(images, evaluator)
-        result: dict[str, Any] = reference.fid_kid(features=features)
-        if conditional:
-            result["class_consistency"] = class_consistency(None, image_labels, predictions=predictions)
-            result["per_class_fid"] = reference.per_class_fid(None, image_labels, features=features)
-        result.update(diversity_scores(test_features, test_labels, features, image_labels if conditional else None,
-                                       info=info))
-        return result
-
-    report: dict[str, Any] = {"n": n, "reference": "test", "n_reference": len(test_images), "conditional": conditional,
-                              **scores(sample_images(sample_fn, labels, batch_size), labels)}
-    if floor:
-        train_labels = data["train_labels"].long()
-        index = balanced_indices(train_labels, n, seed, info)
-        real = to_pixels(data["train_images"][index], "unit")
-        report.update({f"{key}_floor": value for key, value in scores(real, train_labels[index]).items()})
-    report.update(evaluator_fields(evaluator))
-    report["seconds"] = round(time.time() - start, 1)
-    return report
-
-
-# ================================================================================================ Inception FID
-def inception_fid_metric(weights_path: str | None = None, device: str | torch.device = "cpu") -> nn.Module:
-    """torchmetrics' standard ``FrechetInceptionDistance(feature=2048, normalize=True)`` with real statistics
-    that survive ``reset()``, on ``device``.
-
-    ``weights_path``: a local copy of torch-fidelity's Inception weights (a plain state dict, e.g.
-    ``pt_inception-2015-12-05-6726825d.pth``) for a machine without internet; None downloads them on first use
-    (cached by torch.hub). Raises ConfigError, one line each, when torch-fidelity is missing, the file is not
-    there or is not a plain state dict, or the download fails.
-    """
-    try:
-        import torch_fidelity  # noqa: F401  (torchmetrics' Inception lives in it)
-    except ImportError:
-        raise ConfigError("fid_network=inception needs torch-fidelity, which is not installed; "
-                          "pip install 'ssgen[inception]' (or pip install torch-fidelity)") from None
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    if weights_path is not None:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise ConfigError(f"inception_weights={weights_path}: no such file; give torch-fidelity's "
-                              "pt_inception-2015-12-05-6726825d.pth or drop the option to download it")
-        try:  # torch-fidelity loads the file with weights_only=False: only a plain state dict gets that far
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ConfigError(f"inception_weights={weights_path} is not a plain PyTorch state dict "
-                              f"({type(exc).__name__}); give torch-fidelity's Inception weights file") from None
-        if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-            raise ConfigError(f"inception_weights={weights_path} is not a state dict of tensors; "
-                              "give torch-fidelity's Inception weights file")
-    try:
-        metric = FrechetInceptionDistance(feature=2048, normalize=True, reset_real_features=False, sync_on_compute=False,
-                                          feature_extractor_weights_path=None if weights_path is None else str(weights_path))
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a refused connection surfaces as either
-        if weights_path is not None:
-            raise ConfigError(f"inception_weights={weights_path} does not fit torch-fidelity's Inception "
-                              f"({type(exc).__name__}); give its pt_inception-2015-12-05 weights") from None
-        raise ConfigError(f"could not download the Inception weights ({type(exc).__name__}: {exc}); on a machine "
-                          "without internet give a local copy with inception_weights=<file>") from None
-    return metric.to(device)
-
-
-def _feed_inception(metric: nn.Module, images: torch.Tensor, real: bool, batch_size: int) -> None:
-    """Grey ``(N, 1, 28, 28)`` [0, 1] images as the RGB ``(N, 3, 28, 28)`` the metric resizes to 299x299."""
-    device = metric.device
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size].to(device)
-        metric.update(chunk.expand(-1, 3, -1, -1), real=real)
-
-
-def inception_report(sample_fn: SampleFn, n: int = 10000, seed: int = 0, floor: bool = True,
-                     data: dict[str, torch.Tensor] | None = None, weights_path: str | None = None,
-                     device: str | torch.device | None = None, batch_size: int = INCEPTION_BATCH,
-                     info: DatasetInfo = FASHION_MNIST) -> dict[str, Any]:
-    """The standard Inception FID of a generator against the test images (and the floor: ``n`` real training
-    images, class-balanced, drawn with ``seed``), with ``fid_label`` = ``INCEPTION_FID_LABEL``.
-
-    ``sample_fn`` as for ``generator_report`` (labels -> [0, 1] images); ``device`` defaults to CUDA when
-    available (Inception at 299x299 is slow on a CPU: tens of minutes for n=10000). Returns ``fid_inception``
-    (+ ``fid_inception_floor``), ``fid_label``, ``n``, ``reference`` ('test'), ``n_reference``,
-    ``inception_weights`` and ``seconds``. ``info``: the data set (its classes; its files when ``data`` is None).
-    """
-    start = time.time()
-    if n < 20:
-        raise ConfigError(f"n={n} is too small for FID; use at least 20 (10000 for reported numbers)")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    metric = inception_fid_metric(weights_path, device)
-    data = data if data is not None else default_dataset(info)
-    test_images = to_pixels(data["test_images"], "unit")
-    _feed_inception(metric, test_images, True, batch_size)
-    images = sample_images(sample_fn, balanced_labels(n, info))
-    _feed_inception(metric, images, False, batch_size)
-    report: dict[str, Any] = {"fid_inception": float(metric.compute()), "fid_label": INCEPTION_FID_LABEL, "n": n,
-                              "reference": "test", "n_reference": len(test_images),
-                              "inception_weights": str(weights_path) if weights_path else "torch-fidelity download"}
-    if floor:
-        if n > len(data["train_images"]):
-            raise ConfigError(f"n={n} exceeds the {len(data['train_images'])} training images the floor draws from; "
-                              "use a smaller n or floor=false")
-        index = balanced_indices(data["train_labels"].long(), n, seed, info)
-        metric.reset()  # keeps the real (test) statistics
-        _feed_inception(metric, to_pixels(data["train_images"][index], "unit"), False, batch_size)
-        report["fid_inception_floor"] = float(metric.compute())
-    report["seconds"] = round(time.time() - start, 1)
-    return report
-
-
-# ================================================================================================ generators
-def is_conditional(module: nn.Module) -> bool:
-    return callable(getattr(module, "generate", None))
-
-
-def is_generator(module: nn.Module) -> bool:
-    return is_conditional(module) or callable(getattr(module, "generate_prior", None))
-
-
-class _EvalMode:
-    """Every submodule in eval mode inside the block, each restored to its own mode after (the GAN's
-    generator and critic may not share one mode), without touching the global RNG."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-
-    def __enter__(self) -> None:
-        self.modes = [(sub, sub.training) for sub in self.module.modules()]
-        self.module.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        for sub, mode in self.modes:
-            sub.training = mode
-
-
-def make_sampler(module: nn.Module, seed: int = 0) -> tuple[SampleFn, bool]:
-    """``(sample_fn, conditional)`` for a generator module; noise from a private generator seeded with ``seed``.
-
-    Conditional (``generate(labels, noise)`` in [-1, 1]): noise ``(B, latent_dim)`` from the CPU
-    generator, output mapped to [0, 1]. Unconditional (``generate_prior(n, generator)`` in [0, 1]): labels ignored.
-    Calling the sampler again after ``reset()`` replays the same noise.
-    """
-    if not is_generator(module):
-        raise ConfigError(f"{type(module).__name__} has neither generate(labels, noise) nor generate_prior(n); "
-                          "it is not a generator")
-    generator = torch.Generator()
-
-    def reset() -> None:
-        generator.manual_seed(seed)
-
-    reset()
-    if is_conditional(module):
-        latent_dim = int(module.latent_dim)
-
-        def sample(labels: torch.Tensor) -> torch.Tensor:
-            noise = torch.randn(len(labels), latent_dim, generator=generator)
-            with _EvalMode(module), torch.no_grad():
-                images = module.generate(labels.long(), noise)
-            return ((images.float() + 1) / 2).clamp(0, 1)  # tanh output: [-1, 1] -> [0, 1]
-    else:
-        def sample(labels: torch.Tensor) -> torch.Tensor:
-            with _EvalMode(module), torch.no_grad():
-                return module.generate_prior(len(labels), generator=generator).float().clamp(0, 1)
-
-    sample.reset = reset  # type: ignore[attr-defined]
-    return sample, is_conditional(module)

@@ -14,12 +14,14 @@ keys, so it reads as it is. Keys beyond ``RunResults``'s come from the end-of-ru
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ssgen.errors import SSGenError
+from ssgen.errors import SSGenError, StorageError
 from ssgen.io import WRITE_FIX, atomic_write_json
 
 RESULTS_FILE = "results.json"
@@ -93,6 +95,15 @@ def is_failed(result: dict[str, Any]) -> bool:
     return str(result.get("status", "")).startswith(FAILED)
 
 
+
+def trained_status(steps: dict[str, str]) -> str:
+    """The status of a run that trained: ``ok``, or ``failed: end-of-run step <name>: <why>`` naming the first
+    end-of-run step (``steps``: name -> ``ok`` or ``failed: <Type>: <why>``) that failed."""
+    for name, status in steps.items():
+        if status != OK:
+            return f"{FAILED}: end-of-run step {name}: {status.removeprefix(FAILED + ': ')}"
+    return OK
+
 def is_unfinished(result: dict[str, Any]) -> bool:
     """Running, killed (still ``running``) or interrupted: relaunching the command resumes it."""
     return result.get("status") in UNFINISHED
@@ -135,6 +146,16 @@ def write_results(run_dir: str | Path, results: RunResults | dict[str, Any], fix
     one), stamped with ``schema_version``; returns the path. ``results`` itself is left unchanged. Raises
     StorageError (disk full, read-only dir) whose message ends with ``fix``."""
     return atomic_write_json(results_path(run_dir), {**results, "schema_version": SCHEMA_VERSION}, fix)
+
+
+def record_or_warn(write: Callable[[Path, dict[str, Any]], Any], run_dir: Path, results: dict[str, Any]) -> None:
+    """Write results.json on the way out of a failed or stopped run; a write that fails too (the disk that is full)
+    is a warning, so the error the user sees is the one that stopped the run (the old results.json stays)."""
+    try:
+        write(run_dir, results)
+    except StorageError as exc:
+        logging.getLogger("ssgen").warning("%s (results.json still says %r)", exc,
+                                           (read_results(run_dir) or {}).get("status"))
 
 
 def find_results(paths: list[str | Path], missing_ok: bool = False) -> list[tuple[Path, RunResults]]:
@@ -190,6 +211,12 @@ def objective(result: dict[str, Any]) -> tuple[str, float, str] | None:
         return "train_fid", float(min(fids)), "minimize"
     return None
 
+
+
+def objective_entry(result: dict[str, Any]) -> dict[str, Any] | None:
+    """``objective(result)`` as results.json records it: ``{"name", "value", "direction"}``, or None."""
+    search = objective(result)
+    return dict(zip(("name", "value", "direction"), search, strict=True)) if search else None
 
 # ------------------------------------------------------------------------------------------------ summary
 # (results.json key, label, digits) of a generator's scores in the summary, in the order they are shown
@@ -319,3 +346,4 @@ def summarise(result: dict[str, Any], run_dir: str | Path) -> RunSummary:
 def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:
     """``summarise(result, run_dir).text()``: the lines ssgen-train ends a run with."""
     return summarise(result, run_dir).text()
+

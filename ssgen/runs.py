@@ -13,23 +13,42 @@ a config that ``validate()`` refuses leaves nothing behind, and a finished run i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra import compose
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssgen.audit import retry_hint
 from ssgen.cli import hydra_value, shell_word
 from ssgen.config import to_plain, validate
-from ssgen.errors import SSGenError, exit_with_error
+from ssgen.data import data_record, parse_n_labels
+from ssgen.errors import Interrupted, SSGenError, exit_with_error
 from ssgen.io import check_writable
-from ssgen.results import failure_status, has_results, is_ok, read_results, sweep_jobs, write_results
+from ssgen.results import (
+    RUNNING,
+    RunResults,
+    failure_status,
+    has_results,
+    is_failed,
+    is_ok,
+    objective,
+    read_results,
+    sweep_jobs,
+    write_results,
+)
+from ssgen.stops import sweep_stop
 
 log = logging.getLogger("ssgen")
 
@@ -128,8 +147,6 @@ def relaunch_command(run_dir: str | Path) -> str:
     """The command that resumes this process's run in ``run_dir`` (``resume_command``). Under Hydra, from the job's
     own task overrides: for a sweep job those of that job (``seed=1``, not the sweep's ``seed=0,1``), without
     ``-m`` and without the launcher's settings. Called outside Hydra, from ``sys.argv``."""
-    from hydra.core.hydra_config import HydraConfig
-
     if HydraConfig.initialized():
         hydra_cfg = HydraConfig.get()
         return resume_command(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.config_name)
@@ -143,6 +160,60 @@ def interrupted_message(signal_name: str, run_dir: str | Path) -> str:
     return (f"interrupted ({signal_name}); {'last.ckpt saved' if saved else 'nothing trained yet'}: resume with "
             f"`{relaunch_command(run_dir)}`")
 
+
+def new_record(cfg: DictConfig) -> RunResults:
+    """What results.json says while the run in ``cfg.run_dir`` trains (status ``running``): its identity, the
+    precision it trains in and which data files it reads (their digests; None before a download)."""
+    return {
+        "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
+        "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
+        "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
+        "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),
+        "status": RUNNING,
+    }
+
+
+def in_multirun() -> bool:
+    """Whether this process runs the jobs of a Hydra multirun (``ssgen-train -m``); False outside Hydra."""
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def hydra_task(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfig], float | None]:
+    """Decorator for the function under ``@hydra.main``: ``task(cfg)`` returns the run's results, the wrapper what a
+    sweeper (e.g. optuna) optimises, the test-free ``objective`` (never a test number), or None.
+
+    Outside a multirun an SSGenError, a failed run and an interruption end the process with one line (exit 2),
+    where Hydra would print a traceback. In a multirun one bad job must not cost the rest of the sweep: its error is
+    logged and recorded (``record_failure``); an interrupted job of a basic-launcher sweep stops the sweep.
+    """
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> float | None:
+        try:
+            results = task(cfg)
+        except Interrupted as exc:  # a stopped job of a basic-launcher sweep stops the sweep: no further job starts
+            exit_with_error("ssgen-train", sweep_stop(exc) or exc)
+        except SSGenError as exc:
+            if not in_multirun():
+                exit_with_error("ssgen-train", exc)  # a SystemExit passes through Hydra
+            log.error("job failed: %s", exc)
+            record_failure(cfg, exc)
+            return None
+        except Exception as exc:
+            if not in_multirun():
+                raise
+            log.error("job failed: %s\n%s", exc, traceback.format_exc())
+            record_failure(cfg, exc)
+            return None
+        if not in_multirun() and is_failed(results):
+            exit_with_error("ssgen-train", SSGenError(f"{results['status']} ({retry_hint(results['status'], cfg.run_dir)})"))
+        search = objective(results)
+        return search[1] if search else None
+
+    return wrapper
 
 def sweep_failure_lines(failures: list[str]) -> list[str]:
     """What a multirun with failed jobs prints last (then exits 1): a header and one line per failed job."""

@@ -100,6 +100,24 @@ class StopSignals(L.Callback):
             StopSignals.active = outer
 
 
+    @contextlib.contextmanager
+    def around_fit(self, interrupted: Callable[[], bool]) -> Iterator[StopSignals]:
+        """``installed()`` around ``trainer.fit``, where a Ctrl-C reaches the caller as ``KeyboardInterrupt``
+        whichever way Lightning reports it: as its SIGTERM stop (a first Ctrl-C inside the loop stops at the batch
+        boundary), or as ``SystemExit`` after it saved last.ckpt (``interrupted()`` true: ``CheckpointOnInterrupt``
+        saw the exception)."""
+        with self.installed():
+            try:
+                yield self
+            except SIGTERMException:
+                if self.ctrl_c:
+                    raise KeyboardInterrupt from None
+                raise
+            except SystemExit:
+                if interrupted():
+                    raise KeyboardInterrupt from None
+                raise
+
 def with_stop_signals(function: Callable[..., T]) -> Callable[..., T]:
     """Decorator: ``function`` runs with a new ``StopSignals`` installed (``StopSignals.active`` while it runs)."""
 

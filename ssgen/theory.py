@@ -162,7 +162,7 @@ def train_critic_w1(theta: float, *, n_samples: int = 256, steps: int = 300, lr:
     """
     rng = np.random.default_rng(seed)
     # A 64-wide MLP gains nothing from intra-op threads, and on a shared CPU the thread hand-offs made
-    # it ~16x slower (8 s instead of 0.5 s for three critics), so train single-threaded, then restore.
+    # it many times slower (docs/theory.md), so train single-threaded, then restore.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

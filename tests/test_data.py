@@ -252,7 +252,7 @@ def test_holdout_split_that_empties_a_class_side_is_refused(n_labels, fraction):
 
 
 def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user(tmp_path, monkeypatch):
-    from ssgen import train as train_module
+    from ssgen import process as train_module
 
     monkeypatch.setenv(data.DATA_ENV, "")
     monkeypatch.setattr(train_module, "_USER_DATA_ENV", None)

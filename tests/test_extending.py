@@ -67,7 +67,7 @@ def test_the_how_to_works_as_written(project, tmp_path, tiny_evaluator_file):
     commands = page_commands()
     cfg_job, hinge_run, wgan_run, generate, report, bench = commands
     # the FID/KID callback with the tests' tiny evaluator and few samples: every code path, seconds not minutes
-    small = (f" +method.callbacks.quality.evaluator={tiny_evaluator_file} method.callbacks.quality.n_samples=100"
+    small = (f" method.callbacks.quality.evaluator={tiny_evaluator_file} method.callbacks.quality.n_samples=100"
              " method.callbacks.quality.final_n_samples=200")
 
     result = shell(cfg_job, project)

@@ -375,7 +375,7 @@ def untrained_evaluator(path):
 def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
     evaluator = untrained_evaluator(tmp_path / "evaluator.safetensors")
     cfg = make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all",
-                   f"+method.callbacks.quality.evaluator={evaluator}",
+                   f"method.callbacks.quality.evaluator={evaluator}",
                    "method.callbacks.quality.n_samples=100", "method.callbacks.quality.final_n_samples=0")
     results = train(cfg)  # final_n_samples=0: no final report on the 10k test images (a minute on a busy CPU)
     assert results["status"] == "ok"
@@ -385,7 +385,7 @@ def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
     # trained on for more epochs, a new best replaces best.ckpt (where ssgen-generate and ssgen.load look) instead
     # of landing in best-v1.ckpt beside it
     longer = train(make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all",
-                            f"+method.callbacks.quality.evaluator={evaluator}", "method.callbacks.quality.n_samples=100",
+                            f"method.callbacks.quality.evaluator={evaluator}", "method.callbacks.quality.n_samples=100",
                             "method.callbacks.quality.final_n_samples=0", "trainer.max_epochs=3"))
     assert longer["status"] == "ok" and longer["epochs"] == 3
     assert sorted(path.name for path in best.parent.glob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
@@ -415,7 +415,7 @@ def test_final_report_reads_data_root_without_the_debian_package(make_cfg, tmp_p
         write_idx(root / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
     cfg = make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all", f"data.root={root}",
                    "data.allow_unknown=true",  # noise under Fashion-MNIST's names
-                   f"+method.callbacks.quality.evaluator={untrained_evaluator(tmp_path / 'evaluator.safetensors')}",
+                   f"method.callbacks.quality.evaluator={untrained_evaluator(tmp_path / 'evaluator.safetensors')}",
                    "method.callbacks.quality.n_samples=20", "method.callbacks.quality.final_n_samples=20")
     results = train(cfg)
     assert results["status"] == "ok", results["status"]

@@ -217,7 +217,7 @@ def test_predict_round_trip(m2_run):
 
 
 def test_class_conditional_generation(m2_run):
-    from ssgen.metrics import make_sampler
+    from ssgen.scoring import make_sampler
 
     model = load_m2(m2_run)
     labels = torch.arange(10).repeat_interleave(3)

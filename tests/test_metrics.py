@@ -27,14 +27,13 @@ from ssgen.metrics import (
     class_spread_ratio,
     diversity_scores,
     fid_kid,
-    generator_report,
     knn_radii,
-    make_sampler,
     mean_pairwise_distance,
     per_class_fid,
     precision_recall,
 )
 from ssgen.report import main as report_main
+from ssgen.scoring import generator_report, make_sampler
 
 TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
 

@@ -11,7 +11,8 @@ import time; a function-level one does not, until it is called):
 * a module's own package (``ssgen.callbacks`` for ``ssgen.callbacks.svm_head``) is not an edge Python adds
   for us: only the imports written in the file count.
 
-Packages: ``ssgen.models``, ``ssgen.nets``, ``ssgen.callbacks`` are one node each; every top-level module is its own.
+Packages: ``ssgen.models``, ``ssgen.nets``, ``ssgen.callbacks``, ``ssgen.bench`` are one node each; every top-level
+module is its own. The bench is a user of the package, never used by it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import functools
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "ssgen"
-SUBPACKAGES = ("models", "nets", "callbacks")
+SUBPACKAGES = ("models", "nets", "callbacks", "bench")
 TRAINING = ("ssgen.train", "ssgen.callbacks", "ssgen.models")  # a module, or a package and everything in it
 REPORTING = ("ssgen.report", "ssgen.figures")
 
@@ -176,6 +177,15 @@ def test_training_never_imports_reporting_or_figures():
     assert not offending, "training reaches the reporting layer: " + "; ".join(offending)
 
 
+def test_the_package_core_never_imports_the_bench():
+    graph = import_graph()
+    assert {"ssgen.bench", "ssgen.bench.cli", "ssgen.bench.__main__"} <= set(graph)
+    core = [module for module in graph if package_of(module) != "ssgen.bench"]
+    offending = [f"{module} -> {target}" for module in core for target in sorted(graph[module])
+                 if package_of(target) == "ssgen.bench"]
+    assert not offending, "the package core imports the bench: " + "; ".join(offending)
+
+
 def test_the_cycle_check_names_a_cycle(tmp_path):
     """The checks above would pass on a graph they cannot read; on a package with cycles they must fail."""
     package = tmp_path / "ssgen"
@@ -206,3 +216,45 @@ def test_only_the_results_layer_names_the_results_file():
                 if text == "results.json" or text.endswith("/results.json"):
                     offending.append(f"{path.name}:{node.lineno} {text!r}")
     assert not offending, "results.json opened outside ssgen.results: " + ", ".join(offending)
+
+
+
+def layout_entries(readme: str) -> dict[str, str]:
+    """The ``ssgen/`` part of README.md's Layout block as ``{name column: the entry's whole text}`` (an entry is a
+    line indented by two spaces, continued by the more deeply indented lines under it)."""
+    block = readme.split("## Layout", 1)[1].split("```")[1]
+    lines = block.split("\nssgen/\n", 1)[1].split("\ntests/", 1)[0].splitlines()
+    entries: dict[str, str] = {}
+    current = None
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   "):
+            current = line.strip().partition("  ")[0]
+            entries[current] = line
+        elif current is not None:
+            entries[current] += " " + line.strip()
+    return entries
+
+
+def unlisted_modules(entries: dict[str, str], package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """The package's files the Layout entries do not name: a top-level module by its own entry, a subpackage's
+    file inside the subpackage's entry (its ``__init__.py`` by the entry itself)."""
+    missing = []
+    for path in sorted(package_dir.rglob("*.py")):
+        relative = path.relative_to(package_dir)
+        if len(relative.parts) == 1:
+            listed = relative == Path("__init__.py") or any(path.name in name.split() for name in entries)
+        else:
+            entry = entries.get(f"{relative.parts[0]}/")
+            listed = entry is not None and (path.name == "__init__.py" or path.name in entry)
+        if not listed:
+            missing.append(str(relative))
+    return missing
+
+
+def test_the_readme_layout_names_every_module():
+    entries = layout_entries((PACKAGE_DIR.parent / "README.md").read_text())
+    assert {"train.py", "results.py", "bench/", "callbacks/"} <= set(entries)
+    missing = unlisted_modules(entries)
+    assert not missing, f"README.md's Layout omits {missing}"
+    del entries["stops.py"]
+    assert unlisted_modules(entries) == ["stops.py"]  # the check sees an omission

@@ -22,7 +22,7 @@ from ssgen.errors import SSGenError  # noqa: E402
 
 
 def config_message(overrides: list[str]) -> str:
-    from ssgen.train import check_group_choices
+    from ssgen.conf_files import check_group_choices
 
     try:
         check_group_choices(overrides)
@@ -146,7 +146,7 @@ def main() -> None:
     from ssgen.evaluate import main as evaluate
     from ssgen.generate import main as generate
     from ssgen.images import read_images
-    from ssgen.metrics import inception_fid_metric
+    from ssgen.inception import inception_fid_metric
     from ssgen.predict import main as predict
 
     rows: list[tuple[str, str]] = []

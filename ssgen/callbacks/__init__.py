@@ -20,9 +20,15 @@ dir re-runs the steps on the trained model.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from typing import Any
 
 import lightning as L
+
+from ssgen.results import failure_status
+
+log = logging.getLogger("ssgen")
 
 
 class EndOfRunStep(L.Callback):
@@ -39,3 +45,23 @@ class EndOfRunStep(L.Callback):
         """Do the step; return the keys it adds to results.json (an empty dict for none)."""
         raise NotImplementedError
 
+
+
+def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks: list[L.Callback]) -> dict[str, Any]:
+    """Each ``EndOfRunStep`` on its own, in config order: results merged, a raising step recorded in ``steps``."""
+    results: dict[str, Any] = {"steps": {}}
+    for callback in callbacks:
+        if not isinstance(callback, EndOfRunStep):
+            continue
+        try:
+            contributed = callback.end_of_run(trainer, model) or {}
+        except Exception as exc:  # one step's failure must cost neither the weights nor the other steps' results
+            results["steps"][callback.step_name] = failure_status(exc)
+            log.error("end-of-run step %s failed: %s\n%s", callback.step_name, exc, traceback.format_exc())
+            continue
+        warnings = results.get("warnings", []) + contributed.pop("warnings", [])
+        results.update(contributed)
+        if warnings:
+            results["warnings"] = warnings
+        results["steps"][callback.step_name] = "ok"
+    return results

@@ -19,7 +19,7 @@ Checks:
     DCGAN generator in eval mode (batch-norm running statistics still at their initial values, weights
     N(0, 0.02)) varies by only ~0.01, which is not collapse, and a run on 100 labelled images has only
     two batches per epoch;
-  * a stuck quality metric: ``metric_key`` (e.g. metrics/fid, logged by ssgen.metrics.GenerativeMetrics)
+  * a stuck quality metric: ``metric_key`` (e.g. metrics/fid, logged by GenerativeMetrics)
     not improved by ``metric_min_delta`` for ``metric_patience`` epochs *while its best value is still worse
     than* ``metric_fail_worse_than`` (None: any stall fails; on the metric's own scale, so
     conf/callbacks/failed_convergence.yaml sets it with the metric: FID 50, a generator that never learned; an untrained DCGAN generator

@@ -5,7 +5,8 @@ images) and once at the end (vs test).
     ssgen-train experiment=gan method=dcgan method.callbacks.quality.every_n_epochs=2
 
 Configured in ``conf/callbacks/generative_metrics.yaml`` (shared by every GAN method as ``method.callbacks.quality``).
-The math lives in ``ssgen.metrics``; this file only decides when to compute it and what reaches results.json.
+The math lives in ``ssgen.metrics``, the final report in ``ssgen.scoring``; this file only decides when to compute
+it and what reaches results.json.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from ssgen.metrics import (
     balanced_indices,
     balanced_labels,
     class_consistency,
-    default_dataset,
     diversity_scores,
     evaluate_images,
+)
+from ssgen.scoring import (
+    default_dataset,
     evaluator_fields,
     generator_report,
     is_conditional,

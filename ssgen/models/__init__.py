@@ -60,8 +60,7 @@ def logs_this_step(module: L.LightningModule) -> bool:
     """Whether the logger writes the values ``module.log`` gets in this training step.
 
     Lightning writes on-step values every ``trainer.log_every_n_steps`` batches (and when the run stops); a
-    ``self.log`` call on any other batch costs its bookkeeping (~0.3 ms of Python per key in lightning 2.6) and
-    is never written. True outside a fit (nothing to skip there). Reads the logger connector's own test
+    ``self.log`` call on any other batch costs its bookkeeping (docs/performance.md) and is never written. True outside a fit (nothing to skip there). Reads the logger connector's own test
     (``should_update_logs``, lightning 2.x), so it agrees with the logger whatever the optimizers count.
     """
     trainer = getattr(module, "_trainer", None)

@@ -91,7 +91,7 @@ class ConditionalGAN(L.LightningModule):
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights: faster on a CPU with native bf16 and no worse in
     # FID at the study's budget (the step times: docs/performance.md; the same-seed FID pairs: docs/gans.md);
-    # ssgen.train.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
+    # ssgen.precision.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
     default_precision = "bf16-mixed"
     # critic norms this method cannot train with, each with why (check_config refuses them, naming the others)
     refused_critic_norms: dict[str, str] = {}
@@ -268,8 +268,8 @@ class ConditionalGAN(L.LightningModule):
         if self._last_generator_loss is not None:
             # the latest value, so the curve exists whichever batches the logger writes
             logs["loss/generator"] = self._last_generator_loss
-        # Only on the batches the logger writes (log_every_n_steps): every self.log key costs Lightning ~0.3 ms of
-        # Python bookkeeping whether or not it is written, 7 keys a batch here (docs/performance.md).
+        # Only on the batches the logger writes (log_every_n_steps): every self.log key costs Lightning Python
+        # bookkeeping whether or not it is written, 7 keys a batch here (docs/performance.md).
         if logs_this_step(self):
             self.log_dict(logs, on_step=True, on_epoch=False, batch_size=len(real))
             self.log("critic_loss", logs["loss/critic"], prog_bar=True, logger=False, batch_size=len(real))

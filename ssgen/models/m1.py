@@ -119,8 +119,8 @@ class M1VAE(L.LightningModule):
         assert labels is None, "M1's VAE trains on the unlabelled stream; a label reached it"
         loss, reconstruction, kl, mean = self._step(images)
         # One stacked tensor per step, accumulated in place and logged only on the steps the logger writes: each
-        # self.log call costs ~0.3 ms of Lightning bookkeeping (15% of a 784-600-600-50 step on CPU), and each
-        # small tensor op a kernel launch on a GPU, where the step is launch-bound (docs/performance.md).
+        # self.log call costs Lightning bookkeeping (a sizeable share of an MLP step on CPU), and each small tensor
+        # op a kernel launch on a GPU, where the step is launch-bound (the measurements: docs/performance.md).
         terms = torch.stack([reconstruction, kl, loss]).detach()
         if self._epoch_terms is None:
             self._epoch_terms = terms * len(images)
