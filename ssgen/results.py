@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,6 +314,11 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def _natural(name: str) -> list[Any]:
+    """A sort key that orders confusion_n600.png before confusion_n1000.png (numbers by value, not by digit)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float)
 
@@ -340,7 +346,7 @@ def summarise(result: dict[str, Any], run_dir: str | Path) -> RunSummary:
         headline=f"{result.get('method')} on {result.get('arch')} (seed {result.get('seed')}): {result.get('status')}",
         run_dir=run_dir, heads=heads, test_accuracy=test_accuracy, n_labels=result.get("n_labels"),
         generator_scores=scores, scored_checkpoint=result.get("scored_checkpoint", "final weights"),
-        warnings=list(result.get("warnings") or []), figures=sorted(path.name for path in run_dir.glob("*.png")))
+        warnings=list(result.get("warnings") or []), figures=sorted((path.name for path in run_dir.glob("*.png")), key=_natural))
 
 
 def run_summary(result: dict[str, Any], run_dir: str | Path) -> str:

@@ -26,7 +26,7 @@ from ssgen.train import build_model, check_resumable, train
 
 NO_HEAD = ["method.callbacks.svm_head=null"]  # M1 without its SVM head: what is tested here ends before it
 SMALL_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",
-              "method.callbacks.svm_head.raw_pixel_baseline=false"]
+              "method.callbacks.svm_head.raw_pixel_baseline=false", "label_budgets=[100]"]
 TINY_GAN = ["arch.networks.generator.width=8", "arch.networks.critic.width=8", "data.n_labels=all",
             "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null", "method.latent_dim=16"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}

@@ -25,7 +25,7 @@ from ssgen.models.m2 import M1M2, M2
 from ssgen.predict import is_m2_run, load_m2, predict_m2
 from ssgen.train import train
 
-QUICK = ["trainer.enable_progress_bar=false", "trainer.max_epochs=1", "torch_threads=1"]
+QUICK = ["trainer.enable_progress_bar=false", "trainer.max_epochs=1", "torch_threads=1", "label_budgets=[100]"]
 TINY_ARCH = {"name": "tiny", "family": "semi", "networks": {
     "classifier": {"_target_": "ssgen.models.m2.Classifier", "hidden_dims": [16]},
     "encoder": {"_target_": "ssgen.models.m2.ConditionalEncoder", "hidden_dims": [16], "latent_dim": 3},

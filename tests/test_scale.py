@@ -29,7 +29,7 @@ from ssgen.data import FashionMNISTDataModule, TensorBatches, write_idx
 TESTS_DIR = Path(__file__).resolve().parent
 
 # A few batches of tiny networks, no per-epoch evaluation: every code path of a DDP run in seconds.
-TINY_M1 = ["method=m1", "method.callbacks.svm_head=null", "arch.networks.encoder.hidden_dims=[32]",
+TINY_M1 = ["method=m1", "arch=vae_mlp", "method.callbacks.svm_head=null", "arch.networks.encoder.hidden_dims=[32]",
            "arch.networks.decoder.hidden_dims=[32]", "arch.networks.encoder.latent_dim=4"]
 TINY_GAN = ["method=wgan_gp", "data.n_labels=all", "method.callbacks.quality=null",
             "method.callbacks.best_checkpoint=null", "arch.networks.generator.width=8",
