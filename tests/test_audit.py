@@ -204,7 +204,7 @@ def test_a_checkpoint_of_another_method_is_refused_in_one_short_line_naming_it(t
 
 
 def test_a_checkpoint_of_other_networks_is_refused_in_a_short_line(tmp_path):
-    path = fake_checkpoint(tmp_path / "m1.ckpt", [])
+    path = fake_checkpoint(tmp_path / "m1.ckpt", ["arch=vae_mlp"])
     cfg = compose_config([f"run_dir={tmp_path}", f"ckpt_path={path}", "arch=vae_conv"])
     with pytest.raises(ConfigError) as refused:
         check_resumable(cfg, path)
