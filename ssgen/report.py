@@ -4,6 +4,7 @@
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
     ssgen-report <selection sweep> --selection-figure docs/figures/selection.png   # M2 alpha/epochs by held-out labels
+    ssgen-report writeup docs/records/writeup --out docs/writeup.md            # the write-up page (ssgen.writeup)
 
 One policy for every table and figure (``ssgen.results.find_results``): a run is a dir holding results.json (restart_<k>
 attempts belong to their run and are skipped); an unreadable results.json is a failed run; only ``status: ok``
@@ -375,7 +376,8 @@ def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> s
 USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG]   Table 1 and M2 selection
        ssgen-report gan PATH... [--out MD]                                   the GAN metrics table
        ssgen-report tune SWEEP [--out MD]                                    a hyper-parameter search
-       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   GAN curves and samples"""
+       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   GAN curves and samples
+       ssgen-report writeup RECORDS [--out MD]                               the write-up page (ssgen-study writeup)"""
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -394,7 +396,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 def report(argv: list[str]) -> None:
     """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
-    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune") else ""
+    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune", "writeup") else ""
+    if command == "writeup":
+        from ssgen.writeup import writeup_command  # imports the study plan and, to draw, matplotlib and torch
+
+        writeup_command(argv[1:])
+        return
     if command == "figures":
         # imported here: figures loads matplotlib and torch, which the tables do not need
         from ssgen.figures import figures_command
