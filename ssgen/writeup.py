@@ -355,8 +355,9 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
               study.study_command(), command, "```", ""]
     elapsed = manifest.get("elapsed_s") or {}
     if elapsed:
-        header += ["Wall time of the study command, per part (what `ssgen-study` measured, start-up and scoring "
-                   "included): " + ", ".join(f"{part} {seconds / 60:.1f} min" for part, seconds in elapsed.items())
+        header += ["Wall time of the study command per part, as `ssgen-study` measured it on the machine that made "
+                   "these records (start-up, scoring and any other load on that machine included; parts taken from "
+                   "committed records cost nothing): " + ", ".join(f"{part} {seconds / 60:.1f} min" for part, seconds in elapsed.items())
                    + f"; total {sum(elapsed.values()) / 60:.1f} min.", ""]
     lines = [*header, *q1_section(study, figures, folder), *q4_section(study, figures, folder),
              *q5_section(study, figures, folder), "## Where ssgen departs from the write-up", "",

@@ -127,3 +127,15 @@ def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tin
     (page.parent / "writeup").rename(tmp_path / "first_figures")
     assert subprocess.run(report, capture_output=True, text=True, timeout=600, env=env).returncode == 0
     assert page.read_text() == text  # the page is a function of the records
+
+
+@pytest.mark.slow
+def test_committed_page_regenerates_from_its_records(tmp_path, monkeypatch):
+    """docs/writeup.md is a function of docs/records/writeup (and the committed GAN records): the same bytes again."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the page quotes the paths as given, relative to the repository
+    out = tmp_path / "writeup.md"
+    text = write_writeup("docs/records/writeup", out)
+    assert text.replace(str(out), "docs/writeup.md") == (root / "docs" / "writeup.md").read_text()
+    assert sorted(path.name for path in (tmp_path / "writeup").iterdir()) == sorted(
+        path.name for path in (root / "docs" / "writeup").iterdir())
