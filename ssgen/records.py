@@ -23,7 +23,7 @@ from ssgen.results import is_generator_run, read_results, write_results
 
 log = logging.getLogger("ssgen")
 
-RECORD_FILES = ("results.json", "curves.csv", "samples.npz", "m1_examples.npz")
+COPIED = ("m1_examples.npz",)  # files of a run dir a record holds as they are (the others are written anew)
 
 
 def export_curves(trained_dir: str | Path, out: str | Path) -> int:
@@ -78,7 +78,7 @@ def write_record(run_dir: str | Path, record: str | Path) -> Path:
             export_samples(trained_dir, record / "samples.npz")
         except Exception as exc:  # a failed run may have no usable checkpoint; its record still counts it
             log.warning("%s: no samples (%s)", record.name, exc)
-    for name in RECORD_FILES[3:]:
+    for name in COPIED:
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, record / name)
     results["trained_dir"] = str(record)

@@ -26,9 +26,9 @@ import numpy as np
 
 from ssgen.errors import SSGenError, print_output
 from ssgen.io import atomic_write_text, save_figure
-from ssgen.report import failure_lines, gan_metrics_table, mean_std
 from ssgen.results import find_results, is_ok
 from ssgen.study import GAN_ARCHS, GAN_METHODS, PART_TITLES, Study, load_study, relative_to_cwd
+from ssgen.tables import failure_lines, gan_metrics_table, mean_std
 
 # The write-up's reported M1 + SVM test accuracies (its table prints the last row as N = 6000; its text says 3000)
 WRITEUP_M1 = {100: 0.5957, 600: 0.7015, 1000: 0.7093, 3000: 0.7291}
