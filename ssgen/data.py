@@ -526,7 +526,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
         labelled_holdout: fraction of the ``n_labels`` labelled images held out of the labelled subset
             (stratified) as ``labelled_holdout`` split, to select hyperparameters by; 0 = none. The
             held-out images stay in the unlabelled stream, as every training image does, so an M2's
-            accuracy on them is optimistic against the test set (docs/m2.md): compare settings with it.
+            accuracy on them is optimistic against the test set (docs/design/m2.md): compare settings with it.
         batch_size: batch size of the training stream.
         run_dir: where ``labelled_indices.json`` is written (None = not written).
         device_resident: 'auto' | 'true' | 'false': whether the training and validation streams keep their

@@ -168,15 +168,15 @@ def report() -> None:
     subprocess.run(["ssgen-report", "figures", records, "--out", "docs/figures"], check=True, cwd=ROOT)
     rows = ablation_rows()
     if rows:
-        header = ["# GAN ablations: one setting changed, all else the study's", "",
+        header = ["# GAN ablations: one setting changed, all else the study's", "", "*A design note (measurements behind the GAN defaults); the user's page is [gans.md](../gans.md).*", "",
                   "Written by `python tools/gan_study.py report` from `docs/records/gan_ablations/<tag>/` beside the study "
                   "record of the same method, arch and seed (`docs/records/gan_study/`). Choices are made on the in-training "
                   "columns (2000 samples against 2000 training images: what picks best.ckpt); the test-set columns (10k "
                   "samples of the scored checkpoint against the 10k test images) are for information.", "",
                   "| run | best in-training FID | last-epoch FID | recall at best | min class spread at best | "
                   "test FID | test recall | wall time (min) | status |", "|---|---|---|---|---|---|---|---|---|"]
-        (ROOT / "docs" / "gan_ablations.md").write_text("\n".join(header + rows) + "\n")
-        print(f"wrote {ROOT / 'docs' / 'gan_ablations.md'} ({len(rows)} rows)")
+        (ROOT / "docs" / "design" / "gan_ablations.md").write_text("\n".join(header + rows) + "\n")
+        print(f"wrote {ROOT / 'docs' / 'design' / 'gan_ablations.md'} ({len(rows)} rows)")
 
 
 def main() -> None:
