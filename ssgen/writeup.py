@@ -352,7 +352,10 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
               + ("" if budget.name == "full" else " **These are not the write-up's numbers: rerun with "
                  "`--budget full` for those.**"), "",
               "Regenerate this page (the numbers and figures come from the records alone):", "", "```",
-              study.study_command(), command, "```", ""]
+              study.study_command(), command, "```", "",
+              "On a GPU several jobs share the device with the joblib launcher (docs/cluster.md; not tested on a GPU "
+              "here): add `trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4` to the "
+              "`ssgen-study` line.", ""]
     elapsed = manifest.get("elapsed_s") or {}
     if elapsed:
         header += ["Wall time of the study command per part, as `ssgen-study` measured it on the machine that made "
