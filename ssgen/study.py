@@ -227,6 +227,13 @@ class Study:
         return [sweep_overrides(spec, self.run_dir, axes, extra)
                 for axes in covering_launches(spec.axes, pending, spec.fixed)]
 
+    def job_names(self, part: str, arguments: list[str]) -> list[str]:
+        """The job dirs a launch's ``arguments`` (from ``launches``) make: the axes' values it gives."""
+        spec = self.parts[part]
+        given = dict(word.split("=", 1) for word in arguments if "=" in word)
+        spans = [given.get(key, ",".join(map(str, values))).split(",") for key, values in spec.axes]
+        return [spec.job_name(tuple(job)) for job in itertools.product(*spans)]
+
     def command(self, part: str) -> str:
         """The command(s) that make every job of ``part``, one a line (what the page shows beside its numbers)."""
         if part == "q1":
@@ -280,9 +287,12 @@ class Study:
                 if not dry_run:
                     code = subprocess.run([sys.executable, "-m", "ssgen.train", "-m", *arguments], check=False,
                                           env={**os.environ}).returncode
-                    if code == 2:  # refused (a bad override) or stopped: ssgen-train's own line says why
-                        raise SSGenError(f"{part}: ssgen-train stopped (exit 2, see above); the records so far are "
-                                         "kept and the same command resumes")
+                    started_any = any((self.run_dir / part / name / "tb").exists() or ended(self.run_dir / part / name)
+                                      for name in self.job_names(part, arguments))
+                    if code == 2 or (code != 0 and not started_any):  # refused (a bad override) or stopped
+                        raise SSGenError(f"{part}: ssgen-train stopped (exit {code}; its message is above) and nothing "
+                                         "after it was launched; fix what it names and run the command again (what "
+                                         "ended is kept)")
                     # exit 1: some jobs failed; they are results (failed convergences count) and are recorded
             if not dry_run:
                 if launches:
