@@ -1,6 +1,6 @@
 """ssgen-study: the CS5787 write-up's whole study in one resumable command (Q1, Q4 M1 and M1+M2, Q5 GANs).
 
-    ssgen-study writeup --budget quick                 # every part reduced, 1 seed (about 30 min on a 2-core CPU)
+    ssgen-study writeup --budget quick                 # every part reduced, 1 seed (what it took: docs/writeup.md)
     ssgen-study writeup --budget full                  # the write-up's budget, 3 seeds (the GANs: committed records)
     ssgen-study writeup --budget quick --dry-run       # what each part runs, what is done, what is next
     ssgen-study writeup --budget full --parts m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
@@ -73,12 +73,16 @@ class Budget:
     gan_records: bool = False
 
 
-# Every budget in one place. quick: measured on an idle 2-core CPU (docs/writeup.md gives the time).
+# Every budget in one place. What the quick budget took, as ssgen-study's own clock measured it (study.json
+# elapsed_s), is QUICK_MEASURED: the write-up page quotes it. Re-measure on an idle 2-core CPU and update it.
+QUICK_MEASURED = ("measured 2026-12-03 on a 2-core CPU shared with other jobs (load average 4-6, so not idle): "
+                  "Q1 2.5 min, M1 24.0 min (5 epochs 5 min, the heads at the four N 18 min, 11 of them at N = 3000), "
+                  "M1 + M2 13.7 min (4 runs); the GAN part had not finished when this was written")
 BUDGETS = {
     "full": Budget("full", "the write-up's budget: M1 as ssgen-train's default, M1+M2 10 epochs, GANs 10 epochs "
                    "with restarts, 3 seeds each", seeds=(0, 1, 2), gan_records=True),
-    "quick": Budget("quick", "every part reduced to about 30 min on a 2-core CPU: 1 seed, M1 5 epochs, M1+M2 "
-                    "2 epochs, GANs 1 epoch of 300 batches; the numbers show the pipeline, not the write-up's",
+    "quick": Budget("quick", "every part reduced, 1 seed: M1 5 epochs, M1+M2 2 epochs, GANs 1 epoch of 300 "
+                    "batches; the numbers show the pipeline, not the write-up's",
                     seeds=(0,), m1=("trainer.max_epochs=5",),
                     m1_m2=("experiment=m2_study", "trainer.max_epochs=2"),
                     gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=300")),

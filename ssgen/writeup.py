@@ -27,7 +27,15 @@ import numpy as np
 from ssgen.errors import SSGenError, print_output
 from ssgen.io import atomic_write_text, save_figure
 from ssgen.results import find_results, is_ok
-from ssgen.study import GAN_ARCHS, GAN_METHODS, PART_TITLES, Study, load_study, relative_to_cwd
+from ssgen.study import (
+    GAN_ARCHS,
+    GAN_METHODS,
+    PART_TITLES,
+    QUICK_MEASURED,
+    Study,
+    load_study,
+    relative_to_cwd,
+)
 from ssgen.tables import failure_lines, gan_metrics_table, mean_std
 
 # The write-up's reported M1 + SVM test accuracies (its table prints the last row as N = 6000; its text says 3000)
@@ -353,6 +361,7 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
                  "`--budget full` for those.**"), "",
               "Regenerate this page (the numbers and figures come from the records alone):", "", "```",
               study.study_command(), command, "```", "",
+              f"The quick budget (`--budget quick`): {QUICK_MEASURED}.", "",
               "On a GPU several jobs share the device with the joblib launcher (docs/cluster.md; not tested on a GPU "
               "here): add `trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4` to the "
               "`ssgen-study` line.", ""]
