@@ -4,6 +4,7 @@
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
     ssgen-report <selection sweep> --selection-figure docs/figures/selection.png   # M2 alpha/epochs by held-out labels
+    ssgen-report writeup docs/records/writeup --out docs/writeup.md            # the write-up page (ssgen.writeup)
 
 One policy for every table and figure (``ssgen.results.find_results``): a run is a dir holding results.json (restart_<k>
 attempts belong to their run and are skipped); an unreadable results.json is a failed run; only ``status: ok``
@@ -14,7 +15,6 @@ their status and overrides, never silently dropped.
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 from collections import defaultdict
 from pathlib import Path
@@ -33,6 +33,16 @@ from ssgen.results import (
     is_ok,
     objective,
     run_summary,  # noqa: F401  (its old home: callers that import it from here keep working)
+)
+from ssgen.tables import (  # the shared pieces (ssgen.writeup uses them too); callers may import them from here
+    NOT_A_VARIANT,  # noqa: F401
+    failure_lines,
+    gan_metrics_table,
+    mean_std,
+    partial_collapse_lines,
+    variant_overrides,
+    variants,
+    worst_class_fid_ratio,  # noqa: F401
 )
 
 # Rows of the M1 table: (key in results.json heads, label)
@@ -57,52 +67,6 @@ def sweep_command(paths: list[str | Path]) -> str:
             overrides = yaml.safe_load(multirun.read_text())["hydra"]["overrides"]["task"]
             commands.append("ssgen-train -m " + " ".join(shlex.quote(o) for o in overrides))
     return "\n".join(commands)
-
-
-# Overrides that index a cell (or only say where output goes) rather than define a variant of the method.
-# Which heads run (raw-pixel baseline, transductive, the N list) changes the rows present, not any model.
-NOT_A_VARIANT = ("seed", "data.n_labels", "hydra.", "run_dir", "torch_threads", "trainer.enable_progress_bar",
-                 "experiment", "method=", "method.callbacks.svm_head.raw_pixel_baseline",
-                 "method.callbacks.svm_head.transductive", "method.callbacks.svm_head.n_labels")
-
-
-def variant_overrides(run_dir: Path) -> set[str]:
-    """The run's overrides that may make it a different model (e.g. method.kl_weight=0.1), from .hydra/overrides.yaml."""
-    path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
-    # Hydra escapes interpolations in a job's saved overrides (m1_checkpoint=<dir>_seed$\{seed\}); show them as typed
-    overrides = [o.replace("\\{", "{").replace("\\}", "}") for o in overrides]
-    return {o for o in overrides if not o.lstrip("+~").startswith(NOT_A_VARIANT)}
-
-
-def variants(run_dirs: list[Path]) -> dict[Path, str]:
-    """Per run, the overrides that differ between the runs given: these split a table row into variants."""
-    overrides = {run_dir: variant_overrides(run_dir) for run_dir in run_dirs}
-    common = set.intersection(*overrides.values()) if overrides else set()
-    return {run_dir: ", ".join(sorted(o - common)) for run_dir, o in overrides.items()}
-
-
-def mean_std(values: list[Any], digits: int = 3) -> str:
-    """'mean ± sample std' of the finite numbers among ``values``; one value is marked '(1 seed)', none is '–'."""
-    values = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f} (1 seed)"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
-def failure_lines(results: list[tuple[Path, dict[str, Any]]]) -> list[str]:
-    """One markdown list line per run that is not ok: its dir, what it was, its status and its overrides."""
-    lines = []
-    for run_dir, result in results:
-        if is_ok(result):
-            continue
-        overrides = ", ".join(sorted(variant_overrides(run_dir)))
-        lines.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
-                     f"seed={result.get('seed', '?')}): {result.get('status', 'no status')}"
-                     + (f" [overrides: {overrides}]" if overrides else ""))
-    return lines
 
 
 def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]]:
@@ -202,54 +166,6 @@ def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path
     path = save_figure(figure, out, dpi=120)
     plt.close(figure)
     return path
-
-
-# ------------------------------------------------------------------------------------------------ GAN table
-def worst_class_fid_ratio(per_class_fid: dict[str, float] | None) -> float | None:
-    """The worst class's FID over the median class's (results.json ``per_class_fid``: class name -> FID), >= 1;
-    real images score about 1.6 (per-class FIDs have class-dependent bias), issue 18's target is <= 3. None
-    without finite per-class FIDs or with a median of 0."""
-    values = [float(v) for v in (per_class_fid or {}).values() if isinstance(v, int | float) and math.isfinite(v)]
-    median = float(np.median(values)) if values else 0.0
-    return max(values) / median if median > 0 else None
-
-
-def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
-    """Markdown: one row per (method, arch), mean ± std over its finished runs, and the real-data floor row."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for _, result in runs:
-        groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
-    lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | precision ↑ | recall ↑ | "
-             "min class spread ↑ | worst / median class FID ↓ | failed convergences | epochs | training time (min) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (method, arch), results in sorted(groups.items()):
-        ok = [r for r in results if is_ok(r)]
-
-        def column(key: str, rows: list[dict[str, Any]] = ok) -> list[Any]:
-            return [r.get(key) for r in rows]
-
-        minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
-        lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {mean_std(column('fid'), 2)} | "
-                     f"{mean_std(column('kid'), 4)} | {mean_std(column('class_consistency'), 3)} | "
-                     f"{mean_std(column('precision'), 3)} | {mean_std(column('recall'), 3)} | "
-                     f"{mean_std(column('min_class_spread'), 3)} | "
-                     f"{mean_std([worst_class_fid_ratio(r.get('per_class_fid')) for r in ok], 2)} | "
-                     f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {mean_std(column('epochs'), 0)} | "
-                     f"{mean_std(minutes, 1)} |")
-    floors = {(r.get("evaluator_config_hash"), r.get("metrics_n")): r for _, r in runs if "fid_floor" in r}
-    for (config_hash, n), r in sorted(floors.items(), key=lambda item: str(item[0])):
-        lines.append(f"| *floor: {n} real train vs test* | evaluator {config_hash} | — | {r['fid_floor']:.2f} | "
-                     f"{r.get('kid_floor', math.nan):.4f} | {r.get('class_consistency_floor', math.nan):.3f} | "
-                     f"{r.get('precision_floor', math.nan):.3f} | {r.get('recall_floor', math.nan):.3f} | "
-                     f"{r.get('min_class_spread_floor', math.nan):.3f} | "
-                     f"{worst_class_fid_ratio(r.get('per_class_fid_floor')) or math.nan:.2f} | — | — | — |")
-    return "\n".join(lines)
-
-
-def partial_collapse_lines(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
-    """One markdown list line per run that FailedConvergence flagged for partial collapse (results.json warnings)."""
-    return [f"- `{run_dir}` ({result.get('method', '?')}, {result.get('arch', '?')}, seed={result.get('seed', '?')}): "
-            f"{line}" for run_dir, result in runs for line in result.get("warnings", []) if "partial collapse" in line]
 
 
 def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> str:
@@ -375,7 +291,8 @@ def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> s
 USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG]   Table 1 and M2 selection
        ssgen-report gan PATH... [--out MD]                                   the GAN metrics table
        ssgen-report tune SWEEP [--out MD]                                    a hyper-parameter search
-       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   GAN curves and samples"""
+       ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   GAN curves and samples
+       ssgen-report writeup RECORDS [--out MD]                               the write-up page (ssgen-study writeup)"""
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -394,7 +311,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 def report(argv: list[str]) -> None:
     """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
-    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune") else ""
+    command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune", "writeup") else ""
+    if command == "writeup":
+        from ssgen.writeup import writeup_command  # imports the study plan and, to draw, matplotlib and torch
+
+        writeup_command(argv[1:])
+        return
     if command == "figures":
         # imported here: figures loads matplotlib and torch, which the tables do not need
         from ssgen.figures import figures_command

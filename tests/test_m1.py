@@ -279,3 +279,22 @@ def test_mirror_head_scores_an_image_and_its_mirror_alike(tmp_path):
     images = load_fashion_mnist()["test_images"][:200]
     model = ssgen.load(tmp_path)
     assert (model.predict(images.numpy()).labels == model.predict(images.flip(-1).numpy()).labels).all()
+
+
+def test_examples_record_images_reconstructions_and_the_heads_labels(m1_run):
+    """m1_examples.npz (the write-up's Q4 figure): the first 2 test images of each class, their reconstructions,
+    and per scored N the labels the saved SVM head gives them (the same as ssgen.load(run).predict)."""
+    import ssgen
+
+    with np.load(m1_run / "m1_examples.npz") as archive:
+        examples = {key: archive[key] for key in archive.files}
+    test = load_fashion_mnist()
+    assert examples["images"].dtype == np.uint8 and examples["images"].shape == (20, 28, 28)
+    assert examples["reconstructions"].dtype == np.uint8 and examples["reconstructions"].shape == (20, 28, 28)
+    assert examples["labels"].tolist() == [c for c in range(10) for _ in range(2)]
+    first = [int(i) for c in range(10) for i in torch.nonzero(test["test_labels"] == c).flatten()[:2]]
+    assert np.array_equal(examples["images"], test["test_images"][first].numpy())
+    assert not np.array_equal(examples["images"], examples["reconstructions"])
+    model = ssgen.load(m1_run)
+    for n in (20, 100):
+        assert np.array_equal(examples[f"predicted_n{n}"], model.predict(examples["images"], invert=False, n_labels=n).labels)

@@ -20,17 +20,14 @@ once with seed+1 by the failed-convergence detector; results.json counts it in `
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from ssgen.results import find_results, has_results, read_results, write_results
+import ssgen.records as records_module
+from ssgen.results import find_results, has_results, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "records" / "gan_study"
@@ -60,51 +57,9 @@ def recorded(name: str, records: Path | None = None) -> dict | None:
     return read_results((records or RECORDS) / name)  # looked up at call time: tests point RECORDS elsewhere
 
 
-def export_curves(trained_dir: Path, out: Path) -> int:
-    """Every scalar of the run's TensorBoard events as rows (tag, step, value); returns the row count."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(str(trained_dir / "tb"), size_guidance={"scalars": 0})
-    accumulator.Reload()
-    rows = []
-    for tag in accumulator.Tags().get("scalars", []):
-        by_step = {event.step: event.value for event in accumulator.Scalars(tag)}  # a resumed step keeps its last value
-        rows += [(tag, step, value) for step, value in sorted(by_step.items())]
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("tag", "step", "value"))
-        writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in rows)
-    return len(rows)
-
-
-def export_samples(trained_dir: Path, out: Path, per_class: int = 10, seed: int = 0) -> None:
-    """``per_class`` images of each class (uint8 (10 * per_class, 28, 28), labels int64) from the scored checkpoint."""
-    import torch
-
-    from ssgen.generate import load_gan, to_uint8
-
-    model = load_gan(trained_dir)  # best.ckpt when there (the one the run was scored with), else last.ckpt
-    labels = torch.arange(10).repeat_interleave(per_class)
-    np.savez_compressed(out, images=to_uint8(model.sample(labels, seed=seed)), labels=labels.numpy())
-
-
 def write_record(run_dir: Path, name: str, records: Path | None = None) -> Path:
-    """The committed record of a finished run (see the module docstring), in ``records`` (default ``RECORDS``)."""
-    records = records or RECORDS
-    results = read_results(run_dir)
-    if results is None:
-        raise FileNotFoundError(f"{run_dir} holds no readable results.json; nothing to record")
-    trained_dir = Path(results.get("trained_dir") or run_dir)
-    record = records / name
-    record.mkdir(parents=True, exist_ok=True)
-    export_curves(trained_dir, record / "curves.csv")
-    try:
-        export_samples(trained_dir, record / "samples.npz")
-    except Exception as exc:  # a failed run may have no usable checkpoint; its record still counts it
-        print(f"{name}: no samples ({exc})", file=sys.stderr)
-    results["trained_dir"] = str(record)
-    write_results(record, results)
-    return record
+    """The committed record of a finished run (``ssgen.records.write_record``) in ``records`` (default ``RECORDS``)."""
+    return records_module.write_record(run_dir, (records or RECORDS) / name)
 
 
 def train(method: str, arch: str, seed: int, extra: list[str], runs: Path | None = None) -> Path:
@@ -213,15 +168,15 @@ def report() -> None:
     subprocess.run(["ssgen-report", "figures", records, "--out", "docs/figures"], check=True, cwd=ROOT)
     rows = ablation_rows()
     if rows:
-        header = ["# GAN ablations: one setting changed, all else the study's", "",
+        header = ["# GAN ablations: one setting changed, all else the study's", "", "*A design note (measurements behind the GAN defaults); the user's page is [gans.md](../gans.md).*", "",
                   "Written by `python tools/gan_study.py report` from `docs/records/gan_ablations/<tag>/` beside the study "
                   "record of the same method, arch and seed (`docs/records/gan_study/`). Choices are made on the in-training "
                   "columns (2000 samples against 2000 training images: what picks best.ckpt); the test-set columns (10k "
                   "samples of the scored checkpoint against the 10k test images) are for information.", "",
                   "| run | best in-training FID | last-epoch FID | recall at best | min class spread at best | "
                   "test FID | test recall | wall time (min) | status |", "|---|---|---|---|---|---|---|---|---|"]
-        (ROOT / "docs" / "gan_ablations.md").write_text("\n".join(header + rows) + "\n")
-        print(f"wrote {ROOT / 'docs' / 'gan_ablations.md'} ({len(rows)} rows)")
+        (ROOT / "docs" / "design" / "gan_ablations.md").write_text("\n".join(header + rows) + "\n")
+        print(f"wrote {ROOT / 'docs' / 'design' / 'gan_ablations.md'} ({len(rows)} rows)")
 
 
 def main() -> None:

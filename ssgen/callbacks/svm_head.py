@@ -23,12 +23,13 @@ from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.confusion import log_confusion
 from ssgen.data import dataset_info, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
-from ssgen.heads import fit_label_spreading, fit_svm, save_svm, score
-from ssgen.io import atomic_write_json
+from ssgen.heads import fit_label_spreading, fit_svm, predict, save_svm, score
+from ssgen.io import atomic_write, atomic_write_json
 from ssgen.models.m1 import ACTIVE_UNIT_STD
 
 log = logging.getLogger("ssgen")
 
+EXAMPLES_FILE = "m1_examples.npz"  # a few test images, their reconstructions, true and predicted labels
 MIN_LABELS_PER_CLASS = 2  # stratified cross-validation needs at least two folds, each holding every class
 
 
@@ -48,6 +49,8 @@ class SVMHead(EndOfRunStep):
         mirror: train each SVM on the labelled images and their left-right mirrors (Fashion-MNIST's classes survive
             a flip) and score a test image by the mean of its and its mirror's decision scores; the raw-pixel
             baseline gets the same, so the comparison stays fair. Off by default: docs/results.md measured it.
+        examples_per_class: test images per class saved with their reconstructions and the SVM head's predicted
+            labels in ``m1_examples.npz`` (the write-up's Q4 figure, drawn by ``ssgen-report writeup``); 0: none.
     """
 
     step_name = "svm_head"
@@ -55,12 +58,13 @@ class SVMHead(EndOfRunStep):
     def __init__(self, n_labels: list[int] | tuple[int, ...] = (100, 600, 1000, 3000), headline: int | str | None = None,
                  seed: int = 0, cv_folds: int = 5, transductive: bool = True, n_unlabelled: int = 10_000,
                  raw_pixel_baseline: bool = True, active_units_only: bool = False, n_jobs: int | None = None,
-                 mirror: bool = False) -> None:
+                 mirror: bool = False, examples_per_class: int = 2) -> None:
         # parsed once the data set is known (end_of_run): 'all' and the class count are the data set's
         self.n_labels: list[Any] = list(dict.fromkeys(([] if headline is None else [headline]) + list(n_labels)))
         self.seed, self.cv_folds, self.transductive = seed, cv_folds, transductive
         self.n_unlabelled, self.raw_pixel_baseline = n_unlabelled, raw_pixel_baseline
         self.active_units_only, self.n_jobs, self.mirror = active_units_only, n_jobs, mirror
+        self.examples_per_class = examples_per_class
 
     @staticmethod
     def label_budgets(n_labels: list[Any] | tuple[Any, ...], headline: Any = None, info: Any = None) -> list[int]:
@@ -102,6 +106,8 @@ class SVMHead(EndOfRunStep):
         if len(units) == 0:
             units = np.arange(train_means.shape[1])
         heads: dict[str, Any] = {}
+        examples = first_per_class(test_labels, self.examples_per_class, info.n_classes)
+        predicted: dict[str, np.ndarray] = {}
         for n in self.n_labels:
             if n == 0:
                 continue
@@ -114,6 +120,9 @@ class SVMHead(EndOfRunStep):
                           mirrored=mirror_means)
             entry["m1_svm"] = score(svm, test_means[:, units], test_labels,
                                     None if test_mirror_means is None else test_mirror_means[:, units])
+            # the examples' labels as the head scores the test set (both views averaged when mirror is on)
+            predicted[f"predicted_n{n}"] = predict(svm.model, test_means[examples][:, units],
+                                                   None if test_mirror_means is None else test_mirror_means[examples][:, units])
             save_svm(svm.model, run_dir / "checkpoints" / f"svm_head_n{n}.skops")
             if self.transductive:
                 rng = np.random.default_rng(self.seed)
@@ -137,6 +146,9 @@ class SVMHead(EndOfRunStep):
         metadata = {"latent_units": units.tolist(), "mirror": self.mirror, "active_units": int((unit_std > ACTIVE_UNIT_STD).sum()), "seed": self.seed,
                     "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()}}
         atomic_write_json(run_dir / "checkpoints" / "svm_head.json", metadata)
+        if len(examples):
+            save_examples(run_dir / EXAMPLES_FILE, pl_module, datamodule.images("test")[torch.from_numpy(examples)],
+                          test_labels[examples], predicted)
         primary = heads.get(str(headline), {})
         results: dict[str, Any] = {
             "test_accuracy": primary.get("m1_svm", {}).get("accuracy"),
@@ -158,3 +170,29 @@ class SVMHead(EndOfRunStep):
         log_confusion(trainer, run_dir, n, entry["m1_svm"]["confusion_matrix"],
                       f"M1 + RBF-SVM, N={n}: test accuracy {entry['m1_svm']['accuracy']:.3f}",
                       {name: value["accuracy"] for name, value in entry.items()})
+
+
+def first_per_class(labels: np.ndarray, per_class: int, n_classes: int) -> np.ndarray:
+    """Indices of the first ``per_class`` images of each class in ``labels`` (int64, class by class): a fixed,
+    seed-free choice, so runs of different seeds show the same test images."""
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(n_classes)]).astype(np.int64)
+
+
+@torch.no_grad()
+def save_examples(path: Path, pl_module: L.LightningModule, images: torch.Tensor, labels: np.ndarray,
+                  predicted: dict[str, np.ndarray]) -> None:
+    """``path`` (npz): ``images`` and ``reconstructions`` uint8 (K, 28, 28) (the decoder's Bernoulli means at the
+    encoder means), ``labels`` int64 (K,) and, per scored N, ``predicted_n<N>`` int64 (K,): the SVM head's labels."""
+    means = pl_module.encode_means(images).to(pl_module.device)
+    was_training = pl_module.training
+    pl_module.eval()
+    reconstructions = torch.sigmoid(pl_module.decoder(means).float()).cpu().reshape(len(images), 28, 28)
+    pl_module.train(was_training)
+    arrays = {"images": images.numpy().astype(np.uint8), "labels": labels.astype(np.int64),
+              "reconstructions": (reconstructions * 255).round().clamp(0, 255).to(torch.uint8).numpy(), **predicted}
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a file object: given a name, numpy would append .npz to the temp file's
+            np.savez_compressed(handle, **arrays)
+
+    atomic_write(path, write)

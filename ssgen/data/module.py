@@ -48,7 +48,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
         labelled_holdout: fraction of the ``n_labels`` labelled images held out of the labelled subset
             (stratified) as ``labelled_holdout`` split, to select hyperparameters by; 0 = none. The
             held-out images stay in the unlabelled stream, as every training image does, so an M2's
-            accuracy on them is optimistic against the test set (docs/m2.md): compare settings with it.
+            accuracy on them is optimistic against the test set (docs/design/m2.md): compare settings with it.
         batch_size: batch size of the training stream.
         eval_batch_size: batch size of the validation, labelled and test streams.
         download: let torchvision download the files into ``root`` when they are nowhere else.

@@ -90,7 +90,7 @@ class ConditionalGAN(L.LightningModule):
     # trains the study's model; M1's 100 would give 2 batches an epoch
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights: faster on a CPU with native bf16 and no worse in
-    # FID at the study's budget (the step times: docs/performance.md; the same-seed FID pairs: docs/gans.md);
+    # FID at the study's budget (the step times: docs/performance.md; the same-seed FID pairs: docs/design/gans.md);
     # ssgen.precision.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
     default_precision = "bf16-mixed"
     # critic norms this method cannot train with, each with why (check_config refuses them, naming the others)
@@ -303,7 +303,7 @@ class DCGAN(ConditionalGAN):
     """Radford et al. 2016: BCE discriminator, non-saturating generator loss, Adam 2e-4 (0.5, 0.999), 1:1.
 
     ``method=dcgan`` (conf/method/dcgan.yaml) spectrally normalises the discriminator (``critic_norm='spectral'``,
-    measured against within-class collapse, docs/gans.md); built directly in Python it takes ``critic_norm``
+    measured against within-class collapse, docs/design/gans.md); built directly in Python it takes ``critic_norm``
     like every ConditionalGAN, whose default is the paper's 'batch' (so older checkpoints rebuild as trained).
     """
 

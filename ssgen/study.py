@@ -1,0 +1,443 @@
+"""ssgen-study: the CS5787 write-up's whole study in one resumable command (Q1, Q4 M1 and M1+M2, Q5 GANs).
+
+    ssgen-study writeup --budget quick                 # every part reduced, 1 seed (what it took: docs/writeup.md)
+    ssgen-study writeup --budget full                  # the write-up's budget, 3 seeds (the GANs: committed records)
+    ssgen-study writeup --budget quick --dry-run       # what each part runs, what is done, what is next
+    ssgen-study writeup --budget full --parts m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
+    ssgen-report writeup outputs/writeup/quick/records --out docs/writeup.md
+
+Each part but Q1 is one Hydra multirun of ``ssgen-train`` (so composition, overrides and launchers apply) into a
+fixed sweep dir, ``<dir>/<part>``, with job dirs named by what they vary (``seed0``, ``n100_seed0``,
+``wgan_gp_dcgan_softplus_seed0``). Relaunching the same command launches only the jobs that have not ended (``ok``
+or ``failed``): a finished job is not touched, an interrupted or killed one resumes from its last.ckpt (ssgen-train's
+run lifecycle, ssgen.runs). After each part, every ended job is copied as a small record (ssgen.records:
+results.json, curves.csv, samples) into ``--records`` (default ``<dir>/records``), with ``study.json`` saying the
+budget; ``ssgen-report writeup <records>`` renders the page from these alone.
+
+Overrides after the options go to every ssgen-train part; ``<part>:key=value`` to one part only (``m1:``,
+``m1_m2:``, ``gan:``). Budgets (``BUDGETS``) only shrink or grow how long things train: the M1 recipe is whatever
+``ssgen-train`` does by default, the GANs are ``experiment=gan`` (10 epochs, restarts on), M1+M2 is
+``experiment=m2_study method=m1_m2`` on the M1 run of the same seed. The full budget counts a GAN job as ended when
+``docs/records/gan_study/<job>`` holds its record (tools/gan_study.py made those at exactly this budget), so it
+does not retrain hours of GANs. On a GPU, several jobs share the device with the joblib launcher:
+``ssgen-study writeup --budget full trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssgen.cli import run_console_script
+from ssgen.errors import ConfigError, SSGenError, print_output
+from ssgen.io import atomic_write_json
+from ssgen.results import is_failed, is_ok, read_results, results_path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The GAN study's committed records (tools/gan_study.py, 3 seeds x 10 epochs, experiment=gan): the full budget's Q5
+COMMITTED_GAN_RECORDS = ROOT / "docs" / "records" / "gan_study"
+MANIFEST = "study.json"
+PARTS = ("q1", "m1", "m1_m2", "gan")
+PART_TITLES = {"q1": "Q1: KL, JS and W1 on two parallel lines", "m1": "Q4: M1 + RBF-SVM",
+               "m1_m2": "Q4: M1 + M2", "gan": "Q5: class-conditional GANs on arch A and B"}
+GAN_METHODS = ("dcgan", "wgan_clip", "wgan_gp")
+GAN_ARCHS = ("dcgan", "dcgan_softplus")  # the write-up's arch A and arch B
+WRITEUP_N = (100, 600, 1000, 3000)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each part trains; nothing here changes what a model is (see the module docstring).
+
+    ``theory``: keyword arguments of ``ssgen.theory.sweep`` plus ``n_theta``; ``m1`` / ``m1_m2`` / ``gan``:
+    ssgen-train overrides of that part; ``gan_records``: accept ``COMMITTED_GAN_RECORDS`` for GAN jobs."""
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    n_labels: tuple[int, ...] = WRITEUP_N
+    theory: dict[str, Any] = field(default_factory=lambda: {"n_theta": 21, "n_samples": 400, "critic_steps": 300})
+    m1: tuple[str, ...] = ()
+    m1_m2: tuple[str, ...] = ("experiment=m2_study",)
+    gan: tuple[str, ...] = ("experiment=gan",)
+    gan_records: bool = False
+
+
+# Every budget in one place. What the quick budget took, as ssgen-study's own clock measured it (study.json
+# elapsed_s), is QUICK_MEASURED: the write-up page quotes it. Re-measure on an idle 2-core CPU and update it.
+QUICK_MEASURED = ("measured 2026-12-03 on a 2-core CPU shared with other jobs (load average 4-6, so not idle): "
+                  "Q1 2.5 min, M1 24.0 min (5 epochs 5 min, the heads at the four N 18 min, 11 of them at N = 3000), "
+                  "M1 + M2 13.7 min (4 runs); the GAN part first trains the evaluator behind FID (once, then "
+                  "cached), which at that load ran at about 1.2 batches/s (about 45 min), so the GAN part was not "
+                  "measured; about 30 min in all on an idle 2-core CPU is an estimate, not a measurement")
+BUDGETS = {
+    "full": Budget("full", "the write-up's budget: M1 as ssgen-train's default, M1+M2 10 epochs, GANs 10 epochs "
+                   "with restarts, 3 seeds each", seeds=(0, 1, 2), gan_records=True),
+    "quick": Budget("quick", "every part reduced, 1 seed: M1 5 epochs, M1+M2 2 epochs, GANs 1 epoch of 300 "
+                    "batches; the numbers show the pipeline, not the write-up's",
+                    seeds=(0,), m1=("trainer.max_epochs=5",),
+                    m1_m2=("experiment=m2_study", "trainer.max_epochs=2"),
+                    gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=300")),
+    "debug": Budget("debug", "seconds per part, for tests: a few batches, N = 100 only, small GANs",
+                    seeds=(0,), n_labels=(100,), theory={"n_theta": 5, "n_samples": 100, "critic_steps": 20},
+                    m1=("trainer.max_epochs=1", "+trainer.limit_train_batches=5", "method.callbacks.svm_head.cv_folds=2",
+                        "method.callbacks.svm_head.n_unlabelled=500", "trainer.enable_progress_bar=false"),
+                    m1_m2=("experiment=m2_study", "trainer.max_epochs=1", "+trainer.limit_train_batches=5",
+                           "trainer.enable_progress_bar=false"),
+                    gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
+                         "++arch.networks.generator.width=8", "++arch.networks.critic.width=8",
+                         "method.callbacks.quality.n_samples=100", "method.callbacks.quality.final_n_samples=200",
+                         "trainer.enable_progress_bar=false")),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One multirun part: its fixed overrides, the axes it sweeps (key, values), and how a job dir is named."""
+
+    name: str
+    overrides: tuple[str, ...]
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+    subdir: str  # hydra.sweep.subdir: an interpolation of the axes, e.g. seed${seed}
+    # Axes given one value per multirun: Hydra composes a multirun's base config without its swept choices, so an
+    # override of a method's own keys (method.callbacks.quality.*) fails unless the method is fixed in that launch.
+    fixed: tuple[str, ...] = ()
+
+    def job_name(self, values: tuple[Any, ...]) -> str:
+        """The job dir name of one point of the axes (what ``subdir`` resolves to)."""
+        name = self.subdir
+        for (key, _), value in zip(self.axes, values, strict=True):
+            name = name.replace("${" + {"method": "method.name", "arch": "arch.name"}.get(key, key) + "}", str(value))
+        return name
+
+    def jobs(self) -> list[tuple[Any, ...]]:
+        """Every point of the axes, in sweep order."""
+        return list(itertools.product(*(values for _, values in self.axes)))
+
+
+def parts(budget: Budget, run_dir: str | Path) -> dict[str, Part]:
+    """The multirun parts of ``budget`` with their sweep dirs under ``run_dir`` (M1+M2 reads M1's job dirs)."""
+    seeds = budget.seeds
+    n_list = "[" + ",".join(map(str, budget.n_labels)) + "]"
+    m1_dir = f"{run_dir}/m1"
+    return {
+        "m1": Part("m1", (*budget.m1, f"method.callbacks.svm_head.n_labels={n_list}"), (("seed", seeds),), "seed${seed}"),
+        "m1_m2": Part("m1_m2", (*budget.m1_m2, "method=m1_m2", f"method.m1_checkpoint={m1_dir}/seed${{seed}}"),
+                      (("data.n_labels", budget.n_labels), ("seed", seeds)), "n${data.n_labels}_seed${seed}"),
+        "gan": Part("gan", budget.gan, (("method", GAN_METHODS), ("arch", GAN_ARCHS), ("seed", seeds)),
+                    "${method.name}_${arch.name}_seed${seed}", fixed=("method",)),
+    }
+
+
+def part_overrides(overrides: list[str], part: str) -> list[str]:
+    """The user's overrides that apply to ``part``: the unprefixed ones, then ``<part>:...`` ones without the prefix."""
+    chosen = []
+    for override in overrides:
+        prefix, sep, rest = override.partition(":")
+        if sep and prefix in PARTS and "=" not in prefix:
+            if prefix == part:
+                chosen.append(rest)
+        else:
+            chosen.append(override)
+    return chosen
+
+
+def sweep_overrides(part: Part, run_dir: str | Path, axes: tuple[tuple[str, tuple[Any, ...]], ...],
+                    extra: list[str]) -> list[str]:
+    """ssgen-train's arguments (after ``-m``) for the jobs ``axes`` span."""
+    return [*part.overrides, *(f"{key}={','.join(map(str, values))}" for key, values in axes),
+            f"hydra.sweep.dir={run_dir}/{part.name}", f"hydra.sweep.subdir={part.subdir}", *extra]
+
+
+def command_line(arguments: list[str]) -> str:
+    """The shell form of ``ssgen-train -m <arguments>`` (what the page quotes; ``${...}`` kept literal)."""
+    return " ".join(["ssgen-train", "-m", *(shlex.quote(argument) for argument in arguments)])
+
+
+def ended(run_dir: Path) -> bool:
+    """A job that ran to its end: ``ok``, or ``failed`` (a failed convergence after its restarts is a result)."""
+    results = read_results(run_dir)
+    return results is not None and (is_ok(results) or is_failed(results))
+
+
+def covering_launches(axes: tuple[tuple[str, tuple[Any, ...]], ...], pending: set[tuple[Any, ...]],
+                      fixed: tuple[str, ...] = ()) -> list[tuple[tuple[str, tuple[Any, ...]], ...]]:
+    """Few multiruns that launch exactly the ``pending`` jobs: the whole grid when all are pending (one sweep, so a
+    parallel launcher sees every job), else split on the first axis until each piece is a grid of its own. Axes
+    named in ``fixed`` take one value per multirun."""
+    if not pending:
+        return []
+    spans = tuple((key, tuple(v for v in values if any(job[i] == v for job in pending)))
+                  for i, (key, values) in enumerate(axes))
+    unfixed = next((i for i, (key, values) in enumerate(spans) if key in fixed and len(values) > 1), None)
+    if unfixed is None and len(pending) == math.prod(len(values) for _, values in spans):
+        return [spans]
+    axis = unfixed if unfixed is not None else next(i for i, (_, values) in enumerate(spans) if len(values) > 1)
+    launches = []
+    for value in spans[axis][1]:
+        one = tuple((key, (value,) if i == axis else values) for i, (key, values) in enumerate(spans))
+        launches += covering_launches(one, {job for job in pending if job[axis] == value}, fixed)
+    return launches
+
+
+# ------------------------------------------------------------------------------------------------ the study
+class Study:
+    """The write-up study of one budget: its run dir, records dir and the user's overrides."""
+
+    def __init__(self, budget: str, run_dir: str | Path | None = None, records: str | Path | None = None,
+                 overrides: list[str] | None = None) -> None:
+        if budget not in BUDGETS:
+            raise ConfigError(f"--budget {budget} is unknown; choose one of: {', '.join(BUDGETS)}")
+        self.budget = BUDGETS[budget]
+        self.run_dir = Path(run_dir or f"outputs/writeup/{budget}")
+        self.records = Path(records) if records else self.run_dir / "records"
+        self.overrides = list(overrides or [])
+        self.parts = parts(self.budget, self.run_dir)
+
+    # --------------------------------------------------------------------------------- jobs and their state
+    def committed_record(self, part: str, name: str) -> Path | None:
+        """The committed record that stands for this job at this budget (the full GAN study), or None."""
+        if part == "gan" and self.budget.gan_records and ended(COMMITTED_GAN_RECORDS / name):
+            return COMMITTED_GAN_RECORDS / name
+        return None
+
+    def pending(self, part: str) -> set[tuple[Any, ...]]:
+        """The jobs of ``part`` that have neither ended in the sweep dir nor a committed record standing for them."""
+        spec = self.parts[part]
+        return {job for job in spec.jobs() if not ended(self.run_dir / part / spec.job_name(job))
+                and self.committed_record(part, spec.job_name(job)) is None}
+
+    def blocked(self, part: str, jobs: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+        """M1+M2 jobs whose seed has no finished M1 run to start from (launched once it has)."""
+        if part != "m1_m2":
+            return set()
+        m1 = self.parts["m1"]
+        return {job for job in jobs if not is_ok(read_results(self.run_dir / "m1" / m1.job_name((job[1],))) or {})}
+
+    def launches(self, part: str) -> list[list[str]]:
+        """ssgen-train arguments (after ``-m``) of each multirun that would run now, for the pending jobs."""
+        spec = self.parts[part]
+        pending = self.pending(part)
+        pending -= self.blocked(part, pending)
+        extra = part_overrides(self.overrides, part)
+        return [sweep_overrides(spec, self.run_dir, axes, extra)
+                for axes in covering_launches(spec.axes, pending, spec.fixed)]
+
+    def job_names(self, part: str, arguments: list[str]) -> list[str]:
+        """The job dirs a launch's ``arguments`` (from ``launches``) make: the axes' values it gives."""
+        spec = self.parts[part]
+        given = dict(word.split("=", 1) for word in arguments if "=" in word)
+        spans = [given.get(key, ",".join(map(str, values))).split(",") for key, values in spec.axes]
+        return [spec.job_name(tuple(job)) for job in itertools.product(*spans)]
+
+    def command(self, part: str) -> str:
+        """The command(s) that make every job of ``part``, one a line (what the page shows beside its numbers)."""
+        if part == "q1":
+            settings = self.budget.theory
+            return (f"ssgen-study writeup --budget {self.budget.name} --parts q1  # ssgen.theory.sweep: "
+                    f"{settings['n_theta']} thetas, {settings['n_samples']} samples, {settings['critic_steps']} critic "
+                    f"steps, seeds {','.join(map(str, self.budget.seeds))}")
+        spec = self.parts[part]
+        extra = part_overrides(self.overrides, part)
+        return "\n".join(command_line(sweep_overrides(spec, self.run_dir, axes, extra))
+                         for axes in covering_launches(spec.axes, set(spec.jobs()), spec.fixed))
+
+    def study_command(self) -> str:
+        """The ``ssgen-study writeup`` command line of this study (its dirs and overrides as given)."""
+        words = ["ssgen-study", "writeup", "--budget", self.budget.name, "--dir", str(self.run_dir)]
+        if self.records != self.run_dir / "records":
+            words += ["--records", str(self.records)]
+        return " ".join(shlex.quote(word) for word in [*words, *self.overrides])
+
+    # --------------------------------------------------------------------------------- running
+    def run(self, selected: tuple[str, ...] = PARTS, dry_run: bool = False) -> int:
+        """Run the ``selected`` parts in order, each only for what has not ended, and record them; returns 1 when
+        jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config."""
+        status = 0
+        if not dry_run:
+            self.write_manifest()
+        for part in selected:
+            started = time.time()
+            if part == "q1":
+                done = self.q1_done()
+                print_output(f"{part}: {'recorded' if done else 'to run'} ({self.records / 'q1' / 'theory.json'})")
+                if not done and not dry_run:
+                    try:
+                        self.run_q1()
+                    except ImportError as exc:  # POT is an optional extra; the other parts need nothing of it
+                        print_output(f"q1: not run: {exc}")
+                        status = 1
+                        continue
+                    self.add_elapsed(part, time.time() - started)
+                continue
+            spec = self.parts[part]
+            total, pending = len(spec.jobs()), self.pending(part)
+            committed = sum(self.committed_record(part, spec.job_name(job)) is not None for job in spec.jobs())
+            blocked = self.blocked(part, pending)
+            print_output(f"{part}: {total - len(pending)}/{total} jobs ended"
+                         + (f" ({committed} from {relative_to_cwd(COMMITTED_GAN_RECORDS)})" if committed else "")
+                         + (f"; {len(blocked)} wait for their M1 run" if blocked else ""))
+            launches = self.launches(part)
+            for arguments in launches:
+                print_output(f"$ {command_line(arguments)}")
+                if not dry_run:
+                    code = subprocess.run([sys.executable, "-m", "ssgen.train", "-m", *arguments], check=False,
+                                          env={**os.environ}).returncode
+                    started_any = any((self.run_dir / part / name / "tb").exists() or ended(self.run_dir / part / name)
+                                      for name in self.job_names(part, arguments))
+                    if code == 2 or (code != 0 and not started_any):  # refused (a bad override) or stopped
+                        raise SSGenError(f"{part}: ssgen-train stopped (exit {code}; its message is above) and nothing "
+                                         "after it was launched; fix what it names and run the command again (what "
+                                         "ended is kept)")
+                    # exit 1: some jobs failed; they are results (failed convergences count) and are recorded
+            if not dry_run:
+                if launches:
+                    self.add_elapsed(part, time.time() - started)
+                self.record(part)
+                left = self.pending(part)
+                if left:
+                    status = 1
+                    print_output(f"{part}: {len(left)} job(s) not ended; the same command resumes them")
+        if not dry_run:
+            self.write_manifest()
+            print_output(f"records: {self.records}; page: ssgen-report writeup {self.records} --out <page>.md")
+        return status
+
+    def record(self, part: str) -> None:
+        """Copy every ended job of ``part`` into ``<records>/<part>/<job>`` (new or changed since the last copy)."""
+        from ssgen.records import write_record
+
+        spec = self.parts[part]
+        for job in spec.jobs():
+            name = spec.job_name(job)
+            run = self.run_dir / part / name
+            record = self.records / part / name
+            if not ended(run):
+                continue
+            if results_path(record).is_file() and results_path(record).stat().st_mtime >= results_path(run).stat().st_mtime:
+                continue
+            write_record(run, record)
+
+    # --------------------------------------------------------------------------------- Q1
+    def q1_settings(self) -> dict[str, Any]:
+        return {**self.budget.theory, "seeds": list(self.budget.seeds)}
+
+    def q1_done(self) -> bool:
+        path = self.records / "q1" / "theory.json"
+        try:
+            return json.loads(path.read_text()).get("settings") == self.q1_settings()
+        except (OSError, ValueError):
+            return False
+
+    def run_q1(self) -> None:
+        """ssgen.theory's sweep for each seed (KL, JS from histograms, W1 by exact OT and by a WGAN-GP critic)
+        and the sample-size growth at theta = 0.5 and 0, into ``<records>/q1/theory.json``."""
+        import numpy as np
+
+        from ssgen import theory
+
+        settings = self.budget.theory
+        thetas = np.linspace(-1.0, 1.0, settings["n_theta"])
+        by_seed = {}
+        for seed in self.budget.seeds:
+            result = theory.sweep(thetas, n_samples=settings["n_samples"], seed=seed, critic_steps=settings["critic_steps"])
+            by_seed[str(seed)] = {key: result[key].tolist() for key in ("theta", "kl", "js", "w1", "critic_w1")}
+        sizes = np.unique(np.geomspace(50, 20 * settings["n_samples"], 6).astype(int))
+        growth = {str(theta): {key: value.tolist() for key, value in
+                               theory.sample_size_growth(theta, sizes, seed=self.budget.seeds[0]).items()}
+                  for theta in (0.5, 0.0)}
+        atomic_write_json(self.records / "q1" / "theory.json",
+                          {"settings": self.q1_settings(), "seeds": by_seed, "growth": growth})
+
+    # --------------------------------------------------------------------------------- manifest
+    def manifest(self) -> dict[str, Any]:
+        """What ``ssgen-report writeup`` needs besides the records: the budget, dirs, overrides, time spent."""
+        path = self.records / MANIFEST
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        return {"budget": self.budget.name, "run_dir": str(self.run_dir), "overrides": self.overrides,
+                "elapsed_s": previous.get("elapsed_s", {}) if previous.get("budget") == self.budget.name else {}}
+
+    def add_elapsed(self, part: str, seconds: float) -> None:
+        manifest = self.manifest()
+        manifest["elapsed_s"][part] = round(manifest["elapsed_s"].get(part, 0.0) + seconds, 1)
+        atomic_write_json(self.records / MANIFEST, manifest)
+
+    def write_manifest(self) -> None:
+        atomic_write_json(self.records / MANIFEST, self.manifest())
+
+    def sources(self, part: str) -> list[Path]:
+        """Where the report finds the records of ``part``: this study's records, then committed ones standing in."""
+        own = [self.records / part]
+        return own + ([COMMITTED_GAN_RECORDS] if part == "gan" and self.budget.gan_records else [])
+
+
+def relative_to_cwd(path: Path) -> str:
+    """``path`` relative to the working directory when below it (the form pages and messages quote), else as is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_study(records: str | Path) -> Study:
+    """The Study whose ``records`` dir this is (its study.json); the full budget with default dirs when it has none."""
+    records = Path(records)
+    try:
+        manifest = json.loads((records / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    budget = manifest.get("budget", "full")
+    return Study(budget if budget in BUDGETS else "full", manifest.get("run_dir"), records, manifest.get("overrides"))
+
+
+USAGE = """usage: ssgen-study writeup [--budget quick|full|debug] [--dir DIR] [--records DIR] [--parts q1,m1,m1_m2,gan]
+                          [--dry-run] [OVERRIDE ...] [PART:OVERRIDE ...]
+  runs (or resumes) the write-up's study; then: ssgen-report writeup <records> --out docs/writeup.md"""
+
+
+def study_command(argv: list[str]) -> None:
+    """``ssgen-study writeup ...`` (see the module docstring); exits 1 when jobs are left unfinished."""
+    parser = argparse.ArgumentParser(prog="ssgen-study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", choices=("writeup",), help="the study to run (the CS5787 write-up)")
+    parser.add_argument("--budget", default="quick", help="quick (default), full or debug")
+    parser.add_argument("--dir", help="where the runs go (default outputs/writeup/<budget>)")
+    parser.add_argument("--records", help="where the records go (default <dir>/records)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--dry-run", action="store_true", help="print what each part would run; run nothing")
+    args, overrides = parser.parse_known_args(argv)
+    unknown = [word for word in overrides if word.startswith("-")]
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]}; overrides are key=value (or part:key=value), see --help")
+    selected = tuple(part.strip() for part in args.parts.split(",") if part.strip())
+    wrong = [part for part in selected if part not in PARTS]
+    if wrong:
+        raise ConfigError(f"--parts {wrong[0]} is unknown; choose from {','.join(PARTS)}")
+    study = Study(args.budget, args.dir, args.records, overrides)
+    try:
+        code = study.run(selected, args.dry_run)
+    except KeyboardInterrupt:
+        raise SSGenError("interrupted; what ended is recorded, and the same command resumes the rest") from None
+    if code:
+        raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``ssgen-study``: errors are one line on stderr and exit status 2."""
+    run_console_script("ssgen-study", USAGE, argv, study_command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""ssgen-study writeup and ssgen-report writeup: the write-up's study as one resumable command, and its page.
+
+The end-to-end test runs the real command at the debug budget (every part a few batches), relaunches it (nothing
+reruns), resumes an interrupted job, and checks the page has every section and figure; the fast ones cover the
+launch plan and the page of a study with parts missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ssgen.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
+from ssgen.writeup import write_writeup
+
+SECTIONS = ("## Q1: KL, JS and W1 on two parallel lines", "## Q4: M1 + RBF-SVM at N =",
+            "## Q5: class-conditional GANs on arch A and B", "### Real vs generated pullovers and ankle boots",
+            "### Generator and critic losses", "### Failed convergences", "### Sample quality beside the real-data floor",
+            "## Where ssgen departs from the write-up")
+FIGURES = ("q1_parallel_lines.png", "q1_critic.png", "q4_examples.png", "q5_samples_dcgan.png",
+           "q5_samples_dcgan_softplus.png", "q5_losses_dcgan.png", "q5_losses_dcgan_softplus.png")
+
+
+def console(name: str, module: str) -> list[str]:
+    """The console script when installed (as a user runs it), else its module (a checkout not reinstalled yet)."""
+    return [name] if shutil.which(name) else [sys.executable, "-m", module]
+
+
+def test_launches_cover_exactly_the_pending_jobs():
+    axes = (("method", ("a", "b")), ("seed", (0, 1, 2)))
+    every = {(m, s) for m in ("a", "b") for s in (0, 1, 2)}
+    assert covering_launches(axes, every) == [axes]  # one sweep: a parallel launcher sees every job
+    assert covering_launches(axes, set()) == []
+    partial = covering_launches(axes, every - {("a", 0)})
+    assert partial == [(("method", ("a",)), ("seed", (1, 2))), (("method", ("b",)), ("seed", (0, 1, 2)))]
+    fixed = covering_launches(axes, every, fixed=("method",))
+    assert [dict(launch)["method"] for launch in fixed] == [("a",), ("b",)]
+    assert part_overrides(["seed=1", "gan:+x=1", "m1:y=2", "a:b=c"], "gan") == ["seed=1", "+x=1", "a:b=c"]
+
+
+def test_plan_of_each_budget(tmp_path):
+    """Budgets add only budget overrides; M1+M2 reads the M1 run of its seed; the full budget's GAN jobs are the
+    committed records (none relaunched), the quick budget's are all to run, one multirun per method."""
+    quick = Study("quick", tmp_path / "quick")
+    m1 = quick.launches("m1")
+    assert m1 == [["trainer.max_epochs=5", "method.callbacks.svm_head.n_labels=[100,600,1000,3000]", "seed=0",
+                   f"hydra.sweep.dir={tmp_path / 'quick'}/m1", "hydra.sweep.subdir=seed${seed}"]]
+    assert quick.launches("m1_m2") == []  # waits for its M1 run
+    gan = quick.launches("gan")
+    assert [next(word for word in launch if word.startswith("method=")) for launch in gan] == [
+        "method=dcgan", "method=wgan_clip", "method=wgan_gp"]
+    assert all("arch=dcgan,dcgan_softplus" in launch and "experiment=gan" in launch for launch in gan)
+    assert "method.m1_checkpoint=" + str(tmp_path / "quick") + "/m1/seed${seed}" in quick.command("m1_m2")
+
+    full = Study("full", tmp_path / "full")
+    assert not any(word.startswith("trainer.") for word in full.launches("m1")[0])  # the default M1 recipe as is
+    if (COMMITTED_GAN_RECORDS / "wgan_gp_dcgan_softplus_seed2" / "results.json").is_file():
+        assert full.pending("gan") == set() and full.launches("gan") == []
+
+
+def test_page_of_a_study_not_run_yet(tmp_path):
+    """Every section is there, and each part without records says "not run yet" with the command that runs it."""
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "study.json").write_text(json.dumps({"budget": "quick", "run_dir": "outputs/writeup/quick",
+                                                    "overrides": ["torch_threads=1"]}))
+    text = write_writeup(records, tmp_path / "page.md")
+    assert (tmp_path / "page.md").read_text() == text
+    assert all(section in text for section in SECTIONS[:3] + SECTIONS[-1:]), text
+    assert text.count("*Not run yet.*") == 4  # Q1, M1, M1+M2, the GANs
+    assert "ssgen-study writeup --budget quick --parts gan" in text
+    assert re.search(r"ssgen-train -m experiment=gan .*method=wgan_gp arch=dcgan,dcgan_softplus seed=0 ", text)
+    assert "| write-up: M1 + SVM (reported, 1 run) | 0.5957 | 0.7015 | 0.7093 | 0.7291 |" in text
+    assert "**quick**" in text and "These are not the write-up's numbers" in text
+    assert f"ssgen-study writeup --budget quick --dir outputs/writeup/quick --records {records} torch_threads=1" in text
+    assert not (tmp_path / "page").exists()  # no figure without records
+
+
+@pytest.mark.slow
+def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tiny_evaluator_file):
+    run_dir, page = tmp_path / "writeup", tmp_path / "docs" / "writeup.md"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    study = [*console("ssgen-study", "ssgen.study"), "writeup", "--budget", "debug", "--dir", str(run_dir),
+             "torch_threads=1", f"gan:+method.callbacks.quality.evaluator={tiny_evaluator_file}"]
+
+    first = subprocess.run(study, capture_output=True, text=True, timeout=1500, env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    jobs = sorted(run_dir.glob("*/*/results.json"))
+    assert len(jobs) == 1 + 1 + 6, jobs  # M1, M1+M2 and 3 methods x 2 archs, 1 seed each
+    assert all(json.loads(path.read_text())["status"] == "ok" for path in jobs)
+    stamps = {path: path.stat().st_mtime_ns for path in [*jobs, *run_dir.glob("records/*/*/results.json")]}
+
+    again = subprocess.run(study, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "$ ssgen-train" not in again.stdout and "q1: recorded" in again.stdout, again.stdout
+    assert all(f"{part}: {total}/{total} jobs ended" in again.stdout for part, total in (("m1", 1), ("m1_m2", 1), ("gan", 6)))
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps  # nothing reran, nothing re-recorded
+
+    # an interrupted job (as a SIGTERM leaves it) is the only one the same command launches again
+    interrupted = run_dir / "m1_m2" / "n100_seed0" / "results.json"
+    interrupted.write_text(json.dumps({**json.loads(interrupted.read_text()), "status": "interrupted", "epochs": 0}))
+    resumed = subprocess.run(study, capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("$ ssgen-train") == 1 and "method=m1_m2" in resumed.stdout, resumed.stdout
+    assert json.loads(interrupted.read_text())["status"] == "ok"
+
+    report = [*console("ssgen-report", "ssgen.report"), "writeup", str(run_dir / "records"), "--out", str(page)]
+    made = subprocess.run(report, capture_output=True, text=True, timeout=600, env=env)
+    assert made.returncode == 0, made.stderr[-3000:]
+    text = page.read_text()
+    assert all(section in text for section in SECTIONS), text
+    assert "Not run yet" not in text and "**debug**" in text
+    for name in FIGURES:
+        assert f"(writeup/{name})" in text and (page.parent / "writeup" / name).stat().st_size > 1000, name
+    assert re.search(r"\| ssgen: M1 \+ RBF-SVM \| 0\.\d{4} \(1 seed\) \|", text)
+    assert re.search(r"\| ssgen: M1 \+ M2 \| 0\.\d{4} \(1 seed\) \|", text)
+    assert re.search(r"\| wgan_gp \| 1 failed convergence \| \d / 1 \(\d\) \| \d / 1 \(\d\) \|", text)
+    assert "*floor:" in text  # the real-data floor row of the metrics table
+
+    (page.parent / "writeup").rename(tmp_path / "first_figures")
+    assert subprocess.run(report, capture_output=True, text=True, timeout=600, env=env).returncode == 0
+    assert page.read_text() == text  # the page is a function of the records
+
+
+@pytest.mark.slow
+def test_committed_page_regenerates_from_its_records(tmp_path, monkeypatch):
+    """docs/writeup.md is a function of docs/records/writeup (and the committed GAN records): the same bytes again."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the page quotes the paths as given, relative to the repository
+    out = tmp_path / "writeup.md"
+    text = write_writeup("docs/records/writeup", out)
+    assert text.replace(str(out), "docs/writeup.md") == (root / "docs" / "writeup.md").read_text()
+    assert sorted(path.name for path in (tmp_path / "writeup").iterdir()) == sorted(
+        path.name for path in (root / "docs" / "writeup").iterdir())
