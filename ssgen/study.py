@@ -131,7 +131,7 @@ def parts(budget: Budget, run_dir: str | Path) -> dict[str, Part]:
     n_list = "[" + ",".join(map(str, budget.n_labels)) + "]"
     m1_dir = f"{run_dir}/m1"
     return {
-        "m1": Part("m1", (*budget.m1, f"method.callbacks.svm_head.n_labels={n_list}"), (("seed", seeds),), "seed${seed}"),
+        "m1": Part("m1", (*budget.m1, f"label_budgets={n_list}"), (("seed", seeds),), "seed${seed}"),
         "m1_m2": Part("m1_m2", (*budget.m1_m2, "method=m1_m2", f"method.m1_checkpoint={m1_dir}/seed${{seed}}"),
                       (("data.n_labels", budget.n_labels), ("seed", seeds)), "n${data.n_labels}_seed${seed}"),
         "gan": Part("gan", budget.gan, (("method", GAN_METHODS), ("arch", GAN_ARCHS), ("seed", seeds)),

@@ -50,7 +50,7 @@ def test_plan_of_each_budget(tmp_path):
     committed records (none relaunched), the quick budget's are all to run, one multirun per method."""
     quick = Study("quick", tmp_path / "quick")
     m1 = quick.launches("m1")
-    assert m1 == [["trainer.max_epochs=5", "method.callbacks.svm_head.n_labels=[100,600,1000,3000]", "seed=0",
+    assert m1 == [["trainer.max_epochs=5", "label_budgets=[100,600,1000,3000]", "seed=0",
                    f"hydra.sweep.dir={tmp_path / 'quick'}/m1", "hydra.sweep.subdir=seed${seed}"]]
     assert quick.launches("m1_m2") == []  # waits for its M1 run
     gan = quick.launches("gan")
