@@ -19,7 +19,7 @@ import torch
 TESTS = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
 # M1, a few batches, cheap heads (2 CV folds, no transductive head): every end-of-run code path in seconds
-M1_HEADS = ["trainer.enable_progress_bar=false", "method.callbacks.svm_head.transductive=false",
+M1_HEADS = ["trainer.enable_progress_bar=false", "arch=vae_mlp", "method.callbacks.svm_head.transductive=false",
             "method.callbacks.svm_head.cv_folds=2", "label_budgets=[100]"]
 M1_TINY = ["+trainer.limit_train_batches=3", *M1_HEADS]
 GAN_TINY = ["method=dcgan", "data.n_labels=all", "arch.networks.generator.width=8", "arch.networks.critic.width=8",
