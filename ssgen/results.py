@@ -248,13 +248,18 @@ def head_table(heads: list[HeadScores]) -> list[str]:
     Returns the lines (without a trailing newline), columns padded to their widest cell.
     """
     names = list(dict.fromkeys(name for head in heads for name in head.accuracies))
-    header = ["N", *(HEAD_LABELS.get(name, name) for name in names), "raw-pixel SVM", "M1 - raw", "write-up M1 + SVM"]
+    with_raw = any(head.raw_svm is not None for head in heads)
+    with_writeup = "m1_svm" in names  # the write-up's number is an M1 + SVM's: beside nothing else
+    header = [*("N", *(HEAD_LABELS.get(name, name) for name in names)), *(("raw-pixel SVM", "M1 - raw") if with_raw else ()),
+              *(("write-up M1 + SVM",) if with_writeup else ())]
     rows = []
     for head in heads:
         cells = [head.n, *(f"{head.accuracies[name]:.3f}" if name in head.accuracies else "-" for name in names)]
-        cells += [f"{head.raw_svm:.3f}" if head.raw_svm is not None else "-",
-                  f"{head.gain:+.3f}" if not math.isnan(head.gain) else "-",
-                  f"{WRITEUP_M1_SVM[head.n]:.3f}" if head.n in WRITEUP_M1_SVM else "-"]
+        if with_raw:
+            cells += [f"{head.raw_svm:.3f}" if head.raw_svm is not None else "-",
+                      f"{head.gain:+.3f}" if not math.isnan(head.gain) else "-"]
+        if with_writeup:
+            cells.append(f"{WRITEUP_M1_SVM[head.n]:.3f}" if head.n in WRITEUP_M1_SVM else "-")
         rows.append(cells)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  test accuracy (10k test images) by number of labelled images N:"]
@@ -262,7 +267,7 @@ def head_table(heads: list[HeadScores]) -> list[str]:
               for row in [header, *rows]]
     losing = [head.n for head in heads if head.gain < 0]
     if losing:
-        lines.append(f"  the VAE features are worse than raw pixels at N={', '.join(losing)}: train longer "
+        lines.append(f"  M1 + SVM is below the raw-pixel SVM at N={', '.join(losing)}: train longer "
                      "(trainer.max_epochs), or see docs/results.md for the configurations that beat the baseline")
     return lines
 

@@ -265,6 +265,7 @@ class Study:
         jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config."""
         status = 0
         if not dry_run:
+            self.check_same_study()
             self.write_manifest()
         for part in selected:
             started = time.time()
@@ -375,6 +376,19 @@ class Study:
         manifest["elapsed_s"][part] = round(manifest["elapsed_s"].get(part, 0.0) + seconds, 1)
         atomic_write_json(self.records / MANIFEST, manifest)
 
+    def check_same_study(self) -> None:
+        """Refuse (ConfigError, one line) a launch into records of another budget or other overrides: the records
+        and the page would otherwise claim settings that did not make the runs already there."""
+        try:
+            previous = json.loads((self.records / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return
+        then, now = (previous.get("budget"), previous.get("overrides") or []), (self.budget.name, self.overrides)
+        if then != now:
+            raise ConfigError(f"{self.records / MANIFEST} records the {then[0]} budget with overrides {then[1]}, not "
+                              f"the {now[0]} budget with {now[1]}; relaunch with those to resume it, or give another "
+                              "--dir (and --records)")
+
     def write_manifest(self) -> None:
         atomic_write_json(self.records / MANIFEST, self.manifest())
 
@@ -395,6 +409,8 @@ def relative_to_cwd(path: Path) -> str:
 def load_study(records: str | Path) -> Study:
     """The Study whose ``records`` dir this is (its study.json); the full budget with default dirs when it has none."""
     records = Path(records)
+    if not (records / MANIFEST).is_file() and (records / "records" / MANIFEST).is_file():
+        raise ConfigError(f"{records} is a study's run dir; its records are {records / 'records'}: give that")
     try:
         manifest = json.loads((records / MANIFEST).read_text())
     except (OSError, ValueError):

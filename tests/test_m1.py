@@ -298,3 +298,18 @@ def test_examples_record_images_reconstructions_and_the_heads_labels(m1_run):
     model = ssgen.load(m1_run)
     for n in (20, 100):
         assert np.array_equal(examples[f"predicted_n{n}"], model.predict(examples["images"], invert=False, n_labels=n).labels)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["data.val_size=5000", "label_budgets=[59000]"], "data.val_size=5000 leaves 55000 training images"),
+    (["label_budgets=[105]"], "label_budgets=105"),
+    (["label_budgets=[10]"], "raise data.n_labels or label_budgets"),
+])
+def test_label_budgets_are_refused_before_training_naming_the_key(overrides, fragment):
+    """A budget the heads could not draw would cost the whole training before failing: refused by validate()."""
+    from ssgen.config import validate
+    from ssgen.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        validate(compose_config(["run_dir=/tmp/unused", *overrides]))
+    assert fragment in str(refused.value) and "\n" not in str(refused.value)

@@ -139,3 +139,28 @@ def test_committed_page_regenerates_from_its_records(tmp_path, monkeypatch):
     assert text.replace(str(out), "docs/writeup.md") == (root / "docs" / "writeup.md").read_text()
     assert sorted(path.name for path in (tmp_path / "writeup").iterdir()) == sorted(
         path.name for path in (root / "docs" / "writeup").iterdir())
+
+
+def test_a_launch_into_another_budgets_or_overrides_records_is_refused(tmp_path):
+    """Relaunching into the same records with another budget or other overrides would rewrite what study.json (and
+    the page) says made the runs already there: refused in one line before anything is launched or written."""
+    from ssgen.errors import ConfigError
+    from ssgen.study import MANIFEST, Study
+
+    Study("debug", tmp_path / "study", overrides=["torch_threads=1"]).write_manifest()
+    before = (tmp_path / "study" / "records" / MANIFEST).read_text()
+    Study("debug", tmp_path / "study", overrides=["torch_threads=1"]).check_same_study()  # the same study resumes
+    for budget, overrides in (("quick", ["torch_threads=1"]), ("debug", ["method.kl_weight=0.5"])):
+        with pytest.raises(ConfigError, match="records the debug budget with overrides"):
+            Study(budget, tmp_path / "study", overrides=overrides).run(("q1",))
+    assert (tmp_path / "study" / "records" / MANIFEST).read_text() == before
+
+
+def test_the_report_of_a_study_dir_points_at_its_records(tmp_path):
+    from ssgen.errors import ConfigError
+    from ssgen.study import Study, load_study
+
+    Study("debug", tmp_path / "study").write_manifest()
+    with pytest.raises(ConfigError, match=r"its records are .*records: give that"):
+        load_study(tmp_path / "study")
+    assert load_study(tmp_path / "study" / "records").budget.name == "debug"

@@ -72,8 +72,11 @@ def test_summary_puts_scores_beside_their_baselines(tmp_path: Path) -> None:
     # each N: every head, the raw-pixel SVM on the same labels, the gain over it, the write-up's number
     assert rows["100"][1:] == ["0.650", "0.660", "0.710", "-0.060", "0.596"]
     assert rows["1000"][1:] == ["0.800", "-", "0.780", "+0.020", "0.709"]
-    worse = [line for line in lines if "worse than raw pixels" in line]
+    worse = [line for line in lines if "below the raw-pixel SVM" in line]
     assert len(worse) == 1 and "N=100:" in worse[0] and "1000" not in worse[0]
+    # M1 + M2's heads have no raw-pixel baseline nor a write-up M1 + SVM beside them: no such columns
+    m1_m2 = run_summary({"method": "m1_m2", "status": "ok", "heads": {"100": {"m1_m2": {"accuracy": 0.7}}}}, tmp_path)
+    assert "raw-pixel" not in m1_m2 and "write-up" not in m1_m2 and "0.700" in m1_m2
     gan = {"method": "dcgan", "arch": "dcgan", "seed": 1, "status": "ok", "fid": 7.76, "fid_floor": 0.12,
            "kid": 0.059, "class_consistency": 0.946, "class_consistency_floor": 0.973, "scored_checkpoint": "best.ckpt",
            "recall": 0.41, "recall_floor": 0.72, "warnings": ["partial collapse at epoch 9, the last checked: ..."]}

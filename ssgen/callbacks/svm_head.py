@@ -70,7 +70,9 @@ class SVMHead(EndOfRunStep):
     def label_budgets(n_labels: list[Any] | tuple[Any, ...], headline: Any = None, info: Any = None) -> list[int]:
         """The budgets to score, the headline first, each once (``parse_n_labels`` of each, on the data set ``info``
         describes, Fashion-MNIST if None; ConfigError if unreadable)."""
-        budgets = [parse_n_labels(n, info=info) for n in ([] if headline is None else [headline]) + list(n_labels or ())]
+        info = info or dataset_info("fashion_mnist")
+        budgets = ([] if headline is None else [parse_n_labels(headline, info=info)])
+        budgets += [parse_n_labels(n, "label_budgets", info=info) for n in n_labels or ()]  # errors name the key set
         return list(dict.fromkeys(budgets))
 
     @staticmethod
@@ -78,12 +80,18 @@ class SVMHead(EndOfRunStep):
         """Refuse, before training, label budgets whose cross-validation cannot be folded (``validate()`` calls this)."""
         info = dataset_info(cfg.data.get("dataset", "fashion_mnist"))
         least = MIN_LABELS_PER_CLASS * info.n_classes
+        # the validation holdout is not drawn from: a budget must fit in what is left, or the run would train and
+        # then fail at its heads
+        available = info.n_train - parse_n_labels(cfg.data.get("val_size") or 0, "data.val_size", info=info)
         for count in SVMHead.label_budgets(spec.get("n_labels") or (), spec.get("headline"), info):
+            if count > available:
+                raise ConfigError(f"the SVM head cannot score N={count}: data.val_size={cfg.data.val_size} leaves "
+                                  f"{available} training images to draw labels from; lower label_budgets or data.val_size")
             if 0 < count < least:
                 raise ConfigError(
                     f"the SVM head cannot score N={count}: its cross-validation needs at least {MIN_LABELS_PER_CLASS} "
                     f"labelled images per class (N >= {least}); raise data.n_labels or "
-                    "method.callbacks.svm_head.n_labels")
+                    "label_budgets")
 
     def end_of_run(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """Fit and score the heads for every N; returns results.json's test_accuracy, heads, active_units, ..."""
