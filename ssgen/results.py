@@ -96,7 +96,6 @@ def is_failed(result: dict[str, Any]) -> bool:
     return str(result.get("status", "")).startswith(FAILED)
 
 
-
 def trained_status(steps: dict[str, str]) -> str:
     """The status of a run that trained: ``ok``, or ``failed: end-of-run step <name>: <why>`` naming the first
     end-of-run step (``steps``: name -> ``ok`` or ``failed: <Type>: <why>``) that failed."""
@@ -104,6 +103,7 @@ def trained_status(steps: dict[str, str]) -> str:
         if status != OK:
             return f"{FAILED}: end-of-run step {name}: {status.removeprefix(FAILED + ': ')}"
     return OK
+
 
 def is_unfinished(result: dict[str, Any]) -> bool:
     """Running, killed (still ``running``) or interrupted: relaunching the command resumes it."""
@@ -213,11 +213,11 @@ def objective(result: dict[str, Any]) -> tuple[str, float, str] | None:
     return None
 
 
-
 def objective_entry(result: dict[str, Any]) -> dict[str, Any] | None:
     """``objective(result)`` as results.json records it: ``{"name", "value", "direction"}``, or None."""
     search = objective(result)
     return dict(zip(("name", "value", "direction"), search, strict=True)) if search else None
+
 
 # ------------------------------------------------------------------------------------------------ summary
 # (results.json key, label, digits) of a generator's scores in the summary, in the order they are shown

@@ -26,7 +26,7 @@ import numpy as np
 
 from ssgen.errors import SSGenError, print_output
 from ssgen.io import atomic_write_text, save_figure
-from ssgen.results import find_results, is_ok
+from ssgen.results import WRITEUP_M1_SVM, find_results, is_ok
 from ssgen.study import (
     GAN_ARCHS,
     GAN_METHODS,
@@ -38,8 +38,8 @@ from ssgen.study import (
 )
 from ssgen.tables import failure_lines, gan_metrics_table, mean_std
 
-# The write-up's reported M1 + SVM test accuracies (its table prints the last row as N = 6000; its text says 3000)
-WRITEUP_M1 = {100: 0.5957, 600: 0.7015, 1000: 0.7093, 3000: 0.7291}
+# The write-up's reported M1 + SVM test accuracies, by N (one table in ssgen.results, the run summary's too)
+WRITEUP_M1 = {int(n): accuracy for n, accuracy in WRITEUP_M1_SVM.items()}
 # What the write-up reports about failed convergence (Q5), by method
 WRITEUP_FAILURES = {"dcgan": "5-6 tries", "wgan_clip": "1 failed convergence", "wgan_gp": "1 failed convergence"}
 ARCH_LABELS = {"dcgan": "A (`arch=dcgan`)", "dcgan_softplus": "B (`arch=dcgan_softplus`)"}

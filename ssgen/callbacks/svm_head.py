@@ -108,6 +108,10 @@ class SVMHead(EndOfRunStep):
         mirrored = (lambda array: array[..., ::-1].copy()) if self.mirror else None
         test_mirror_means = pl_module.encode_means(datamodule.images("test").flip(-1)).numpy() if self.mirror else None
         test_labels = datamodule.labels("test").numpy()
+        flat = lambda array: array.reshape(len(array), -1)  # noqa: E731
+        if self.raw_pixel_baseline:  # the same for every N: once, not once per N
+            test_pixels = datamodule.images("test").numpy() / 255.0
+            test_views = (flat(test_pixels), flat(mirrored(test_pixels)) if mirrored else None)
         train_pool = datamodule.unlabelled_indices  # training images outside the validation holdout
         unit_std = train_means[train_pool].std(axis=0)
         units = np.flatnonzero(unit_std > ACTIVE_UNIT_STD) if self.active_units_only else np.arange(train_means.shape[1])
@@ -141,12 +145,9 @@ class SVMHead(EndOfRunStep):
                 entry["m1_spreading"] = score(spread, test_means[:, units], test_labels)
             if self.raw_pixel_baseline:
                 pixels = datamodule.images("train")[torch.from_numpy(indices)].numpy() / 255.0
-                test_pixels = datamodule.images("test").numpy() / 255.0
-                flat = lambda array: array.reshape(len(array), -1)  # noqa: E731
                 raw = fit_svm(flat(pixels), labels, self.seed, self.cv_folds, n_jobs=self.n_jobs,
                               mirrored=flat(mirrored(pixels)) if mirrored else None)
-                entry["raw_svm"] = score(raw, flat(test_pixels), test_labels,
-                                         flat(mirrored(test_pixels)) if mirrored else None)
+                entry["raw_svm"] = score(raw, test_views[0], test_labels, test_views[1])
             heads[str(n)] = entry
             summary = ", ".join(f"{name} {value['accuracy']:.4f}" for name, value in entry.items())
             log.info("N=%d: %s", n, summary)
@@ -189,12 +190,12 @@ def first_per_class(labels: np.ndarray, per_class: int, n_classes: int) -> np.nd
 @torch.no_grad()
 def save_examples(path: Path, pl_module: L.LightningModule, images: torch.Tensor, labels: np.ndarray,
                   predicted: dict[str, np.ndarray]) -> None:
-    """``path`` (npz): ``images`` and ``reconstructions`` uint8 (K, 28, 28) (the decoder's Bernoulli means at the
+    """``path`` (npz): ``images`` and ``reconstructions`` uint8 (K, H, W) (the decoder's Bernoulli means at the
     encoder means), ``labels`` int64 (K,) and, per scored N, ``predicted_n<N>`` int64 (K,): the SVM head's labels."""
     means = pl_module.encode_means(images).to(pl_module.device)
     was_training = pl_module.training
     pl_module.eval()
-    reconstructions = torch.sigmoid(pl_module.decoder(means).float()).cpu().reshape(len(images), 28, 28)
+    reconstructions = torch.sigmoid(pl_module.decoder(means).float()).cpu().reshape(images.shape)
     pl_module.train(was_training)
     arrays = {"images": images.numpy().astype(np.uint8), "labels": labels.astype(np.int64),
               "reconstructions": (reconstructions * 255).round().clamp(0, 255).to(torch.uint8).numpy(), **predicted}
