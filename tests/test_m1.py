@@ -250,6 +250,25 @@ def test_mirrored_views_train_the_head_and_never_straddle_a_fold():
         assert not set(groups[train_idx]) & set(groups[held_idx])
 
 
+def test_heads_use_the_runs_threads_and_parallel_fits_choose_as_sequential_ones():
+    """The heads' CV grid runs on as many processes as training had threads, and choosing in parallel changes
+    nothing: the same C, gamma, scaling and CV accuracy as one fit at a time."""
+    from ssgen.callbacks.svm_head import head_jobs
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert head_jobs(None) == 1  # a job given one thread (torch_threads=1, a parallel launcher) keeps to one
+        torch.set_num_threads(2)
+        assert head_jobs(None) == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert head_jobs(3) == 3
+    features, labels, _ = _two_moons_with_mirrors()
+    one, two = fit_svm(features, labels, cv_folds=3, n_jobs=1), fit_svm(features, labels, cv_folds=3, n_jobs=2)
+    assert one.params == two.params and one.cv_accuracy == two.cv_accuracy
+
+
 def test_mirrored_prediction_averages_both_views_decision_scores():
     from ssgen.heads import predict
 

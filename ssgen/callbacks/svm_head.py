@@ -33,6 +33,13 @@ EXAMPLES_FILE = "m1_examples.npz"  # a few test images, their reconstructions, t
 MIN_LABELS_PER_CLASS = 2  # stratified cross-validation needs at least two folds, each holding every class
 
 
+def head_jobs(n_jobs: int | None) -> int:
+    """Cross-validation fits the heads run at once: ``n_jobs``, or when None torch's intra-op thread count
+    (``torch_threads`` when set, else the cores). libsvm is single-threaded, so the grid's fits are what can use the
+    cores training had; a job a parallel launcher gave one thread keeps to one."""
+    return int(n_jobs) if n_jobs is not None else max(1, torch.get_num_threads())
+
+
 class SVMHead(EndOfRunStep):
     """At the end of training: encode, fit the heads for every N in ``n_labels``, score on test, save.
 
@@ -46,6 +53,9 @@ class SVMHead(EndOfRunStep):
         n_unlabelled: unlabelled training encodings the transductive head spreads over.
         raw_pixel_baseline: also fit the SVM on raw pixels of the same subset.
         active_units_only: feed only latent units active on the unlabelled training data (std of the mean > 0.1).
+        n_jobs: cross-validation fits run at once (processes); None: torch's intra-op thread count, i.e.
+            ``torch_threads`` when set, else the cores, so the heads use the CPU training had and a job a parallel
+            launcher gave one thread keeps to one.
         mirror: train each SVM on the labelled images and their left-right mirrors (Fashion-MNIST's classes survive
             a flip) and score a test image by the mean of its and its mirror's decision scores; the raw-pixel
             baseline gets the same, so the comparison stays fair. Off by default: docs/results.md measured it.
@@ -117,6 +127,7 @@ class SVMHead(EndOfRunStep):
         units = np.flatnonzero(unit_std > ACTIVE_UNIT_STD) if self.active_units_only else np.arange(train_means.shape[1])
         if len(units) == 0:
             units = np.arange(train_means.shape[1])
+        jobs = head_jobs(self.n_jobs)
         heads: dict[str, Any] = {}
         examples = first_per_class(test_labels, self.examples_per_class, info.n_classes)
         predicted: dict[str, np.ndarray] = {}
@@ -128,7 +139,7 @@ class SVMHead(EndOfRunStep):
             entry: dict[str, Any] = {}
             mirror_means = (pl_module.encode_means(datamodule.images("train")[torch.from_numpy(indices)].flip(-1)).numpy()[:, units]
                             if self.mirror else None)
-            svm = fit_svm(train_means[indices][:, units], labels, self.seed, self.cv_folds, n_jobs=self.n_jobs,
+            svm = fit_svm(train_means[indices][:, units], labels, self.seed, self.cv_folds, n_jobs=jobs,
                           mirrored=mirror_means)
             entry["m1_svm"] = score(svm, test_means[:, units], test_labels,
                                     None if test_mirror_means is None else test_mirror_means[:, units])
@@ -145,7 +156,7 @@ class SVMHead(EndOfRunStep):
                 entry["m1_spreading"] = score(spread, test_means[:, units], test_labels)
             if self.raw_pixel_baseline:
                 pixels = datamodule.images("train")[torch.from_numpy(indices)].numpy() / 255.0
-                raw = fit_svm(flat(pixels), labels, self.seed, self.cv_folds, n_jobs=self.n_jobs,
+                raw = fit_svm(flat(pixels), labels, self.seed, self.cv_folds, n_jobs=jobs,
                               mirrored=flat(mirrored(pixels)) if mirrored else None)
                 entry["raw_svm"] = score(raw, test_views[0], test_labels, test_views[1])
             heads[str(n)] = entry
