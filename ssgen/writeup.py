@@ -217,7 +217,7 @@ def q4_section(study: Study, figures: Path, folder: str) -> list[str]:
         if not any(is_ok(r) for _, r in records):
             lines += [f"{title}: {not_run(study, part)}", ""]
         else:
-            lines += [f"{title}, {plural(len(records), 'run')}, {minutes(records):.1f} min of training (sum over runs). "
+            lines += [f"{title}, {plural(len(records), 'run')}, {minutes(records):.1f} min of run time (training and scoring, sum over runs). "
                       + made_by(study, part)[0], *made_by(study, part)[1:], ""]
         failures = failure_lines(records)
         if failures:
@@ -292,7 +292,7 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
     if not records:
         return [*lines, not_run(study, "gan"), ""]
     sources = sorted({relative_to_cwd(run_dir.parent) for run_dir, _ in records})
-    lines += [f"{plural(len(records), 'run')}, {minutes(records):.0f} min of training (sum over runs), records in "
+    lines += [f"{plural(len(records), 'run')}, {minutes(records):.0f} min of run time (training and scoring, sum over runs), records in "
               f"{', '.join(f'`{source}`' for source in sources)}. " + made_by(study, "gan")[0], *made_by(study, "gan")[1:]]
     if any("gan_study" in source for source in sources):
         lines += ["", "The records in `docs/records/gan_study` were made by `python tools/gan_study.py run` at this "

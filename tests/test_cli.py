@@ -49,6 +49,8 @@ def test_python_dash_m_entry_point_works():
     pytest.param("data.val_size=-5", "data.val_size=-5 is negative", marks=pytest.mark.slow),  # named as given
     pytest.param("trainer.precision=bf16-true", "trainer.precision=bf16-true is not one ssgen trains in",
                  marks=pytest.mark.slow),  # crashed after an epoch
+    pytest.param("method.callbacks.svm_head.n_jobs=0", "method.callbacks.svm_head.n_jobs=0 must be != 0",
+                 marks=pytest.mark.slow),  # failed at the heads, after the whole training
 ])
 def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
     start = time.time()

@@ -323,6 +323,11 @@ def test_examples_record_images_reconstructions_and_the_heads_labels(m1_run):
     (["data.val_size=5000", "label_budgets=[59000]"], "data.val_size=5000 leaves 55000 training images"),
     (["label_budgets=[105]"], "label_budgets=105"),
     (["label_budgets=[10]"], "raise data.n_labels or label_budgets"),
+    # head options that would fail (or be silently bent) only once training has ended
+    (["method.callbacks.svm_head.n_jobs=0"], "method.callbacks.svm_head.n_jobs=0 must be != 0"),
+    (["method.callbacks.svm_head.cv_folds=1"], "method.callbacks.svm_head.cv_folds=1 must be >= 2"),
+    (["method.callbacks.svm_head.n_unlabelled=-1"], "method.callbacks.svm_head.n_unlabelled=-1 must be >= 0"),
+    (["method.callbacks.svm_head.examples_per_class=-2"], "examples_per_class=-2 must be >= 0"),
 ])
 def test_label_budgets_are_refused_before_training_naming_the_key(overrides, fragment):
     """A budget the heads could not draw would cost the whole training before failing: refused by validate()."""

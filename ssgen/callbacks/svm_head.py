@@ -34,9 +34,10 @@ MIN_LABELS_PER_CLASS = 2  # stratified cross-validation needs at least two folds
 
 
 def head_jobs(n_jobs: int | None) -> int:
-    """Cross-validation fits the heads run at once: ``n_jobs``, or when None torch's intra-op thread count
-    (``torch_threads`` when set, else the cores). libsvm is single-threaded, so the grid's fits are what can use the
-    cores training had; a job a parallel launcher gave one thread keeps to one."""
+    """Cross-validation fits the heads run at once: ``n_jobs`` (-1: all cores), or when None torch's intra-op
+    thread count as the heads start (``torch_threads`` when set, else torch's default, the cores). libsvm is
+    single-threaded, so the grid's fits are what can use the run's cores; a job a parallel launcher gave one thread
+    keeps to one."""
     return int(n_jobs) if n_jobs is not None else max(1, torch.get_num_threads())
 
 
@@ -53,9 +54,9 @@ class SVMHead(EndOfRunStep):
         n_unlabelled: unlabelled training encodings the transductive head spreads over.
         raw_pixel_baseline: also fit the SVM on raw pixels of the same subset.
         active_units_only: feed only latent units active on the unlabelled training data (std of the mean > 0.1).
-        n_jobs: cross-validation fits run at once (processes); None: torch's intra-op thread count, i.e.
-            ``torch_threads`` when set, else the cores, so the heads use the CPU training had and a job a parallel
-            launcher gave one thread keeps to one.
+        n_jobs: cross-validation fits run at once (processes; -1: all cores, as in sklearn); None: torch's intra-op
+            thread count when the heads start (``torch_threads`` when set, else torch's default, the cores), so a job
+            a parallel launcher gave one thread keeps to one.
         mirror: train each SVM on the labelled images and their left-right mirrors (Fashion-MNIST's classes survive
             a flip) and score a test image by the mean of its and its mirror's decision scores; the raw-pixel
             baseline gets the same, so the comparison stays fair. Off by default: docs/results.md measured it.
@@ -87,7 +88,17 @@ class SVMHead(EndOfRunStep):
 
     @staticmethod
     def check_config(spec: dict[str, Any], cfg: DictConfig) -> None:
-        """Refuse, before training, label budgets whose cross-validation cannot be folded (``validate()`` calls this)."""
+        """Refuse, before training, label budgets whose cross-validation cannot be folded and head options the heads
+        would fail on (``validate()`` calls this): a fault here would otherwise surface only after the whole training."""
+        key = "method.callbacks.svm_head"
+        limits = {"n_jobs": ("!= 0 (a count of processes; -1: all cores; null: the run's torch threads)",
+                             lambda v: v != 0),
+                  "cv_folds": (">= 2", lambda v: v >= 2), "n_unlabelled": (">= 0", lambda v: v >= 0),
+                  "examples_per_class": (">= 0", lambda v: v >= 0)}
+        for name, (rule, ok) in limits.items():
+            value = spec.get(name)
+            if value is not None and not ok(value):
+                raise ConfigError(f"{key}.{name}={value} must be {rule}")
         info = dataset_info(cfg.data.get("dataset", "fashion_mnist"))
         least = MIN_LABELS_PER_CLASS * info.n_classes
         # the validation holdout is not drawn from: a budget must fit in what is left, or the run would train and
