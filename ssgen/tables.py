@@ -40,14 +40,16 @@ def variants(run_dirs: list[Path]) -> dict[Path, str]:
     return {run_dir: ", ".join(sorted(o - common)) for run_dir, o in overrides.items()}
 
 
-def mean_std(values: list[Any], digits: int = 3) -> str:
-    """'mean ± sample std' of the finite numbers among ``values``; one value is marked '(1 seed)', none is '–'."""
+def mean_std(values: list[Any], digits: int = 3, expected: int | None = None) -> str:
+    """'mean ± sample std' of the finite numbers among ``values``; one value is marked '(1 seed)', none is '–', and
+    fewer than ``expected`` (the seeds a study runs) say how many: '0.720 ± 0.010 (2 seeds)'."""
     values = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
     if not values:
         return "–"
     if len(values) == 1:
         return f"{values[0]:.{digits}f} (1 seed)"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+    short = f" ({len(values)} seeds)" if expected is not None and len(values) < expected else ""
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}{short}"
 
 
 def failure_lines(results: list[tuple[Path, dict[str, Any]]]) -> list[str]:

@@ -202,12 +202,13 @@ def q4_section(study: Study, figures: Path, folder: str) -> list[str]:
              "Test accuracy on the 10k Fashion-MNIST test set; M1's VAE trains on all 60k training images without "
              "labels, then the heads fit on the encoder means of N labelled ones.", "",
              "| | " + " | ".join(f"N = {n}" for n in columns) + " |", "|---|" + "---|" * len(columns)]
+    seeds = sorted({r.get("seed") for _, r in m1 + m1_m2 if is_ok(r)}, key=str)
     for label, values, reported in rows:
         if not reported and not values:
             continue
-        cells = [(f"{values[n][0]:.4f}" if reported else mean_std(values[n], 4)) if n in values else "–" for n in columns]
+        cells = [(f"{values[n][0]:.4f}" if reported else mean_std(values[n], 4, expected=len(seeds)))
+                 if n in values else "–" for n in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    seeds = sorted({r.get("seed") for _, r in m1 + m1_m2 if is_ok(r)}, key=str)
     if seeds:
         lines += ["", f"ssgen rows: mean ± std over seeds {', '.join(map(str, seeds))} (each seed draws its own "
                   "class-balanced labelled subset; the raw-pixel SVM uses the same labels as the M1 head beside it)."]

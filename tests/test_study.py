@@ -164,3 +164,12 @@ def test_the_report_of_a_study_dir_points_at_its_records(tmp_path):
     with pytest.raises(ConfigError, match=r"its records are .*records: give that"):
         load_study(tmp_path / "study")
     assert load_study(tmp_path / "study" / "records").budget.name == "debug"
+
+
+def test_a_cell_of_fewer_seeds_than_the_study_says_how_many():
+    """A part stopped midway (records of some seeds only) must not read as a mean over all of the study's seeds."""
+    from ssgen.tables import mean_std
+
+    assert mean_std([0.70, 0.72, 0.74], 3, expected=3) == "0.720 ± 0.020"
+    assert mean_std([0.70, 0.72], 3, expected=3) == "0.710 ± 0.014 (2 seeds)"
+    assert mean_std([0.70], 3, expected=3) == "0.700 (1 seed)"
