@@ -289,22 +289,14 @@ class Study:
                          + (f" ({committed} from {relative_to_cwd(COMMITTED_GAN_RECORDS)})" if committed else "")
                          + (f"; {len(blocked)} wait for their M1 run" if blocked else ""))
             launches = self.launches(part)
-            for arguments in launches:
-                print_output(f"$ {command_line(arguments)}")
+            try:
+                self.launch(part, launches, dry_run)
+            finally:  # on Ctrl-C too: what ended is in the records before the interrupt reaches the user
                 if not dry_run:
-                    code = subprocess.run([sys.executable, "-m", "ssgen.train", "-m", *arguments], check=False,
-                                          env={**os.environ}).returncode
-                    started_any = any((self.run_dir / part / name / "tb").exists() or ended(self.run_dir / part / name)
-                                      for name in self.job_names(part, arguments))
-                    if code == 2 or (code != 0 and not started_any):  # refused (a bad override) or stopped
-                        raise SSGenError(f"{part}: ssgen-train stopped (exit {code}; its message is above) and nothing "
-                                         "after it was launched; fix what it names and run the command again (what "
-                                         "ended is kept)")
-                    # exit 1: some jobs failed; they are results (failed convergences count) and are recorded
+                    self.record(part)
             if not dry_run:
                 if launches:
                     self.add_elapsed(part, time.time() - started)
-                self.record(part)
                 left = self.pending(part)
                 if left:
                     status = 1
@@ -313,6 +305,22 @@ class Study:
             self.write_manifest()
             print_output(f"records: {self.records}; page: ssgen-report writeup {self.records} --out <page>.md")
         return status
+
+    def launch(self, part: str, launches: list[list[str]], dry_run: bool) -> None:
+        """Run (or with ``dry_run`` only print) each of ``part``'s multiruns; raises SSGenError when one is refused."""
+        for arguments in launches:
+            print_output(f"$ {command_line(arguments)}")
+            if dry_run:
+                continue
+            code = subprocess.run([sys.executable, "-m", "ssgen.train", "-m", *arguments], check=False,
+                                  env={**os.environ}).returncode
+            started_any = any((self.run_dir / part / name / "tb").exists() or ended(self.run_dir / part / name)
+                              for name in self.job_names(part, arguments))
+            if code == 2 or (code != 0 and not started_any):  # refused (a bad override) or stopped
+                raise SSGenError(f"{part}: ssgen-train stopped (exit {code}; its message is above) and nothing "
+                                 "after it was launched; fix what it names and run the command again (what "
+                                 "ended is kept)")
+            # exit 1: some jobs failed; they are results (failed convergences count) and are recorded
 
     def record(self, part: str) -> None:
         """Copy every ended job of ``part`` into ``<records>/<part>/<job>`` (new or changed since the last copy)."""

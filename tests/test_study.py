@@ -173,3 +173,22 @@ def test_a_cell_of_fewer_seeds_than_the_study_says_how_many():
     assert mean_std([0.70, 0.72, 0.74], 3, expected=3) == "0.720 ± 0.020"
     assert mean_std([0.70, 0.72], 3, expected=3) == "0.710 ± 0.014 (2 seeds)"
     assert mean_std([0.70], 3, expected=3) == "0.700 (1 seed)"
+
+
+def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypatch):
+    """Ctrl-C during a part's multirun: the jobs that had ended are copied into the records before the interrupt
+    reaches the user, as ssgen-study's message says."""
+    import ssgen.study
+
+    study = Study("full", tmp_path / "study", records=tmp_path / "records")
+    finished = tmp_path / "study" / "m1" / "seed0"
+
+    def interrupted(*args, **kwargs):  # seed 0 ends, then the user presses Ctrl-C
+        shutil.copytree(Path(__file__).parents[1] / "docs" / "records" / "writeup" / "m1" / "seed0", finished)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ssgen.study.subprocess, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        study.run(("m1",))
+    assert (tmp_path / "records" / "m1" / "seed0" / "results.json").is_file()
+    assert not (tmp_path / "records" / "m1" / "seed1").exists()
