@@ -291,12 +291,12 @@ class Study:
             launches = self.launches(part)
             try:
                 self.launch(part, launches, dry_run)
-            finally:  # on Ctrl-C too: what ended is in the records before the interrupt reaches the user
+            finally:  # on Ctrl-C too: what ended, and the time taken, are recorded before the interrupt shows
                 if not dry_run:
                     self.record(part)
+                    if launches:
+                        self.add_elapsed(part, time.time() - started)
             if not dry_run:
-                if launches:
-                    self.add_elapsed(part, time.time() - started)
                 left = self.pending(part)
                 if left:
                     status = 1

@@ -177,7 +177,7 @@ def test_a_cell_of_fewer_seeds_than_the_study_says_how_many():
 
 def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypatch):
     """Ctrl-C during a part's multirun: the jobs that had ended are copied into the records before the interrupt
-    reaches the user, as ssgen-study's message says."""
+    reaches the user, as ssgen-study's message says, and so is the time the launch took."""
     import ssgen.study
 
     study = Study("full", tmp_path / "study", records=tmp_path / "records")
@@ -192,3 +192,5 @@ def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypa
         study.run(("m1",))
     assert (tmp_path / "records" / "m1" / "seed0" / "results.json").is_file()
     assert not (tmp_path / "records" / "m1" / "seed1").exists()
+    # the interrupted launch's time counts toward the part's wall time, which a resumed launch adds to
+    assert json.loads((tmp_path / "records" / "study.json").read_text())["elapsed_s"]["m1"] >= 0
