@@ -54,7 +54,8 @@ DEPARTURES = (
     "Q1: the write-up derives the closed forms; ssgen also estimates KL and JS from histograms of samples, W1 by "
     "exact optimal transport on the samples and by a trained WGAN-GP critic (`ssgen/theory.py`).",
     "Q4: the write-up chose the SVM's regularisation by test accuracy; ssgen chooses C, gamma and feature scaling by "
-    "5-fold cross-validation on the N labelled images, and touches the test set once, to score.",
+    "cross-validation on the N labelled images (`svm_head.cv_folds` folds, 5 unless overridden), and touches "
+    "the test set once, to score.",
     "Q4: the write-up's table prints its last row as N = 6000 while its text says 3000; ssgen scores N = 3000.",
     "Q4: the labelled images are a class-balanced draw per seed, and each number is a mean over seeds where the "
     "write-up reports one run; the M1 VAE is `ssgen-train`'s default M1 (docs/results.md).",
