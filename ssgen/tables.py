@@ -41,13 +41,14 @@ def variants(run_dirs: list[Path]) -> dict[Path, str]:
 
 
 def mean_std(values: list[Any], digits: int = 3, expected: int | None = None) -> str:
-    """'mean ± sample std' of the finite numbers among ``values``; one value is marked '(1 seed)', none is '–', and
-    fewer than ``expected`` (the seeds a study runs) say how many: '0.720 ± 0.010 (2 seeds)'."""
+    """'mean ± sample std' of the finite numbers among ``values``; none is '–', and fewer than ``expected`` (the
+    seeds a study runs) say how many: '0.720 ± 0.010 (2 seeds)'. One value is marked '(1 seed)' (it has no std)
+    unless the study runs one seed (``expected=1``), whose page says so once."""
     values = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
     if not values:
         return "–"
     if len(values) == 1:
-        return f"{values[0]:.{digits}f} (1 seed)"
+        return f"{values[0]:.{digits}f}" + ("" if expected == 1 else " (1 seed)")
     short = f" ({len(values)} seeds)" if expected is not None and len(values) < expected else ""
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}{short}"
 
@@ -75,14 +76,19 @@ def worst_class_fid_ratio(per_class_fid: dict[str, float] | None) -> float | Non
     return max(values) / median if median > 0 else None
 
 
-def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
-    """Markdown: one row per (method, arch), mean ± std over its finished runs, and the real-data floor row."""
+def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | None = None) -> str:
+    """Markdown: one row per (method, arch), mean ± std over its finished runs, and the real-data floor row;
+    ``expected``: the seeds a study runs per row (``mean_std``), None where nobody planned a number."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _, result in runs:
         groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
     lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | precision ↑ | recall ↑ | "
              "min class spread ↑ | worst / median class FID ↓ | failed convergences | epochs | training time (min) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(values: list[Any], digits: int) -> str:
+        return mean_std(values, digits, expected=expected)
+
     for (method, arch), results in sorted(groups.items()):
         ok = [r for r in results if is_ok(r)]
 
@@ -90,13 +96,13 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]]) -> str:
             return [r.get(key) for r in rows]
 
         minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
-        lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {mean_std(column('fid'), 2)} | "
-                     f"{mean_std(column('kid'), 4)} | {mean_std(column('class_consistency'), 3)} | "
-                     f"{mean_std(column('precision'), 3)} | {mean_std(column('recall'), 3)} | "
-                     f"{mean_std(column('min_class_spread'), 3)} | "
-                     f"{mean_std([worst_class_fid_ratio(r.get('per_class_fid')) for r in ok], 2)} | "
-                     f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {mean_std(column('epochs'), 0)} | "
-                     f"{mean_std(minutes, 1)} |")
+        lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {cell(column('fid'), 2)} | "
+                     f"{cell(column('kid'), 4)} | {cell(column('class_consistency'), 3)} | "
+                     f"{cell(column('precision'), 3)} | {cell(column('recall'), 3)} | "
+                     f"{cell(column('min_class_spread'), 3)} | "
+                     f"{cell([worst_class_fid_ratio(r.get('per_class_fid')) for r in ok], 2)} | "
+                     f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {cell(column('epochs'), 0)} | "
+                     f"{cell(minutes, 1)} |")
     floors = {(r.get("evaluator_config_hash"), r.get("metrics_n")): r for _, r in runs if "fid_floor" in r}
     for (config_hash, n), r in sorted(floors.items(), key=lambda item: str(item[0])):
         lines.append(f"| *floor: {n} real train vs test* | evaluator {config_hash} | — | {r['fid_floor']:.2f} | "

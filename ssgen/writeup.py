@@ -69,6 +69,13 @@ DEPARTURES = (
 )
 
 
+def over_seeds(seeds: list[Any]) -> str:
+    """What a cell of these seeds is: 'mean ± std over seeds 0, 1, 2', or 'one run, seed 0'."""
+    if len(seeds) == 1:
+        return f"one run, seed {seeds[0]}"
+    return f"mean ± std over seeds {', '.join(map(str, seeds))}"
+
+
 # ------------------------------------------------------------------------------------------------ records
 def part_records(study: Study, part: str) -> list[tuple[Path, dict[str, Any]]]:
     """The records standing for ``part``'s jobs, one per job (this study's own first, then committed ones)."""
@@ -139,13 +146,13 @@ def q1_section(study: Study, figures: Path, folder: str) -> list[str]:
         exact = closed_form(theta)
 
         def cell(key: str, digits: int = 3, index: int = index) -> str:
-            return mean_std([seed[key][index] for seed in seeds.values()], digits)
+            return mean_std([seed[key][index] for seed in seeds.values()], digits, expected=len(seeds))
 
         kl_exact = "∞" if math.isinf(exact["kl"]) else f"{exact['kl']:g}"
         lines.append(f"| {theta:g} | {cell('kl')} | {kl_exact} | "
                      f"{cell('js', 4)} | {exact['js']:.4f} | {cell('w1', 4)} | {cell('critic_w1', 4)} | {exact['w1']:g} |")
     settings = record["settings"]
-    lines += ["", f"Mean ± std over seeds {', '.join(seeds)}; {settings['n_samples']} samples per distribution and θ; "
+    lines += ["", f"{over_seeds(list(seeds)).capitalize()}; {settings['n_samples']} samples per distribution and θ; "
               "KL and JS from a shared histogram (a finite sample puts the KL estimate at a finite, growing value where "
               "the truth is ∞: the right panel shows it growing like log n); the critic trained "
               f"{settings['critic_steps']} Adam steps with the WGAN-GP loss of `ssgen/losses.py`.", "",
@@ -211,7 +218,7 @@ def q4_section(study: Study, figures: Path, folder: str) -> list[str]:
                  if n in values else "–" for n in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if seeds:
-        lines += ["", f"ssgen rows: mean ± std over seeds {', '.join(map(str, seeds))} (each seed draws its own "
+        lines += ["", f"ssgen rows: {over_seeds(seeds)} (each seed draws its own "
                   "class-balanced labelled subset; the raw-pixel SVM uses the same labels as the M1 head beside it)."]
     lines.append("")
     for part, records in (("m1", m1), ("m1_m2", m1_m2)):
@@ -335,7 +342,7 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
     lines += ["", "### Sample quality beside the real-data floor", "",
               "FID / KID in the feature space of the Fashion-MNIST evaluator (docs/gan_metrics.md says how each is "
               "computed); the floor row scores real training images against the test images the same way.", "",
-              gan_metrics_table(records), ""]
+              gan_metrics_table(records, expected=len(study.budget.seeds)), ""]
     failures = failure_lines(records)
     if failures:
         lines += ["Failed or unfinished runs (not in the means):", *failures, ""]

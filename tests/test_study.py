@@ -173,6 +173,9 @@ def test_a_cell_of_fewer_seeds_than_the_study_says_how_many():
     assert mean_std([0.70, 0.72, 0.74], 3, expected=3) == "0.720 ± 0.020"
     assert mean_std([0.70, 0.72], 3, expected=3) == "0.710 ± 0.014 (2 seeds)"
     assert mean_std([0.70], 3, expected=3) == "0.700 (1 seed)"
+    # a one-seed study (the quick budget) says so once, at the top of its page, not in every cell
+    assert mean_std([0.70], 3, expected=1) == "0.700"
+    assert mean_std([0.70], 3) == "0.700 (1 seed)"
 
 
 def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypatch):
