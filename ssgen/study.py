@@ -75,11 +75,10 @@ class Budget:
 
 # Every budget in one place. What the quick budget took, as ssgen-study's own clock measured it (study.json
 # elapsed_s), is QUICK_MEASURED: the write-up page quotes it. Re-measure on an idle 2-core CPU and update it.
-QUICK_MEASURED = ("measured 2026-12-03 on a 2-core CPU shared with other jobs (load average 4-6, so not idle): "
-                  "Q1 2.5 min, M1 24.0 min (5 epochs 5 min, the heads at the four N 18 min, 11 of them at N = 3000), "
-                  "M1 + M2 13.7 min (4 runs); the GAN part first trains the evaluator behind FID (once, then "
-                  "cached), which at that load ran at about 1.2 batches/s (about 45 min), so the GAN part was not "
-                  "measured; about 30 min in all on an idle 2-core CPU is an estimate, not a measurement")
+QUICK_MEASURED = ("measured 2026-12-04 on an idle 2-core CPU, ssgen-study's own clock: 16.0 min in all, with Q1 "
+                  "0.3 min, M1 3.4 min (5 epochs, then the heads at the four N), M1 + M2 6.5 min (4 runs) and the "
+                  "GANs 5.9 min (6 runs of 300 batches); 2.6 min of the GANs' time trained the evaluator behind FID, "
+                  "which is cached for later runs")
 BUDGETS = {
     "full": Budget("full", "the write-up's budget: M1 as ssgen-train's default, M1+M2 10 epochs, GANs 10 epochs "
                    "with restarts, 3 seeds each", seeds=(0, 1, 2), gan_records=True),
