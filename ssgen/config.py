@@ -11,6 +11,7 @@ import copy
 import inspect
 import os
 import sys
+import types
 import typing
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, Optional
@@ -285,6 +286,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.precision={precision} is not one ssgen trains in; use one of {', '.join(PRECISIONS)} "
                           "(weights stay float32: bf16-true / 16-true would leave the samplers and metrics in another dtype)")
     check_devices(cfg.trainer.get("accelerator", "auto"), cfg.trainer.get("devices", "auto"))
+    check_trainer(to_plain(cfg.trainer))
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and max_epochs < 1:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
@@ -292,6 +294,58 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
     # last: it reads the files (once a process)
     data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)), info)
+
+
+# Trainer arguments ssgen passes itself (ssgen.build.build_trainer): from the callbacks / logger groups and the run dir
+TRAINER_SET_BY_SSGEN = ("callbacks", "logger", "default_root_dir", "plugins")
+_SIMPLE = (int, float, bool, str, type(None))
+
+
+def check_trainer(trainer: dict[str, Any]) -> None:
+    """Refuse (ConfigError, one line) a ``trainer.<key>`` that Lightning's ``Trainer`` has no argument for, or whose
+    value is not of the argument's type where that is plain (``int``, ``float``, ``bool``, ``str``, ``None``, a
+    ``Literal``): the ``trainer`` group is free-form (Lightning's own keys), so without this ``trainer.max_epochs=abc``
+    or ``trainer.max_epoch=5`` would reach ``Trainer(...)`` and end the run as a crash instead of a refusal."""
+    import difflib
+
+    import lightning as L
+
+    accepted = set(inspect.signature(L.Trainer.__init__).parameters) - {"self", *TRAINER_SET_BY_SSGEN}
+    hints = typing.get_type_hints(L.Trainer.__init__)
+    for key, value in trainer.items():
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            where = (" (ssgen sets it: use the callbacks / logger groups)" if key in TRAINER_SET_BY_SSGEN else
+                     f"; did you mean trainer.{close[0]}?" if close else "; see lightning.Trainer's arguments")
+            raise ConfigError(f"trainer.{key} is not an argument of Lightning's Trainer{where}")
+        allowed = _plain_types(hints.get(key, Any))
+        if allowed is not None and not _is_one_of(value, allowed):
+            names = " or ".join(sorted(t.__name__ for t in allowed if t is not type(None)))
+            names += " or null" if type(None) in allowed else ""
+            raise ConfigError(f"trainer.{key}={value!r} must be {names} (Lightning's Trainer argument {key})")
+
+
+def _plain_types(annotation: Any) -> set[type] | None:
+    """The plain types a hint allows (a Literal's values' types), or None when it allows anything else too."""
+    if annotation in _SIMPLE:
+        return {annotation}
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return {type(arg) for arg in args}
+    if origin in (typing.Union, types.UnionType) and args:
+        members = [_plain_types(arg) for arg in args]
+        return None if any(m is None for m in members) else set().union(*members)
+    return None
+
+
+def _is_one_of(value: Any, allowed: set[type]) -> bool:
+    if value is None:
+        return type(None) in allowed
+    if isinstance(value, bool):  # a bool is an int to Python, not to a Trainer argument
+        return bool in allowed
+    if isinstance(value, int):
+        return int in allowed or float in allowed
+    return any(type(value) is t for t in (float, str)) and type(value) in allowed
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")

@@ -51,6 +51,8 @@ def test_python_dash_m_entry_point_works():
                  marks=pytest.mark.slow),  # crashed after an epoch
     pytest.param("method.callbacks.svm_head.n_jobs=0", "method.callbacks.svm_head.n_jobs=0 must be != 0",
                  marks=pytest.mark.slow),  # failed at the heads, after the whole training
+    pytest.param("trainer.max_epochs=abc", "trainer.max_epochs='abc' must be int or null",
+                 marks=pytest.mark.slow),  # a TypeError traceback, and in a sweep a job recorded as failed
 ])
 def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
     start = time.time()

@@ -69,6 +69,11 @@ def test_typo_and_wrong_type_fail_at_compose():
     (["method=m1", "arch=dcgan"], "arch=dcgan is a gan architecture"),
     (["method=dcgan", "arch=vae_mlp", "data.n_labels=all"], "needs a gan one"),
     (["trainer.max_epochs=0"], "max_epochs"),
+    # the trainer group is Lightning's free-form kwargs: a wrong type or a typo must not reach Trainer(...) as a crash
+    (["trainer.max_epochs=abc"], r"trainer.max_epochs='abc' must be int or null"),
+    (["+trainer.max_epoch=5"], "trainer.max_epoch is not an argument of Lightning's Trainer; did you mean trainer.max_epochs"),
+    (["+trainer.limit_train_batches=some"], "trainer.limit_train_batches='some' must be float or int or null"),
+    (["trainer.enable_progress_bar=maybe"], "trainer.enable_progress_bar='maybe' must be bool or null"),
     (["data.batch_size=0"], "batch_size"),
 ])
 def test_invalid_values_fail_validation_with_one_line(overrides, fragment):
