@@ -210,14 +210,21 @@ class Study:
             return COMMITTED_GAN_RECORDS / name
         return None
 
+    def recorded(self, part: str, name: str) -> bool:
+        """Whether this job's record is in ``--records`` (an ended job of this study: ``check_same_study`` keeps a
+        records dir to one budget and one set of overrides) or a committed record stands for it. A recorded job is
+        not rerun, so the committed page's study command on a fresh clone retrains nothing and overwrites nothing."""
+        return ended(self.records / part / name) or self.committed_record(part, name) is not None
+
     def pending(self, part: str) -> set[tuple[Any, ...]]:
-        """The jobs of ``part`` that have neither ended in the sweep dir nor a committed record standing for them."""
+        """The jobs of ``part`` that have neither ended in the sweep dir nor a record standing for them."""
         spec = self.parts[part]
         return {job for job in spec.jobs() if not ended(self.run_dir / part / spec.job_name(job))
-                and self.committed_record(part, spec.job_name(job)) is None}
+                and not self.recorded(part, spec.job_name(job))}
 
     def blocked(self, part: str, jobs: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
-        """M1+M2 jobs whose seed has no finished M1 run to start from (launched once it has)."""
+        """M1+M2 jobs whose seed has no finished M1 run in the sweep dir to start from (launched once it has; an
+        M1 record holds no checkpoint)."""
         if part != "m1_m2":
             return set()
         m1 = self.parts["m1"]
@@ -243,7 +250,7 @@ class Study:
         """The command(s) that make every job of ``part``, one a line (what the page shows beside its numbers)."""
         if part == "q1":
             settings = self.budget.theory
-            return (f"ssgen-study writeup --budget {self.budget.name} --parts q1  # ssgen.theory.sweep: "
+            return (f"{self.study_command('q1')}  # ssgen.theory.sweep: "
                     f"{settings['n_theta']} thetas, {settings['n_samples']} samples, {settings['critic_steps']} critic "
                     f"steps, seeds {','.join(map(str, self.budget.seeds))}")
         spec = self.parts[part]
@@ -251,11 +258,13 @@ class Study:
         return "\n".join(command_line(sweep_overrides(spec, self.run_dir, axes, extra))
                          for axes in covering_launches(spec.axes, set(spec.jobs()), spec.fixed))
 
-    def study_command(self) -> str:
-        """The ``ssgen-study writeup`` command line of this study (its dirs and overrides as given)."""
+    def study_command(self, part: str | None = None) -> str:
+        """The ``ssgen-study writeup`` command line of this study (its dirs and overrides as given), of one part
+        with ``part``."""
         words = ["ssgen-study", "writeup", "--budget", self.budget.name, "--dir", str(self.run_dir)]
         if self.records != self.run_dir / "records":
             words += ["--records", str(self.records)]
+        words += ["--parts", part] if part else []
         return " ".join(shlex.quote(word) for word in [*words, *self.overrides])
 
     # --------------------------------------------------------------------------------- running
@@ -283,9 +292,12 @@ class Study:
             spec = self.parts[part]
             total, pending = len(spec.jobs()), self.pending(part)
             committed = sum(self.committed_record(part, spec.job_name(job)) is not None for job in spec.jobs())
+            recorded = sum(not ended(self.run_dir / part / spec.job_name(job)) and self.recorded(part, spec.job_name(job))
+                           for job in spec.jobs()) - committed
             blocked = self.blocked(part, pending)
             print_output(f"{part}: {total - len(pending)}/{total} jobs ended"
                          + (f" ({committed} from {relative_to_cwd(COMMITTED_GAN_RECORDS)})" if committed else "")
+                         + (f" ({recorded} recorded in {self.records}, not in {self.run_dir})" if recorded else "")
                          + (f"; {len(blocked)} wait for their M1 run" if blocked else ""))
             launches = self.launches(part)
             try:
@@ -297,9 +309,19 @@ class Study:
                         self.add_elapsed(part, time.time() - started)
             if not dry_run:
                 left = self.pending(part)
-                if left:
-                    status = 1
-                    print_output(f"{part}: {len(left)} job(s) not ended; the same command resumes them")
+                waiting = self.blocked(part, left)
+                if left - waiting:
+                    print_output(f"{part}: {len(left - waiting)} job(s) not ended; the same command resumes them")
+                if waiting:
+                    m1 = self.parts["m1"]
+                    seeds = sorted({m1.job_name((job[1],)) for job in waiting})
+                    only_recorded = [name for name in seeds if ended(self.records / "m1" / name)]
+                    print_output(f"{part}: {len(waiting)} job(s) start from the M1 run of their seed in "
+                                 f"{self.run_dir / 'm1'} ({', '.join(seeds)}): "
+                                 + (f"{', '.join(only_recorded)} ended in the records only, which hold no "
+                                    f"checkpoint; remove {self.records / 'm1'}/<seed> and run --parts m1,m1_m2"
+                                    if only_recorded else "run --parts m1 first"))
+                status = 1 if left else status
         if not dry_run:
             self.write_manifest()
             print_output(f"records: {self.records}; page: ssgen-report writeup {self.records} --out <page>.md")

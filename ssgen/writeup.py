@@ -102,7 +102,9 @@ def heads_by_n(records: list[tuple[Path, dict[str, Any]]], head: str) -> dict[in
 
 
 def not_run(study: Study, part: str) -> str:
-    return (f"*Not run yet.* Run it with `ssgen-study writeup --budget {study.budget.name} --parts {part}`, which "
+    if part == "q1":
+        return f"*Not run yet.* Run it with `{study.study_command(part)}`."
+    return (f"*Not run yet.* Run it with `{study.study_command(part)}`, which "
             f"launches:\n\n```\n{study.command(part)}\n```")
 
 
@@ -368,8 +370,9 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
               f"Budget: **{budget.name}**: {budget.description}."
               + ("" if budget.name == "full" else " **These are not the write-up's numbers: rerun with "
                  "`--budget full` for those.**"), "",
-              "Regenerate this page (the numbers and figures come from the records alone):", "", "```",
-              study.study_command(), command, "```", "",
+              "Regenerate this page from its records alone (seconds):", "", "```", command, "```", "",
+              "The study that made them (a job already in these records is kept, not rerun; another `--records` "
+              "dir starts afresh):", "", "```", study.study_command(), "```", "",
               f"The quick budget (`--budget quick`): {QUICK_MEASURED}.", "",
               "On a GPU several jobs share the device with the joblib launcher (docs/cluster.md; not tested on a GPU "
               "here): add `trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4` to the "

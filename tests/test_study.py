@@ -75,7 +75,9 @@ def test_page_of_a_study_not_run_yet(tmp_path):
     assert (tmp_path / "page.md").read_text() == text
     assert all(section in text for section in SECTIONS[:3] + SECTIONS[-1:]), text
     assert text.count("*Not run yet.*") == 4  # Q1, M1, M1+M2, the GANs
-    assert "ssgen-study writeup --budget quick --parts gan" in text
+    # the command of a part names this study's dirs and overrides: run as given, it fills these records
+    assert (f"ssgen-study writeup --budget quick --dir outputs/writeup/quick --records {records} --parts gan "
+            "torch_threads=1`, which launches" in text)
     assert re.search(r"ssgen-train -m experiment=gan .*method=wgan_gp arch=dcgan,dcgan_softplus seed=0 ", text)
     assert "| write-up: M1 + SVM (reported, 1 run) | 0.5957 | 0.7015 | 0.7093 | 0.7291 |" in text
     assert "**quick**" in text and "These are not the write-up's numbers" in text
@@ -197,3 +199,45 @@ def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypa
     assert not (tmp_path / "records" / "m1" / "seed1").exists()
     # the interrupted launch's time counts toward the part's wall time, which a resumed launch adds to
     assert json.loads((tmp_path / "records" / "study.json").read_text())["elapsed_s"]["m1"] >= 0
+
+
+COMMITTED_WRITEUP = Path(__file__).parents[1] / "docs" / "records" / "writeup"
+
+
+def test_jobs_in_the_records_are_not_rerun_from_a_fresh_dir(tmp_path, monkeypatch):
+    """The committed page's study command on a fresh clone (no outputs/): every recorded job counts as ended, so
+    nothing retrains, no record is overwritten and no time is added."""
+    import ssgen.study
+
+    records = tmp_path / "records"
+    shutil.copytree(COMMITTED_WRITEUP, records)
+    before = {path: path.stat().st_mtime_ns for path in records.rglob("*") if path.is_file()}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError(f"launched {args}")
+
+    monkeypatch.setattr(ssgen.study.subprocess, "run", no_training)
+    study = Study("full", tmp_path / "fresh", records=records)
+    assert all(study.launches(part) == [] for part in ("m1", "m1_m2", "gan"))
+    assert study.run(("m1", "m1_m2", "gan")) == 0
+    assert {path: path.stat().st_mtime_ns for path in records.rglob("*") if path.is_file()
+            and path.name != "study.json"} == {path: mtime for path, mtime in before.items() if path.name != "study.json"}
+    assert json.loads((records / "study.json").read_text())["elapsed_s"] == \
+        json.loads((COMMITTED_WRITEUP / "study.json").read_text())["elapsed_s"]
+
+
+def test_an_m1_m2_job_whose_m1_is_only_recorded_says_what_to_do(tmp_path, monkeypatch, capsys):
+    """M1+M2 starts from M1's checkpoint, which a record does not hold: the job waits, and the message says how
+    to make the M1 run (not 'the same command resumes them', which it never would)."""
+    import ssgen.study
+
+    records = tmp_path / "records"
+    shutil.copytree(COMMITTED_WRITEUP, records)
+    shutil.rmtree(records / "m1_m2" / "n100_seed1")
+    monkeypatch.setattr(ssgen.study.subprocess, "run", lambda *a, **k: pytest.fail(f"launched {a}"))
+    study = Study("full", tmp_path / "fresh", records=records)
+    assert study.pending("m1_m2") == {(100, 1)} and study.launches("m1_m2") == []
+    assert study.run(("m1_m2",)) == 1
+    out = capsys.readouterr().out
+    assert "the same command resumes them" not in out
+    assert "seed1 ended in the records only" in out and "--parts m1,m1_m2" in out
