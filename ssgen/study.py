@@ -436,14 +436,17 @@ def relative_to_cwd(path: Path) -> str:
 
 
 def load_study(records: str | Path) -> Study:
-    """The Study whose ``records`` dir this is (its study.json); the full budget with default dirs when it has none."""
+    """The Study whose ``records`` dir this is, from its study.json. Raises ConfigError (one line) for a study's
+    run dir (naming its records dir), and for a dir without a readable study.json (a run dir, an empty dir): a
+    page from it would claim a budget nothing recorded."""
     records = Path(records)
     if not (records / MANIFEST).is_file() and (records / "records" / MANIFEST).is_file():
         raise ConfigError(f"{records} is a study's run dir; its records are {records / 'records'}: give that")
     try:
         manifest = json.loads((records / MANIFEST).read_text())
-    except (OSError, ValueError):
-        manifest = {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{records} has no readable {MANIFEST} ({type(exc).__name__}), so it is not the records "
+                          "dir of ssgen-study writeup; give that (<dir>/records, or its --records)") from None
     budget = manifest.get("budget", "full")
     return Study(budget if budget in BUDGETS else "full", manifest.get("run_dir"), records, manifest.get("overrides"))
 

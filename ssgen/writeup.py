@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ssgen.errors import SSGenError, print_output
+from ssgen.errors import ConfigError, SSGenError, print_output
 from ssgen.io import atomic_write_text, save_figure
 from ssgen.results import WRITEUP_M1_SVM, find_results, is_ok
 from ssgen.study import (
@@ -361,6 +361,8 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
                          "records dir (outputs/writeup/quick/records)")
     study = load_study(records)
     out = Path(out) if out else records / "writeup.md"
+    if out.suffix != ".md":  # a slip of the path (--out <records>/q1/theory.json) must not overwrite a record
+        raise ConfigError(f"--out {out} is not a markdown page; give a .md path, e.g. --out docs/writeup.md")
     figures = out.parent / out.stem
     folder = out.stem
     budget = study.budget

@@ -241,3 +241,21 @@ def test_an_m1_m2_job_whose_m1_is_only_recorded_says_what_to_do(tmp_path, monkey
     out = capsys.readouterr().out
     assert "the same command resumes them" not in out
     assert "seed1 ended in the records only" in out and "--parts m1,m1_m2" in out
+
+
+def test_the_report_refuses_a_dir_that_is_not_records_and_an_out_that_is_not_a_page(tmp_path):
+    """An empty or run dir would render a page claiming the full budget; ``--out`` at a record's path (a slip of
+    the path) would overwrite it with markdown. Both are one line, and nothing is written."""
+    from ssgen.errors import ConfigError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="has no readable study.json"):
+        write_writeup(tmp_path / "empty")
+    assert not list((tmp_path / "empty").iterdir())
+    records = tmp_path / "records"
+    shutil.copytree(COMMITTED_WRITEUP / "q1", records / "q1")
+    shutil.copy(COMMITTED_WRITEUP / "study.json", records)
+    before = (records / "q1" / "theory.json").read_bytes()
+    with pytest.raises(ConfigError, match="is not a markdown page; give a .md path"):
+        write_writeup(records, records / "q1" / "theory.json")
+    assert (records / "q1" / "theory.json").read_bytes() == before
