@@ -272,8 +272,8 @@ class Study:
         """Run the ``selected`` parts in order, each only for what has not ended, and record them; returns 1 when
         jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config."""
         status = 0
+        self.check_same_study()  # a dry run too: it would otherwise count another budget's jobs as this one's
         if not dry_run:
-            self.check_same_study()
             self.write_manifest()
         for part in selected:
             started = time.time()
@@ -469,10 +469,18 @@ def study_command(argv: list[str]) -> None:
     unknown = [word for word in overrides if word.startswith("-")]
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]}; overrides are key=value (or part:key=value), see --help")
-    selected = tuple(part.strip() for part in args.parts.split(",") if part.strip())
-    wrong = [part for part in selected if part not in PARTS]
+    given = [part.strip() for part in args.parts.split(",") if part.strip()]
+    wrong = [part for part in given if part not in PARTS]
     if wrong:
         raise ConfigError(f"--parts {wrong[0]} is unknown; choose from {','.join(PARTS)}")
+    if not given:
+        raise ConfigError(f"--parts names no part; give some of {','.join(PARTS)} (comma-separated)")
+    selected = tuple(part for part in PARTS if part in given)  # in the study's order: M1+M2 needs M1 first
+    prefixes = [word.split(":", 1)[0] for word in overrides if ":" in word.split("=", 1)[0]]
+    unknown_part = [prefix for prefix in prefixes if prefix not in PARTS and "." not in prefix and "/" not in prefix]
+    if unknown_part:
+        raise ConfigError(f"{unknown_part[0]}:... names no part; a part's own override is <part>:key=value with "
+                          f"<part> one of {', '.join(PARTS[1:])}")
     study = Study(args.budget, args.dir, args.records, overrides)
     try:
         code = study.run(selected, args.dry_run)

@@ -259,3 +259,26 @@ def test_the_report_refuses_a_dir_that_is_not_records_and_an_out_that_is_not_a_p
     with pytest.raises(ConfigError, match="is not a markdown page; give a .md path"):
         write_writeup(records, records / "q1" / "theory.json")
     assert (records / "q1" / "theory.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--parts", ","], "--parts names no part"),
+    (["--parts", "m1,nope"], "--parts nope is unknown"),
+    (["zz:trainer.max_epochs=1"], "zz:... names no part"),
+])
+def test_bad_study_arguments_are_one_line(tmp_path, argv, fragment):
+    from ssgen.errors import ConfigError
+    from ssgen.study import study_command
+
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        study_command(["writeup", "--dir", str(tmp_path / "study"), *argv])
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_dry_run_against_another_studys_records_is_refused_as_the_run_is(tmp_path):
+    """A dry run that counted a debug study's jobs as the quick budget's would promise what the run refuses."""
+    from ssgen.errors import ConfigError
+
+    Study("debug", tmp_path / "study").write_manifest()
+    with pytest.raises(ConfigError, match="records the debug budget"):
+        Study("quick", tmp_path / "study").run(("m1",), dry_run=True)
