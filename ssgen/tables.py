@@ -83,7 +83,7 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | N
     for _, result in runs:
         groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
     lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | precision ↑ | recall ↑ | "
-             "min class spread ↑ | worst / median class FID ↓ | failed convergences | epochs | training time (min) |",
+             "min class spread ↑ | worst / median class FID ↓ | failed convergences | epochs | run time (min) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def cell(values: list[Any], digits: int) -> str:
