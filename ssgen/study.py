@@ -164,9 +164,11 @@ def command_line(arguments: list[str]) -> str:
 
 
 def ended(run_dir: Path) -> bool:
-    """A job that ran to its end: ``ok``, or ``failed`` (a failed convergence after its restarts is a result)."""
+    """A job that ran to its end: ``ok``, or ``failed`` after training (a failed convergence after its restarts, a
+    failed end-of-run step: results, which ssgen-train marks with ``failed_runs``). A crash (``failed: <Error>``
+    without ``failed_runs``: a bad value, a missing file, a backend error) has not ended: it is relaunched."""
     results = read_results(run_dir)
-    return results is not None and (is_ok(results) or is_failed(results))
+    return results is not None and (is_ok(results) or (is_failed(results) and "failed_runs" in results))
 
 
 def covering_launches(axes: tuple[tuple[str, tuple[Any, ...]], ...], pending: set[tuple[Any, ...]],

@@ -282,3 +282,16 @@ def test_a_dry_run_against_another_studys_records_is_refused_as_the_run_is(tmp_p
     Study("debug", tmp_path / "study").write_manifest()
     with pytest.raises(ConfigError, match="records the debug budget"):
         Study("quick", tmp_path / "study").run(("m1",), dry_run=True)
+
+
+def test_a_crashed_job_is_relaunched_and_a_failed_convergence_is_a_result(tmp_path):
+    """A crash (a bad value, a missing file) says nothing about the method: the same command must run it again once
+    its cause is fixed. A run that failed to converge after its restarts is a result (the write-up counts them)."""
+    from ssgen.study import ended
+
+    crashed, diverged = tmp_path / "crashed", tmp_path / "diverged"
+    for run_dir, results in ((crashed, {"status": "failed: TypeError: '<' not supported"}),
+                             (diverged, {"status": "failed: FID diverged", "failed_runs": 2})):
+        run_dir.mkdir()
+        (run_dir / "results.json").write_text(json.dumps(results))
+    assert not ended(crashed) and ended(diverged)
