@@ -214,15 +214,20 @@ class Study:
 
     def recorded(self, part: str, name: str) -> bool:
         """Whether this job's record is in ``--records`` (an ended job of this study: ``check_same_study`` keeps a
-        records dir to one budget and one set of overrides) or a committed record stands for it. A recorded job is
-        not rerun, so the committed page's study command on a fresh clone retrains nothing and overwrites nothing."""
+        records dir to one budget and one set of overrides) or a committed record stands for it."""
         return ended(self.records / part / name) or self.committed_record(part, name) is not None
+
+    def is_pending(self, part: str, name: str) -> bool:
+        """A job the sweep dir holds is pending until it ends there (an interrupted one resumes); one it does not
+        hold is pending unless recorded, so the committed page's study command on a fresh clone retrains nothing
+        and overwrites no record."""
+        run = self.run_dir / part / name
+        return not ended(run) if results_path(run).is_file() else not self.recorded(part, name)
 
     def pending(self, part: str) -> set[tuple[Any, ...]]:
         """The jobs of ``part`` that have neither ended in the sweep dir nor a record standing for them."""
         spec = self.parts[part]
-        return {job for job in spec.jobs() if not ended(self.run_dir / part / spec.job_name(job))
-                and not self.recorded(part, spec.job_name(job))}
+        return {job for job in spec.jobs() if self.is_pending(part, spec.job_name(job))}
 
     def blocked(self, part: str, jobs: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
         """M1+M2 jobs whose seed has no finished M1 run in the sweep dir to start from (launched once it has; an
@@ -293,9 +298,11 @@ class Study:
                 continue
             spec = self.parts[part]
             total, pending = len(spec.jobs()), self.pending(part)
-            committed = sum(self.committed_record(part, spec.job_name(job)) is not None for job in spec.jobs())
-            recorded = sum(not ended(self.run_dir / part / spec.job_name(job)) and self.recorded(part, spec.job_name(job))
-                           for job in spec.jobs()) - committed
+            names = [spec.job_name(job) for job in spec.jobs()]  # the ended jobs the sweep dir does not hold:
+            from_records = [name for name in names if not results_path(self.run_dir / part / name).is_file()
+                            and self.recorded(part, name)]
+            committed = sum(self.committed_record(part, name) is not None for name in from_records)
+            recorded = len(from_records) - committed
             blocked = self.blocked(part, pending)
             print_output(f"{part}: {total - len(pending)}/{total} jobs ended"
                          + (f" ({committed} from {relative_to_cwd(COMMITTED_GAN_RECORDS)})" if committed else "")
