@@ -8,9 +8,10 @@
 
 Each part but Q1 is one Hydra multirun of ``ssgen-train`` (so composition, overrides and launchers apply) into a
 fixed sweep dir, ``<dir>/<part>``, with job dirs named by what they vary (``seed0``, ``n100_seed0``,
-``wgan_gp_dcgan_softplus_seed0``). Relaunching the same command launches only the jobs that have not ended (``ok``
-or ``failed``): a finished job is not touched, an interrupted or killed one resumes from its last.ckpt (ssgen-train's
-run lifecycle, ssgen.runs). After each part, every ended job is copied as a small record (ssgen.records:
+``wgan_gp_dcgan_softplus_seed0``). Relaunching the same command launches only the jobs that have not ended (``ok``,
+or ``failed`` after training, e.g. a failed convergence): a finished job is not touched, an interrupted or killed one
+resumes from its last.ckpt (ssgen-train's run lifecycle, ssgen.runs), a crashed one runs again. A job the sweep dir
+does not hold but ``--records`` does counts as ended, so the committed page's command retrains nothing. After each part, every ended job is copied as a small record (ssgen.records:
 results.json, curves.csv, samples) into ``--records`` (default ``<dir>/records``), with ``study.json`` saying the
 budget; ``ssgen-report writeup <records>`` renders the page from these alone.
 
