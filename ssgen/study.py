@@ -159,6 +159,20 @@ def sweep_overrides(part: Part, run_dir: str | Path, axes: tuple[tuple[str, tupl
             f"hydra.sweep.dir={run_dir}/{part.name}", f"hydra.sweep.subdir={part.subdir}", *extra]
 
 
+# Overrides that change how a job runs, not what it computes: a relaunch may add or drop them (threads, launcher)
+RUN_ONLY_OVERRIDES = ("torch_threads=", "hydra/launcher=", "hydra.launcher.", "trainer.enable_progress_bar=")
+
+
+def result_overrides(overrides: list[str]) -> list[str]:
+    """``overrides`` minus the ``RUN_ONLY_OVERRIDES`` (with or without a ``<part>:`` prefix): what makes two launches
+    the same study for ``Study.check_same_study``."""
+    def body(word: str) -> str:
+        prefix, sep, rest = word.partition(":")
+        return (rest if sep and prefix in PARTS else word).lstrip("+~")
+
+    return [word for word in overrides if not body(word).startswith(RUN_ONLY_OVERRIDES)]
+
+
 def command_line(arguments: list[str]) -> str:
     """The shell form of ``ssgen-train -m <arguments>`` (what the page quotes; ``${...}`` kept literal)."""
     return " ".join(["ssgen-train", "-m", *(shlex.quote(argument) for argument in arguments)])
@@ -223,7 +237,7 @@ class Study:
         hold is pending unless recorded, so the committed page's study command on a fresh clone retrains nothing
         and overwrites no record."""
         run = self.run_dir / part / name
-        return not ended(run) if results_path(run).is_file() else not self.recorded(part, name)
+        return not ended(run) if run.exists() else not self.recorded(part, name)
 
     def pending(self, part: str) -> set[tuple[Any, ...]]:
         """The jobs of ``part`` that have neither ended in the sweep dir nor a record standing for them."""
@@ -281,8 +295,8 @@ class Study:
         jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config."""
         status = 0
         self.check_same_study()  # a dry run too: it would otherwise count another budget's jobs as this one's
-        if not dry_run:
-            self.write_manifest()
+        # study.json is written once something is recorded (add_elapsed, record): a launch that is refused or
+        # runs nothing leaves it as it was (a bad override is not kept as the study's)
         for part in selected:
             started = time.time()
             if part == "q1":
@@ -300,7 +314,7 @@ class Study:
             spec = self.parts[part]
             total, pending = len(spec.jobs()), self.pending(part)
             names = [spec.job_name(job) for job in spec.jobs()]  # the ended jobs the sweep dir does not hold:
-            from_records = [name for name in names if not results_path(self.run_dir / part / name).is_file()
+            from_records = [name for name in names if not (self.run_dir / part / name).exists()
                             and self.recorded(part, name)]
             committed = sum(self.committed_record(part, name) is not None for name in from_records)
             recorded = len(from_records) - committed
@@ -310,12 +324,16 @@ class Study:
                          + (f" ({recorded} recorded in {self.records}, not in {self.run_dir})" if recorded else "")
                          + (f"; {len(blocked)} wait for their M1 run" if blocked else ""))
             launches = self.launches(part)
+            refused = False
             try:
                 self.launch(part, launches, dry_run)
+            except SSGenError:  # ssgen-train refused the config and started nothing: no time to count
+                refused = True
+                raise
             finally:  # on Ctrl-C too: what ended, and the time taken, are recorded before the interrupt shows
                 if not dry_run:
                     self.record(part)
-                    if launches:
+                    if launches and not refused:
                         self.add_elapsed(part, time.time() - started)
             if not dry_run:
                 left = self.pending(part)
@@ -329,11 +347,11 @@ class Study:
                     print_output(f"{part}: {len(waiting)} job(s) start from the M1 run of their seed in "
                                  f"{self.run_dir / 'm1'} ({', '.join(seeds)}): "
                                  + (f"{', '.join(only_recorded)} ended in the records only, which hold no "
-                                    f"checkpoint; remove {self.records / 'm1'}/<seed> and run --parts m1,m1_m2"
+                                    f"checkpoint; remove {', '.join(str(self.records / 'm1' / n) for n in only_recorded)}"
+                                    " and run --parts m1,m1_m2"
                                     if only_recorded else "run --parts m1 first"))
                 status = 1 if left else status
         if not dry_run:
-            self.write_manifest()
             print_output(f"records: {self.records}; page: ssgen-report writeup {self.records} --out <page>.md")
         return status
 
@@ -367,6 +385,8 @@ class Study:
             if results_path(record).is_file() and results_path(record).stat().st_mtime >= results_path(run).stat().st_mtime:
                 continue
             write_record(run, record)
+            if not (self.records / MANIFEST).is_file():  # a record without study.json is a page of no budget
+                self.write_manifest()
 
     # --------------------------------------------------------------------------------- Q1
     def q1_settings(self) -> dict[str, Any]:
@@ -411,6 +431,8 @@ class Study:
                 "elapsed_s": previous.get("elapsed_s", {}) if previous.get("budget") == self.budget.name else {}}
 
     def add_elapsed(self, part: str, seconds: float) -> None:
+        """Add ``seconds`` of ``part`` to study.json (written then with this launch's dir and overrides: the last
+        runs were made there)."""
         manifest = self.manifest()
         manifest["elapsed_s"][part] = round(manifest["elapsed_s"].get(part, 0.0) + seconds, 1)
         atomic_write_json(self.records / MANIFEST, manifest)
@@ -423,7 +445,7 @@ class Study:
         except (OSError, ValueError):
             return
         then, now = (previous.get("budget"), previous.get("overrides") or []), (self.budget.name, self.overrides)
-        if then != now:
+        if (then[0], result_overrides(then[1])) != (now[0], result_overrides(now[1])):
             raise ConfigError(f"{self.records / MANIFEST} records the {then[0]} budget with overrides {then[1]}, not "
                               f"the {now[0]} budget with {now[1]}; relaunch with those to resume it, or give another "
                               "--dir (and --records)")
