@@ -298,7 +298,7 @@ def validate(cfg: DictConfig) -> None:
 
 # Trainer arguments ssgen passes itself (ssgen.build.build_trainer): from the callbacks / logger groups and the run dir
 TRAINER_SET_BY_SSGEN = ("callbacks", "logger", "default_root_dir", "plugins")
-_SIMPLE = (int, float, bool, str, type(None))
+_SIMPLE = (int, float, bool, str, type(None))  # the plain types of Trainer hints that check_trainer checks
 
 
 def check_trainer(trainer: dict[str, Any]) -> None:
@@ -318,34 +318,35 @@ def check_trainer(trainer: dict[str, Any]) -> None:
             where = (" (ssgen sets it: use the callbacks / logger groups)" if key in TRAINER_SET_BY_SSGEN else
                      f"; did you mean trainer.{close[0]}?" if close else "; see lightning.Trainer's arguments")
             raise ConfigError(f"trainer.{key} is not an argument of Lightning's Trainer{where}")
-        allowed = _plain_types(hints.get(key, Any))
-        if allowed is not None and not _is_one_of(value, allowed):
-            names = " or ".join(sorted(t.__name__ for t in allowed if t is not type(None)))
-            names += " or null" if type(None) in allowed else ""
-            raise ConfigError(f"trainer.{key}={value!r} must be {names} (Lightning's Trainer argument {key})")
+        hint = hints.get(key, Any)
+        if _accepts(hint, value) is False:
+            raise ConfigError(f"trainer.{key}={value!r} must be {_describe(hint)} (Lightning's Trainer argument {key})")
 
 
-def _plain_types(annotation: Any) -> set[type] | None:
-    """The plain types a hint allows (a Literal's values' types), or None when it allows anything else too."""
-    if annotation in _SIMPLE:
-        return {annotation}
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+def _accepts(hint: Any, value: Any) -> bool | None:
+    """Whether a plain ``hint`` (int, float, bool, str, None, a Literal, a Union of them) takes ``value``; None when
+    the hint also allows other things (a Profiler, a timedelta, a list) and so cannot tell."""
+    if hint in _SIMPLE:  # exact types: a bool is an int to Python, not to a Trainer argument; an int is a float
+        return type(value) in ((int, float) if hint is float else (hint,))
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Literal:
-        return {type(arg) for arg in args}
+        return any(value == arg and type(value) is type(arg) for arg in args)
     if origin in (typing.Union, types.UnionType) and args:
-        members = [_plain_types(arg) for arg in args]
-        return None if any(m is None for m in members) else set().union(*members)
+        verdicts = [_accepts(arg, value) for arg in args]
+        return True if True in verdicts else None if None in verdicts else False
     return None
 
 
-def _is_one_of(value: Any, allowed: set[type]) -> bool:
-    if value is None:
-        return type(None) in allowed
-    if isinstance(value, bool):  # a bool is an int to Python, not to a Trainer argument
-        return bool in allowed
-    if isinstance(value, int):
-        return int in allowed or float in allowed
-    return any(type(value) is t for t in (float, str)) and type(value) in allowed
+def _describe(hint: Any) -> str:
+    """A plain hint as a user reads it: 'int or null', "bool or 'warn' or null"."""
+    if hint is type(None):
+        return "null"
+    if hint in _SIMPLE:
+        return hint.__name__
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        return " or ".join(repr(arg) for arg in args)
+    return " or ".join(sorted((_describe(arg) for arg in args), key=lambda word: (word == "null", word)))
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")

@@ -74,6 +74,8 @@ def test_typo_and_wrong_type_fail_at_compose():
     (["+trainer.max_epoch=5"], "trainer.max_epoch is not an argument of Lightning's Trainer; did you mean trainer.max_epochs"),
     (["+trainer.limit_train_batches=some"], "trainer.limit_train_batches='some' must be float or int or null"),
     (["trainer.enable_progress_bar=maybe"], "trainer.enable_progress_bar='maybe' must be bool or null"),
+    (["trainer.deterministic=maybe"], "trainer.deterministic='maybe' must be 'warn' or bool or null"),
+    (["trainer.max_epochs=1.5"], "trainer.max_epochs=1.5 must be int or null"),
     (["data.batch_size=0"], "batch_size"),
 ])
 def test_invalid_values_fail_validation_with_one_line(overrides, fragment):
