@@ -143,13 +143,19 @@ def part_overrides(overrides: list[str], part: str) -> list[str]:
     """The user's overrides that apply to ``part``: the unprefixed ones, then ``<part>:...`` ones without the prefix."""
     chosen = []
     for override in overrides:
-        prefix, sep, rest = override.partition(":")
-        if sep and prefix in PARTS and "=" not in prefix:
-            if prefix == part:
-                chosen.append(rest)
-        else:
+        prefix, rest = part_prefix(override)
+        if prefix not in PARTS:
             chosen.append(override)
+        elif prefix == part:
+            chosen.append(rest)
     return chosen
+
+
+def part_prefix(override: str) -> tuple[str | None, str]:
+    """``m1:key=value`` -> ``("m1", "key=value")``; an override without a prefix -> ``(None, override)``. The prefix
+    is what precedes a ':' that comes before the '=' (a value may hold ':': ``+trainer.max_time=00:00:04:00``)."""
+    prefix, sep, rest = override.partition(":")
+    return (prefix, rest) if sep and "=" not in prefix else (None, override)
 
 
 def sweep_overrides(part: Part, run_dir: str | Path, axes: tuple[tuple[str, tuple[Any, ...]], ...],
@@ -167,8 +173,8 @@ def result_overrides(overrides: list[str]) -> list[str]:
     """``overrides`` minus the ``RUN_ONLY_OVERRIDES`` (with or without a ``<part>:`` prefix): what makes two launches
     the same study for ``Study.check_same_study``."""
     def body(word: str) -> str:
-        prefix, sep, rest = word.partition(":")
-        return (rest if sep and prefix in PARTS else word).lstrip("+~")
+        prefix, rest = part_prefix(word)
+        return (rest if prefix in PARTS else word).lstrip("+~")
 
     return [word for word in overrides if not body(word).startswith(RUN_ONLY_OVERRIDES)]
 
@@ -508,7 +514,7 @@ def study_command(argv: list[str]) -> None:
     if not given:
         raise ConfigError(f"--parts names no part; give some of {','.join(PARTS)} (comma-separated)")
     selected = tuple(part for part in PARTS if part in given)  # in the study's order: M1+M2 needs M1 first
-    prefixes = [word.split(":", 1)[0] for word in overrides if ":" in word.split("=", 1)[0]]
+    prefixes = [prefix for prefix, _ in map(part_prefix, overrides) if prefix is not None]
     unknown_part = [prefix for prefix in prefixes if prefix not in PARTS and "." not in prefix and "/" not in prefix]
     if unknown_part:
         raise ConfigError(f"{unknown_part[0]}:... names no part; a part's own override is <part>:key=value with "
