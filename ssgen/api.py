@@ -16,7 +16,7 @@ m2, m1_m2                  ``M2`` (Sampler, Classifier) ``sample``, ``predict``,
 m1                         ``M1`` (Classifier)         ``encode``; ``predict`` with its saved SVM head
 =========================  ==========================  ===========================================
 
-Every model is rebuilt through the checkpoint gate of the console scripts (``ssgen.checkpoints.load_module``:
+Every model is rebuilt through the checkpoint gate of the console scripts (``ssgen.models.checkpoints.load_module``:
 ``torch.load(weights_only=True)``, only ssgen's own classes), on CPU, in eval mode. ``ssgen-generate`` and
 ``ssgen-predict`` are thin wrappers over ``load_sampler`` / ``load_classifier`` and these methods. Class labels
 go in as an index 0-9, ssgen's names (``ankle_boot``) or torchvision's (``Ankle boot``), and come out as indices
@@ -32,14 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssgen.checkpoints import load_module, resolve_checkpoint
 from ssgen.data import FASHION_MNIST, DatasetInfo, parse_labels, parse_n_labels
+from ssgen.data.images import ImageFile, read_images, save_pngs
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
-from ssgen.images import ImageFile, read_images, save_pngs
+from ssgen.models.checkpoints import load_module, resolve_checkpoint
 from ssgen.models.gan import ConditionalGAN
 from ssgen.models.m1 import M1VAE
 from ssgen.models.m2 import M2 as M2Module
-from ssgen.results import read_results
+from ssgen.run.results import read_results
 
 MAX_IMAGES = 1_000_000  # one sample() call; a typo such as n=10000000 should not fill the memory or the disk
 IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "status", "schema_version")
@@ -181,7 +181,7 @@ class Classifier(Model):
 
         ``images``: uint8 ``(N, 28, 28)`` (or ``(N, 1, 28, 28)``, one ``(28, 28)``), other integers 0..255,
         floats in [0, 1], a torch tensor of those, or a path or list of paths: image files (PNG, JPEG, BMP,
-        TIFF), folders, globs, an .npz or IDX file (see ``ssgen.images``: image files are made light-on-dark
+        TIFF), folders, globs, an .npz or IDX file (see ``ssgen.data.images``: image files are made light-on-dark
         per ``invert`` and fitted into 28x28). ``n_labels``: M1's head to use (default its first).
         Raises DataError (one line, naming the file) for unreadable or impossible input; ``InputWarning``
         for suspicious images.
@@ -234,7 +234,7 @@ class M1(Classifier):
             return []
 
     def _metadata(self) -> dict[str, Any]:
-        from ssgen.heads import read_head_metadata
+        from ssgen.models.heads import read_head_metadata
 
         if self.info.run_dir is None:
             raise CheckpointError(f"{self.info.checkpoint} is a checkpoint outside a run dir, so it has no SVM head; "
@@ -242,7 +242,7 @@ class M1(Classifier):
         return read_head_metadata(self.info.run_dir)
 
     def _classify(self, pixels: np.ndarray, n_labels: int | None) -> np.ndarray:
-        from ssgen.heads import load_svm, predict
+        from ssgen.models.heads import load_svm, predict
 
         metadata = self._metadata()
         n = int(n_labels if n_labels is not None else metadata["n_labels"][0])
@@ -266,6 +266,13 @@ def load(path: str | Path) -> GAN | M1 | M2:
     return _load(path, None, "model")
 
 
+def load_gan(path: str | Path) -> ConditionalGAN:
+    """The class-conditional generator module of a checkpoint or run dir (a GAN, M2 or M1+M2: the same
+    ``sample()`` hook), on CPU, in eval mode; CheckpointError if it is anything else."""
+    return load_module(path, expected=(ConditionalGAN, M2Module),
+                       what="class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")
+
+
 def load_sampler(path: str | Path) -> GAN | M2:
     """``load`` for a class-conditional generator; CheckpointError 'is a M1VAE checkpoint, not a ...' else."""
     return _load(path, (ConditionalGAN, M2Module), SAMPLER_WHAT)
@@ -284,7 +291,7 @@ def _load(path: str | Path, expected: tuple[type, ...] | None, what: str) -> Any
         if isinstance(module, base):
             return wrapper(module, info)
     raise CheckpointError(f"{checkpoint} is a {type(module).__name__} checkpoint, which ssgen.load does not wrap; "
-                          "use ssgen.checkpoints.load_module for the bare LightningModule")
+                          "use ssgen.models.checkpoints.load_module for the bare LightningModule")
 
 
 def read_info(module: torch.nn.Module, checkpoint: Path) -> Info:

@@ -3,8 +3,8 @@
     ssgen-generate ckpt=<run dir> label=dress n=16        # key=value arguments, any order
     ssgen-generate --help                                 # the script's usage, quietly even into `| head`
 
-Used by ssgen-train, ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ``python -m ssgen.checkpoints``
-and ``python -m ssgen.evaluator``: an ``SSGenError`` anywhere becomes ``<program>: error: <message>`` on stderr and
+Used by ssgen-train, ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ``python -m ssgen.models.checkpoints``
+and ``python -m ssgen.evaluation.evaluator``: an ``SSGenError`` anywhere becomes ``<program>: error: <message>`` on stderr and
 exit status 2, with nothing written (docs/errors.md lists the messages).
 """
 

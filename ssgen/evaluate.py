@@ -71,10 +71,10 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
     """The generator LightningModule of a checkpoint or run dir (CPU, eval mode) and the resolved .ckpt path.
 
     The class comes from the checkpoint, else from its run dir's config; either passes the checkpoint gate
-    (``ssgen.checkpoints.check_checkpoint``). CheckpointError for anything that is not a generator.
+    (``ssgen.models.checkpoints.check_checkpoint``). CheckpointError for anything that is not a generator.
     """
-    from ssgen.checkpoints import load_module, read_checkpoint, resolve_checkpoint
-    from ssgen.scoring import is_generator
+    from ssgen.evaluation.scoring import is_generator
+    from ssgen.models.checkpoints import load_module, read_checkpoint, resolve_checkpoint
 
     checkpoint_path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)  # truncated / corrupt / unsafe -> CheckpointError
@@ -93,10 +93,10 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
 
 def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """Score the checkpoint; returns the report (also written to ``out``) and the path written."""
-    from ssgen.evaluator import evaluator_for
-    from ssgen.inception import inception_report
+    from ssgen.evaluation.evaluator import evaluator_for
+    from ssgen.evaluation.inception import inception_report
+    from ssgen.evaluation.scoring import generator_report, make_sampler
     from ssgen.io import atomic_write_json
-    from ssgen.scoring import generator_report, make_sampler
 
     module, checkpoint_path = load_generator(args["ckpt"])
     info = module.data_info  # the data set it was trained on: its test images, classes and evaluator

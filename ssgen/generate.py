@@ -31,13 +31,10 @@ import torch
 import torchvision
 
 from ssgen.api import load_sampler, sample_labels, to_uint8
-from ssgen.checkpoints import load_module
 from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
+from ssgen.data.images import save_pngs
 from ssgen.errors import ConfigError
-from ssgen.images import save_pngs
 from ssgen.io import atomic_write
-from ssgen.models.gan import ConditionalGAN
-from ssgen.models.m2 import M2
 
 OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint or run dir>"), "label": Option("all"), "n": Option(10, as_int),
            "seed": Option(0, as_int), "out": Option(None), "npz": Option(None), "out_dir": Option(None)}
@@ -63,13 +60,6 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
         raise ConfigError(f"out_dir={out_dir} is a file; give a folder (it is created if missing)")
     return {"ckpt": values["ckpt"], "labels": labels, "n": n, "seed": values["seed"], "out": out, "npz": npz,
             "out_dir": out_dir, "columns": n if n_classes > 1 else min(n, 10)}
-
-
-def load_gan(path: str | Path) -> ConditionalGAN:
-    """The class-conditional generator module of a checkpoint or run dir (a GAN, M2 or M1+M2: the same
-    ``sample()`` hook), on CPU, in eval mode; CheckpointError if it is anything else."""
-    return load_module(path, expected=(ConditionalGAN, M2),
-                       what="class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")
 
 
 def generate_files(ckpt: str | Path, labels: torch.Tensor, seed: int, out: str | None, npz: str | None,

@@ -19,7 +19,7 @@ Arguments (key=value, any order):
 
 Image files are prepared as Fashion-MNIST's own images were: greyscale, light on dark, cropped to the object,
 its longest edge resized to 28 keeping the aspect ratio, centred, grey levels stretched to 0..255 (a 28x28 file
-is only made greyscale and light-on-dark); the output says which inversion each file got (ssgen/images.py).
+is only made greyscale and light-on-dark); the output says which inversion each file got (ssgen/data/images.py).
 Suffixes are matched in any case. Input whose pixels cannot be Fashion-MNIST-like is refused (a uint8 array
 whose brightest pixel is 1, all images blank) or warned about on stderr (some blank, dim or dark-on-light
 images). Errors are one line on stderr and exit status 2, with nothing written. Python: ``ssgen.load(run).predict``.
@@ -37,11 +37,11 @@ import numpy as np
 import torch
 
 from ssgen.api import M2, Predictions, load_classifier
-from ssgen.checkpoints import load_module, read_checkpoint
 from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
+from ssgen.data.images import as_uint8, parse_invert, read_images
 from ssgen.errors import InputWarning, SSGenError
-from ssgen.images import as_uint8, parse_invert, read_images
 from ssgen.io import atomic_write, atomic_write_text
+from ssgen.models.checkpoints import load_module, read_checkpoint
 from ssgen.models.m2 import M2 as M2Module
 
 USAGE = ("usage: ssgen-predict run=<run dir> images=<image file|folder|glob|file.npz|idx> out=<file.npz> "
@@ -54,12 +54,12 @@ LISTED_FILES = 20  # at most this many image files get a line each on stdout (al
 
 def load_images(path: str | Path) -> torch.Tensor:
     """uint8 (N, 28, 28) from image files, a folder, a glob, an .npz (key 'images') or an IDX file
-    (``ssgen.images.read_images``); DataError for anything unreadable or impossible."""
+    (``ssgen.data.images.read_images``); DataError for anything unreadable or impossible."""
     return torch.from_numpy(read_images(path).pixels)
 
 
 def check_uint8_images(images: np.ndarray, source: str = "images") -> torch.Tensor:
-    """uint8 ``(N, 28, 28)`` from an array (``ssgen.images.as_uint8``); DataError for a wrong shape, dtype or range."""
+    """uint8 ``(N, 28, 28)`` from an array (``ssgen.data.images.as_uint8``); DataError for a wrong shape, dtype or range."""
     return torch.from_numpy(as_uint8(images, source))
 
 

@@ -1,12 +1,12 @@
-"""Collect a sweep's results.json files (read through ``ssgen.results``) into paper-style markdown tables and figures.
+"""Collect a sweep's results.json files (read through ``ssgen.run.results``) into paper-style markdown tables and figures.
 
     ssgen-report outputs/m1_study/multirun/<date> --out docs/results.md        # Table 1 (M1 heads x N)
     ssgen-report gan outputs/gan/multirun/<date> --out docs/gan_metrics.md     # FID/KID table (metrics)
     ssgen-report figures outputs/gan/multirun/<date> --out docs/figures        # loss curves, samples
     ssgen-report <selection sweep> --selection-figure docs/figures/selection.png   # M2 alpha/epochs by held-out labels
-    ssgen-report writeup docs/records/writeup --out docs/writeup.md            # the write-up page (ssgen.writeup)
+    ssgen-report writeup docs/records/writeup --out docs/writeup.md            # the write-up page (ssgen.reporting.writeup)
 
-One policy for every table and figure (``ssgen.results.find_results``): a run is a dir holding results.json (restart_<k>
+One policy for every table and figure (``ssgen.run.results.find_results``): a run is a dir holding results.json (restart_<k>
 attempts belong to their run and are skipped); an unreadable results.json is a failed run; only ``status: ok``
 runs enter a table, and failed and unfinished (running, interrupted or killed) ones are listed under it with
 their status and overrides, never silently dropped.
@@ -15,278 +15,12 @@ their status and overrides, never silently dropped.
 from __future__ import annotations
 
 import argparse
-import shlex
-from collections import defaultdict
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import yaml
 
 from ssgen.cli import run_console_script
-from ssgen.errors import SSGenError, print_output
-from ssgen.io import atomic_write_text, save_figure
-from ssgen.results import (
-    UNFINISHED,
-    find_results,
-    is_generator_run,
-    is_ok,
-    objective,
-    run_summary,  # noqa: F401  (its old home: callers that import it from here keep working)
-)
-from ssgen.tables import (  # the shared pieces (ssgen.writeup uses them too); callers may import them from here
-    NOT_A_VARIANT,  # noqa: F401
-    failure_lines,
-    gan_metrics_table,
-    mean_std,
-    partial_collapse_lines,
-    variant_overrides,
-    variants,
-    worst_class_fid_ratio,  # noqa: F401
-)
-
-# Rows of the M1 table: (key in results.json heads, label)
-M1_ROWS = (
-    ("raw_svm", "RBF-SVM on raw pixels (baseline)"),
-    ("m1_svm", "M1 + RBF-SVM (encoder means)"),
-    ("m1_spreading", "M1 + label spreading (transductive head)"),
-    ("m2", "M2"),
-    ("m1_m2", "M1 + M2"),
-)
-# Kingma et al. 2014, Table 1, MNIST test error (%), for orientation only (a different data set).
-PAPER_MNIST_ERROR = {"M1+TSVM": (11.82, 5.72, 4.24, 3.49), "M1+M2": (3.33, 2.59, 2.40, 2.18)}
-PAPER_N = (100, 600, 1000, 3000)
-
-
-def sweep_command(paths: list[str | Path]) -> str:
-    """The ssgen-train command that made a sweep, from Hydra's multirun.yaml (or each run's overrides)."""
-    commands = []
-    for root in map(Path, paths):
-        multirun = root / "multirun.yaml"
-        if multirun.is_file():
-            overrides = yaml.safe_load(multirun.read_text())["hydra"]["overrides"]["task"]
-            commands.append("ssgen-train -m " + " ".join(shlex.quote(o) for o in overrides))
-    return "\n".join(commands)
-
-
-def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]]:
-    """Markdown Table 1: rows = heads, columns = N, cells = test accuracy mean ± std over seeds."""
-    cells: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    failures = failure_lines(results)
-    variant = variants([run_dir for run_dir, _ in results]).__getitem__
-    for run_dir, result in results:
-        if not is_ok(result):  # failed, or still running / killed ("running", "interrupted")
-            continue
-        for n, heads in result.get("heads", {}).items():
-            for head, metrics in heads.items():
-                # one value per (head, N, seed): a VAE per seed scoring every N, or one run per (N, seed)
-                # the raw-pixel baseline never depends on the VAE: one row whatever the variant
-                key = (head, "" if head == "raw_svm" else variant(run_dir))
-                cells[key][int(n)][result["seed"]] = metrics["accuracy"]
-    columns = sorted({n for head in cells.values() for n in head})
-    if not columns:
-        return "", failures
-    lines = ["| method / head | " + " | ".join(f"N = {n}" for n in columns) + " |",
-             "|---|" + "---|" * len(columns)]
-    for head, label in M1_ROWS:
-        for key in sorted(k for k in cells if k[0] == head):
-            name = f"{label} [{key[1]}]" if key[1] else label
-            lines.append(f"| {name} | " + " | ".join(mean_std(list(cells[key][n].values())) for n in columns) + " |")
-    seeds = sorted({seed for head in cells.values() for n in head.values() for seed in n})
-    lines.append("")
-    lines.append(f"Test accuracy on the 10k Fashion-MNIST test set, mean ± sample std over seeds {seeds} "
-                 "(each seed draws its own class-balanced labelled subset).")
-    return "\n".join(lines), failures
-
-
-def selection_curves(results: list[tuple[Path, dict[str, Any]]]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    """Selection runs' held-out accuracy ``(seeds, epochs)`` per (head, N) and setting.
-
-    A setting is what differs between the runs given (e.g. ``method.alpha_factor=0.5``); seeds of one
-    setting are cut to the shortest curve so every epoch is a mean over the same runs.
-    """
-    selected = [(run_dir, r) for run_dir, r in results if is_ok(r) and r.get("selection")]
-    variant = variants([run_dir for run_dir, _ in selected])
-    curves: dict[tuple[str, int], dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
-    for run_dir, result in selected:
-        selection = result["selection"]
-        curves[(selection["head"], int(selection["n_labels"]))][variant[run_dir] or "as run"].append(
-            selection["holdout_accuracy_by_epoch"])
-    return {key: {setting: np.array([run[:min(map(len, runs))] for run in runs]) for setting, runs in sorted(settings.items())}
-            for key, settings in sorted(curves.items())}
-
-
-def selection_table(results: list[tuple[Path, dict[str, Any]]]) -> str:
-    """Markdown: held-out labelled accuracy of selection runs (data.labelled_holdout > 0) and the choice per N.
-
-    The (setting, epoch) with the highest mean over seeds is the choice, to train on all N labels
-    afterwards. No test number is read: selection runs have none.
-    """
-    curves = selection_curves(results)
-    if not curves:
-        return ""
-    lines = ["| head | N | setting | seeds | held-out accuracy, last epoch | best mean (epoch) |", "|---|---|---|---|---|---|"]
-    choices = []
-    for (head, n), settings in curves.items():
-        best = (-1.0, "", 0)
-        for setting, runs in settings.items():
-            mean = runs.mean(axis=0)
-            epoch = int(np.argmax(mean)) + 1
-            best = max(best, (float(mean[epoch - 1]), setting, epoch), key=lambda b: b[0])
-            lines.append(f"| {head} | {n} | {setting} | {len(runs)} | {mean[-1]:.3f} (epoch {len(mean)}) | "
-                         f"{mean[epoch - 1]:.3f} ({epoch}) |")
-        choices.append(f"- {head}, N = {n}: {best[1]}, trainer.max_epochs={best[2]} "
-                       f"(mean held-out accuracy {best[0]:.3f})")
-    return "\n".join([*lines, "", "Chosen by held-out labelled accuracy (then train on all N labels):", *choices])
-
-
-def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path) -> Path:
-    """One panel per (head, N): held-out accuracy against epoch, a line per setting (mean; seeds faint)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = selection_curves(results)
-    if not curves:
-        raise SSGenError("no selection runs (data.labelled_holdout > 0) among these results; nothing to draw")
-    # one colour per setting across all panels
-    colours = {setting: f"C{i}" for i, setting in enumerate(sorted({s for settings in curves.values() for s in settings}))}
-    figure, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.4), squeeze=False)
-    for axis, ((head, n), settings) in zip(axes[0], curves.items(), strict=True):
-        for setting, runs in settings.items():
-            epochs = np.arange(1, runs.shape[1] + 1)
-            axis.plot(epochs, runs.mean(axis=0), label=setting, color=colours[setting])
-            for run in runs if len(runs) > 1 else ():
-                axis.plot(epochs, run, color=colours[setting], alpha=0.25, linewidth=0.8)
-        axis.set(title=f"{head}, N = {n} (held-out labels)", xlabel="epoch", ylabel="held-out accuracy")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.tight_layout()
-    path = save_figure(figure, out, dpi=120)
-    plt.close(figure)
-    return path
-
-
-def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> str:
-    """The GAN metrics table of every generator run under ``paths``, as markdown; written to ``out`` if given."""
-    runs = [(path, r) for path, r in find_results(paths) if is_generator_run(r)]
-    if not runs:
-        raise SSGenError(f"no results.json of generator runs under {', '.join(map(str, paths))}; "
-                         "give a sweep dir of ssgen-train GAN runs")
-    command = f"ssgen-report gan {' '.join(map(str, paths))}" + (f" --out {out}" if out else "")
-    hashes = sorted({str(r.get("evaluator_config_hash")) for _, r in runs if r.get("evaluator_config_hash")})
-    accuracies = sorted({r.get("evaluator_test_accuracy") for _, r in runs if r.get("evaluator_test_accuracy") is not None})
-    sizes = sorted({str(r["metrics_n"]) for _, r in runs if r.get("metrics_n")})
-    failures = failure_lines(runs)
-    collapses = partial_collapse_lines(runs)
-    text = "\n".join([
-        "# GAN metrics", "",
-        f"Produced by `{command}` from {len(runs)} runs.", "",
-        "FID / KID in the feature space of the Fashion-MNIST evaluator (see docs/evaluator.md): "
-        f"{'/'.join(sizes) or '?'} class-balanced samples of the checkpoint selected by the in-training FID "
-        "(computed against training images, never the test set) scored against the 10k test images. "
-        "Class-consistency: the evaluator's accuracy on conditional samples against their labels. "
-        "Precision / recall: improved precision and recall (Kynkaanniemi et al. 2019, k=3) in the same feature space: "
-        "fidelity (samples inside the real manifold) and coverage (real images inside the samples' manifold) apart. "
-        "Min class spread: the smallest over classes of the samples' mean pairwise feature distance over the real "
-        "images' (about 1 for a generator as varied as the data; near 0 for a class of near-duplicates). "
-        "Worst / median class FID: the highest per-class FID (samples of a class vs the test images of that class) "
-        "over the median class's; the floor row gives what real images score (per-class FIDs have class-dependent "
-        "bias), and the closer to it the less one class lags. "
-        "Mean ± std over the finished runs of each row; failed convergences: runs restarted after divergence or "
-        "collapse (results.json `failed_runs`). The floor row scores real training images the same way: no generator "
-        "can be expected to beat it.", "",
-        gan_metrics_table(runs), "",
-        f"Evaluator(s): {', '.join(hashes) or 'unknown'}; test accuracy {', '.join(f'{a:.4f}' for a in accuracies) or '?'}.",
-        *(["", "Partial collapse flagged during training (a class below the spread threshold at the last checked epoch; "
-            "the runs stay in the means):", *collapses] if collapses else []),
-        *(["", "Failed or unfinished runs (not in the means):", *failures] if failures else []),
-        "",
-    ])
-    if out is not None:
-        atomic_write_text(out, text)
-    return text
-
-
-def write_m1_report(paths: list[str], out: str | None) -> str:
-    results = find_results(paths)
-    table, failures = m1_table(results)
-    ok = [r for _, r in results if is_ok(r)]
-    wall = sum(r.get("wall_time_s", 0.0) for _, r in results)
-    epochs = sorted({r.get("epochs") for r in ok})
-    parts = ["## Fashion-MNIST test accuracy by number of labels (cf. Kingma et al. 2014, Table 1)", "", table, ""] if table else []
-    selection = selection_table(results)
-    if selection:
-        parts += ["## Model selection on held-out labels (data.labelled_holdout; no test set)", "", selection, ""]
-    command = sweep_command(paths)
-    if command:
-        parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
-                  "```", ""]
-    unfinished = sum(r.get("status") in UNFINISHED for _, r in results)
-    parts.append(f"{len(ok)} finished runs, {len(failures) - unfinished} failed, {unfinished} unfinished "
-                 f"(running, killed or interrupted); epochs per run: {epochs}; "
-                 f"total wall time {wall / 60:.1f} min (sum over runs; 2-core CPU unless noted).")
-    if failures:
-        parts += ["", "Failed or unfinished jobs (not in the table):", *failures]
-    if table:
-        parts += ["", "For orientation, the paper's MNIST test *error* (%), N = 100 / 600 / 1000 / 3000: "
-                  + "; ".join(f"{name} {' / '.join(map(str, values))}" for name, values in PAPER_MNIST_ERROR.items())
-                  + " (MNIST is far easier than Fashion-MNIST; do not compare directly)."]
-    text = "\n".join(parts) + "\n"
-    if out:
-        atomic_write_text(out, text)
-    return text
-
-
-def _rounded(override: str) -> str:
-    """'method.lr=0.0006380556092044456' -> 'method.lr=0.0006381': a search's sampled floats, readable."""
-    key, sep, value = override.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        return override
-    return f"{key}{sep}{number:.4g}" if "." in value or "e" in value.lower() else override
-
-
-def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> str:
-    """A hyper-parameter search (``experiment=m1_tune`` / ``gan_tune``): the best parameters Optuna chose (from
-    the sweep's optimization_results.yaml) and every trial's objective, test-free by construction, sorted best first.
-    Test numbers are shown last and only for orientation: they played no part in the choice."""
-    sweep_dir = Path(sweep_dir)
-    results = find_results([sweep_dir])
-    rows = []
-    for run_dir, result in results:
-        search = objective(result) if is_ok(result) else None
-        params = sorted(_rounded(o) for o in variant_overrides(run_dir) if not o.startswith("experiment="))
-        test = result.get("test_accuracy", result.get("fid"))
-        rows.append((search, run_dir.name.split("_", 1)[0], ", ".join(params) or "(defaults)", result.get("status"), test))
-    direction = next((row[0][2] for row in rows if row[0]), "maximize")
-    finished = sorted((row for row in rows if row[0]), key=lambda row: row[0][1], reverse=direction == "maximize")
-    name = finished[0][0][0] if finished else "objective"
-    parts = [f"## Hyper-parameter search: {sweep_dir}", ""]
-    best_file = sweep_dir / "optimization_results.yaml"
-    if best_file.is_file():
-        best = yaml.safe_load(best_file.read_text()) or {}
-        params = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                           for key, value in (best.get("best_params") or {}).items())
-        value = best.get("best_value")
-        value_text = f"{value:.4f}" if isinstance(value, int | float) else str(value)
-        parts += [f"Best ({direction} {name}, no test data): **{params}** -> {value_text}", ""]
-    else:
-        parts += ["No optimization_results.yaml yet (the search is still running or was stopped).", ""]
-    parts += [f"| trial | {name} | parameters | test score (not used for the choice) |", "|---|---|---|---|"]
-    for search, trial, params, _status, test in finished:
-        test_text = f"{test:.4f}" if isinstance(test, int | float) else "–"
-        parts.append(f"| {trial} | {search[1]:.4f} | {params} | {test_text} |")
-    for search, trial, params, status, _test in rows:
-        if not search:
-            parts.append(f"| {trial} | – | {params} | {status} |")
-    text = "\n".join(parts) + "\n"
-    if out:
-        atomic_write_text(out, text)
-    return text
-
+from ssgen.errors import print_output
+from ssgen.reporting.figures import selection_figure
+from ssgen.reporting.tables import write_gan_report, write_m1_report, write_tune_report
+from ssgen.run.results import find_results
 
 USAGE = """usage: ssgen-report [m1] PATH... [--out MD] [--selection-figure PNG]   Table 1 and M2 selection
        ssgen-report gan PATH... [--out MD]                                   the GAN metrics table
@@ -313,13 +47,13 @@ def report(argv: list[str]) -> None:
     """Parse once, then the table or figures the first word asks for (``m1`` when it is a path)."""
     command = argv[0] if argv and argv[0] in ("m1", "gan", "figures", "tune", "writeup") else ""
     if command == "writeup":
-        from ssgen.writeup import writeup_command  # imports the study plan and, to draw, matplotlib and torch
+        from ssgen.reporting.writeup import writeup_command
 
         writeup_command(argv[1:])
         return
     if command == "figures":
         # imported here: figures loads matplotlib and torch, which the tables do not need
-        from ssgen.figures import figures_command
+        from ssgen.reporting.figures import figures_command
 
         figures_command(argv[1:])
         return

@@ -9,10 +9,10 @@ Every run writes ``<run_dir>/results.json`` (status, metrics, wall time), ``.hyd
 TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``. The path of one
 run: validate -> data, model, callbacks, trainer -> ``trainer.fit`` (last.ckpt on disk when it returns) ->
 each end-of-run step (``ssgen.callbacks.EndOfRunStep``) on its own -> results.json. Each step's detail lives in
-its own module: the objects in ``ssgen.build``, whether and what it resumes in ``ssgen.resume``, the precision in
-``ssgen.precision``, process-wide settings in ``ssgen.process``, stops in ``ssgen.stops``, the audit in
-``ssgen.audit``, relaunches, sweeps and results.json's lifecycle in ``ssgen.runs``, results.json itself (schema,
-statuses, summary) in ``ssgen.results``.
+its own module: the objects in ``ssgen.run.build``, whether and what it resumes in ``ssgen.run.lifecycle``, the precision in
+``ssgen.run.lifecycle``, process-wide settings in ``ssgen.run.build``, stops in ``ssgen.run.stops``, the audit in
+``ssgen.run.audit``, relaunches, sweeps and results.json's lifecycle in ``ssgen.run.lifecycle``, results.json itself (schema,
+statuses, summary) in ``ssgen.run.results``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,34 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
-from ssgen.audit import audit_fit, check_resume
-from ssgen.build import build_callbacks, build_logger, build_model, build_trainer
-from ssgen.callbacks import run_end_of_run_steps
+from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt
-from ssgen.conf_files import CONF_DIR, check_group_choices
-from ssgen.config import register_configs, validate
+from ssgen.config.files import CONF_DIR, check_group_choices
+from ssgen.config.schemas import register_configs
+from ssgen.config.validation import validate
 from ssgen.errors import Interrupted, SSGenError, TrainingFailed, exit_with_error
 from ssgen.io import RUN_DIR_FIX, make_dir
-from ssgen.precision import device_precision
-from ssgen.process import apply_run_settings, point_data_env
-from ssgen.results import (
+from ssgen.run.audit import audit_fit, check_resume
+from ssgen.run.build import (
+    apply_run_settings,
+    build_callbacks,
+    build_logger,
+    build_model,
+    build_trainer,
+    point_data_env,
+)
+from ssgen.run.lifecycle import (
+    check_resumable,
+    device_precision,
+    finished_message,
+    hydra_task,
+    interrupted_message,
+    new_record,
+    resolve_ckpt_path,
+    sweep_failure_lines,
+    sweep_failures,
+)
+from ssgen.run.results import (
     FAILED,
     INTERRUPTED,
     failure_status,
@@ -53,16 +71,7 @@ from ssgen.results import (
     trained_status,
     write_results,
 )
-from ssgen.resume import check_resumable, resolve_ckpt_path
-from ssgen.runs import (
-    finished_message,
-    hydra_task,
-    interrupted_message,
-    new_record,
-    sweep_failure_lines,
-    sweep_failures,
-)
-from ssgen.stops import StopSignals, with_stop_signals
+from ssgen.run.stops import StopSignals, with_stop_signals
 
 log = logging.getLogger("ssgen")
 
@@ -101,7 +110,27 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-@with_stop_signals  # SIGTERM / Ctrl-C anywhere in the run: recorded as interrupted (ssgen.stops)
+def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks: list[L.Callback]) -> dict[str, Any]:
+    """Each ``EndOfRunStep`` on its own, in config order: results merged, a raising step recorded in ``steps``."""
+    results: dict[str, Any] = {"steps": {}}
+    for callback in callbacks:
+        if not isinstance(callback, EndOfRunStep):
+            continue
+        try:
+            contributed = callback.end_of_run(trainer, model) or {}
+        except Exception as exc:  # one step's failure must cost neither the weights nor the other steps' results
+            results["steps"][callback.step_name] = failure_status(exc)
+            log.error("end-of-run step %s failed: %s\n%s", callback.step_name, exc, traceback.format_exc())
+            continue
+        warnings = results.get("warnings", []) + contributed.pop("warnings", [])
+        results.update(contributed)
+        if warnings:
+            results["warnings"] = warnings
+        results["steps"][callback.step_name] = "ok"
+    return results
+
+
+@with_stop_signals  # SIGTERM / Ctrl-C anywhere in the run: recorded as interrupted (ssgen.run.stops)
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
 

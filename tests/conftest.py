@@ -11,8 +11,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from ssgen.config import CONF_DIR, register_configs
-from ssgen.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
+from ssgen.config.files import CONF_DIR
+from ssgen.config.schemas import register_configs
+from ssgen.evaluation.evaluator import EvaluatorConfig, evaluator_path, load_evaluator
 
 # A few batches, no progress bar: enough to run every code path of a training run in seconds.
 FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
@@ -91,7 +92,7 @@ def m1_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An M1 checkpoint as ssgen-train writes it (untrained weights: the plumbing around it is what is tested)."""
     import torch
 
-    from ssgen.train import build_model
+    from ssgen.run.build import build_model
 
     path = tmp_path_factory.mktemp("m1") / "m1.ckpt"
     model = build_model(compose_config(["run_dir=/tmp/unused"]))

@@ -153,7 +153,7 @@ def test_each_loader_refuses_the_other_family(m1_run, tmp_path):
     import torch
     from conftest import compose_config
 
-    from ssgen.train import build_model
+    from ssgen.run.build import build_model
 
     gan = build_model(compose_config(["method=dcgan", "run_dir=/tmp/unused", "arch.networks.generator.width=8",
                                       "arch.networks.critic.width=8"]))

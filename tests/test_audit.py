@@ -1,4 +1,4 @@
-"""The end-of-run audit (ssgen.audit): a run is ``ok`` only if it trained as its record says (issue 28, items 1-4).
+"""The end-of-run audit (ssgen.run.audit): a run is ``ok`` only if it trained as its record says (issue 28, items 1-4).
 
     python -m pytest tests/test_audit.py -q -p no:cacheprovider          # in-process, tens of seconds
     python -m pytest tests/test_audit.py -q -p no:cacheprovider -m slow  # the ssgen-train subprocesses
@@ -19,10 +19,12 @@ import pytest
 import torch
 from conftest import FAST, compose_config
 
-from ssgen.audit import AuditFailed, check_resume, nonfinite_tensors
 from ssgen.errors import ConfigError
-from ssgen.runs import config_hash
-from ssgen.train import build_model, check_resumable, train
+from ssgen.models.checkpoints import nonfinite_tensors
+from ssgen.run.audit import AuditFailed, check_resume
+from ssgen.run.build import build_model
+from ssgen.run.lifecycle import check_resumable, config_hash
+from ssgen.train import train
 
 NO_HEAD = ["method.callbacks.svm_head=null"]  # M1 without its SVM head: what is tested here ends before it
 SMALL_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",

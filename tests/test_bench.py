@@ -1,4 +1,4 @@
-"""python -m ssgen.bench: the ratio's confidence interval, nothing written unless asked, --concurrent."""
+"""python -m benchmarks: the ratio's confidence interval, nothing written unless asked, --concurrent."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ssgen import bench
+import benchmarks as bench
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--models", "m1", "--batches", "2", "--warmup", "1", "--override", "torch_threads=1"]
@@ -41,7 +41,7 @@ def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, mo
     printed = capsys.readouterr().out
     # 2 pairs: a t-interval with 1 degree of freedom, as wide as the machine makes it
     assert re.search(r"\| m1 \| 100 \| [\d,]+ \| [\d,]+ \| \d\.\d\d \[[\d.,]+, [\d.,]+\] ", printed), printed[-1500:]
-    assert "Command: `python -m ssgen.bench --models m1 --batches 2 --warmup 1" in printed  # the command as given
+    assert "Command: `python -m benchmarks --models m1 --batches 2 --warmup 1" in printed  # the command as given
     assert list(tmp_path.iterdir()) == [] and tracked.read_bytes() == before  # printed only
 
     out = tmp_path / "perf.md"
@@ -55,10 +55,10 @@ def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, mo
         bench.main([*TINY, "--section", "cpu"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("ssgen.bench: error: --section cpu names a part of the --out file") and "\n" not in error
+    assert error.startswith("benchmarks: error: --section cpu names a part of the --out file") and "\n" not in error
     with pytest.raises(SystemExit):
         bench.main(["--models", "nope"])
-    assert capsys.readouterr().err.strip().startswith("ssgen.bench: error: no plain-loop twin for nope; models: m1,")
+    assert capsys.readouterr().err.strip().startswith("benchmarks: error: no plain-loop twin for nope; models: m1,")
 
 
 @pytest.mark.slow
@@ -87,7 +87,7 @@ def test_performance_tables_tool_runs_one_bench_per_table_of_this_device():
         runs = tool.commands(kind, "docs/performance.md", 3)
         sections = [run[run.index("--section") + 1] for run in runs]
         assert sections == [f"{kind}_main", f"{kind}_concurrency", f"{kind}_options"]
-        assert all(run[1:3] == ["-m", "ssgen.bench"] and "--out" in run for run in runs)
+        assert all(run[1:3] == ["-m", "benchmarks"] and "--out" in run for run in runs)
         assert runs[1][runs[1].index("--concurrent") + 1] == "3" and "--compare" in runs[2]
         bench.parse_args(runs[2][3:])  # every command is one the bench accepts
         text = (ROOT / "docs" / "performance.md").read_text()

@@ -11,8 +11,8 @@ import yaml
 from conftest import compose_config
 from hydra.core.config_store import ConfigStore
 
-from ssgen.conf_files import CONF_DIR, callback_targets
-from ssgen.config import constructor_parameters, register_configs
+from ssgen.config.files import CONF_DIR, callback_targets
+from ssgen.config.schemas import constructor_parameters, register_configs
 
 OURS = {stem: (key, target) for stem, (key, target) in callback_targets().items() if target.startswith("ssgen.")}
 

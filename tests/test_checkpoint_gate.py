@@ -16,9 +16,9 @@ import pytest
 import torch
 from conftest import compose_config
 
-from ssgen.checkpoints import load_module
 from ssgen.errors import UnsafeCheckpointError
-from ssgen.train import build_model
+from ssgen.models.checkpoints import load_module
+from ssgen.run.build import build_model
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -139,8 +139,8 @@ def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_weights_only_copy_refuses_a_crafted_checkpoint(tmp_path):
     path, marker = crafted(tmp_path, "module")
-    result = run("python", "-m", "ssgen.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
-    assert_refused(result, "ssgen.checkpoints", path, marker)
+    result = run("python", "-m", "ssgen.models.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
+    assert_refused(result, "ssgen.models.checkpoints", path, marker)
     assert not (tmp_path / "copy.ckpt").exists()
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import assert_quiet_when_the_reader_stops_early
 
-from ssgen.precision import bf16_pays
+from ssgen.run.lifecycle import bf16_pays
 
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false", "label_budgets=[100]"]
 

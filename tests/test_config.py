@@ -6,7 +6,7 @@ import pytest
 from conftest import compose_config
 from hydra.errors import ConfigCompositionException
 
-from ssgen.config import validate
+from ssgen.config.validation import validate
 from ssgen.errors import ConfigError
 
 GAN_METHODS = ["dcgan", "wgan_clip", "wgan_gp"]
@@ -106,7 +106,7 @@ def test_semi_supervised_methods_compose(method, m1_checkpoint):
 
 
 def test_wrong_family_error_lists_every_arch_file_of_the_family(tmp_path):
-    from ssgen.config import ARCH_DIR, arch_names
+    from ssgen.config.files import ARCH_DIR, arch_names
 
     # the real conf/arch: both M1 archs are offered when a GAN arch is given to M1
     cfg = compose_config(["method=m1", "arch=dcgan", "run_dir=/tmp/x"])
@@ -122,18 +122,18 @@ def test_wrong_family_error_lists_every_arch_file_of_the_family(tmp_path):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_a_gan_defaults_to_bf16_where_native_and_an_explicit_precision_is_kept(monkeypatch, native):
-    import ssgen.precision
+    import ssgen.run.lifecycle
 
-    monkeypatch.setattr(ssgen.precision, "bf16_pays", lambda accelerator: native)
+    monkeypatch.setattr(ssgen.run.lifecycle, "bf16_pays", lambda accelerator: native)
     cfg = compose_config(["method=dcgan", "run_dir=/tmp/x"])
     assert cfg.trainer.precision == "bf16-mixed"  # the method's default_precision
-    ssgen.precision.device_precision(cfg)
+    ssgen.run.lifecycle.device_precision(cfg)
     assert cfg.trainer.precision == ("bf16-mixed" if native else "32-true")
     typed = compose_config(["method=dcgan", "trainer.precision=bf16-mixed", "run_dir=/tmp/x"])
-    ssgen.precision.device_precision(typed)
+    ssgen.run.lifecycle.device_precision(typed)
     assert typed.trainer.precision == "bf16-mixed"  # asked for on the command line: forced even where emulated
     m1 = compose_config(["run_dir=/tmp/x"])
-    ssgen.precision.device_precision(m1)
+    ssgen.run.lifecycle.device_precision(m1)
     assert m1.trainer.precision == "32-true"
 
 
@@ -142,19 +142,19 @@ def test_a_resumed_run_keeps_the_precision_it_trained_in(tmp_path, monkeypatch):
     32-true resumes in 32-true, even where bf16 pays; a fresh run dir gets the default."""
     import json
 
-    import ssgen.precision
+    import ssgen.run.lifecycle
 
-    monkeypatch.setattr(ssgen.precision, "bf16_pays", lambda accelerator: True)
+    monkeypatch.setattr(ssgen.run.lifecycle, "bf16_pays", lambda accelerator: True)
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     for record, expected in (({"status": "interrupted"}, "32-true"), ({"trainer_precision": "32-true"}, "32-true"),
                              ({"trainer_precision": "bf16-mixed"}, "bf16-mixed")):
         (tmp_path / "results.json").write_text(json.dumps(record))
         cfg = compose_config(["method=dcgan", f"run_dir={tmp_path}"])
-        ssgen.precision.device_precision(cfg)
+        ssgen.run.lifecycle.device_precision(cfg)
         assert cfg.trainer.precision == expected, record
     fresh = compose_config(["method=dcgan", f"run_dir={tmp_path / 'new'}"])
-    ssgen.precision.device_precision(fresh)
+    ssgen.run.lifecycle.device_precision(fresh)
     assert fresh.trainer.precision == "bf16-mixed"
 
 

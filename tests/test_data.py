@@ -252,7 +252,7 @@ def test_holdout_split_that_empties_a_class_side_is_refused(n_labels, fraction):
 
 
 def test_each_run_points_ssgen_data_at_its_own_root_but_never_overrides_the_user(tmp_path, monkeypatch):
-    from ssgen import process as train_module
+    from ssgen.run import build as train_module
 
     monkeypatch.setenv(data.DATA_ENV, "")
     monkeypatch.setattr(train_module, "_USER_DATA_ENV", None)
@@ -276,7 +276,7 @@ def test_device_resident_paths_train_identically(tmp_path, monkeypatch):
     the CPU; the setting reaches the data module, and a bad value is one ConfigError line."""
     from conftest import FAST, compose_config
 
-    from ssgen.config import validate
+    from ssgen.config.validation import validate
     from ssgen.train import train
 
     chosen = []

@@ -12,7 +12,7 @@ import pytest
 from conftest import FAST, compose_config
 
 from ssgen import data
-from ssgen.config import validate
+from ssgen.config.validation import validate
 from ssgen.data import (
     DEBIAN_DIR,
     FASHION_MNIST_MD5,
@@ -97,8 +97,8 @@ def test_the_real_set_is_recognised_and_recorded_gz_or_not(tmp_path):
 def test_each_file_is_digested_once_per_process(tmp_path, monkeypatch):
     root = write_noise(tmp_path / "noise")
     reads = []
-    original = data.idx._read_decoded
-    monkeypatch.setattr(data.idx, "_read_decoded", lambda path, fix: reads.append(path) or original(path, fix))
+    original = data.files._read_decoded
+    monkeypatch.setattr(data.files, "_read_decoded", lambda path, fix: reads.append(path) or original(path, fix))
     load_fashion_mnist(root, download=False)  # reads each file once; the digest comes with the read
     data_record(root, allow_unknown=True)
     data_record(root, allow_unknown=True)

@@ -107,7 +107,7 @@ def test_the_networks_take_the_shape_and_classes_they_are_handed():
 
 
 def test_methods_and_the_evaluator_follow_the_run_s_data_set():
-    from ssgen.evaluator import Evaluator, EvaluatorConfig, evaluator_for, evaluator_path
+    from ssgen.evaluation.evaluator import Evaluator, EvaluatorConfig, evaluator_for, evaluator_path
     from ssgen.models.gan import WGANGP
     from ssgen.models.m1 import M1VAE
 
@@ -166,7 +166,7 @@ def test_no_files_and_no_download_is_refused_in_one_line(tmp_path, offline, name
 def test_data_mnist_composes_and_validates(tmp_path, offline):
     from conftest import compose_config
 
-    from ssgen.config import validate
+    from ssgen.config.validation import validate
 
     root = write_small_set(tmp_path / "mnist")
     cfg = compose_config(["data=mnist", f"data.root={root}", f"run_dir={tmp_path / 'run'}"])
@@ -182,7 +182,7 @@ def ssgen_train(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
 
 
 def read_results(run_dir: Path) -> dict:
-    from ssgen.results import read_results as read
+    from ssgen.run.results import read_results as read
 
     return dict(read(run_dir))
 
@@ -206,7 +206,7 @@ def test_m1_debug_run_on_mnist_files_through_ssgen_train(tmp_path):
 def test_gan_run_on_mnist_trains_and_uses_an_mnist_evaluator(tmp_path):
     """A GAN on data=mnist: the quality callback trains MNIST's own evaluator on the run's files (data.root, through
     $SSGEN_DATA), caches it under its own name beside nothing of Fashion-MNIST's, and scores with it."""
-    from ssgen.evaluator import EvaluatorConfig, evaluator_path
+    from ssgen.evaluation.evaluator import EvaluatorConfig, evaluator_path
 
     root = write_small_set(tmp_path / "mnist")
     cache = tmp_path / "cache"

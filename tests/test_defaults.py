@@ -8,8 +8,8 @@ import inspect
 import yaml
 from conftest import compose_config
 
-from ssgen.conf_files import CONF_DIR
-from ssgen.config import DATA_WIRING, DataConfig
+from ssgen.config.files import CONF_DIR
+from ssgen.config.schemas import DATA_WIRING, DataConfig
 from ssgen.data import FashionMNISTDataModule
 
 SIGNATURE = {name: parameter for name, parameter in inspect.signature(FashionMNISTDataModule.__init__).parameters.items()

@@ -6,14 +6,14 @@ import subprocess
 
 import pytest
 
-from ssgen import config
-from ssgen.config import check_devices
+from ssgen.config import validation
+from ssgen.config.validation import check_devices
 from ssgen.errors import ConfigError
 
 
 @pytest.mark.parametrize("accelerator", ["gpu", "cuda", "mps"])
 def test_a_gpu_on_a_machine_without_one_is_refused_naming_what_there_is(monkeypatch, accelerator):
-    monkeypatch.setattr(config, "_available_devices", lambda: {"cpu": 1})
+    monkeypatch.setattr(validation, "_available_devices", lambda: {"cpu": 1})
     with pytest.raises(ConfigError) as error:
         check_devices(accelerator, 1)
     message = str(error.value)
@@ -22,7 +22,7 @@ def test_a_gpu_on_a_machine_without_one_is_refused_naming_what_there_is(monkeypa
 
 
 def test_more_gpus_than_the_machine_has_are_refused(monkeypatch):
-    monkeypatch.setattr(config, "_available_devices", lambda: {"cpu": 1, "cuda": 1})
+    monkeypatch.setattr(validation, "_available_devices", lambda: {"cpu": 1, "cuda": 1})
     check_devices("gpu", 1)
     check_devices("auto", [0])
     check_devices("cpu", 4)  # DDP on the CPU: any number of processes

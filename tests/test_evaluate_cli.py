@@ -125,7 +125,7 @@ def random_inception(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_inception_fid_code_path(gan_run: Path, random_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture) -> None:
     from ssgen.data import DATA_ENV, write_idx
-    from ssgen.inception import INCEPTION_FID_LABEL
+    from ssgen.evaluation.inception import INCEPTION_FID_LABEL
 
     root = tmp_path / "fashion"  # a few real-shaped images: the reference is the whole test split
     root.mkdir()

@@ -13,7 +13,7 @@ import torch
 from conftest import TINY_EVALUATOR as TINY
 
 from ssgen.errors import CheckpointError, ConfigError
-from ssgen.evaluator import (
+from ssgen.evaluation.evaluator import (
     Evaluator,
     EvaluatorConfig,
     evaluator_path,
@@ -50,7 +50,7 @@ def test_shapes_and_eval_mode(tiny_cache: Path) -> None:
 
 
 def test_missing_without_training_is_a_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="python -m ssgen.evaluator"):
+    with pytest.raises(CheckpointError, match="python -m ssgen.evaluation.evaluator"):
         load_evaluator(tmp_path, config=TINY, train_if_missing=False)
 
 

@@ -21,10 +21,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ssgen.callbacks.failed_convergence import FailedConvergence
-from ssgen.config import validate
+from ssgen.config.validation import validate
 from ssgen.errors import TrainingFailed
 from ssgen.models.gan import DCGAN, WGANGP, ConditionalGAN, WGANClip
-from ssgen.train import build_model, train
+from ssgen.run.build import build_model
+from ssgen.train import train
 
 TINY = {
     "dcgan": ["arch.networks.generator.width=8", "arch.networks.critic.width=8"],
@@ -363,7 +364,7 @@ def test_training_run_logs_resumes_and_checkpoints(make_cfg, tmp_path):
 
 def untrained_evaluator(path):
     """An untrained tiny evaluator file: FID / KID need only its features, and training one costs half a minute here."""
-    from ssgen.evaluator import FORMAT_VERSION, Evaluator, EvaluatorConfig, save_evaluator
+    from ssgen.evaluation.evaluator import FORMAT_VERSION, Evaluator, EvaluatorConfig, save_evaluator
 
     config = EvaluatorConfig(channels=(8, 16, 16), feature_dim=16)
     info = {"config": config.to_dict(), "config_hash": config.config_hash, "format_version": FORMAT_VERSION,

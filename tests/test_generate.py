@@ -149,7 +149,7 @@ def test_a_checkpoint_that_is_not_a_gan(m1_run, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sweep_figures_from_the_run(gan_run, tmp_path, capsys):
-    from ssgen.figures import main as figures_main
+    from ssgen.reporting.figures import main as figures_main
 
     figures_main([str(gan_run.parent), "--out", str(tmp_path / "figures")])
     written = sorted(path.name for path in (tmp_path / "figures").iterdir())
@@ -210,7 +210,7 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
 def test_seed_band_stays_within_the_steps_every_seed_reached():
     import numpy as np
 
-    from ssgen.figures import seed_band
+    from ssgen.reporting.figures import seed_band
 
     steps, mean, low, high = seed_band([(np.array([0, 10, 20, 30]), np.array([1.0, 2.0, 3.0, 4.0])),
                                         (np.array([0, 10, 20]), np.array([3.0, 4.0, 5.0]))])

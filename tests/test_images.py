@@ -1,4 +1,4 @@
-"""ssgen.images: image files, folders and globs made Fashion-MNIST-like, array checks, one-line refusals.
+"""ssgen.data.images: image files, folders and globs made Fashion-MNIST-like, array checks, one-line refusals.
 
     python -m pytest tests/test_images.py -q -p no:cacheprovider
 
@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from ssgen.data import load_fashion_mnist
+from ssgen.data.images import check_pixels, read_images, save_pngs
 from ssgen.errors import ConfigError, DataError, InputWarning
-from ssgen.images import check_pixels, read_images, save_pngs
 
 
 @pytest.fixture(scope="module")

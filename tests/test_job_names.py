@@ -3,7 +3,7 @@ only in their hash while constant overrides fill the name."""
 
 from __future__ import annotations
 
-from ssgen.conf_files import JOB_NAME_LENGTH, job_name, swept_keys
+from ssgen.config.files import JOB_NAME_LENGTH, job_name, swept_keys
 
 CONSTANT = ("method.callbacks.quality=null,method.callbacks.best_checkpoint=null,arch.networks.generator.width=8,"
             "arch.networks.critic.width=8")

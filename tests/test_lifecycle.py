@@ -181,7 +181,7 @@ def test_a_sweep_with_a_failed_job_runs_every_job_then_exits_non_zero(tmp_path):
     lines = result.stderr.splitlines()
     summary = lines.index("ssgen-train: 1 job(s) of the sweep failed:")
     assert "failed: MisconfigurationException" in lines[summary + 1] and str(sweep) in lines[summary + 1]
-    from ssgen.report import write_m1_report
+    from ssgen.reporting.tables import write_m1_report
 
     assert "MisconfigurationException" in write_m1_report([str(sweep)], None)
 

@@ -13,7 +13,7 @@ from ssgen.data import load_fashion_mnist
 from ssgen.errors import CheckpointError
 from ssgen.generate import main as generate_main
 from ssgen.predict import main as predict_main
-from ssgen.train import build_model
+from ssgen.run.build import build_model
 
 
 def diverged_run(tmp_path, *overrides: str):

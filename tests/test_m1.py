@@ -13,10 +13,10 @@ from conftest import TRAIN_RESULTS, compose_config
 
 from ssgen.data import load_fashion_mnist, to_pixels
 from ssgen.errors import CheckpointError
-from ssgen.heads import fit_svm, load_svm, save_svm
+from ssgen.models.heads import fit_svm, load_svm, save_svm
 from ssgen.models.m1 import M1VAE
 from ssgen.predict import predict
-from ssgen.train import build_model
+from ssgen.run.build import build_model
 
 TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
              "method.callbacks.svm_head.transductive=true"]
@@ -148,7 +148,7 @@ def test_predict_missing_run_clear_error(tmp_path):
 
 
 def test_model_only_copy_loads_the_same_weights_and_drops_training_state(m1_run, tmp_path):
-    from ssgen.checkpoints import load_module, save_model_only
+    from ssgen.models.checkpoints import load_module, save_model_only
 
     run_dir = m1_run
     full = run_dir / "checkpoints" / "last.ckpt"
@@ -161,7 +161,7 @@ def test_model_only_copy_loads_the_same_weights_and_drops_training_state(m1_run,
 
 
 def test_model_only_copy_refuses_its_source_and_foreign_files(m1_run, tmp_path):
-    from ssgen.checkpoints import save_model_only
+    from ssgen.models.checkpoints import save_model_only
 
     full = m1_run / "checkpoints" / "last.ckpt"
     before = full.read_bytes()
@@ -177,12 +177,12 @@ def test_model_only_copy_refuses_its_source_and_foreign_files(m1_run, tmp_path):
 
 @pytest.mark.slow
 def test_model_only_copy_command_line(m1_run, tmp_path):
-    run = [sys.executable, "-m", "ssgen.checkpoints"]
+    run = [sys.executable, "-m", "ssgen.models.checkpoints"]
     done = subprocess.run([*run, str(m1_run), str(tmp_path / "m1.ckpt")], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and (tmp_path / "m1.ckpt").is_file(), done.stderr
     wrong = subprocess.run([*run, str(m1_run)], capture_output=True, text=True, timeout=120)
-    assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.checkpoints: error: expected a source and a destination")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.models.checkpoints: error: expected a source and a destination")
     assert "Traceback" not in wrong.stderr
 
 
@@ -237,7 +237,7 @@ def _two_moons_with_mirrors(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def test_mirrored_views_train_the_head_and_never_straddle_a_fold():
-    from ssgen.heads import _cv
+    from ssgen.models.heads import _cv
 
     features, labels, mirrored = _two_moons_with_mirrors()
     fit = fit_svm(features, labels, mirrored=mirrored, cv_folds=3)
@@ -270,7 +270,7 @@ def test_heads_use_the_runs_threads_and_parallel_fits_choose_as_sequential_ones(
 
 
 def test_mirrored_prediction_averages_both_views_decision_scores():
-    from ssgen.heads import predict
+    from ssgen.models.heads import predict
 
     features, labels, mirrored = _two_moons_with_mirrors()
     model = fit_svm(features, labels, mirrored=mirrored, cv_folds=3).model
@@ -331,7 +331,7 @@ def test_examples_record_images_reconstructions_and_the_heads_labels(m1_run):
 ])
 def test_label_budgets_are_refused_before_training_naming_the_key(overrides, fragment):
     """A budget the heads could not draw would cost the whole training before failing: refused by validate()."""
-    from ssgen.config import validate
+    from ssgen.config.validation import validate
     from ssgen.errors import ConfigError
 
     with pytest.raises(ConfigError) as refused:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from conftest import TRAIN_RESULTS, compose_config
 
-from ssgen.config import validate
+from ssgen.config.validation import validate
 from ssgen.data import load_fashion_mnist
 from ssgen.errors import CheckpointError, ConfigError, DataError
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
@@ -181,7 +181,7 @@ def test_selection_run_scores_its_holdout_each_epoch_and_never_the_test_set(tmp_
     # trained on: the curve comes back from the checkpoint, so epochs 1-2 are not lost or repeated
     longer = train(compose_config([*overrides, "trainer.max_epochs=3"]))["selection"]["holdout_accuracy_by_epoch"]
     assert len(longer) == 3 and longer[:2] == curve
-    from ssgen.report import m1_table
+    from ssgen.reporting.tables import m1_table
 
     table, failures = m1_table([(run_dir, json.loads((run_dir / "results.json").read_text()))])
     assert table == "" and not failures  # a selection run never lands in Table 1
@@ -195,7 +195,7 @@ def test_short_run_beats_chance_and_writes_the_m1_schema(m2_run):
     assert head["accuracy"] == on_disk["test_accuracy"] == results["test_accuracy"] and head["params"] == {"alpha": 60.0}
     assert on_disk["test_accuracy"] > 0.3  # chance is 0.1; 100 steps reach about 0.65-0.7 on this CPU
     assert np.array(head["confusion_matrix"]).sum() == 10_000 and 0 < head["macro_f1"] <= 1
-    from ssgen.report import m1_table
+    from ssgen.reporting.tables import m1_table
 
     table, failures = m1_table([(run_dir, on_disk)])
     assert "| M2 | 0." in table and not failures
@@ -217,7 +217,7 @@ def test_predict_round_trip(m2_run):
 
 
 def test_class_conditional_generation(m2_run):
-    from ssgen.scoring import make_sampler
+    from ssgen.evaluation.scoring import make_sampler
 
     model = load_m2(m2_run)
     labels = torch.arange(10).repeat_interleave(3)

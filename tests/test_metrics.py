@@ -18,8 +18,8 @@ import torch
 from ssgen.callbacks.generative_metrics import GenerativeMetrics
 from ssgen.data import CLASS_NAMES, FashionMNISTDataModule, load_fashion_mnist, to_pixels
 from ssgen.errors import DataError
-from ssgen.evaluator import EvaluatorConfig, load_evaluator
-from ssgen.metrics import (
+from ssgen.evaluation.evaluator import EvaluatorConfig, load_evaluator
+from ssgen.evaluation.metrics import (
     PrecomputedFeatures,
     Reference,
     balanced_indices,
@@ -32,8 +32,8 @@ from ssgen.metrics import (
     per_class_fid,
     precision_recall,
 )
+from ssgen.evaluation.scoring import generator_report, make_sampler
 from ssgen.report import main as report_main
-from ssgen.scoring import generator_report, make_sampler
 
 TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
 
@@ -348,7 +348,7 @@ def test_report_table(tmp_path: Path) -> None:
     # precision, recall, spread, worst / median class FID
     assert "| 0.700 (1 seed) | 0.710 (1 seed) | 0.420 (1 seed) | 0.310 (1 seed) | 3.00 (1 seed) |" in text
     assert "2_wgan` (wgan_gp, mlp_generator, seed=?): partial collapse at epoch 9" in text
-    from ssgen.report import worst_class_fid_ratio
+    from ssgen.reporting.tables import worst_class_fid_ratio
 
     assert worst_class_fid_ratio({"a": 0.0, "b": 0.0, "c": 1.0}) is None  # a median of 0: no ratio, no crash
     assert worst_class_fid_ratio({"a": float("nan"), "b": 2.0, "c": 4.0}) == 4.0 / 3.0  # NaN left out

@@ -13,9 +13,9 @@ import pytest
 from conftest import compose_config
 
 import ssgen.train
-from ssgen.checkpoints import load_module
 from ssgen.errors import CheckpointError
 from ssgen.io import atomic_write, atomic_write_json
+from ssgen.models.checkpoints import load_module
 from ssgen.train import train
 
 # 2 epochs of `batches` batches with a checkpoint every 20 optimizer steps: long enough to kill mid-epoch.
@@ -114,7 +114,7 @@ def test_truncated_checkpoint_clear_error(tmp_path, m1_run):
 
 def test_checkpoint_write_removes_a_killed_writes_temp_file(tmp_path):
     """SIGKILL mid-save leaves `.last.ckpt.<random>.tmp.ckpt`; the next save of last.ckpt clears it."""
-    from ssgen.checkpoints import AtomicCheckpointIO
+    from ssgen.callbacks.checkpointing import AtomicCheckpointIO
 
     leftover = tmp_path / ".last.ckpt.3jmb36rx.tmp.ckpt"
     leftover.write_bytes(b"half a checkpoint")
@@ -185,7 +185,7 @@ def test_a_crash_during_training_is_recorded_not_left_running(tmp_path, monkeypa
 
 def test_a_sweep_job_failing_before_it_starts_keeps_the_results_already_there(tmp_path):
     from ssgen.errors import ConfigError
-    from ssgen.runs import record_failure as _record_failure
+    from ssgen.run.lifecycle import record_failure as _record_failure
 
     cfg = compose_config([f"run_dir={tmp_path}"])
     _record_failure(cfg, ConfigError("data.n_labels=105 is not a multiple of 10"))  # nothing there: say why

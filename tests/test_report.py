@@ -10,7 +10,10 @@ import yaml
 from conftest import assert_quiet_when_the_reader_stops_early
 
 from ssgen.errors import SSGenError
-from ssgen.report import find_results, main, selection_figure, write_m1_report
+from ssgen.report import main
+from ssgen.reporting.figures import selection_figure
+from ssgen.reporting.tables import write_m1_report
+from ssgen.run.results import find_results
 
 
 def fake_run(root, name, seed, kl_weight, accuracies, status="ok", extra=()):

@@ -1,4 +1,4 @@
-"""ssgen.results, the one owner of results.json: files from before its schema_version still read, writes are
+"""ssgen.run.results, the one owner of results.json: files from before its schema_version still read, writes are
 versioned and atomic, and the readers (runs, report, figures) see runs the way they did."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ssgen.errors import ConfigError, SSGenError
-from ssgen.results import (
+from ssgen.run.results import (
     SCHEMA_VERSION,
     UNREADABLE,
     failure_status,

@@ -23,7 +23,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from ssgen.config import CONF_DIR, register_configs
+from ssgen.config.files import CONF_DIR
+from ssgen.config.schemas import register_configs
 from ssgen.data import FashionMNISTDataModule, TensorBatches, write_idx
 
 TESTS_DIR = Path(__file__).resolve().parent

@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ssgen.cli import hydra_value
 from ssgen.errors import Interrupted
-from ssgen.runs import relaunch_command, resume_command
+from ssgen.run.lifecycle import relaunch_command, resume_command
 from ssgen.train import train
 
 TESTS = Path(__file__).resolve().parent
@@ -145,7 +145,7 @@ def test_a_stopped_sweep_starts_no_new_job_and_its_printed_command_resumes_the_j
 
 
 def test_a_stop_between_sweep_jobs_ends_the_sweep_in_one_line(capsys):
-    from ssgen.stops import SweepStops
+    from ssgen.run.stops import SweepStops
 
     with pytest.raises(SystemExit) as exit_info:
         SweepStops("/tmp/sweeps/ré sumé").handle(signal.SIGTERM, None)

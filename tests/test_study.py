@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ssgen.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
-from ssgen.writeup import write_writeup
+from ssgen.reporting.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
+from ssgen.reporting.writeup import write_writeup
 
 SECTIONS = ("## Q1: KL, JS and W1 on two parallel lines", "## Q4: M1 + RBF-SVM at N =",
             "## Q5: class-conditional GANs on arch A and B", "### Real vs generated pullovers and ankle boots",
@@ -147,7 +147,7 @@ def test_a_launch_into_another_budgets_or_overrides_records_is_refused(tmp_path)
     """Relaunching into the same records with another budget or other overrides would rewrite what study.json (and
     the page) says made the runs already there: refused in one line before anything is launched or written."""
     from ssgen.errors import ConfigError
-    from ssgen.study import MANIFEST, Study
+    from ssgen.reporting.study import MANIFEST, Study
 
     Study("debug", tmp_path / "study", overrides=["torch_threads=1"]).write_manifest()
     before = (tmp_path / "study" / "records" / MANIFEST).read_text()
@@ -160,7 +160,7 @@ def test_a_launch_into_another_budgets_or_overrides_records_is_refused(tmp_path)
 
 def test_the_report_of_a_study_dir_points_at_its_records(tmp_path):
     from ssgen.errors import ConfigError
-    from ssgen.study import Study, load_study
+    from ssgen.reporting.study import Study, load_study
 
     Study("debug", tmp_path / "study").write_manifest()
     with pytest.raises(ConfigError, match=r"its records are .*records: give that"):
@@ -170,7 +170,7 @@ def test_the_report_of_a_study_dir_points_at_its_records(tmp_path):
 
 def test_a_cell_of_fewer_seeds_than_the_study_says_how_many():
     """A part stopped midway (records of some seeds only) must not read as a mean over all of the study's seeds."""
-    from ssgen.tables import mean_std
+    from ssgen.reporting.tables import mean_std
 
     assert mean_std([0.70, 0.72, 0.74], 3, expected=3) == "0.720 ± 0.020"
     assert mean_std([0.70, 0.72], 3, expected=3) == "0.710 ± 0.014 (2 seeds)"
@@ -192,7 +192,7 @@ def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypa
         shutil.copytree(Path(__file__).parents[1] / "docs" / "records" / "writeup" / "m1" / "seed0", finished)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ssgen.study.subprocess, "run", interrupted)
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         study.run(("m1",))
     assert (tmp_path / "records" / "m1" / "seed0" / "results.json").is_file()
@@ -216,7 +216,7 @@ def test_jobs_in_the_records_are_not_rerun_from_a_fresh_dir(tmp_path, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError(f"launched {args}")
 
-    monkeypatch.setattr(ssgen.study.subprocess, "run", no_training)
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", no_training)
     study = Study("full", tmp_path / "fresh", records=records)
     assert all(study.launches(part) == [] for part in ("m1", "m1_m2", "gan"))
     assert study.run(("m1", "m1_m2", "gan")) == 0
@@ -233,7 +233,7 @@ def test_an_m1_m2_job_whose_m1_is_only_recorded_says_what_to_do(tmp_path, monkey
     records = tmp_path / "records"
     shutil.copytree(COMMITTED_WRITEUP, records)
     shutil.rmtree(records / "m1_m2" / "n100_seed1")
-    monkeypatch.setattr(ssgen.study.subprocess, "run", lambda *a, **k: pytest.fail(f"launched {a}"))
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", lambda *a, **k: pytest.fail(f"launched {a}"))
     study = Study("full", tmp_path / "fresh", records=records)
     assert study.pending("m1_m2") == {(100, 1)} and study.launches("m1_m2") == []
     assert study.run(("m1_m2",)) == 1
@@ -286,7 +286,7 @@ def test_a_dry_run_against_another_studys_records_is_refused_as_the_run_is(tmp_p
 def test_a_crashed_job_is_relaunched_and_a_failed_convergence_is_a_result(tmp_path):
     """A crash (a bad value, a missing file) says nothing about the method: the same command must run it again once
     its cause is fixed. A run that failed to converge after its restarts is a result (the write-up counts them)."""
-    from ssgen.study import ended
+    from ssgen.reporting.study import ended
 
     crashed, diverged = tmp_path / "crashed", tmp_path / "diverged"
     for run_dir, results in ((crashed, {"status": "failed: TypeError: '<' not supported"}),
@@ -302,7 +302,7 @@ def test_a_refused_override_is_not_kept_as_the_studys_and_thread_settings_are_no
     import ssgen.study
     from ssgen.errors import SSGenError
 
-    monkeypatch.setattr(ssgen.study.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 2))
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 2))
     with pytest.raises(SSGenError, match="ssgen-train stopped"):
         Study("debug", tmp_path / "study", overrides=["m1:foo=1"]).run(("m1",))
     assert not (tmp_path / "study" / "records" / "study.json").exists()

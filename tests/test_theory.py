@@ -1,4 +1,4 @@
-"""The parallel-lines example (ssgen.theory): estimates against the closed forms, and the figure command."""
+"""The parallel-lines example (ssgen.reporting.theory): estimates against the closed forms, and the figure command."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssgen import theory
+from ssgen.reporting import theory
 
 # POT is the theory companion's optional extra (pip install -e '.[theory]'); without it these skip cleanly
 needs_pot = pytest.mark.skipif(importlib.util.find_spec("ot") is None, reason="POT not installed: pip install pot")

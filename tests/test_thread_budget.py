@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ssgen.callbacks.thread_budget import ThreadBudget, busy_cpu_seconds, free_cores
-from ssgen.config import to_plain
+from ssgen.config.schemas import to_plain
 
 pytestmark = pytest.mark.skipif(busy_cpu_seconds() is None, reason="needs /proc/stat (Linux)")
 

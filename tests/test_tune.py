@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import compose_config
 
-from ssgen.report import objective
+from ssgen.run.results import objective
 
 
 def test_objective_never_uses_the_test_set() -> None:
@@ -59,7 +59,7 @@ def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
 
 
 def test_summary_puts_scores_beside_their_baselines(tmp_path: Path) -> None:
-    from ssgen.report import run_summary
+    from ssgen.run.results import run_summary
 
     m1 = {"method": "m1", "arch": "vae_mlp", "seed": 0, "status": "ok",
           "heads": {"100": {"m1_svm": {"accuracy": 0.65}, "m1_spreading": {"accuracy": 0.66}, "raw_svm": {"accuracy": 0.71}},

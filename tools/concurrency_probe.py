@@ -23,7 +23,7 @@ import hydra
 import lightning as L
 import torch
 
-from ssgen.bench import compose_bench_config
+from benchmarks import compose_bench_config
 from ssgen.callbacks.thread_budget import ThreadBudget
 from ssgen.train import build_model
 

@@ -17,12 +17,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import compose_config  # noqa: E402
 
-from ssgen.config import validate  # noqa: E402
+from ssgen.config.validation import validate  # noqa: E402
 from ssgen.errors import SSGenError  # noqa: E402
 
 
 def config_message(overrides: list[str]) -> str:
-    from ssgen.conf_files import check_group_choices
+    from ssgen.config.files import check_group_choices
 
     try:
         check_group_choices(overrides)
@@ -48,8 +48,8 @@ def lifecycle_rows() -> list[tuple[str, str]]:
     """Messages of the run lifecycle (relaunch, interrupt, failed sweep jobs), from the functions that print them."""
     from omegaconf import OmegaConf
 
-    from ssgen.results import write_results
-    from ssgen.runs import finished_message, interrupted_message, sweep_failure_lines
+    from ssgen.run.lifecycle import finished_message, interrupted_message, sweep_failure_lines
+    from ssgen.run.results import write_results
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,8 +75,8 @@ def records_rows() -> list[tuple[str, str]]:
 
     from ssgen import data
     from ssgen.io import RUN_DIR_FIX, make_dir, storage_error
-    from ssgen.runs import resume_command
-    from ssgen.stops import sweep_hint
+    from ssgen.run.lifecycle import resume_command
+    from ssgen.run.stops import sweep_hint
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,13 +140,13 @@ def records_rows() -> list[tuple[str, str]]:
 
 
 def main() -> None:
-    from ssgen.bench import main as bench
+    from benchmarks import main as bench
     from ssgen.data import load_fashion_mnist, read_idx
+    from ssgen.data.images import read_images
     from ssgen.errors import InputWarning
     from ssgen.evaluate import main as evaluate
+    from ssgen.evaluation.inception import inception_fid_metric
     from ssgen.generate import main as generate
-    from ssgen.images import read_images
-    from ssgen.inception import inception_fid_metric
     from ssgen.predict import main as predict
 
     rows: list[tuple[str, str]] = []
@@ -210,8 +210,8 @@ def main() -> None:
         cases += [(predict, [f"run={tmp_path}", f"images={good}", "invert=maybe", f"out={tmp_path / 'p.npz'}"],
                    "`ssgen-predict invert=maybe`"),
                   (generate, [f"ckpt={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
-        cases += [(bench, ["--section", "cpu_main"], "`python -m ssgen.bench --section cpu_main` (no `--out`)"),
-                  (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m ssgen.bench --concurrent 2 --compare ...`")]
+        cases += [(bench, ["--section", "cpu_main"], "`python -m benchmarks --section cpu_main` (no `--out`)"),
+                  (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m benchmarks --concurrent 2 --compare ...`")]
         cases += [(evaluate, [f"ckpt={tmp_path}", "fid_network=fancy"], "`ssgen-evaluate fid_network=fancy`"),
                   (evaluate, [f"ckpt={tmp_path}", "inception_weights=w.pth"], "`ssgen-evaluate inception_weights=...` alone")]
         for main_fn, argv, label in cases:

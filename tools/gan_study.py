@@ -26,8 +26,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import ssgen.records as records_module
-from ssgen.results import find_results, has_results, read_results
+import ssgen.reporting.records as records_module
+from ssgen.run.results import find_results, has_results, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "records" / "gan_study"
@@ -58,7 +58,7 @@ def recorded(name: str, records: Path | None = None) -> dict | None:
 
 
 def write_record(run_dir: Path, name: str, records: Path | None = None) -> Path:
-    """The committed record of a finished run (``ssgen.records.write_record``) in ``records`` (default ``RECORDS``)."""
+    """The committed record of a finished run (``ssgen.reporting.records.write_record``) in ``records`` (default ``RECORDS``)."""
     return records_module.write_record(run_dir, (records or RECORDS) / name)
 
 

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ssgen.io import save_figure  # noqa: E402
-from ssgen.results import find_results  # noqa: E402
+from ssgen.run.results import find_results  # noqa: E402
 
 
 def budget_points(sweep: str) -> dict[int, list[tuple[int, float]]]:

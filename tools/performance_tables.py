@@ -5,7 +5,7 @@
     python tools/performance_tables.py --concurrent 8      # copies for the concurrency table (default below)
 
 The device decides the section names (``cpu_main``, ``cpu_concurrency``, ``cpu_options`` or the same with
-``cuda_``), so a CPU run never replaces the GPU's tables and vice versa. Each table is one ``python -m ssgen.bench``
+``cuda_``), so a CPU run never replaces the GPU's tables and vice versa. Each table is one ``python -m benchmarks``
 process of its own (fresh memory and threads), writing its section of ``--out`` and nothing else. Run it on an
 otherwise idle machine: the bench's confidence intervals say how far to trust each figure, and a busy machine
 widens them (the bench prints a warning when it sees one).
@@ -42,7 +42,7 @@ def default_copies(kind: str) -> int:
 
 
 def commands(kind: str, out: str, copies: int) -> list[list[str]]:
-    bench = [sys.executable, "-m", "ssgen.bench", "--models", MODELS, "--out", out]
+    bench = [sys.executable, "-m", "benchmarks", "--models", MODELS, "--out", out]
     compare = [arg for option in OPTIONS[kind] for arg in ("--compare", option)]
     return [[*bench, "--section", f"{kind}_main"],
             [*bench, "--concurrent", str(copies), "--section", f"{kind}_concurrency"],

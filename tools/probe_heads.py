@@ -4,7 +4,7 @@
     python tools/probe_heads.py outputs/m1_study/conv80_seed{0,1}.ckpt --n 100 --self-training
 
 For each checkpoint (its seed read from `seed<k>` in the path), every N draws the labelled subset the data
-module draws for (N, seed), fits ``ssgen.heads.fit_svm`` (C, gamma, scaling by 5-fold CV on that subset
+module draws for (N, seed), fits ``ssgen.models.heads.fit_svm`` (C, gamma, scaling by 5-fold CV on that subset
 only) and prints the CV and test accuracy. This is what the ``svm_head`` callback does at the end of
 training, without retraining anything. That makes it a check on checkpoints trained elsewhere (e.g. on a
 GPU) and the source of their labelled-set CV.
@@ -26,9 +26,9 @@ import torch
 from sklearn.base import clone
 from sklearn.semi_supervised import SelfTrainingClassifier
 
-from ssgen.checkpoints import load_module
 from ssgen.data import load_fashion_mnist, sample_label_subset
-from ssgen.heads import classification_metrics, fit_svm, score
+from ssgen.models.checkpoints import load_module
+from ssgen.models.heads import classification_metrics, fit_svm, score
 
 
 def self_training_accuracy(svm: object, labelled: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,

@@ -6,7 +6,8 @@
 save_top_k=0)``, which in Lightning 2.6 writes ``last.ckpt`` only at the end of fit (it saves 'last' only when a
 top-k file was saved), and whose ``every_n_train_steps`` tests ``global_step % N == 0``: a GAN's global step
 grows by 1 + 1/n_critic per batch, so with ``n_critic=2`` it jumps over every third multiple of 500.
-``RecordModuleClass`` and ``CheckpointOnInterrupt`` are added to every run by ``ssgen.train``.
+``RecordModuleClass`` and ``CheckpointOnInterrupt`` are added to every run by ``ssgen.train``; every checkpoint is
+written through ``AtomicCheckpointIO`` (a temp file beside it, renamed into place).
 """
 
 from __future__ import annotations
@@ -16,16 +17,35 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from ssgen.io import RUN_DIR_FIX, atomic_write
+
 log = logging.getLogger("ssgen")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temp file beside their destination and are renamed into place: a crash never leaves a
+    half-written .ckpt, and nothing passes through the system temp dir (Lightning's own save writes the whole
+    checkpoint there first, so a small ``$TMPDIR`` fails every save whatever room the run dir has). A disk that is
+    full or read-only is one StorageError line naming the file; the previous checkpoint stays as it was."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        """Write ``checkpoint`` to ``path`` atomically. Raises StorageError (disk full, read-only dir) and, as
+        Lightning's does, TypeError for ``storage_options``."""
+        if storage_options is not None:
+            raise TypeError(f"storage_options are not supported by {type(self).__name__}")
+        # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), clear_leftovers=True, fix=RUN_DIR_FIX)
 
 
 class LastCheckpoint(Checkpoint):
     """Keep ``<dirpath>/last.ckpt`` current: at the end of every epoch, whenever the optimizer step count has
     crossed a multiple of ``every_n_train_steps`` since the last save (whatever it grows by per batch), and
-    at the end of fit. Written atomically by the trainer's checkpoint IO (ssgen.checkpoints.AtomicCheckpointIO).
+    at the end of fit. Written atomically by the trainer's checkpoint IO (``AtomicCheckpointIO``).
 
     Args:
         dirpath: the checkpoint directory (``<run_dir>/checkpoints``).

@@ -15,9 +15,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 
-from ssgen.callbacks import EndOfRunStep
-from ssgen.callbacks.confusion import log_confusion
-from ssgen.heads import classification_metrics
+from ssgen.callbacks import EndOfRunStep, log_confusion
+from ssgen.models.heads import classification_metrics
 
 log = logging.getLogger("ssgen")
 

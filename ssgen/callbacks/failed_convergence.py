@@ -32,7 +32,7 @@ Checks:
 Flagged, never failed: **partial collapse**, some classes whose samples are near-duplicates while the others
 vary (the whole-generator pixel-std check above misses it). Every epoch GenerativeMetrics logs
 ``metrics/class_spread/<class>``: the mean pairwise evaluator-feature distance of that class's samples over
-that of the class's real *training* images (``ssgen.metrics.class_spread_ratio``; about 1 for a generator
+that of the class's real *training* images (``ssgen.evaluation.metrics.class_spread_ratio``; about 1 for a generator
 as varied as the data). A class below ``partial_collapse_spread`` (default 0.5: its samples spread less
 than half as much as the real images of the class) is logged as a warning in that epoch, and the classes
 below it at the last checked epoch are named in results.json ``warnings``; every flagged epoch is in

@@ -5,7 +5,7 @@ images) and once at the end (vs test).
     ssgen-train experiment=gan method=dcgan method.callbacks.quality.every_n_epochs=2
 
 Configured in ``conf/callbacks/generative_metrics.yaml`` (shared by every GAN method as ``method.callbacks.quality``).
-The math lives in ``ssgen.metrics``, the final report in ``ssgen.scoring``; this file only decides when to compute
+The math lives in ``ssgen.evaluation.metrics``, the final report in ``ssgen.evaluation.scoring``; this file only decides when to compute
 it and what reaches results.json.
 """
 
@@ -23,8 +23,8 @@ import torch
 from ssgen.callbacks import EndOfRunStep
 from ssgen.data import FASHION_MNIST, DatasetInfo, to_pixels
 from ssgen.errors import ConfigError
-from ssgen.evaluator import Evaluator, evaluator_for
-from ssgen.metrics import (
+from ssgen.evaluation.evaluator import Evaluator, evaluator_for
+from ssgen.evaluation.metrics import (
     Reference,
     balanced_indices,
     balanced_labels,
@@ -32,7 +32,7 @@ from ssgen.metrics import (
     diversity_scores,
     evaluate_images,
 )
-from ssgen.scoring import (
+from ssgen.evaluation.scoring import (
     default_dataset,
     evaluator_fields,
     generator_report,
@@ -53,7 +53,7 @@ class GenerativeMetrics(EndOfRunStep):
     datamodule's validation holdout when it has one), logged as ``metrics/fid``, ``metrics/kid``,
     ``metrics/precision``, ``metrics/recall`` (improved P/R, k=3, in the evaluator's feature space) and, for
     conditional generators only, ``metrics/class_consistency``, ``metrics/min_class_spread`` and one
-    ``metrics/class_spread/<class>`` per class (``ssgen.metrics.class_spread_ratio``).
+    ``metrics/class_spread/<class>`` per class (``ssgen.evaluation.metrics.class_spread_ratio``).
     ModelCheckpoint(monitor="metrics/fid") and the failed-convergence detector (stalls, partial collapse)
     read them: model selection never sees the test set.
 

@@ -3,7 +3,7 @@
     ssgen-train method=m1 'method.callbacks.svm_head.n_labels=[100,600,1000,3000]'
 
 For each label budget N the ``SVMHead`` callback draws the same class-balanced subset the data module draws
-for that N and seed, then fits the heads of ``ssgen.heads`` on it (model selection by cross-validation on
+for that N and seed, then fits the heads of ``ssgen.models.heads`` on it (model selection by cross-validation on
 the N labelled images only) and scores them once on the 10k test set. Configured in
 ``conf/callbacks/svm_head.yaml`` (``method.callbacks.svm_head``).
 """
@@ -19,12 +19,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ssgen.callbacks import EndOfRunStep
-from ssgen.callbacks.confusion import log_confusion
+from ssgen.callbacks import EndOfRunStep, log_confusion
 from ssgen.data import dataset_info, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
-from ssgen.heads import fit_label_spreading, fit_svm, predict, save_svm, score
 from ssgen.io import atomic_write, atomic_write_json
+from ssgen.models.heads import fit_label_spreading, fit_svm, predict, save_svm, score
 from ssgen.models.m1 import ACTIVE_UNIT_STD
 
 log = logging.getLogger("ssgen")

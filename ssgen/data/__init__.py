@@ -7,15 +7,14 @@ indexed out of one tensor.
     dataset_info("mnist").class_names                       # ('0', '1', ..., '9')
 
 One concern a module:
-    info.py     DatasetInfo (classes, image shape, names, where the files come from) and dataset_info(name)
-    sets/       one module per data set: fashion_mnist.py, mnist.py, kmnist.py (each defines INFO)
-    idx.py      reading, writing and digesting IDX files
-    files.py    finding a set's four files (data.root, $SSGEN_DATA, a system package, a torchvision download),
-                identifying them (results.json ``data``) and loading them as uint8 tensors
+    sets/       DatasetInfo (classes, image shape, names, where the files come from), dataset_info(name), and one
+                module per data set: fashion_mnist.py, mnist.py, kmnist.py (each defines INFO)
+    files.py    finding a set's four IDX files (data.root, $SSGEN_DATA, a system package, a torchvision download),
+                identifying them (results.json ``data``), reading, writing and digesting IDX files
     labels.py   class names, data.n_labels, the class-balanced label draw and the holdouts
-    batches.py  to_pixels and TensorBatches (batches cut out of in-memory tensors)
-    devices.py  data.device_resident: the tensors on the training device or on the host
-    module.py   FashionMNISTDataModule, the LightningDataModule (``dataset`` picks the set)
+    module.py   FashionMNISTDataModule, the LightningDataModule (``dataset`` picks the set); the batches cut out of
+                in-memory tensors (TensorBatches, to_pixels) and where they live (data.device_resident)
+    images.py   image files, folders and globs made Fashion-MNIST-like (imported on its own: ssgen.data.images)
 
 ``SSGEN_DATA`` is the default data dir of every command (ssgen-evaluate, figures, evaluator training);
 ``ssgen-train`` sets it from ``data.root``, so loads that never see the config find the same files.
@@ -25,22 +24,21 @@ The names below are what ``ssgen.data`` exported as one module; the Fashion-MNIS
 
 from __future__ import annotations
 
-from ssgen.data.batches import TensorBatches, to_pixels
-from ssgen.data.devices import DEVICE_RESIDENT_CHOICES, parse_device_resident, resident_device
 from ssgen.data.files import (
     ALLOW_UNKNOWN_HINT,
     DATA_ENV,
     IDX_FILES,
     data_record,
+    decoded_md5,
     find_files,
     identify,
     load_dataset,
     load_fashion_mnist,
     load_files,
     locate_files,
+    read_idx,
+    write_idx,
 )
-from ssgen.data.idx import decoded_md5, read_idx, write_idx
-from ssgen.data.info import DatasetInfo, dataset_info, dataset_names
 from ssgen.data.labels import (
     class_index,
     holdout_split,
@@ -50,7 +48,15 @@ from ssgen.data.labels import (
     split_labelled,
     stratified_holdout,
 )
-from ssgen.data.module import FashionMNISTDataModule
+from ssgen.data.module import (
+    DEVICE_RESIDENT_CHOICES,
+    FashionMNISTDataModule,
+    TensorBatches,
+    parse_device_resident,
+    resident_device,
+    to_pixels,
+)
+from ssgen.data.sets import DatasetInfo, dataset_info, dataset_names
 from ssgen.data.sets.fashion_mnist import DEBIAN_DIR
 from ssgen.data.sets.fashion_mnist import INFO as FASHION_MNIST
 

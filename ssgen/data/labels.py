@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssgen.data.info import DatasetInfo
+from ssgen.data.sets import DatasetInfo
 from ssgen.data.sets.fashion_mnist import INFO as FASHION_MNIST
 from ssgen.errors import ConfigError
 

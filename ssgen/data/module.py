@@ -5,11 +5,16 @@
     dm = FashionMNISTDataModule(dataset="mnist", root="data/mnist")           # any set of ssgen/data/sets
     images, labels = next(iter(dm.labelled_dataloader()))   # (100, 1, 28, 28) float, (100,) int64
     dm.info                                                  # its DatasetInfo: classes, image shape, names
+
+Batches are cut out of in-memory uint8 tensors (``TensorBatches``; ``to_pixels``: uint8 -> float in the method's
+range), and ``data.device_resident`` decides where the tensors live during a fit (``resident_device``: the
+training device, unless the set would crowd it, or the host).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from ssgen.data.batches import TensorBatches
-from ssgen.data.devices import parse_device_resident, resident_device
 from ssgen.data.files import identify, load_files, locate_files
-from ssgen.data.info import dataset_info
 from ssgen.data.labels import (
     holdout_split,
     parse_n_labels,
@@ -28,8 +30,116 @@ from ssgen.data.labels import (
     split_labelled,
     stratified_holdout,
 )
+from ssgen.data.sets import dataset_info
 from ssgen.errors import ConfigError
 from ssgen.io import atomic_write_text
+
+
+def to_pixels(images: torch.Tensor, pixel_range: str) -> torch.Tensor:
+    """uint8 (N, H, W) -> float (N, 1, H, W) in [0, 1] ('unit') or [-1, 1] ('symmetric')."""
+    x = images.unsqueeze(1).float().div_(255.0)
+    if pixel_range == "symmetric":
+        x = x.mul_(2.0).sub_(1.0)
+    elif pixel_range != "unit":
+        raise ConfigError(f"data.pixel_range={pixel_range!r} is unknown; use 'unit' ([0,1], VAE) or 'symmetric' ([-1,1], GANs)")
+    return x
+
+
+class TensorBatches:
+    """Batches sliced out of in-memory tensors: no per-sample ``__getitem__``, no collate, no workers.
+
+    Yields ``(images, labels)`` with images ``(B, 1, H, W)`` float and labels ``(B,)`` int64
+    (``labels`` is None for the unlabelled stream, so a label can never leak into an unsupervised loss).
+    The shuffle order of epoch ``e`` is a pure function of ``(seed, e)``; ``state_dict`` records the
+    epoch and the batches already served, so Lightning can resume mid-epoch at the next batch.
+    Under DDP each rank takes every ``world_size``-th index of the same permutation.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        batch_size: int,
+        pixel_range: str = "unit",
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.images, self.labels = images, labels
+        self.batch_size, self.pixel_range = batch_size, pixel_range
+        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.rank, self.world_size = 0, 1
+        self.epoch, self._served = -1, 0  # the epoch being served and how many of its batches went out
+        self._resume: tuple[int, int] | None = None
+
+    def _n_local(self) -> int:
+        # every rank gets the same count (padded like DistributedSampler): unequal batch counts hang DDP
+        return -(-len(self.images) // self.world_size)
+
+    def __len__(self) -> int:
+        n = self._n_local()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        # Each iter() is a new epoch (also when Lightning stops early with limit_train_batches),
+        # unless a checkpoint's state asks to finish an interrupted one first.
+        epoch, start = self._resume if self._resume is not None else (self.epoch + 1, 0)
+        if start >= len(self):
+            epoch, start = epoch + 1, 0
+        self._resume, self.epoch, self._served = None, epoch, start
+        n = len(self.images)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        if self.world_size > 1:  # wrap the first few indices around so the order splits evenly
+            order = torch.cat([order, order[: self._n_local() * self.world_size - n]])
+        order = order[self.rank :: self.world_size].to(self.images.device)
+        for batch in range(start, len(self)):
+            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            self._served = batch + 1
+            images = to_pixels(self.images[index], self.pixel_range)
+            yield images, (None if self.labels is None else self.labels[index].long())
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "served": self._served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = (state["epoch"], state["served"])
+
+
+DEVICE_RESIDENT_CHOICES = ("auto", "true", "false")
+
+
+def parse_device_resident(value: Any) -> str:
+    """``data.device_resident`` as 'auto', 'true' or 'false' (YAML booleans accepted). Raises ConfigError."""
+    text = str(value).strip().lower()
+    if text not in DEVICE_RESIDENT_CHOICES:
+        raise ConfigError(f"data.device_resident={value!r} is unknown; use auto (the data set on the GPU when training "
+                          "on one), true (always on the training device) or false (on the host, batches copied per step)")
+    return text
+
+
+def resident_device(setting: str, device: torch.device, nbytes: int = 0) -> torch.device | None:
+    """Where a stream's tensors live for ``data.device_resident=setting`` on a run training on ``device``.
+
+    'true': on ``device``. On a GPU the whole set (Fashion-MNIST's 60k training images: 47 MB of uint8) is
+    copied once, and batches are then cut and converted there, with no host-to-device copy and no host sync per
+    step. 'auto': the same, unless the ``nbytes`` of the stream would take more than a quarter of the GPU's free
+    memory (never for this data set; a guard for a small MIG slice shared with other jobs). 'false': None, the
+    tensors stay on the host and Lightning copies each float batch to the device (4 bytes a pixel, not 1). On the
+    CPU every setting leaves the same tensors in place; 'true' and 'false' still take their own code path, which
+    is what the tests compare.
+    """
+    setting = parse_device_resident(setting)
+    if setting == "false":
+        return None
+    if setting == "auto" and device.type == "cuda" and nbytes:
+        free, _ = torch.cuda.mem_get_info(device)
+        if nbytes > free // 4:
+            return None
+    return device
 
 
 class FashionMNISTDataModule(L.LightningDataModule):

@@ -84,21 +84,21 @@ class ConditionalGAN(L.LightningModule):
     """
 
     hp_metric_names = ("fid", "kid", "class_consistency")
-    # what the run needs around the module (ssgen.config.MethodConfig): labelled images in [-1, 1] (tanh)
+    # what the run needs around the module (ssgen.config.schemas.MethodConfig): labelled images in [-1, 1] (tanh)
     family, pixel_range, train_stream, batch_size = "gan", "symmetric", "labelled", 64
     # data.n_labels unless set: every labelled training image (the study's data), so `method=dcgan` alone
     # trains the study's model; M1's 100 would give 2 batches an epoch
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights: faster on a CPU with native bf16 and no worse in
     # FID at the study's budget (the step times: docs/performance.md; the same-seed FID pairs: docs/design/gans.md);
-    # ssgen.precision.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
+    # ssgen.run.lifecycle.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
     default_precision = "bf16-mixed"
     # critic norms this method cannot train with, each with why (check_config refuses them, naming the others)
     refused_critic_norms: dict[str, str] = {}
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Refuse values that type-check but cannot train (``ssgen.config.validate`` calls this)."""
+        """Refuse values that type-check but cannot train (``ssgen.config.validation.validate`` calls this)."""
         method = cfg.method
         hint = f"the paper's default for {method.name} is in conf/method/{method.name}.yaml"
         positive(method.lr_generator, "method.lr_generator", hint)

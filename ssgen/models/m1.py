@@ -47,7 +47,7 @@ class M1VAE(L.LightningModule):
     """
 
     hp_metric_names = ("test_accuracy", "raw_pixel_accuracy")
-    # what the run needs around the module (ssgen.config.MethodConfig): the paper's minibatch of 100
+    # what the run needs around the module (ssgen.config.schemas.MethodConfig): the paper's minibatch of 100
     family, pixel_range, train_stream, batch_size = "vae", "unit", "unlabelled", 100
     # as many conv-VAE epochs as fit the default run (the heads at four N included) in about 8 minutes on an idle
     # 2-core CPU: longer training raised the heads' CV accuracy, and M1 + SVM with it (docs/results.md)
@@ -55,7 +55,7 @@ class M1VAE(L.LightningModule):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Refuse values that type-check but cannot train (``ssgen.config.validate`` calls this)."""
+        """Refuse values that type-check but cannot train (``ssgen.config.validation.validate`` calls this)."""
         method = cfg.method
         positive(method.lr, "method.lr", "the paper uses 3e-4")
         if method.kl_weight < 0:

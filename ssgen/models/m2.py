@@ -39,12 +39,11 @@ import torch.nn.functional as F
 import torchvision
 from omegaconf import DictConfig
 
-from ssgen.conf_files import arch_specs
 from ssgen.data import dataset_info, parse_n_labels, to_pixels
 from ssgen.errors import ConfigError, positive
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
 from ssgen.models import make_optimizer
-from ssgen.models.loading import check_file, load_module
+from ssgen.models.checkpoints import check_file, load_module
 from ssgen.models.m1 import M1VAE
 from ssgen.nets import build_network
 
@@ -68,14 +67,14 @@ class M2(L.LightningModule):
 
     hp_metric_names = ("test_accuracy",)
     head_key = "m2"
-    # what the run needs around the module (ssgen.config.MethodConfig): 100 unlabelled images per step
+    # what the run needs around the module (ssgen.config.schemas.MethodConfig): 100 unlabelled images per step
     family, pixel_range, train_stream, batch_size = "semi", "unit", "unlabelled", 100
     likelihood = "bernoulli"  # the arch's decoder must model pixels
     selects_on_labelled_holdout = True  # data.labelled_holdout > 0 makes a selection run (no test score)
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        """Refuse values that type-check but cannot train (``ssgen.config.validate`` calls this)."""
+        """Refuse values that type-check but cannot train (``ssgen.config.validation.validate`` calls this)."""
         method = cfg.method
         positive(method.lr, "method.lr", "the paper uses 3e-4")
         positive(method.alpha_factor, "method.alpha_factor", "the paper uses 0.1")
@@ -84,10 +83,12 @@ class M2(L.LightningModule):
         positive(method.labelled_batch_size, "method.labelled_batch_size", "use e.g. 100")
         if parse_n_labels(cfg.data.n_labels, info=dataset_info(cfg.data.get("dataset", "fashion_mnist"))) == 0:
             raise ConfigError(f"method={method.name} is semi-supervised but data.n_labels=0; use e.g. data.n_labels=100")
-        if decoder_likelihood(cfg.arch) != cls.likelihood:
-            matching = [name for name, spec in arch_specs(cls.family).items() if decoder_likelihood(spec) == cls.likelihood]
-            raise ConfigError(f"method={method.name} needs arch={' or '.join(matching)} (its likelihood matches the "
-                              f"method), not arch={cfg.arch.name}")
+
+    @classmethod
+    def fits_arch(cls, spec: Any) -> bool:
+        """Whether an arch of the method's family suits it: its decoder models this method's likelihood (Bernoulli
+        pixels for M2, Gaussian M1 latents for M1+M2). ``ssgen.config.validation`` names the archs that do."""
+        return decoder_likelihood(spec) == cls.likelihood
 
     def __init__(self, arch: dict[str, Any], lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None,
                  labelled_batch_size: int = 100, binarize: bool = True, dataset: str = "fashion_mnist") -> None:

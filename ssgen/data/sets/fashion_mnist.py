@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssgen.data.info import DatasetInfo
+from ssgen.data.sets import DatasetInfo
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # the Debian package dataset-fashion-mnist
 

@@ -7,7 +7,7 @@ Unverified as MNIST is (ssgen/data/sets/mnist.py): digests recorded, not checked
 
 from __future__ import annotations
 
-from ssgen.data.info import DatasetInfo
+from ssgen.data.sets import DatasetInfo
 
 INFO = DatasetInfo(
     name="kmnist",

@@ -8,7 +8,7 @@ Unverified: ssgen knows no digests of MNIST's decoded files, so it records the d
 
 from __future__ import annotations
 
-from ssgen.data.info import DatasetInfo
+from ssgen.data.sets import DatasetInfo
 
 INFO = DatasetInfo(
     name="mnist",

@@ -1,0 +1,147 @@
+"""The two arms: the project's Lightning path (``LightningArm``) and a hand-written loop (``PlainArm``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig
+
+from benchmarks.config import autocast_context
+from benchmarks.measure import Measurement, Window, WindowCallback, WindowProbe
+from ssgen import losses
+from ssgen.callbacks.checkpointing import AtomicCheckpointIO
+from ssgen.config.schemas import to_plain
+from ssgen.data import TensorBatches
+from ssgen.run.build import build_callbacks, build_model
+
+
+class LightningArm:
+    """The project's own path: LightningModule + DataModule + Trainer from the composed config."""
+
+    def __init__(self, cfg: DictConfig, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.datamodule = hydra.utils.instantiate(cfg.data)
+        self.model = build_model(cfg)
+        if cfg.compile:  # as ssgen.train.fit_once does
+            self.model = torch.compile(self.model)
+        self.batch_size = int(cfg.data.batch_size)
+
+    def _trainer(self, callbacks: list[L.Callback], n_batches: int) -> L.Trainer:
+        run_dir = Path(self.cfg.run_dir)
+        logger = hydra.utils.instantiate(self.cfg.logger, save_dir=str(run_dir)) if self.cfg.logger else False
+        kwargs = to_plain(self.cfg.trainer)
+        kwargs.update(max_epochs=1, max_steps=-1, limit_train_batches=n_batches, limit_val_batches=0,
+                      enable_model_summary=False, devices=1,
+                      accelerator="gpu" if self.device.type == "cuda" else "cpu")
+        kwargs.pop("strategy", None)  # one device: a DDP config would otherwise spawn processes
+        # ssgen.run.build.build_trainer's checkpoint IO plugin (the checkpoint save is part of the epoch end)
+        plugins = [AtomicCheckpointIO()]
+        return L.Trainer(**kwargs, callbacks=[*callbacks, *build_callbacks(self.cfg)], logger=logger,
+                         default_root_dir=str(run_dir), plugins=plugins)
+
+    def measure(self, warmup: int, n: int, probe: WindowProbe | None = None) -> Measurement:
+        window = Window(warmup, n, self.device, probe)
+        timer = WindowCallback(window)
+        began = time.perf_counter()
+        trainer = self._trainer([timer], warmup + n + 1)
+        # the progress bar writes to stdout, Lightning's warnings to stderr: both still run, unseen
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
+            trainer.fit(self.model, datamodule=self.datamodule)
+        ended = time.perf_counter()
+        result = window.result(self.batch_size)
+        # everything but the batches: Trainer construction, fit start, the epoch end (last.ckpt, image grids)
+        batch_seconds = (warmup + n + 1) * self.batch_size / result.images_per_s
+        result.fixed_s = max(0.0, (ended - began) - batch_seconds)
+        self.last_trainer = trainer
+        return result
+
+    def checkpoint_seconds(self) -> float:
+        """One ``save_checkpoint`` (what ModelCheckpoint does each epoch and every ``every_n_train_steps``)."""
+        path = Path(self.cfg.run_dir) / "bench_timing.ckpt"
+        began = time.perf_counter()
+        self.last_trainer.save_checkpoint(path)
+        seconds = time.perf_counter() - began
+        path.unlink(missing_ok=True)
+        return seconds
+
+
+class PlainArm:
+    """A hand-written loop over the same networks, optimizers, batches and update schedule."""
+
+    def __init__(self, cfg: DictConfig, datamodule: L.LightningDataModule, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.module = build_model(cfg).to(device)
+        self.module.train()
+        self.batch_size = int(cfg.data.batch_size)
+        self.autocast = autocast_context(cfg, device)
+        datamodule.setup("fit")
+        labelled = cfg.method.train_stream == "labelled"
+        split = "labelled" if labelled else "unlabelled"
+        labels = datamodule.labels(split).to(device) if labelled else None
+        self.loader = TensorBatches(datamodule.images(split).to(device), labels, self.batch_size,
+                                    str(cfg.method.pixel_range), shuffle=True, seed=int(cfg.seed))
+        self._batches = self._forever()
+        self.family = str(cfg.method.family)
+        if self.family == "vae":
+            self.optimizer = self.module.configure_optimizers()
+            self.forward = torch.compile(self.module) if cfg.compile else self.module
+            self.step = self._vae_step
+        else:
+            self.optimizer_generator, self.optimizer_critic = self.module.configure_optimizers()
+            self.batches_seen = 0
+            self.step = self._gan_step
+
+    def _forever(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        while True:
+            yield from self.loader
+
+    def _vae_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+        hparams = self.module.hparams
+        with self.autocast():
+            target = torch.bernoulli(images) if hparams.binarize else images
+            logits, mean, log_var = self.forward(images)
+            loss, _, _ = losses.negative_elbo(logits, target, mean, log_var, hparams.kl_weight)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def _gan_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+        """ConditionalGAN's schedule, written out: the method's own losses (ssgen.losses via its critic_loss /
+        generator_loss) and after_critic_step (weight clipping), without Lightning around them."""
+        module, hparams = self.module, self.module.hparams
+        generator, critic = module.generator, module.critic
+        with self.autocast():
+            noise = torch.randn(len(real), module.latent_dim, device=self.device)
+            with torch.no_grad():
+                fake = generator(noise, labels)
+            real_scores, fake_scores = critic(real, labels), critic(fake, labels)
+            loss, _ = module.critic_loss(real, fake, labels, real_scores, fake_scores)
+            self.optimizer_critic.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer_critic.step()
+            module.after_critic_step()
+            self.batches_seen += 1
+            if self.batches_seen % hparams.n_critic == 0:
+                noise = torch.randn(len(labels), module.latent_dim, device=self.device)
+                critic.requires_grad_(False)  # no weight gradients for the critic: only the input gradient flows
+                generator_loss = module.generator_loss(critic(generator(noise, labels), labels))
+                self.optimizer_generator.zero_grad(set_to_none=True)
+                generator_loss.backward()
+                self.optimizer_generator.step()
+                critic.requires_grad_(True)
+
+    def measure(self, warmup: int, n: int, probe: WindowProbe | None = None) -> Measurement:
+        window = Window(warmup, n, self.device, probe)
+        for index in range(warmup + n + 1):
+            window.at_batch(index)
+            if index == warmup + n:
+                break
+            self.step(*next(self._batches))
+        return window.result(self.batch_size)

@@ -1,0 +1,489 @@
+"""ssgen-study: the CS5787 write-up's whole study in one resumable command (Q1, Q4 M1 and M1+M2, Q5 GANs).
+
+    ssgen-study writeup --budget quick                 # every part reduced, 1 seed (what it took: docs/writeup.md)
+    ssgen-study writeup --budget full                  # the write-up's budget, 3 seeds (the GANs: committed records)
+    ssgen-study writeup --budget quick --dry-run       # what each part runs, what is done, what is next
+    ssgen-study writeup --budget full --parts m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
+    ssgen-report writeup outputs/writeup/quick/records --out docs/writeup.md
+
+Each part but Q1 is one Hydra multirun of ``ssgen-train`` (so composition, overrides and launchers apply) into a
+fixed sweep dir, ``<dir>/<part>``, with job dirs named by what they vary (``seed0``, ``n100_seed0``,
+``wgan_gp_dcgan_softplus_seed0``). Relaunching the same command launches only the jobs that have not ended (``ok``,
+or ``failed`` after training, e.g. a failed convergence): a finished job is not touched, an interrupted or killed one
+resumes from its last.ckpt (ssgen-train's run lifecycle, ssgen.run.lifecycle), a crashed one runs again. A job the sweep dir
+does not hold but ``--records`` does counts as ended, so the committed page's command retrains nothing. After each part, every ended job is copied as a small record (ssgen.reporting.records:
+results.json, curves.csv, samples) into ``--records`` (default ``<dir>/records``), with ``study.json`` saying the
+budget; ``ssgen-report writeup <records>`` renders the page from these alone.
+
+Overrides after the options go to every ssgen-train part; ``<part>:key=value`` to one part only (``m1:``,
+``m1_m2:``, ``gan:``). Budgets (``BUDGETS``) only shrink or grow how long things train: the M1 recipe is whatever
+``ssgen-train`` does by default, the GANs are ``experiment=gan`` (10 epochs, restarts on), M1+M2 is
+``experiment=m2_study method=m1_m2`` on the M1 run of the same seed. The full budget counts a GAN job as ended when
+``docs/records/gan_study/<job>`` holds its record (tools/gan_study.py made those at exactly this budget), so it
+does not retrain hours of GANs. On a GPU, several jobs share the device with the joblib launcher:
+``ssgen-study writeup --budget full trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssgen.errors import ConfigError, SSGenError, print_output
+from ssgen.io import atomic_write_json
+from ssgen.run.results import is_failed, is_ok, read_results, results_path
+
+ROOT = Path(__file__).resolve().parents[2]
+# The GAN study's committed records (tools/gan_study.py, 3 seeds x 10 epochs, experiment=gan): the full budget's Q5
+COMMITTED_GAN_RECORDS = ROOT / "docs" / "records" / "gan_study"
+MANIFEST = "study.json"
+PARTS = ("q1", "m1", "m1_m2", "gan")
+PART_TITLES = {"q1": "Q1: KL, JS and W1 on two parallel lines", "m1": "Q4: M1 + RBF-SVM",
+               "m1_m2": "Q4: M1 + M2", "gan": "Q5: class-conditional GANs on arch A and B"}
+GAN_METHODS = ("dcgan", "wgan_clip", "wgan_gp")
+GAN_ARCHS = ("dcgan", "dcgan_softplus")  # the write-up's arch A and arch B
+WRITEUP_N = (100, 600, 1000, 3000)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each part trains; nothing here changes what a model is (see the module docstring).
+
+    ``theory``: keyword arguments of ``ssgen.reporting.theory.sweep`` plus ``n_theta``; ``m1`` / ``m1_m2`` / ``gan``:
+    ssgen-train overrides of that part; ``gan_records``: accept ``COMMITTED_GAN_RECORDS`` for GAN jobs."""
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    n_labels: tuple[int, ...] = WRITEUP_N
+    theory: dict[str, Any] = field(default_factory=lambda: {"n_theta": 21, "n_samples": 400, "critic_steps": 300})
+    m1: tuple[str, ...] = ()
+    m1_m2: tuple[str, ...] = ("experiment=m2_study",)
+    gan: tuple[str, ...] = ("experiment=gan",)
+    gan_records: bool = False
+
+
+# Every budget in one place. What the quick budget took, as ssgen-study's own clock measured it (study.json
+# elapsed_s), is QUICK_MEASURED: the write-up page quotes it. Re-measure on an idle 2-core CPU and update it.
+QUICK_MEASURED = ("measured 2026-12-04 on an idle 2-core CPU, ssgen-study's own clock: 16.0 min in all, with Q1 "
+                  "0.3 min, M1 3.4 min (5 epochs, then the heads at the four N), M1 + M2 6.5 min (4 runs) and the "
+                  "GANs 5.9 min (6 runs of 300 batches); 2.6 min of the GANs' time trained the evaluator behind FID, "
+                  "which is cached for later runs")
+BUDGETS = {
+    "full": Budget("full", "the write-up's budget: M1 as ssgen-train's default, M1+M2 10 epochs, GANs 10 epochs "
+                   "with restarts, 3 seeds each", seeds=(0, 1, 2), gan_records=True),
+    "quick": Budget("quick", "every part reduced, 1 seed: M1 5 epochs, M1+M2 2 epochs, GANs 1 epoch of 300 "
+                    "batches; the numbers show the pipeline, not the write-up's",
+                    seeds=(0,), m1=("trainer.max_epochs=5",),
+                    m1_m2=("experiment=m2_study", "trainer.max_epochs=2"),
+                    gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=300")),
+    "debug": Budget("debug", "seconds per part, for tests: a few batches, N = 100 only, small GANs",
+                    seeds=(0,), n_labels=(100,), theory={"n_theta": 5, "n_samples": 100, "critic_steps": 20},
+                    m1=("trainer.max_epochs=1", "+trainer.limit_train_batches=5", "method.callbacks.svm_head.cv_folds=2",
+                        "method.callbacks.svm_head.n_unlabelled=500", "trainer.enable_progress_bar=false"),
+                    m1_m2=("experiment=m2_study", "trainer.max_epochs=1", "+trainer.limit_train_batches=5",
+                           "trainer.enable_progress_bar=false"),
+                    gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
+                         "++arch.networks.generator.width=8", "++arch.networks.critic.width=8",
+                         "method.callbacks.quality.n_samples=100", "method.callbacks.quality.final_n_samples=200",
+                         "trainer.enable_progress_bar=false")),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One multirun part: its fixed overrides, the axes it sweeps (key, values), and how a job dir is named."""
+
+    name: str
+    overrides: tuple[str, ...]
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+    subdir: str  # hydra.sweep.subdir: an interpolation of the axes, e.g. seed${seed}
+    # Axes given one value per multirun: Hydra composes a multirun's base config without its swept choices, so an
+    # override of a method's own keys (method.callbacks.quality.*) fails unless the method is fixed in that launch.
+    fixed: tuple[str, ...] = ()
+
+    def job_name(self, values: tuple[Any, ...]) -> str:
+        """The job dir name of one point of the axes (what ``subdir`` resolves to)."""
+        name = self.subdir
+        for (key, _), value in zip(self.axes, values, strict=True):
+            name = name.replace("${" + {"method": "method.name", "arch": "arch.name"}.get(key, key) + "}", str(value))
+        return name
+
+    def jobs(self) -> list[tuple[Any, ...]]:
+        """Every point of the axes, in sweep order."""
+        return list(itertools.product(*(values for _, values in self.axes)))
+
+
+def parts(budget: Budget, run_dir: str | Path) -> dict[str, Part]:
+    """The multirun parts of ``budget`` with their sweep dirs under ``run_dir`` (M1+M2 reads M1's job dirs)."""
+    seeds = budget.seeds
+    n_list = "[" + ",".join(map(str, budget.n_labels)) + "]"
+    m1_dir = f"{run_dir}/m1"
+    return {
+        "m1": Part("m1", (*budget.m1, f"label_budgets={n_list}"), (("seed", seeds),), "seed${seed}"),
+        "m1_m2": Part("m1_m2", (*budget.m1_m2, "method=m1_m2", f"method.m1_checkpoint={m1_dir}/seed${{seed}}"),
+                      (("data.n_labels", budget.n_labels), ("seed", seeds)), "n${data.n_labels}_seed${seed}"),
+        "gan": Part("gan", budget.gan, (("method", GAN_METHODS), ("arch", GAN_ARCHS), ("seed", seeds)),
+                    "${method.name}_${arch.name}_seed${seed}", fixed=("method",)),
+    }
+
+
+def part_overrides(overrides: list[str], part: str) -> list[str]:
+    """The user's overrides that apply to ``part``: the unprefixed ones, then ``<part>:...`` ones without the prefix."""
+    chosen = []
+    for override in overrides:
+        prefix, rest = part_prefix(override)
+        if prefix not in PARTS:
+            chosen.append(override)
+        elif prefix == part:
+            chosen.append(rest)
+    return chosen
+
+
+def part_prefix(override: str) -> tuple[str | None, str]:
+    """``m1:key=value`` -> ``("m1", "key=value")``; an override without a prefix -> ``(None, override)``. The prefix
+    is what precedes a ':' that comes before the '=' (a value may hold ':': ``+trainer.max_time=00:00:04:00``)."""
+    prefix, sep, rest = override.partition(":")
+    return (prefix, rest) if sep and "=" not in prefix else (None, override)
+
+
+def sweep_overrides(part: Part, run_dir: str | Path, axes: tuple[tuple[str, tuple[Any, ...]], ...],
+                    extra: list[str]) -> list[str]:
+    """ssgen-train's arguments (after ``-m``) for the jobs ``axes`` span."""
+    return [*part.overrides, *(f"{key}={','.join(map(str, values))}" for key, values in axes),
+            f"hydra.sweep.dir={run_dir}/{part.name}", f"hydra.sweep.subdir={part.subdir}", *extra]
+
+
+# Overrides that change how a job runs, not what it computes: a relaunch may add or drop them (threads, launcher)
+RUN_ONLY_OVERRIDES = ("torch_threads=", "hydra/launcher=", "hydra.launcher.", "trainer.enable_progress_bar=")
+
+
+def result_overrides(overrides: list[str]) -> list[str]:
+    """``overrides`` minus the ``RUN_ONLY_OVERRIDES`` (with or without a ``<part>:`` prefix): what makes two launches
+    the same study for ``Study.check_same_study``."""
+    def body(word: str) -> str:
+        prefix, rest = part_prefix(word)
+        return (rest if prefix in PARTS else word).lstrip("+~")
+
+    return [word for word in overrides if not body(word).startswith(RUN_ONLY_OVERRIDES)]
+
+
+def command_line(arguments: list[str]) -> str:
+    """The shell form of ``ssgen-train -m <arguments>`` (what the page quotes; ``${...}`` kept literal)."""
+    return " ".join(["ssgen-train", "-m", *(shlex.quote(argument) for argument in arguments)])
+
+
+def ended(run_dir: Path) -> bool:
+    """A job that ran to its end: ``ok``, or ``failed`` after training (a failed convergence after its restarts, a
+    failed end-of-run step: results, which ssgen-train marks with ``failed_runs``). A crash (``failed: <Error>``
+    without ``failed_runs``: a bad value, a missing file, a backend error) has not ended: it is relaunched."""
+    results = read_results(run_dir)
+    return results is not None and (is_ok(results) or (is_failed(results) and "failed_runs" in results))
+
+
+def covering_launches(axes: tuple[tuple[str, tuple[Any, ...]], ...], pending: set[tuple[Any, ...]],
+                      fixed: tuple[str, ...] = ()) -> list[tuple[tuple[str, tuple[Any, ...]], ...]]:
+    """Few multiruns that launch exactly the ``pending`` jobs: the whole grid when all are pending (one sweep, so a
+    parallel launcher sees every job), else split on the first axis until each piece is a grid of its own. Axes
+    named in ``fixed`` take one value per multirun."""
+    if not pending:
+        return []
+    spans = tuple((key, tuple(v for v in values if any(job[i] == v for job in pending)))
+                  for i, (key, values) in enumerate(axes))
+    unfixed = next((i for i, (key, values) in enumerate(spans) if key in fixed and len(values) > 1), None)
+    if unfixed is None and len(pending) == math.prod(len(values) for _, values in spans):
+        return [spans]
+    axis = unfixed if unfixed is not None else next(i for i, (_, values) in enumerate(spans) if len(values) > 1)
+    launches = []
+    for value in spans[axis][1]:
+        one = tuple((key, (value,) if i == axis else values) for i, (key, values) in enumerate(spans))
+        launches += covering_launches(one, {job for job in pending if job[axis] == value}, fixed)
+    return launches
+
+
+# ------------------------------------------------------------------------------------------------ the study
+class Study:
+    """The write-up study of one budget: its run dir, records dir and the user's overrides."""
+
+    def __init__(self, budget: str, run_dir: str | Path | None = None, records: str | Path | None = None,
+                 overrides: list[str] | None = None) -> None:
+        if budget not in BUDGETS:
+            raise ConfigError(f"--budget {budget} is unknown; choose one of: {', '.join(BUDGETS)}")
+        self.budget = BUDGETS[budget]
+        self.run_dir = Path(run_dir or f"outputs/writeup/{budget}")
+        self.records = Path(records) if records else self.run_dir / "records"
+        self.overrides = list(overrides or [])
+        self.parts = parts(self.budget, self.run_dir)
+
+    # --------------------------------------------------------------------------------- jobs and their state
+    def committed_record(self, part: str, name: str) -> Path | None:
+        """The committed record that stands for this job at this budget (the full GAN study), or None."""
+        if part == "gan" and self.budget.gan_records and ended(COMMITTED_GAN_RECORDS / name):
+            return COMMITTED_GAN_RECORDS / name
+        return None
+
+    def recorded(self, part: str, name: str) -> bool:
+        """Whether this job's record is in ``--records`` (an ended job of this study: ``check_same_study`` keeps a
+        records dir to one budget and one set of overrides) or a committed record stands for it."""
+        return ended(self.records / part / name) or self.committed_record(part, name) is not None
+
+    def is_pending(self, part: str, name: str) -> bool:
+        """A job the sweep dir holds is pending until it ends there (an interrupted one resumes); one it does not
+        hold is pending unless recorded, so the committed page's study command on a fresh clone retrains nothing
+        and overwrites no record."""
+        run = self.run_dir / part / name
+        return not ended(run) if run.exists() else not self.recorded(part, name)
+
+    def pending(self, part: str) -> set[tuple[Any, ...]]:
+        """The jobs of ``part`` that have neither ended in the sweep dir nor a record standing for them."""
+        spec = self.parts[part]
+        return {job for job in spec.jobs() if self.is_pending(part, spec.job_name(job))}
+
+    def blocked(self, part: str, jobs: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+        """M1+M2 jobs whose seed has no finished M1 run in the sweep dir to start from (launched once it has; an
+        M1 record holds no checkpoint)."""
+        if part != "m1_m2":
+            return set()
+        m1 = self.parts["m1"]
+        return {job for job in jobs if not is_ok(read_results(self.run_dir / "m1" / m1.job_name((job[1],))) or {})}
+
+    def launches(self, part: str) -> list[list[str]]:
+        """ssgen-train arguments (after ``-m``) of each multirun that would run now, for the pending jobs."""
+        spec = self.parts[part]
+        pending = self.pending(part)
+        pending -= self.blocked(part, pending)
+        extra = part_overrides(self.overrides, part)
+        return [sweep_overrides(spec, self.run_dir, axes, extra)
+                for axes in covering_launches(spec.axes, pending, spec.fixed)]
+
+    def job_names(self, part: str, arguments: list[str]) -> list[str]:
+        """The job dirs a launch's ``arguments`` (from ``launches``) make: the axes' values it gives."""
+        spec = self.parts[part]
+        given = dict(word.split("=", 1) for word in arguments if "=" in word)
+        spans = [given.get(key, ",".join(map(str, values))).split(",") for key, values in spec.axes]
+        return [spec.job_name(tuple(job)) for job in itertools.product(*spans)]
+
+    def command(self, part: str) -> str:
+        """The command(s) that make every job of ``part``, one a line (what the page shows beside its numbers)."""
+        if part == "q1":
+            settings = self.budget.theory
+            return (f"{self.study_command('q1')}  # ssgen.reporting.theory.sweep: "
+                    f"{settings['n_theta']} thetas, {settings['n_samples']} samples, {settings['critic_steps']} critic "
+                    f"steps, seeds {','.join(map(str, self.budget.seeds))}")
+        spec = self.parts[part]
+        extra = part_overrides(self.overrides, part)
+        return "\n".join(command_line(sweep_overrides(spec, self.run_dir, axes, extra))
+                         for axes in covering_launches(spec.axes, set(spec.jobs()), spec.fixed))
+
+    def study_command(self, part: str | None = None) -> str:
+        """The ``ssgen-study writeup`` command line of this study (its dirs and overrides as given), of one part
+        with ``part``."""
+        words = ["ssgen-study", "writeup", "--budget", self.budget.name, "--dir", str(self.run_dir)]
+        if self.records != self.run_dir / "records":
+            words += ["--records", str(self.records)]
+        words += ["--parts", part] if part else []
+        return " ".join(shlex.quote(word) for word in [*words, *self.overrides])
+
+    # --------------------------------------------------------------------------------- running
+    def run(self, selected: tuple[str, ...] = PARTS, dry_run: bool = False) -> int:
+        """Run the ``selected`` parts in order, each only for what has not ended, and record them; returns 1 when
+        jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config."""
+        status = 0
+        self.check_same_study()  # a dry run too: it would otherwise count another budget's jobs as this one's
+        # study.json is written once something is recorded (add_elapsed, record): a launch that is refused or
+        # runs nothing leaves it as it was (a bad override is not kept as the study's)
+        for part in selected:
+            started = time.time()
+            if part == "q1":
+                done = self.q1_done()
+                print_output(f"{part}: {'recorded' if done else 'to run'} ({self.records / 'q1' / 'theory.json'})")
+                if not done and not dry_run:
+                    try:
+                        self.run_q1()
+                    except ImportError as exc:  # POT is an optional extra; the other parts need nothing of it
+                        print_output(f"q1: not run: {exc}")
+                        status = 1
+                        continue
+                    self.add_elapsed(part, time.time() - started)
+                continue
+            spec = self.parts[part]
+            total, pending = len(spec.jobs()), self.pending(part)
+            names = [spec.job_name(job) for job in spec.jobs()]  # the ended jobs the sweep dir does not hold:
+            from_records = [name for name in names if not (self.run_dir / part / name).exists()
+                            and self.recorded(part, name)]
+            committed = sum(self.committed_record(part, name) is not None for name in from_records)
+            recorded = len(from_records) - committed
+            blocked = self.blocked(part, pending)
+            print_output(f"{part}: {total - len(pending)}/{total} jobs ended"
+                         + (f" ({committed} from {relative_to_cwd(COMMITTED_GAN_RECORDS)})" if committed else "")
+                         + (f" ({recorded} recorded in {self.records}, not in {self.run_dir})" if recorded else "")
+                         + (f"; {len(blocked)} wait for their M1 run" if blocked else ""))
+            launches = self.launches(part)
+            refused = False
+            try:
+                self.launch(part, launches, dry_run)
+            except SSGenError:  # ssgen-train refused the config and started nothing: no time to count
+                refused = True
+                raise
+            finally:  # on Ctrl-C too: what ended, and the time taken, are recorded before the interrupt shows
+                if not dry_run:
+                    self.record(part)
+                    if launches and not refused:
+                        self.add_elapsed(part, time.time() - started)
+            if not dry_run:
+                left = self.pending(part)
+                waiting = self.blocked(part, left)
+                if left - waiting:
+                    print_output(f"{part}: {len(left - waiting)} job(s) not ended; the same command resumes them")
+                if waiting:
+                    m1 = self.parts["m1"]
+                    seeds = sorted({m1.job_name((job[1],)) for job in waiting})
+                    only_recorded = [name for name in seeds if ended(self.records / "m1" / name)]
+                    print_output(f"{part}: {len(waiting)} job(s) start from the M1 run of their seed in "
+                                 f"{self.run_dir / 'm1'} ({', '.join(seeds)}): "
+                                 + (f"{', '.join(only_recorded)} ended in the records only, which hold no "
+                                    f"checkpoint; remove {', '.join(str(self.records / 'm1' / n) for n in only_recorded)}"
+                                    " and run --parts m1,m1_m2"
+                                    if only_recorded else "run --parts m1 first"))
+                status = 1 if left else status
+        if not dry_run:
+            print_output(f"records: {self.records}; page: ssgen-report writeup {self.records} --out <page>.md")
+        return status
+
+    def launch(self, part: str, launches: list[list[str]], dry_run: bool) -> None:
+        """Run (or with ``dry_run`` only print) each of ``part``'s multiruns; raises SSGenError when one is refused."""
+        for arguments in launches:
+            print_output(f"$ {command_line(arguments)}")
+            if dry_run:
+                continue
+            code = subprocess.run([sys.executable, "-m", "ssgen.train", "-m", *arguments], check=False,
+                                  env={**os.environ}).returncode
+            started_any = any((self.run_dir / part / name / "tb").exists() or ended(self.run_dir / part / name)
+                              for name in self.job_names(part, arguments))
+            if code == 2 or (code != 0 and not started_any):  # refused (a bad override) or stopped
+                raise SSGenError(f"{part}: ssgen-train stopped (exit {code}; its message is above) and nothing "
+                                 "after it was launched; fix what it names and run the command again (what "
+                                 "ended is kept)")
+            # exit 1: some jobs failed; they are results (failed convergences count) and are recorded
+
+    def record(self, part: str) -> None:
+        """Copy every ended job of ``part`` into ``<records>/<part>/<job>`` (new or changed since the last copy)."""
+        from ssgen.reporting.records import write_record
+
+        spec = self.parts[part]
+        for job in spec.jobs():
+            name = spec.job_name(job)
+            run = self.run_dir / part / name
+            record = self.records / part / name
+            if not ended(run):
+                continue
+            if results_path(record).is_file() and results_path(record).stat().st_mtime >= results_path(run).stat().st_mtime:
+                continue
+            write_record(run, record)
+            if not (self.records / MANIFEST).is_file():  # a record without study.json is a page of no budget
+                self.write_manifest()
+
+    # --------------------------------------------------------------------------------- Q1
+    def q1_settings(self) -> dict[str, Any]:
+        return {**self.budget.theory, "seeds": list(self.budget.seeds)}
+
+    def q1_done(self) -> bool:
+        path = self.records / "q1" / "theory.json"
+        try:
+            return json.loads(path.read_text()).get("settings") == self.q1_settings()
+        except (OSError, ValueError):
+            return False
+
+    def run_q1(self) -> None:
+        """ssgen.reporting.theory's sweep for each seed (KL, JS from histograms, W1 by exact OT and by a WGAN-GP critic)
+        and the sample-size growth at theta = 0.5 and 0, into ``<records>/q1/theory.json``."""
+        import numpy as np
+
+        from ssgen.reporting import theory
+
+        settings = self.budget.theory
+        thetas = np.linspace(-1.0, 1.0, settings["n_theta"])
+        by_seed = {}
+        for seed in self.budget.seeds:
+            result = theory.sweep(thetas, n_samples=settings["n_samples"], seed=seed, critic_steps=settings["critic_steps"])
+            by_seed[str(seed)] = {key: result[key].tolist() for key in ("theta", "kl", "js", "w1", "critic_w1")}
+        sizes = np.unique(np.geomspace(50, 20 * settings["n_samples"], 6).astype(int))
+        growth = {str(theta): {key: value.tolist() for key, value in
+                               theory.sample_size_growth(theta, sizes, seed=self.budget.seeds[0]).items()}
+                  for theta in (0.5, 0.0)}
+        atomic_write_json(self.records / "q1" / "theory.json",
+                          {"settings": self.q1_settings(), "seeds": by_seed, "growth": growth})
+
+    # --------------------------------------------------------------------------------- manifest
+    def manifest(self) -> dict[str, Any]:
+        """What ``ssgen-report writeup`` needs besides the records: the budget, dirs, overrides, time spent."""
+        path = self.records / MANIFEST
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        return {"budget": self.budget.name, "run_dir": str(self.run_dir), "overrides": self.overrides,
+                "elapsed_s": previous.get("elapsed_s", {}) if previous.get("budget") == self.budget.name else {}}
+
+    def add_elapsed(self, part: str, seconds: float) -> None:
+        """Add ``seconds`` of ``part`` to study.json (written then with this launch's dir and overrides: the last
+        runs were made there)."""
+        manifest = self.manifest()
+        manifest["elapsed_s"][part] = round(manifest["elapsed_s"].get(part, 0.0) + seconds, 1)
+        atomic_write_json(self.records / MANIFEST, manifest)
+
+    def check_same_study(self) -> None:
+        """Refuse (ConfigError, one line) a launch into records of another budget or other overrides: the records
+        and the page would otherwise claim settings that did not make the runs already there."""
+        try:
+            previous = json.loads((self.records / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return
+        then, now = (previous.get("budget"), previous.get("overrides") or []), (self.budget.name, self.overrides)
+        if (then[0], result_overrides(then[1])) != (now[0], result_overrides(now[1])):
+            raise ConfigError(f"{self.records / MANIFEST} records the {then[0]} budget with overrides {then[1]}, not "
+                              f"the {now[0]} budget with {now[1]}; relaunch with those to resume it, or give another "
+                              "--dir (and --records)")
+
+    def write_manifest(self) -> None:
+        atomic_write_json(self.records / MANIFEST, self.manifest())
+
+    def sources(self, part: str) -> list[Path]:
+        """Where the report finds the records of ``part``: this study's records, then committed ones standing in."""
+        own = [self.records / part]
+        return own + ([COMMITTED_GAN_RECORDS] if part == "gan" and self.budget.gan_records else [])
+
+
+def relative_to_cwd(path: Path) -> str:
+    """``path`` relative to the working directory when below it (the form pages and messages quote), else as is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_study(records: str | Path) -> Study:
+    """The Study whose ``records`` dir this is, from its study.json. Raises ConfigError (one line) for a study's
+    run dir (naming its records dir), and for a dir without a readable study.json (a run dir, an empty dir): a
+    page from it would claim a budget nothing recorded."""
+    records = Path(records)
+    if not (records / MANIFEST).is_file() and (records / "records" / MANIFEST).is_file():
+        raise ConfigError(f"{records} is a study's run dir; its records are {records / 'records'}: give that")
+    try:
+        manifest = json.loads((records / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{records} has no readable {MANIFEST} ({type(exc).__name__}), so it is not the records "
+                          "dir of ssgen-study writeup; give that (<dir>/records, or its --records)") from None
+    budget = manifest.get("budget", "full")
+    return Study(budget if budget in BUDGETS else "full", manifest.get("run_dir"), records, manifest.get("overrides"))
+
+

@@ -1,0 +1,412 @@
+"""A run dir's lifecycle around ``ssgen.train.train``: relaunches, resumes, the precision a launch settles, and
+Hydra's launch of jobs.
+
+    ssgen-train hydra.run.dir=outputs/x            # twice: the second says "already finished" and changes nothing
+    ssgen-train hydra.run.dir=outputs/x trainer.max_epochs=60   # trains on, then recomputes every end-of-run score
+    ssgen-train ckpt_path=last hydra.run.dir=outputs/x          # resume, or one line if there is nothing to resume
+    ssgen-train -m seed=0,1,2 method.kl_weight=1,0.1            # refused as a whole if any job's config is; a failed
+                                                                # job is listed at the end and the exit status is 1
+    ssgen-train method=dcgan                       # bf16-mixed on a CPU with native bf16, else 32-true
+
+results.json's ``status`` is ``running`` while a run trains, then ``ok``, ``interrupted`` (SIGTERM, Ctrl-C: resume by
+relaunching) or ``failed: <why>`` (a crash, failed convergence, or an end-of-run step that raised: ``steps`` says
+which). ``PreflightChecks`` (``conf/hydra/default.yaml``: ``hydra.callbacks``) runs before Hydra creates any dir:
+a config that ``validate()`` refuses leaves nothing behind, and a finished run is left untouched.
+
+Resumes: ``resolve_ckpt_path`` is the one place that decides whether a relaunch resumes; ``check_resumable`` refuses
+a checkpoint whose networks this config would not rebuild (``ssgen.run.audit.check_resume`` refuses another method,
+non-finite weights and a changed batch size mid-epoch). Both run before anything of the run is written.
+
+Precision: a method's default (``default_precision``: bf16-mixed for the GANs, 32-true for M1/M2) is a wish that
+``device_precision`` settles once per launch, before the config hash and the relaunch check (both describe the
+precision that runs): a resumed run keeps the precision it trained in. The measurements behind ``bf16_pays``:
+docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ssgen.cli import hydra_value, shell_word
+from ssgen.config.schemas import to_plain
+from ssgen.config.validation import validate
+from ssgen.data import data_record, parse_n_labels
+from ssgen.errors import ConfigError, Interrupted, SSGenError, exit_with_error
+from ssgen.io import check_writable
+from ssgen.models.checkpoints import read_checkpoint
+from ssgen.run.audit import retry_hint
+from ssgen.run.build import build_model
+from ssgen.run.results import (
+    RUNNING,
+    RunResults,
+    failure_status,
+    has_results,
+    is_failed,
+    is_ok,
+    objective,
+    read_results,
+    sweep_jobs,
+    write_results,
+)
+from ssgen.run.stops import sweep_stop
+
+log = logging.getLogger("ssgen")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments.
+
+    Where the run and its data live is not the experiment: ``run_dir``, ``data.run_dir`` and ``data.root`` are
+    left out, and values resolved from them (``logger.save_dir``, a checkpoint callback's ``dirpath``) enter as
+    ``${run_dir}/...``, so the same command gives the same hash in any run dir.
+    """
+    plain = to_plain(cfg)
+    places = []  # (a path as it may appear in a value, the name it enters the hash as)
+    for name, place in (("${run_dir}", plain.get("run_dir")), ("${data.root}", plain.get("data", {}).get("root"))):
+        if place:
+            places += [(str(place), name), (str(Path(str(place)).expanduser().resolve()), name)]
+    places.sort(key=lambda item: len(item[0]), reverse=True)  # the longest first: an absolute form contains a relative one
+
+    def relative(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: relative(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [relative(item) for item in value]
+        if isinstance(value, str):
+            for place, name in places:
+                if value == place or value.startswith(place.rstrip("/") + "/"):
+                    return name + value[len(place.rstrip("/")):]
+        return value
+
+    for key in ("run_dir", "ckpt_path", "task_name"):
+        plain.pop(key, None)
+    for key in ("run_dir", "root"):
+        plain.get("data", {}).pop(key, None)
+    plain = relative(plain)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
+    """'<dir> already finished ...' when ``run_dir`` holds a run that ended ``ok`` at (or past) ``cfg``'s budget.
+
+    Relaunching such a run would only rewrite what it produced, so ``train`` leaves it untouched. A run that
+    ended with a failed end-of-run step, was interrupted or crashed is not finished: relaunching resumes it.
+    """
+    results = read_results(run_dir)
+    if not results or not is_ok(results) or not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return None
+    max_epochs = cfg.trainer.get("max_epochs")
+    max_steps = cfg.trainer.get("max_steps")
+    if max_epochs not in (None, -1):
+        done = (results.get("epochs") or 0) >= max_epochs
+    elif max_steps not in (None, -1):
+        done = (results.get("optimizer_steps") or 0) >= max_steps
+    else:
+        done = False
+    if not done:
+        return None
+    epochs = results.get("epochs")
+    message = (f"{run_dir} already finished ({epochs} epoch{'' if epochs == 1 else 's'}, {results.get('optimizer_steps')} "
+               "optimizer steps) and is left as it is; raise trainer.max_epochs to train it on, or use a new hydra.run.dir")
+    try:
+        differs = results.get("config_hash") not in (None, config_hash(cfg))
+    except Exception:  # a partial config (e.g. only trainer.max_epochs) cannot be hashed like a run's
+        differs = False
+    if differs:
+        message += " (this command's settings differ from the run's and were NOT used)"
+    return message
+
+
+def record_failure(cfg: DictConfig, exc: BaseException) -> None:
+    """A failed sweep job still leaves results.json saying why, so the report can mark it.
+
+    Only where the job left none: a job that started training wrote its own (``train`` records the
+    failure with its config hash and wall time), and a job that failed before starting (e.g. a bad value
+    relaunched into a finished run's dir) must not overwrite the results of the run that is there.
+    """
+    try:
+        run_dir = Path(cfg.run_dir)
+        if has_results(run_dir):
+            return
+        write_results(run_dir, {"method": cfg.method.name, "arch": cfg.arch.name, "n_labels": str(cfg.data.n_labels),
+                                "seed": cfg.seed, "status": failure_status(exc)})
+    except Exception:  # the config itself may be what is broken; the log still has the error
+        pass
+
+
+def resume_command(run_dir: str | Path, overrides: list[str], config_name: str | None = None) -> str:
+    """The single-run command line that resumes the run in ``run_dir``: ``ssgen-train <overrides>
+    hydra.run.dir=<run_dir>``, each word quoted so that the shell hands ssgen-train exactly these arguments and
+    Hydra parses ``run_dir`` back to itself, whatever characters it holds."""
+    words = ["ssgen-train", *([f"--config-name={config_name}"] if config_name not in (None, "train") else []),
+             *overrides, f"hydra.run.dir={hydra_value(str(run_dir))}"]
+    return " ".join(shell_word(word) for word in words)
+
+
+def relaunch_command(run_dir: str | Path) -> str:
+    """The command that resumes this process's run in ``run_dir`` (``resume_command``). Under Hydra, from the job's
+    own task overrides: for a sweep job those of that job (``seed=1``, not the sweep's ``seed=0,1``), without
+    ``-m`` and without the launcher's settings. Called outside Hydra, from ``sys.argv``."""
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        return resume_command(run_dir, list(hydra_cfg.overrides.task), hydra_cfg.job.config_name)
+    args = [arg for arg in sys.argv[1:] if not arg.startswith(("hydra.", "hydra/", "-m", "--multirun"))]
+    return resume_command(run_dir, args)
+
+
+def interrupted_message(signal_name: str, run_dir: str | Path) -> str:
+    """The one line an interrupted run ends with (exit 2): what happened and the command that resumes it."""
+    saved = (Path(run_dir) / "checkpoints" / "last.ckpt").is_file()  # a stop before the first batch saves nothing
+    return (f"interrupted ({signal_name}); {'last.ckpt saved' if saved else 'nothing trained yet'}: resume with "
+            f"`{relaunch_command(run_dir)}`")
+
+
+def new_record(cfg: DictConfig) -> RunResults:
+    """What results.json says while the run in ``cfg.run_dir`` trains (status ``running``): its identity, the
+    precision it trains in and which data files it reads (their digests; None before a download)."""
+    return {
+        "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
+        "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
+        "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
+        "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),
+        "status": RUNNING,
+    }
+
+
+def in_multirun() -> bool:
+    """Whether this process runs the jobs of a Hydra multirun (``ssgen-train -m``); False outside Hydra."""
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def hydra_task(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfig], float | None]:
+    """Decorator for the function under ``@hydra.main``: ``task(cfg)`` returns the run's results, the wrapper what a
+    sweeper (e.g. optuna) optimises, the test-free ``objective`` (never a test number), or None.
+
+    Outside a multirun an SSGenError, a failed run and an interruption end the process with one line (exit 2),
+    where Hydra would print a traceback. In a multirun one bad job must not cost the rest of the sweep: its error is
+    logged and recorded (``record_failure``); an interrupted job of a basic-launcher sweep stops the sweep.
+    """
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> float | None:
+        try:
+            results = task(cfg)
+        except Interrupted as exc:  # a stopped job of a basic-launcher sweep stops the sweep: no further job starts
+            exit_with_error("ssgen-train", sweep_stop(exc) or exc)
+        except SSGenError as exc:
+            if not in_multirun():
+                exit_with_error("ssgen-train", exc)  # a SystemExit passes through Hydra
+            log.error("job failed: %s", exc)
+            record_failure(cfg, exc)
+            return None
+        except Exception as exc:
+            if not in_multirun():
+                raise
+            log.error("job failed: %s\n%s", exc, traceback.format_exc())
+            record_failure(cfg, exc)
+            return None
+        if not in_multirun() and is_failed(results):
+            exit_with_error("ssgen-train", SSGenError(f"{results['status']} ({retry_hint(results['status'], cfg.run_dir)})"))
+        search = objective(results)
+        return search[1] if search else None
+
+    return wrapper
+
+def sweep_failure_lines(failures: list[str]) -> list[str]:
+    """What a multirun with failed jobs prints last (then exits 1): a header and one line per failed job."""
+    return [f"ssgen-train: {len(failures)} job(s) of the sweep failed:", *(f"  {line}" for line in failures)]
+
+
+# ------------------------------------------------------------------------------------------------ Hydra callbacks
+class PreflightChecks(Callback):
+    """Checks before Hydra creates any dir, and a verdict after a sweep (``hydra.callbacks.preflight``).
+
+    * a single run: ``validate()`` the config (a refusal is one line, exit 2, nothing written), and leave a run
+      dir that holds a finished run untouched (one line, exit 0);
+    * a multirun (basic sweeper): every job's config is composed and validated before the first job starts;
+    * after a multirun: one line per job that failed, and ``ssgen-train`` exits 1 (``sweep_failures``).
+    """
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.stops: Any = None  # ssgen.run.stops.SweepStops while a basic-launcher sweep runs
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        task = _task_config(config)
+        try:
+            validate(task)
+            check_writable(str(config.hydra.run.dir))  # Hydra writes .hydra/ there first: a traceback otherwise
+        except SSGenError as exc:
+            exit_with_error("ssgen-train", exc)
+        message = finished_message(task, Path(str(config.hydra.run.dir)))
+        if message:
+            print(f"ssgen-train: {message}", file=sys.stderr)
+            raise SystemExit(0)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+        sweep_failures.clear()
+        try:
+            check_writable(str(config.hydra.sweep.dir), fix="free space or choose another hydra.sweep.dir")
+        except SSGenError as exc:
+            exit_with_error("ssgen-train", exc)
+        from ssgen.run.stops import SweepStops, basic_launcher
+
+        if basic_launcher(config.hydra):  # a stop between two jobs ends the sweep, as one inside a job does
+            self.stops = SweepStops(str(config.hydra.sweep.dir))
+            self.stops.install()
+        if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
+            for overrides in expand_sweep(list(config.hydra.overrides.task)):
+                try:
+                    validate(_task_config(compose(config_name=config.hydra.job.config_name, overrides=overrides)))
+                except SSGenError as exc:
+                    exit_with_error("ssgen-train", SSGenError(f"job {' '.join(overrides) or '(no overrides)'}: {exc}; "
+                                                              "no job was started"))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.stops is not None:
+            self.stops.restore()
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        # jobs of an earlier launch into the same sweep dir are older than this launch
+        for run_dir, results in sweep_jobs(sweep_dir, modified_since=self.started - 1):
+            if not is_ok(results):
+                sweep_failures.append(f"{run_dir}: {results.get('status', '')}")
+
+
+sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
+
+
+def expand_sweep(overrides: list[str]) -> list[list[str]]:
+    """The job override lists of a basic-sweeper multirun (``a=1,2 b=x,y`` -> four jobs), as Hydra expands them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    """The task part of a composed config (without ``hydra``), with ``run_dir`` made resolvable before the run starts."""
+    task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+    run_dir = config.hydra.run.dir if "hydra" in config and config.hydra.get("run") else "."
+    with open_dict(task):
+        task.run_dir = str(run_dir)
+    return task
+
+
+# ------------------------------------------------------------------------------------------------ resumes
+def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> str | None:
+    """'last' or an explicit path; and automatic resume when relaunched into a run dir that has a last.ckpt.
+
+    The resume also serves a finished run: relaunched with a larger ``trainer.max_epochs`` it trains on from
+    where it ended (optimizer state, step counts and the M2 labelled-batch order all continue). Raises SSGenError
+    for ``ckpt_path=last`` without a last.ckpt and for a ``ckpt_path`` that is not a file.
+    """
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if cfg.ckpt_path == "last":
+        if not last.exists():
+            raise SSGenError(f"ckpt_path=last but {last} does not exist; drop ckpt_path to start afresh")
+        return str(last)
+    if cfg.ckpt_path:
+        if not Path(cfg.ckpt_path).is_file():
+            raise SSGenError(f"ckpt_path={cfg.ckpt_path} does not exist; give a .ckpt file, or 'last'")
+        return str(cfg.ckpt_path)
+    if last.exists():  # fit_once says so when it resumes: this is asked more than once a launch
+        return str(last)
+    return None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as {'a.b.c': leaf}."""
+    if isinstance(value, dict) and value:
+        return {key: leaf for name, item in value.items() for key, leaf in _flatten(item, f"{prefix}{name}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def check_resumable(cfg: DictConfig, ckpt_path: str | Path) -> None:
+    """Refuse a resume whose checkpoint holds other networks than ``cfg`` builds (a setting that shapes them,
+    e.g. ``method.critic_norm`` or a width, changed since it was trained, or the method's default did), before
+    anything is written: a ConfigError naming the settings that differ, where Lightning would raise a
+    state_dict traceback mid-fit. Same weight names and shapes: nothing to say. Raises CheckpointError for an
+    unreadable checkpoint."""
+    checkpoint = read_checkpoint(ckpt_path)
+    model = build_model(cfg)
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    saved = {name: tuple(tensor.shape) for name, tensor in checkpoint.get("state_dict", {}).items()}
+    if expected == saved:
+        return
+    there = _flatten(dict(checkpoint.get("hyper_parameters", {})))
+    here = _flatten(dict(model.hparams))
+    differ = [f"{key if key.startswith('arch.') else 'method.' + key}={str(there.get(key, 'unset'))[:40]} there, "
+              f"{str(here.get(key, 'unset'))[:40]} here" for key in sorted(set(there) | set(here))
+              if there.get(key) != here.get(key)]
+    if len(differ) > 3:  # a line, not a page: the first few name what to set back
+        differ = [*differ[:3], f"{len(differ) - 3} more"]
+    what = "; ".join(differ) if differ else f"{len(set(expected) ^ set(saved))} weight names differ"
+    fix = "drop ckpt_path" if cfg.get("ckpt_path") and cfg.ckpt_path != "last" else "give a new hydra.run.dir"
+    raise ConfigError(f"{ckpt_path} was trained with other networks than this command builds ({what}); "
+                      f"resume with the settings it trained with, or {fix}")
+
+
+# ------------------------------------------------------------------------------------------------ precision
+def bf16_pays(accelerator: str) -> bool:
+    """Whether bf16 autocast is measured faster than fp32 for ssgen's networks on the device Lightning's
+    ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX). Not on a GPU (at
+    28x28 the casts cost more than the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only
+    emulates bf16 (oneDNN runs bf16 on any AVX512BW CPU, converting in software). The measurements, CPU and GPU:
+    docs/performance.md."""
+    if accelerator not in ("auto", "cpu"):
+        return False
+    if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):
+        return False
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # private probes: a torch without them gets fp32
+        return False
+
+
+def device_precision(cfg: DictConfig) -> None:
+    """Settles ``trainer.precision`` while it is still the method's default (``${method.default_precision}``,
+    bf16-mixed for the GANs): a run being resumed keeps the precision it trained in (results.json
+    ``trainer_precision``; a run from before the bf16 default, without that field, trained in 32-true), else
+    bf16 falls back to 32-true where it does not pay (``bf16_pays``). A precision set on the command line or in
+    a preset is left as it is. Logs each change."""
+    if not OmegaConf.is_interpolation(cfg.trainer, "precision"):
+        return
+    precision = str(cfg.trainer.precision)
+    previous = read_results(Path(cfg.run_dir)) if cfg.get("run_dir") else None
+    # resolve_ckpt_path is the one place that decides whether a relaunch resumes
+    if previous and resolve_ckpt_path(cfg, Path(cfg.run_dir)) is not None:
+        trained_in = str(previous.get("trainer_precision", "32-true"))
+        if trained_in != precision:
+            log.info("trainer.precision: %s, the precision this run trained in (the method's default is now %s; "
+                     "set trainer.precision to change it)", trained_in, precision)
+        chosen = trained_in
+    elif precision.startswith("bf16") and not bf16_pays(str(cfg.trainer.accelerator)):
+        log.info("trainer.precision: the method's default %s is not faster on this device; training in 32-true "
+                 "(set trainer.precision=%s to force it)", precision, precision)
+        chosen = "32-true"
+    else:
+        return
+    with open_dict(cfg):
+        cfg.trainer.precision = chosen

@@ -1,0 +1,183 @@
+"""Every stop of a run ends the same way, wherever it lands: SIGTERM (``kill``, a cluster's pre-emption) and Ctrl-C.
+
+Lightning handles SIGTERM only inside its training loop: it installs its handler after the ``setup`` hooks (where a
+callback such as the GAN metrics trains the evaluator, minutes on a CPU) and puts the previous one back before the
+end-of-run steps run. Outside the loop Python's default would kill the process at once (results.json left
+``running``, no resume command) and a Ctrl-C would be swallowed. ``StopSignals`` is installed for the whole of
+``ssgen.train.train``:
+
+* inside the training loop it leaves SIGTERM to Lightning (stop at the next batch boundary, ``last.ckpt`` saved by
+  ``CheckpointOnInterrupt``; the resumed run ends with exactly the optimizer steps of an uninterrupted one), and
+  turns a first Ctrl-C into the same stop (a second one stops at once);
+* anywhere else it raises at once: ``SIGTERMException`` for SIGTERM, ``KeyboardInterrupt`` for Ctrl-C, which
+  ``train`` records as ``interrupted`` before it prints the resume command and exits 2.
+
+Between the jobs of a basic-launcher sweep (``SweepStops``, installed by ``ssgen.run.lifecycle.PreflightChecks``) a stop ends
+the sweep with one line: no further job starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any, TypeVar
+
+import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from ssgen.cli import hydra_value, shell_word
+from ssgen.errors import Interrupted, exit_with_error
+
+log = logging.getLogger("ssgen")
+T = TypeVar("T")
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopSignals(L.Callback):
+    """SIGTERM / Ctrl-C handlers for a whole run (see the module docstring); also a callback, which is how it
+    knows when Lightning's training loop runs.
+
+    ``ctrl_c``: whether the stop came from Ctrl-C (Lightning reports both as a SIGTERM stop).
+    """
+
+    active: StopSignals | None = None  # the instance whose handlers are installed now (signals are per process)
+
+    def __init__(self) -> None:
+        self.in_loop = False
+        self.ctrl_c = False
+        self._previous: dict[int, Any] = {}
+
+    # --- where Lightning's loop runs (its own SIGTERM handler is in place from before on_train_start until after
+    # on_train_end)
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.in_loop = True
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.in_loop = False
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self.in_loop = False
+
+    # --- the handlers
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The handler of SIGTERM and SIGINT while installed. Raises SIGTERMException / KeyboardInterrupt outside
+        Lightning's loop (and on a second Ctrl-C inside it)."""
+        if signum == signal.SIGINT:
+            # A KeyboardInterrupt raised mid-step saves a batch counted as started but not finished, and the resumed
+            # run ends one optimizer step short; Lightning's SIGTERM stop waits for the batch boundary instead.
+            if self.in_loop and not self.ctrl_c:
+                self.ctrl_c = True
+                log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
+                signal.raise_signal(signal.SIGTERM)  # Lightning's handler: a stop at the batch boundary
+                return
+            self.ctrl_c = True
+            raise KeyboardInterrupt
+        if self.in_loop:
+            return  # Lightning's own handler, which calls this one too, stops the loop at the batch boundary
+        raise SIGTERMException
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopSignals]:
+        """Install the handlers (the main thread only: elsewhere Python cannot) for the ``with`` block, then put the
+        previous ones back. Re-entrant: an inner ``with`` of the same instance changes nothing."""
+        import threading
+
+        if self._previous or threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        self._previous = {signum: signal.signal(signum, self.handle) for signum in SIGNALS}
+        outer, StopSignals.active = StopSignals.active, self
+        try:
+            yield self
+        finally:
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            self._previous = {}
+            StopSignals.active = outer
+
+
+    @contextlib.contextmanager
+    def around_fit(self, interrupted: Callable[[], bool]) -> Iterator[StopSignals]:
+        """``installed()`` around ``trainer.fit``, where a Ctrl-C reaches the caller as ``KeyboardInterrupt``
+        whichever way Lightning reports it: as its SIGTERM stop (a first Ctrl-C inside the loop stops at the batch
+        boundary), or as ``SystemExit`` after it saved last.ckpt (``interrupted()`` true: ``CheckpointOnInterrupt``
+        saw the exception)."""
+        with self.installed():
+            try:
+                yield self
+            except SIGTERMException:
+                if self.ctrl_c:
+                    raise KeyboardInterrupt from None
+                raise
+            except SystemExit:
+                if interrupted():
+                    raise KeyboardInterrupt from None
+                raise
+
+def with_stop_signals(function: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: ``function`` runs with a new ``StopSignals`` installed (``StopSignals.active`` while it runs)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with StopSignals().installed():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+class SweepStops:
+    """SIGTERM / Ctrl-C between the jobs of a basic-launcher sweep (each job's ``train`` installs ``StopSignals``
+    over it): one line, exit 2, and no further job starts. ``install`` / ``restore`` from the Hydra callback."""
+
+    def __init__(self, sweep_dir: str) -> None:
+        self.sweep_dir = sweep_dir
+        self._previous: dict[int, Any] = {}
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """Ends the process: ``ssgen-train: error: interrupted (<signal>) between sweep jobs ...``, exit 2."""
+        name = "KeyboardInterrupt" if signum == signal.SIGINT else "SIGTERM"
+        exit_with_error("ssgen-train", Interrupted(f"interrupted ({name}) between sweep jobs; {sweep_hint(self.sweep_dir)}"))
+
+    def install(self) -> None:
+        """Install the handlers (the main thread only)."""
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self.handle) for signum in SIGNALS}
+
+    def restore(self) -> None:
+        """Put back the handlers ``install`` replaced."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}
+
+
+def sweep_hint(sweep_dir: str) -> str:
+    """What a stopped sweep says about the jobs it did not run: relaunching the sweep into its dir runs them (a
+    finished job is left as it is, an interrupted one resumes)."""
+    return ("the sweep stopped and started no further job: relaunch the same sweep command with "
+            f"{shell_word('hydra.sweep.dir=' + hydra_value(sweep_dir))} to run the rest")
+
+
+def basic_launcher(hydra_cfg: Any) -> bool:
+    """Whether a Hydra config (``HydraConfig.get()`` or a composed config's ``hydra``) launches the jobs of a sweep
+    one after the other in this process (Hydra's basic launcher): there a stop of one job ends the sweep."""
+    return str(hydra_cfg.launcher.get("_target_", "")).endswith("BasicLauncher")
+
+
+def sweep_stop(exc: Interrupted) -> Interrupted | None:
+    """For an interrupted job of a basic-launcher sweep: the error that ends the sweep (the job's resume command,
+    then ``sweep_hint``); None in a single run or under another launcher (whose jobs run on their own)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN or not basic_launcher(hydra_cfg):
+        return None
+    return Interrupted(f"{exc}; {sweep_hint(str(hydra_cfg.sweep.dir))}")
