@@ -1,77 +1,200 @@
-"""What every console script shares: one ``key=value`` parser and one wrapper (``--help``, one-line errors, exit 2).
+"""What every console script shares: one ``key=value`` dialect checked against a structured config, one ``--help``
+layout, one-line errors (exit 2), and quoting a value for Hydra and the shell.
 
-    ssgen-generate ckpt=<run dir> label=dress n=16        # key=value arguments, any order
-    ssgen-generate --help                                 # the script's usage, quietly even into `| head`
+    ssgen-generate run=<run dir> label=dress n=16         # key=value arguments, any order (as ssgen-train's)
+    ssgen-generate --help                                  # what it does, its options, examples, where the docs are
 
-Used by ssgen-train, ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ``python -m ssgen.models.checkpoints``
-and ``python -m ssgen.evaluation.evaluator``: an ``SSGenError`` anywhere becomes ``<program>: error: <message>`` on stderr and
-exit status 2, with nothing written (docs/errors.md lists the messages).
+Every console script declares its arguments as a dataclass (``arguments=``, a field per key with its default and a
+``help`` line in its metadata) and reads them with ``parse``: ``OmegaConf.structured`` of the dataclass does the
+typing, so a typo gets a did-you-mean (``nn= is not one of ssgen-generate's arguments; did you mean n=?``), a wrong
+type one line (``n=abc is not an integer``), and a required key that is missing one line. Values stay the text the
+shell handed over (a path ``007`` or ``1e3`` is not turned into a number); ``null`` is None; a list key takes
+``[a,b]`` or ``a,b``. Old spellings of a key or an ``--option`` of an earlier release are accepted for one release
+with a warning that names the new one (``Legacy``).
+
+Used by ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ssgen-study, ``python -m ssgen.models.checkpoints``,
+``python -m ssgen.evaluation.evaluator`` and ``python -m benchmarks`` (ssgen-train's own are Hydra's overrides, and its
+``--help`` is Hydra's, with ssgen's template: conf/hydra/default.yaml): an ``SSGenError`` anywhere becomes
+``<program>: error: <message>`` on stderr and exit status 2, with nothing written (docs/errors.md lists the messages).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 import shlex
 import sys
+import textwrap
+import types
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ssgen.errors import ConfigError, SSGenError, exit_with_error, print_output
 
-REQUIRED = object()  # the default of an argument that must be given
+T = TypeVar("T")
+
+
+def argument(default: Any = dataclasses.MISSING, help: str = "", hint: str = "<value>",  # noqa: A002
+             choices: tuple[str, ...] = ()) -> Any:
+    """A dataclass field of a console script's arguments: its default (none: the key is required), one ``help``
+    line for ``--help``, a ``hint`` for the 'is required' message (``<run dir>``) and, for a text key, the
+    ``choices`` it accepts. A list or dict default is copied for each parse."""
+    metadata = {"help": help, "hint": hint, "choices": choices}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda value=default: type(value)(value), metadata=metadata)
+    if default is dataclasses.MISSING:
+        from omegaconf import MISSING
+
+        return field(default=MISSING, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
-class Option:
-    """One ``key=value`` argument: its default (``REQUIRED`` for none), how to convert the text, and a hint
-    for the 'is required' message (e.g. ``<checkpoint or run dir>``)."""
+class Legacy:
+    """An earlier release's spellings, accepted for one more release with a ``<program>: warning:`` line each.
 
-    default: Any = None
-    convert: Callable[[str], Any] = str
-    hint: str = "<value>"
-
-
-def as_int(text: str) -> int:
-    """int(text); ValueError for anything else (``parse_key_values`` turns it into one line)."""
-    return int(text)
-
-
-def as_bool(text: str) -> bool:
-    """true/false, 1/0, yes/no (any case)."""
-    value = text.strip().lower()
-    if value not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(text)
-    return value in ("true", "1", "yes")
-
-
-def parse_key_values(argv: list[str], options: dict[str, Option], program: str) -> dict[str, Any]:
-    """``key=value`` arguments (Hydra-style, no Hydra) -> ``{key: converted value}`` with defaults filled in.
-
-    Raises ConfigError (one line) for an argument that is not ``key=value`` with a known key, a missing
-    required one, or a value its converter refuses (``n='three' is not an integer``).
+    ``keys``: an old key -> the new one (``ckpt`` -> ``run``). ``options``: an ``--option VALUE`` (or
+    ``--option=VALUE``) -> the key it is now. ``switches``: a ``--switch`` without a value -> ``key=true``.
+    ``positional``: the key bare words (not ``key=value``, not ``--...``) are for (a list key collects them).
     """
-    given: dict[str, str] = {}
-    for item in argv:
-        key, sep, value = item.partition("=")
+
+    keys: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    switches: dict[str, str] = field(default_factory=dict)
+    positional: str | None = None
+
+
+def translate_legacy(argv: list[str], legacy: Legacy, program: str) -> list[str]:
+    """``argv`` in today's ``key=value`` dialect: each old spelling of ``legacy`` rewritten, with one warning line on
+    stderr saying what to write instead. Words that are no old spelling pass through unchanged."""
+    words: list[str] = []
+    given_positional: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        name, eq, inline = word.partition("=")
+        if word.startswith("--") and name in legacy.options:
+            if eq:
+                value = inline
+            elif index + 1 < len(argv):
+                index += 1
+                value = argv[index]
+            else:
+                raise ConfigError(f"{name} needs a value; write {legacy.options[name]}=<value> (see `{program} --help`)")
+            _deprecated(program, f"{name} {value}", f"{legacy.options[name]}={value}")
+            words.append(f"{legacy.options[name]}={value}")
+        elif word in legacy.switches:
+            _deprecated(program, word, f"{legacy.switches[word]}=true")
+            words.append(f"{legacy.switches[word]}=true")
+        elif not eq and not word.startswith("-") and legacy.positional:
+            given_positional.append(word)
+        else:
+            key = name.lstrip("+")
+            if eq and key in legacy.keys:
+                _deprecated(program, f"{key}=", f"{legacy.keys[key]}=")
+                word = f"{legacy.keys[key]}={inline}"
+            words.append(word)
+        index += 1
+    if given_positional:
+        joined = given_positional[0] if len(given_positional) == 1 else "[" + ",".join(given_positional) + "]"
+        _deprecated(program, " ".join(given_positional), f"{legacy.positional}={joined}")
+        words.insert(0, f"{legacy.positional}={joined}")
+    return words
+
+
+def _deprecated(program: str, old: str, new: str) -> None:
+    print(f"{program}: warning: `{old}` is deprecated and goes in the next release; write `{new}`", file=sys.stderr)
+
+
+def _fields(arguments: type) -> dict[str, dataclasses.Field]:
+    return {spec.name: spec for spec in dataclasses.fields(arguments)}
+
+
+def _is_list(spec: dataclasses.Field, hints: dict[str, Any]) -> bool:
+    hint = hints.get(spec.name)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(typing.get_origin(arg) is list or arg is list for arg in typing.get_args(hint))
+    return origin is list or hint is list
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+
+
+def _kind(hint: Any) -> str:
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
+    return _KINDS.get(args[0], "valid")
+
+
+def parse(argv: list[str], arguments: type[T], program: str, legacy: Legacy | None = None) -> T:
+    """``key=value`` words -> an instance of the dataclass ``arguments``, typed and checked by OmegaConf.
+
+    Raises ConfigError (one line, pointing at ``<program> --help``) for a word that is not ``key=value``, a key the
+    dataclass has not (with the closest one as a did-you-mean), a value of the wrong type, a text value outside its
+    field's ``choices``, and a required key that is missing.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if legacy is not None:
+        argv = translate_legacy(argv, legacy, program)
+    fields = _fields(arguments)
+    hints = typing.get_type_hints(arguments)
+    config = OmegaConf.structured(arguments)
+    see = f"(see `{program} --help`)"
+    for word in argv:
+        key, sep, text = word.partition("=")
         key = key.lstrip("+").strip()
-        if not sep or key not in options:
-            raise ConfigError(f"unknown argument {item!r}: it is not one of {', '.join(k + '=...' for k in options)} "
-                              f"(see `{program} --help`)")
-        given[key] = value
-    values: dict[str, Any] = {}
-    for key, option in options.items():
-        if key not in given:
-            if option.default is REQUIRED:
-                raise ConfigError(f"{key}={option.hint} is required (see `{program} --help`)")
-            values[key] = option.default
-            continue
+        if not sep or not key:
+            raise ConfigError(f"{word!r} is not key=value; {program} takes {', '.join(k + '=...' for k in fields)} {see}")
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}=?" if close else f"; it takes {', '.join(k + '=...' for k in fields)}"
+            raise ConfigError(f"{key}= is not one of {program}'s arguments{hint} {see}")
+        value: Any = text
+        if text.strip().lower() in ("null", "none"):
+            value = None
+        elif _is_list(fields[key], hints):
+            inner = text.strip()[1:-1] if text.strip().startswith("[") and text.strip().endswith("]") else text
+            value = [item.strip() for item in inner.split(",") if item.strip()]
         try:
-            values[key] = option.convert(given[key])
-        except (TypeError, ValueError):
-            kind = {as_int: "an integer", as_bool: "true or false", float: "a number"}.get(option.convert, "valid")
-            raise ConfigError(f"{key}={given[key]!r} is not {kind}") from None
-    return values
+            setattr(config, key, value)
+        except OmegaConfBaseException:
+            raise ConfigError(f"{key}={text} is not {_kind(hints.get(key))} {see}") from None
+        choices = fields[key].metadata.get("choices") or ()
+        if choices and value is not None and str(getattr(config, key)) not in choices:
+            raise ConfigError(f"{key}={text} is not one of {', '.join(choices)} {see}")
+    for key in sorted(OmegaConf.missing_keys(config)):
+        hint = fields[key].metadata.get("hint", "<value>") if key in fields else "<value>"
+        raise ConfigError(f"{key}={hint} is required {see}")
+    return OmegaConf.to_object(config)  # type: ignore[return-value]
+
+
+def help_text(program: str, description: str, arguments: type | None, examples: list[str],
+              docs: str = "", usage: str | None = None) -> str:
+    """The ``--help`` page every console script prints: what it does, its options (from the dataclass: key,
+    default, help), three examples, and where the docs are (``docs``: a page under docs/)."""
+    lines = [usage or f"usage: {program} key=value ...", "", textwrap.fill(" ".join(description.split()), 110), ""]
+    if arguments is not None:
+        lines.append("options (key=value, any order):")
+        for name, spec in _fields(arguments).items():
+            if spec.default is not dataclasses.MISSING and str(spec.default) != "???":
+                default = f" (default {spec.default})" if spec.default not in (None, "") else ""
+            elif spec.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                default = f" (default {spec.default_factory()})" if spec.default_factory() else ""  # type: ignore[misc]
+            else:
+                default = " (required)"
+            choices = spec.metadata.get("choices")
+            options = f" [{'|'.join(choices)}]" if choices else ""
+            lines.append(f"  {name:<18}{spec.metadata.get('help', '')}{options}{default}")
+        lines.append("")
+    lines.append("examples:")
+    lines += [f"  {example}" for example in examples]
+    lines += ["", f"docs: {docs or 'docs/README.md'} in the ssgen repository (docs/README.md lists every page)"]
+    return "\n".join(lines)
 
 
 def run_console_script(program: str, usage: str | None, argv: list[str] | None,

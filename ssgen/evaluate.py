@@ -1,53 +1,66 @@
-"""Score any generator checkpoint: FID, KID, class-consistency, per-class FID vs the test set, with the floor.
+"""ssgen-evaluate: score a generator run: FID, KID, class-consistency, precision / recall, per-class FID vs the 10k
+test images, each beside its real-data floor.
 
-    ssgen-evaluate ckpt=outputs/gan/2025-01-01_12-00-00                  # run dir: checkpoints/best.ckpt, else last.ckpt
-    ssgen-evaluate ckpt=outputs/gan/<run>/checkpoints/last.ckpt n=2000 out=last_metrics.json seed=1
-    ssgen-evaluate ckpt=outputs/m1/<run> n=10000                          # the M1 VAE: FID/KID of prior samples
-    ssgen-evaluate ckpt=outputs/gan/<run> fid_network=inception           # standard Inception FID (another scale)
+    ssgen-evaluate run=outputs/gan/2025-01-01_12-00-00                 # run dir: checkpoints/best.ckpt, else last.ckpt
+    ssgen-evaluate run=outputs/gan/<run>/checkpoints/last.ckpt n_samples=2000 out=last_metrics.json seed=1
+    ssgen-evaluate run=outputs/m1/<run> n_samples=10000                # the M1 VAE: FID/KID of prior samples
+    ssgen-evaluate run=outputs/gan/<run> fid_network=inception         # standard Inception FID (another scale)
 
-Arguments (key=value, any order):
-    ckpt       a .ckpt file or a run dir (required)
-    n          generated images, class-balanced for conditional generators (default 10000)
-    out        JSON file to write (default: <checkpoint>.metrics.json beside the checkpoint)
-    seed       noise of the samples, the floor's training-image draw, KID's subsets (default 0)
-    cache_dir  evaluator cache (default $SSGEN_CACHE or ~/.cache/ssgen); the evaluator is trained on first use
-    evaluator  a .safetensors evaluator file to use instead of the cached default
-    floor      true|false: also score n real training images vs the test set (default true)
-    fid_network  evaluator (default): the domain metrics above, in the Fashion-MNIST evaluator's feature space;
-               inception: only the standard FID of torchmetrics' Inception-v3 (needs torch-fidelity:
-               pip install 'ssgen[inception]'; weights downloaded on first use; use a GPU for n=10000),
-               labelled "FID (Inception, torchmetrics; not comparable with ssgen's domain FID)"
-    inception_weights  a local copy of torch-fidelity's Inception weights (fid_network=inception, offline)
-
-Works for the GANs (``generate(labels, noise)``, output in [-1, 1]) and the M1 VAE
+Works for the GANs (``generate(labels, noise)``, output in [-1, 1]), M2 / M1+M2 and the M1 VAE
 (``generate_prior(n)``, Bernoulli means in [0, 1]). The model class comes from the checkpoint
 (``ssgen_module``, written by ssgen-train), else from the run dir's ``.hydra/config.yaml``
 (``method._target_``). Errors are one line on stderr and exit status 2: a missing, truncated or
-corrupt checkpoint, or one that is not a generator.
+corrupt checkpoint, or one that is not a generator. ``fid_network=inception`` gives only the standard FID of
+torchmetrics' Inception-v3 (needs torch-fidelity: ``pip install 'ssgen[inception]'``; weights downloaded on first
+use unless ``inception_weights=`` names a local copy), labelled "FID (Inception, torchmetrics; not comparable with
+ssgen's domain FID)".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssgen.cli import REQUIRED, Option, as_bool, as_int, parse_key_values, run_console_script
+from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
 from ssgen.errors import CheckpointError, ConfigError
 
-OPTIONS = {"ckpt": Option(REQUIRED, hint="<checkpoint file or run dir>"), "n": Option(10000, as_int),
-           "out": Option(None), "seed": Option(0, as_int), "cache_dir": Option(None), "evaluator": Option(None),
-           "floor": Option(True, as_bool), "fid_network": Option("evaluator"), "inception_weights": Option(None)}
 FID_NETWORKS = ("evaluator", "inception")
+
+
+@dataclass
+class EvaluateArguments:
+    """ssgen-evaluate's arguments (``ssgen.cli.parse``)."""
+
+    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>")
+    n_samples: int = argument(10000, help="generated images in all, class-balanced for conditional generators")
+    out: str | None = argument(None, help="JSON file to write (default <checkpoint>.metrics.json beside it)")
+    seed: int = argument(0, help="noise of the samples, the floor's training-image draw, KID's subsets")
+    cache_dir: str | None = argument(None, help="evaluator cache (default $SSGEN_CACHE or ~/.cache/ssgen)")
+    evaluator: str | None = argument(None, help="a .safetensors evaluator file instead of the cached default")
+    floor: bool = argument(True, help="also score n_samples real training images vs the test set")
+    fid_network: str = argument("evaluator", help="evaluator: the domain metrics; inception: the standard FID only",
+                                choices=FID_NETWORKS)
+    inception_weights: str | None = argument(None, help="a local copy of torch-fidelity's Inception weights (offline)")
+
+
+LEGACY = Legacy(keys={"ckpt": "run", "n": "n_samples"})  # 0.1's spellings, for one release
+HELP = help_text("ssgen-evaluate", "Score a generator run: FID, KID, class-consistency, precision / recall and "
+                 "per-class FID against the 10k test images, each beside the real-data floor.", EvaluateArguments,
+                 ["ssgen-evaluate run=outputs/gan/<run>",
+                  "ssgen-evaluate run=<run dir>/checkpoints/last.ckpt n_samples=2000 out=last.json seed=1",
+                  "ssgen-evaluate run=<run dir> fid_network=inception"],
+                 docs="docs/gan_metrics.md and docs/evaluator.md")
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
     """``key=value`` arguments -> dict with the defaults filled in; ConfigError on anything unknown or malformed."""
-    args = parse_key_values(argv, OPTIONS, "ssgen-evaluate")
-    if args["n"] < 20:
-        raise ConfigError(f"n={args['n']} is too small for FID/KID; use at least 20 (10000 for reported numbers)")
-    if args["fid_network"] not in FID_NETWORKS:
-        raise ConfigError(f"fid_network={args['fid_network']} is unknown; use {' or '.join(FID_NETWORKS)}")
+    args = dataclasses.asdict(parse(argv, EvaluateArguments, "ssgen-evaluate", LEGACY))
+    if args["n_samples"] < 20:
+        raise ConfigError(f"n_samples={args['n_samples']} is too small for FID/KID; use at least 20 (10000 for "
+                          "reported numbers)")
     if args["inception_weights"] and args["fid_network"] != "inception":
         raise ConfigError("inception_weights= is used only with fid_network=inception; add it or drop inception_weights")
     return args
@@ -98,16 +111,16 @@ def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     from ssgen.evaluation.scoring import generator_report, make_sampler
     from ssgen.io import atomic_write_json
 
-    module, checkpoint_path = load_generator(args["ckpt"])
+    module, checkpoint_path = load_generator(args["run"])
     info = module.data_info  # the data set it was trained on: its test images, classes and evaluator
     sampler, conditional = make_sampler(module, seed=args["seed"])
     if args["fid_network"] == "inception":  # the domain evaluator is not needed (nor trained on first use)
-        report = inception_report(sampler, n=args["n"], seed=args["seed"], floor=args["floor"],
+        report = inception_report(sampler, n=args["n_samples"], seed=args["seed"], floor=args["floor"],
                                   weights_path=args["inception_weights"], info=info)
         default_out = checkpoint_path.with_suffix(".inception_fid.json")
     else:
         evaluator = evaluator_for(info, args["evaluator"] or None, args["cache_dir"])
-        report = generator_report(sampler, evaluator, n=args["n"], conditional=conditional, seed=args["seed"],
+        report = generator_report(sampler, evaluator, n=args["n_samples"], conditional=conditional, seed=args["seed"],
                                   floor=args["floor"])
         default_out = checkpoint_path.with_suffix(".metrics.json")
     report = {"checkpoint": str(checkpoint_path), "model": type(module).__name__, "seed": args["seed"],
@@ -149,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {out}")
         print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, sort_keys=True))
 
-    run_console_script("ssgen-evaluate", __doc__, argv, evaluate_and_print)
+    run_console_script("ssgen-evaluate", HELP, argv, evaluate_and_print)
 
 
 if __name__ == "__main__":

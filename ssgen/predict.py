@@ -1,21 +1,15 @@
-"""Classify images with a trained M1 run (VAE encoder means + its saved SVM head), or an M2 / M1+M2 run.
+"""ssgen-predict: classify images with a trained M1 run (VAE encoder means + its saved head), or an M2 / M1+M2 run.
 
     ssgen-predict run=outputs/m1/2026-11-25_07-00-00 images=my_images.npz out=predictions.npz
     ssgen-predict run=<run dir> images=t10k-images-idx3-ubyte.gz out=pred.npz n_labels=1000
-    ssgen-predict run=<run dir> images=shoe.png out=labels.npz
-    ssgen-predict run=<run dir> images=photos/ out=labels.npz             # every image file in the folder
-    ssgen-predict run=<run dir> 'images=photos/**/*.jpg' out=labels.npz invert=false
+    ssgen-predict run=<run dir> 'images=photos/**/*.jpg' out=labels.npz invert=false   # a folder or a glob too
 
-Arguments (key=value, any order):
-    run       an M1 run dir (with its SVM heads), or an M2 / M1+M2 run dir or .ckpt (required)
-    images    image files (PNG, JPEG, BMP, TIFF; any size, colour or not), a folder of them, a glob (quote it),
-              an .npz with key ``images`` (uint8 N x 28 x 28, or floats in [0, 1]) or an IDX file (required)
-    out       .npz to write with ``labels`` (int64, N), and for image files ``files`` and ``inverted``; a CSV
-              beside it (``index,label,class_name``, for image files ``index,file,label,class_name,inverted``)
-    n_labels  which saved M1 head (one per label budget the run scored); default: the first
-    invert    auto (default) | true | false: image files are made light-on-dark like Fashion-MNIST; auto negates
-              a file whose border is light (median grey level above 127); for an .npz / IDX array, true
-              negates every image (255 - x) and auto / false take it as given
+``images`` are image files (PNG, JPEG, BMP, TIFF; any size, colour or not), a folder of them, a glob (quote it),
+an .npz with key ``images`` (uint8 N x 28 x 28, or floats in [0, 1]) or an IDX file. ``out`` is an .npz with
+``labels`` (int64, N), and for image files ``files`` and ``inverted``; a CSV beside it (``index,label,class_name``,
+for image files ``index,file,label,class_name,inverted``). ``invert``: image files are made light-on-dark like
+Fashion-MNIST; auto negates a file whose border is light (median grey level above 127); for an .npz / IDX array,
+true negates every image (255 - x) and auto / false take it as given.
 
 Image files are prepared as Fashion-MNIST's own images were: greyscale, light on dark, cropped to the object,
 its longest edge resized to 28 keeping the aspect ratio, centred, grey levels stretched to 0..255 (a 28x28 file
@@ -31,23 +25,39 @@ import csv
 import io
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ssgen.api import M2, Predictions, load_classifier
-from ssgen.cli import REQUIRED, Option, as_int, parse_key_values, run_console_script
+from ssgen.cli import argument, help_text, parse, run_console_script
 from ssgen.data.images import as_uint8, parse_invert, read_images
 from ssgen.errors import InputWarning, SSGenError
 from ssgen.io import atomic_write, atomic_write_text
 from ssgen.models.checkpoints import load_module, read_checkpoint
 from ssgen.models.m2 import M2 as M2Module
 
-USAGE = ("usage: ssgen-predict run=<run dir> images=<image file|folder|glob|file.npz|idx> out=<file.npz> "
-         "[n_labels=<N>] [invert=auto|true|false]")
-OPTIONS = {"run": Option(REQUIRED, hint="<run dir>"), "images": Option(REQUIRED, hint="<images, folder, glob, .npz or idx>"),
-           "out": Option(REQUIRED, hint="<file.npz>"), "n_labels": Option(None, as_int), "invert": Option("auto")}
+
+@dataclass
+class PredictArguments:
+    """ssgen-predict's arguments (``ssgen.cli.parse``)."""
+
+    run: str = argument(help="an M1 run dir (with its heads), or an M2 / M1+M2 run dir or .ckpt", hint="<run dir>")
+    images: str = argument(help="image files, a folder, a glob (quote it), an .npz (key images) or an IDX file",
+                           hint="<images, folder, glob, .npz or idx>")
+    out: str = argument(help=".npz to write (labels; a .csv beside it)", hint="<file.npz>")
+    n_labels: int | None = argument(None, help="which of an M1 run's heads (one per label budget N); default: the first")
+    invert: str = argument("auto", help="make image files light-on-dark: auto (from each file's border), true or false")
+
+
+HELP = help_text("ssgen-predict", "Classify images with a trained M1 run (encoder means + its head) or an M2 / M1+M2 "
+                 "run.", PredictArguments,
+                 ["ssgen-predict run=outputs/m1/<run> images=my_images.npz out=predictions.npz",
+                  "ssgen-predict run=<run dir> images=t10k-images-idx3-ubyte.gz out=pred.npz n_labels=1000",
+                  "ssgen-predict run=<run dir> 'images=photos/*.png' out=labels.npz"],
+                 docs="README.md (Using trained models) and docs/results.md")
 M2_MODULES = ("ssgen.models.m2.M2", "ssgen.models.m2.M1M2")
 LISTED_FILES = 20  # at most this many image files get a line each on stdout (all are in the CSV)
 
@@ -123,16 +133,16 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point ``ssgen-predict``: ``--help`` prints the module docstring; errors are one line, exit 2."""
 
     def predict_and_print(argv: list[str]) -> None:
-        args = parse_key_values(argv, OPTIONS, "ssgen-predict")
-        if Path(args["out"]).suffix.lower() != ".npz":
-            raise SSGenError(f"out={args['out']} must end in .npz (a .csv is written beside it)")
-        invert = parse_invert(args["invert"])
+        args = parse(argv, PredictArguments, "ssgen-predict")
+        if Path(args.out).suffix.lower() != ".npz":
+            raise SSGenError(f"out={args.out} must end in .npz (a .csv is written beside it)")
+        invert = parse_invert(args.invert)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InputWarning)
-            batch = read_images(args["images"], invert)  # bad images are refused before the model is loaded
-        model = load_classifier(args["run"])
-        predictions = model.predict(batch, n_labels=args["n_labels"])
-        npz_path, csv_path = write_predictions(args["out"], predictions)
+            batch = read_images(args.images, invert)  # bad images are refused before the model is loaded
+        model = load_classifier(args.run)
+        predictions = model.predict(batch, n_labels=args.n_labels)
+        npz_path, csv_path = write_predictions(args.out, predictions)
         for warning in caught:
             print(f"ssgen-predict: warning: {warning.message}", file=sys.stderr)
         print(f"classified {len(predictions)} images -> {npz_path} and {csv_path}")
@@ -145,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  invert={invert}: {inverted} of {len(files)} files inverted to light-on-dark"
                   + (f"; every file is in {csv_path}" if len(files) > LISTED_FILES else ""))
 
-    run_console_script("ssgen-predict", f"{__doc__}\n{USAGE}", argv, predict_and_print)
+    run_console_script("ssgen-predict", HELP, argv, predict_and_print)
 
 
 if __name__ == "__main__":

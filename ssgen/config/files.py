@@ -116,10 +116,31 @@ def job_name(override_dirname: str, swept: set[str] | None = None) -> str:
     return f"{name}~{digest}"
 
 
+def config_groups() -> str:
+    """The config groups and their options as ``ssgen-train --help`` lists them, one line per group, from Hydra's
+    own config loader (its search path: ``conf/``, a ``--config-dir``, ``hydra.searchpath``); the structured-config
+    schemas (``base_*``) are left out, they are not choices. Empty outside a Hydra app."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not GlobalHydra.instance().is_initialized():
+        return ""
+    loader = GlobalHydra.instance().config_loader()
+    lines = []
+    for group in sorted(loader.list_groups("")):
+        if group == "hydra":
+            continue
+        options = [option for option in loader.get_group_options(group) if not option.startswith("base_")]
+        lines.append(f"  {group + ':':<12} {', '.join(options)}")
+    return "\n".join(lines)
+
+
 def register_resolvers() -> None:
-    """``${ssgen_job_name:...}`` for conf/hydra/default.yaml; registered on import of ssgen.config (every process that composes a config)."""
+    """``${ssgen_job_name:...}`` and ``${ssgen_groups:}`` for conf/hydra/default.yaml; registered on import of
+    ssgen.config.schemas (every process that composes a config)."""
     if not OmegaConf.has_resolver("ssgen_job_name"):
         OmegaConf.register_new_resolver("ssgen_job_name", job_name)
+    if not OmegaConf.has_resolver("ssgen_groups"):
+        OmegaConf.register_new_resolver("ssgen_groups", config_groups)
 
 
 def check_group_choices(argv: list[str], conf_dir: str | Path = CONF_DIR) -> None:

@@ -1,10 +1,10 @@
 """The evaluator: a small CNN trained on the run's data set (Fashion-MNIST by default) whose 128-d penultimate
 layer is the feature space of FID/KID, and whose predictions score class-consistency.
 
-    python -m ssgen.evaluation.evaluator --threads 1          # train the default evaluator into the cache (or show it)
-    python -m ssgen.evaluation.evaluator --epochs 4           # another config: another hash, another file
-    python -m ssgen.evaluation.evaluator --cache-dir /tmp/c --force
-    python -m ssgen.evaluation.evaluator --dataset mnist      # MNIST's own evaluator (a GAN run on data=mnist uses it)
+    python -m ssgen.evaluation.evaluator threads=1            # train the default evaluator into the cache (or show it)
+    python -m ssgen.evaluation.evaluator epochs=4             # another config: another hash, another file
+    python -m ssgen.evaluation.evaluator cache_dir=/tmp/c force=true
+    python -m ssgen.evaluation.evaluator dataset=mnist        # MNIST's own evaluator (a GAN run on data=mnist uses it)
 
     from ssgen.evaluation.evaluator import load_evaluator
     evaluator = load_evaluator()                   # trained on first use (minutes on a CPU: docs/evaluator.md), then cached
@@ -28,7 +28,6 @@ compared by mistake. Weights are stored as safetensors (no pickle), written atom
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -42,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssgen.cli import run_console_script
+from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
 from ssgen.data import DatasetInfo, dataset_info, load_dataset, to_pixels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.io import atomic_write, atomic_write_json
@@ -381,21 +380,33 @@ def evaluator_for(info: DatasetInfo, evaluator: Evaluator | str | Path | None = 
 
 
 # ------------------------------------------------------------------------------------------------ CLI
+@dataclass
+class EvaluatorArguments:
+    """``python -m ssgen.evaluation.evaluator``'s arguments (``ssgen.cli.parse``): the evaluator config to train or show."""
+
+    epochs: int = argument(EvaluatorConfig.epochs, help="training epochs")
+    n_train: int | None = argument(None, help="train on this many images (default: all 60k)")
+    seed: int = argument(EvaluatorConfig.seed, help="seeds the training")
+    dataset: str = argument(EvaluatorConfig.dataset, help="the data set (its own evaluator)")
+    cache_dir: str | None = argument(None, help="the cache (default $SSGEN_CACHE or ~/.cache/ssgen)")
+    force: bool = argument(False, help="retrain even if the cached file exists")
+    threads: int | None = argument(None, help="torch threads while training (1 is fastest on a CPU shared with others)")
+
+
+PROGRAM = "python -m ssgen.evaluation.evaluator"
+LEGACY = Legacy(options={"--epochs": "epochs", "--n-train": "n_train", "--seed": "seed", "--dataset": "dataset",
+                         "--cache-dir": "cache_dir", "--threads": "threads"}, switches={"--force": "force"})
+HELP = help_text(PROGRAM, "Train (or show) the cached evaluator network of a data set: the feature space of FID / KID "
+                 "and the classifier of class-consistency.", EvaluatorArguments,
+                 [f"{PROGRAM} threads=1", f"{PROGRAM} epochs=4 cache_dir=/tmp/cache force=true",
+                  f"{PROGRAM} dataset=mnist"], docs="docs/evaluator.md")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m ssgen.evaluation.evaluator [--epochs N] [--cache-dir DIR] [--force] ...``: train (or show) the cached evaluator."""
+    """``python -m ssgen.evaluation.evaluator [epochs=N] [cache_dir=DIR] [force=true] ...``: train (or show) the cached
+    evaluator; prints its path, config hash and test accuracy as JSON."""
     def train_or_show(argv: list[str]) -> None:
-        parser = argparse.ArgumentParser(prog="python -m ssgen.evaluation.evaluator",
-                                         description="Train (or show) the cached evaluator network of a data set.")
-        defaults = EvaluatorConfig()
-        parser.add_argument("--epochs", type=int, default=defaults.epochs)
-        parser.add_argument("--n-train", type=int, default=None, help="train on this many images (default: all 60k)")
-        parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument("--dataset", default=defaults.dataset, help="the data set (default: fashion_mnist)")
-        parser.add_argument("--cache-dir", default=None, help="default: $SSGEN_CACHE or ~/.cache/ssgen")
-        parser.add_argument("--force", action="store_true", help="retrain even if the cached file exists")
-        parser.add_argument("--threads", type=int, default=None,
-                            help="torch threads while training (default: torch's; 1 is fastest on a CPU shared with other jobs)")
-        args = parser.parse_args(argv)
+        args = parse(argv, EvaluatorArguments, PROGRAM, LEGACY)
         config = EvaluatorConfig(epochs=args.epochs, n_train=args.n_train, seed=args.seed,
                                  dataset=dataset_info(args.dataset).name)
         path = evaluator_path(config, args.cache_dir)
@@ -406,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"path": str(path), **{k: info.get(k) for k in ("config_hash", "test_accuracy", "train_seconds",
                                                                           "train_images", "config")}}, indent=2))
 
-    run_console_script("ssgen.evaluation.evaluator", None, argv, train_or_show)
+    run_console_script(PROGRAM, HELP, argv, train_or_show)
 
 
 if __name__ == "__main__":

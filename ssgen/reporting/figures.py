@@ -1,20 +1,20 @@
 """Figures: a GAN sweep's loss curves per architecture and generated vs real images; confusion matrices of heads.
 
     ssgen-train -m experiment=gan method=dcgan,wgan_clip,wgan_gp arch=dcgan,mlp_generator
-    ssgen-report figures outputs/<task>/multirun/<date_time> --out docs/figures
+    ssgen-report figures runs=outputs/<task>/multirun/<date_time> out=outputs/figures
 
-Writes into ``--out``:
+Writes into ``out`` (``make_figures``):
   * ``gan_losses_<arch>.png`` for every architecture in the sweep: a column per method, generator loss
-    on top, critic loss below; the EMA-smoothed curve (``--smoothing``, TensorBoard's weight) of each seed,
+    on top, critic loss below; the EMA-smoothed curve (``smoothing``, TensorBoard's weight) of each seed,
     averaged over seeds, with a band from the lowest to the highest seed; x axis = training batches (real
     batches seen, the loggers' step);
   * ``gan_samples.png``: for the better architecture (lower mean final FID over its finished runs, from
-    results.json; arch=dcgan when no FID was recorded), generated images per method for ``--labels``
+    results.json; arch=dcgan when no FID was recorded), generated images per method for ``labels``
     (default: the write-up's pullover and ankle boot) beside real training images of each;
   * ``gan_grid_<method>.png``: a 10x10 class grid (a row per class) of each method's best run on that arch.
 
 Generated images come from a run's ``samples.npz`` record when there (10 per class, see tools/gan_study.py),
-else from its checkpoints/best.ckpt (else last.ckpt) with noise ``--seed``. Curves come from ``tb/`` event files,
+else from its checkpoints/best.ckpt (else last.ckpt) with noise ``seed``. Curves come from ``tb/`` event files,
 else from a ``curves.csv`` record. A sweep is any directory holding run dirs (``results.json`` and ``tb/`` +
 ``checkpoints/``, or the records) at any depth; runs are read by ``ssgen.run.results.find_results`` and every
 GAN-family method is drawn.
@@ -22,7 +22,6 @@ GAN-family method is drawn.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ssgen.api import load_gan, to_uint8  # noqa: E402
-from ssgen.cli import run_console_script  # noqa: E402
-from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist, parse_labels  # noqa: E402
-from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError, print_output  # noqa: E402
+from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
+from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
 from ssgen.reporting.tables import selection_curves  # noqa: E402
 from ssgen.run.results import find_results, is_generator_run, is_ok  # noqa: E402
@@ -338,36 +336,3 @@ def selection_figure(results: list[tuple[Path, dict[str, Any]]], out: str | Path
     path = save_figure(figure, out, dpi=120)
     plt.close(figure)
     return path
-
-
-FIGURES_USAGE = ("usage: ssgen-report figures SWEEP [--out DIR] [--smoothing W] [--seed S] [--labels L,L]   "
-                 "GAN curves and samples")
-
-
-def figures_command(argv: list[str]) -> None:
-    """``ssgen-report figures SWEEP [options]``: parse ``argv`` (what follows ``figures``), draw every figure,
-    print one ``wrote <path>`` line each. Raises SSGenError for a smoothing outside [0, 1), an unknown label or a
-    sweep dir without GAN runs."""
-    parser = argparse.ArgumentParser(prog="ssgen-report figures", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep_dir", help="directory holding the sweep's run dirs")
-    parser.add_argument("--out", default="docs/figures", help="output directory (default docs/figures)")
-    parser.add_argument("--smoothing", type=float, default=0.9, help="EMA weight in [0, 1) (default 0.9)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed of the generated images (default 0)")
-    parser.add_argument("--labels", default="pullover,ankle_boot",
-                        help="classes of the real-vs-generated figure: names (ssgen's or torchvision's) or indices, "
-                             "comma-separated (default: the write-up's pullover,ankle_boot)")
-    args = parser.parse_args(argv)
-    if not 0 <= args.smoothing < 1:
-        raise SSGenError(f"--smoothing={args.smoothing} must lie in [0, 1)")
-    labels = tuple(CLASS_NAMES[index] for index in parse_labels(args.labels))
-    for path in make_figures(args.sweep_dir, args.out, args.smoothing, args.seed, labels):
-        print_output(f"wrote {path}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m ssgen.reporting.figures <sweep_dir> [--out DIR] ...``: the same as ``ssgen-report figures ...``."""
-    run_console_script("ssgen-report", FIGURES_USAGE, argv, figures_command)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,18 +1,18 @@
 """ssgen-study: the CS5787 write-up's whole study in one resumable command (Q1, Q4 M1 and M1+M2, Q5 GANs).
 
-    ssgen-study writeup --budget quick                 # every part reduced, 1 seed (what it took: docs/writeup.md)
-    ssgen-study writeup --budget full                  # the write-up's budget, 3 seeds (the GANs: committed records)
-    ssgen-study writeup --budget quick --dry-run       # what each part runs, what is done, what is next
-    ssgen-study writeup --budget full --parts m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
-    ssgen-report writeup outputs/writeup/quick/records --out docs/writeup.md
+    ssgen-study writeup budget=quick                 # every part reduced, 1 seed (what it took: docs/writeup.md)
+    ssgen-study writeup budget=full                  # the write-up's budget, 3 seeds (the GANs: committed records)
+    ssgen-study writeup budget=quick dry_run=true       # what each part runs, what is done, what is next
+    ssgen-study writeup budget=full parts=m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
+    ssgen-report writeup runs=outputs/writeup/quick/records out=docs/writeup.md
 
 Each part but Q1 is one Hydra multirun of ``ssgen-train`` (so composition, overrides and launchers apply) into a
 fixed sweep dir, ``<dir>/<part>``, with job dirs named by what they vary (``seed0``, ``n100_seed0``,
 ``wgan_gp_dcgan_softplus_seed0``). Relaunching the same command launches only the jobs that have not ended (``ok``,
 or ``failed`` after training, e.g. a failed convergence): a finished job is not touched, an interrupted or killed one
 resumes from its last.ckpt (ssgen-train's run lifecycle, ssgen.run.lifecycle), a crashed one runs again. A job the sweep dir
-does not hold but ``--records`` does counts as ended, so the committed page's command retrains nothing. After each part, every ended job is copied as a small record (ssgen.reporting.records:
-results.json, curves.csv, samples) into ``--records`` (default ``<dir>/records``), with ``study.json`` saying the
+does not hold but ``records=`` does counts as ended, so the committed page's command retrains nothing. After each part, every ended job is copied as a small record (ssgen.reporting.records:
+results.json, curves.csv, samples) into ``records=`` (default ``<dir>/records``), with ``study.json`` saying the
 budget; ``ssgen-report writeup <records>`` renders the page from these alone.
 
 Overrides after the options go to every ssgen-train part; ``<part>:key=value`` to one part only (``m1:``,
@@ -21,7 +21,7 @@ Overrides after the options go to every ssgen-train part; ``<part>:key=value`` t
 ``experiment=m2_study method=m1_m2`` on the M1 run of the same seed. The full budget counts a GAN job as ended when
 ``docs/records/gan_study/<job>`` holds its record (tools/gan_study.py made those at exactly this budget), so it
 does not retrain hours of GANs. On a GPU, several jobs share the device with the joblib launcher:
-``ssgen-study writeup --budget full trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4``.
+``ssgen-study writeup budget=full trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4``.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ class Study:
     def __init__(self, budget: str, run_dir: str | Path | None = None, records: str | Path | None = None,
                  overrides: list[str] | None = None) -> None:
         if budget not in BUDGETS:
-            raise ConfigError(f"--budget {budget} is unknown; choose one of: {', '.join(BUDGETS)}")
+            raise ConfigError(f"budget={budget} is unknown; choose one of: {', '.join(BUDGETS)}")
         self.budget = BUDGETS[budget]
         self.run_dir = Path(run_dir or f"outputs/writeup/{budget}")
         self.records = Path(records) if records else self.run_dir / "records"
@@ -232,7 +232,7 @@ class Study:
         return None
 
     def recorded(self, part: str, name: str) -> bool:
-        """Whether this job's record is in ``--records`` (an ended job of this study: ``check_same_study`` keeps a
+        """Whether this job's record is in ``records=`` (an ended job of this study: ``check_same_study`` keeps a
         records dir to one budget and one set of overrides) or a committed record stands for it."""
         return ended(self.records / part / name) or self.committed_record(part, name) is not None
 
@@ -287,10 +287,10 @@ class Study:
     def study_command(self, part: str | None = None) -> str:
         """The ``ssgen-study writeup`` command line of this study (its dirs and overrides as given), of one part
         with ``part``."""
-        words = ["ssgen-study", "writeup", "--budget", self.budget.name, "--dir", str(self.run_dir)]
+        words = ["ssgen-study", "writeup", f"budget={self.budget.name}", f"dir={self.run_dir}"]
         if self.records != self.run_dir / "records":
-            words += ["--records", str(self.records)]
-        words += ["--parts", part] if part else []
+            words += [f"records={self.records}"]
+        words += [f"parts={part}"] if part else []
         return " ".join(shlex.quote(word) for word in [*words, *self.overrides])
 
     # --------------------------------------------------------------------------------- running
@@ -352,11 +352,11 @@ class Study:
                                  f"{self.run_dir / 'm1'} ({', '.join(seeds)}): "
                                  + (f"{', '.join(only_recorded)} ended in the records only, which hold no "
                                     f"checkpoint; remove {', '.join(str(self.records / 'm1' / n) for n in only_recorded)}"
-                                    " and run --parts m1,m1_m2"
-                                    if only_recorded else "run --parts m1 first"))
+                                    " and run parts=m1,m1_m2"
+                                    if only_recorded else "run parts=m1 first"))
                 status = 1 if left else status
         if not dry_run:
-            print_output(f"records: {self.records}; page: ssgen-report writeup {self.records} --out <page>.md")
+            print_output(f"records: {self.records}; page: ssgen-report writeup runs={self.records} out=<page>.md")
         return status
 
     def launch(self, part: str, launches: list[list[str]], dry_run: bool) -> None:
@@ -452,7 +452,7 @@ class Study:
         if (then[0], result_overrides(then[1])) != (now[0], result_overrides(now[1])):
             raise ConfigError(f"{self.records / MANIFEST} records the {then[0]} budget with overrides {then[1]}, not "
                               f"the {now[0]} budget with {now[1]}; relaunch with those to resume it, or give another "
-                              "--dir (and --records)")
+                              "dir= (and records=)")
 
     def write_manifest(self) -> None:
         atomic_write_json(self.records / MANIFEST, self.manifest())
@@ -482,7 +482,7 @@ def load_study(records: str | Path) -> Study:
         manifest = json.loads((records / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{records} has no readable {MANIFEST} ({type(exc).__name__}), so it is not the records "
-                          "dir of ssgen-study writeup; give that (<dir>/records, or its --records)") from None
+                          "dir of ssgen-study writeup; give that (<dir>/records, or its records=)") from None
     budget = manifest.get("budget", "full")
     return Study(budget if budget in BUDGETS else "full", manifest.get("run_dir"), records, manifest.get("overrides"))
 

@@ -27,6 +27,15 @@ from ssgen.errors import SSGenError
 from ssgen.io import atomic_write_text
 from ssgen.run.results import UNFINISHED, find_results, is_generator_run, is_ok, objective
 
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub-flavoured markdown table (``tabulate``'s ``github`` format: columns padded, so it reads in a terminal
+    too); cells are printed as given (``disable_numparse``: '0.710' stays '0.710'). Every table of ssgen's reports."""
+    from tabulate import tabulate
+
+    return tabulate([[str(cell) for cell in row] for row in rows], headers=header, tablefmt="github", disable_numparse=True)
+
+
 # Overrides that index a cell (or only say where output goes) rather than define a variant of the method.
 # Which heads run (raw-pixel baseline, transductive, the N list) changes the rows present, not any model.
 NOT_A_VARIANT = ("seed", "data.n_labels", "hydra.", "run_dir", "torch_threads", "trainer.enable_progress_bar",
@@ -92,9 +101,9 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | N
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _, result in runs:
         groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append(result)
-    lines = ["| method | arch | runs (ok) | FID ↓ | KID ↓ | class-consistency ↑ | precision ↑ | recall ↑ | "
-             "min class spread ↑ | worst / median class FID ↓ | failed convergences | epochs | run time (min) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = ["method", "arch", "runs (ok)", "FID ↓", "KID ↓", "class-consistency ↑", "precision ↑", "recall ↑",
+              "min class spread ↑", "worst / median class FID ↓", "failed convergences", "epochs", "run time (min)"]
+    rows: list[list[Any]] = []
 
     def cell(values: list[Any], digits: int) -> str:
         return mean_std(values, digits, expected=expected)
@@ -106,21 +115,20 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | N
             return [r.get(key) for r in rows]
 
         minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
-        lines.append(f"| {method} | {arch} | {len(results)} ({len(ok)}) | {cell(column('fid'), 2)} | "
-                     f"{cell(column('kid'), 4)} | {cell(column('class_consistency'), 3)} | "
-                     f"{cell(column('precision'), 3)} | {cell(column('recall'), 3)} | "
-                     f"{cell(column('min_class_spread'), 3)} | "
-                     f"{cell([worst_class_fid_ratio(r.get('per_class_fid')) for r in ok], 2)} | "
-                     f"{sum(int(r.get('failed_runs', 0) or 0) for r in results)} | {cell(column('epochs'), 0)} | "
-                     f"{cell(minutes, 1)} |")
+        rows.append([method, arch, f"{len(results)} ({len(ok)})", cell(column("fid"), 2), cell(column("kid"), 4),
+                     cell(column("class_consistency"), 3), cell(column("precision"), 3), cell(column("recall"), 3),
+                     cell(column("min_class_spread"), 3),
+                     cell([worst_class_fid_ratio(r.get("per_class_fid")) for r in ok], 2),
+                     sum(int(r.get("failed_runs", 0) or 0) for r in results), cell(column("epochs"), 0),
+                     cell(minutes, 1)])
     floors = {(r.get("evaluator_config_hash"), r.get("metrics_n")): r for _, r in runs if "fid_floor" in r}
     for (config_hash, n), r in sorted(floors.items(), key=lambda item: str(item[0])):
-        lines.append(f"| *floor: {n} real train vs test* | evaluator {config_hash} | — | {r['fid_floor']:.2f} | "
-                     f"{r.get('kid_floor', math.nan):.4f} | {r.get('class_consistency_floor', math.nan):.3f} | "
-                     f"{r.get('precision_floor', math.nan):.3f} | {r.get('recall_floor', math.nan):.3f} | "
-                     f"{r.get('min_class_spread_floor', math.nan):.3f} | "
-                     f"{worst_class_fid_ratio(r.get('per_class_fid_floor')) or math.nan:.2f} | — | — | — |")
-    return "\n".join(lines)
+        rows.append([f"*floor: {n} real train vs test*", f"evaluator {config_hash}", "—", f"{r['fid_floor']:.2f}",
+                     f"{r.get('kid_floor', math.nan):.4f}", f"{r.get('class_consistency_floor', math.nan):.3f}",
+                     f"{r.get('precision_floor', math.nan):.3f}", f"{r.get('recall_floor', math.nan):.3f}",
+                     f"{r.get('min_class_spread_floor', math.nan):.3f}",
+                     f"{worst_class_fid_ratio(r.get('per_class_fid_floor')) or math.nan:.2f}", "—", "—", "—"])
+    return markdown_table(header, rows)
 
 
 def partial_collapse_lines(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
@@ -171,12 +179,12 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
     columns = sorted({n for head in cells.values() for n in head})
     if not columns:
         return "", failures
-    lines = ["| method / head | " + " | ".join(f"N = {n}" for n in columns) + " |",
-             "|---|" + "---|" * len(columns)]
+    rows = []
     for head, label in M1_ROWS:
         for key in sorted(k for k in cells if k[0] == head):
             name = f"{label} [{key[1]}]" if key[1] else label
-            lines.append(f"| {name} | " + " | ".join(mean_std(list(cells[key][n].values())) for n in columns) + " |")
+            rows.append([name, *(mean_std(list(cells[key][n].values())) for n in columns)])
+    lines = [markdown_table(["method / head", *(f"N = {n}" for n in columns)], rows)]
     seeds = sorted({seed for head in cells.values() for n in head.values() for seed in n})
     lines.append("")
     lines.append(f"Test accuracy on the 10k Fashion-MNIST test set, mean ± sample std over seeds {seeds} "
@@ -210,7 +218,7 @@ def selection_table(results: list[tuple[Path, dict[str, Any]]]) -> str:
     curves = selection_curves(results)
     if not curves:
         return ""
-    lines = ["| head | N | setting | seeds | held-out accuracy, last epoch | best mean (epoch) |", "|---|---|---|---|---|---|"]
+    rows = []
     choices = []
     for (head, n), settings in curves.items():
         best = (-1.0, "", 0)
@@ -218,11 +226,12 @@ def selection_table(results: list[tuple[Path, dict[str, Any]]]) -> str:
             mean = runs.mean(axis=0)
             epoch = int(np.argmax(mean)) + 1
             best = max(best, (float(mean[epoch - 1]), setting, epoch), key=lambda b: b[0])
-            lines.append(f"| {head} | {n} | {setting} | {len(runs)} | {mean[-1]:.3f} (epoch {len(mean)}) | "
-                         f"{mean[epoch - 1]:.3f} ({epoch}) |")
+            rows.append([head, n, setting, len(runs), f"{mean[-1]:.3f} (epoch {len(mean)})",
+                         f"{mean[epoch - 1]:.3f} ({epoch})"])
         choices.append(f"- {head}, N = {n}: {best[1]}, trainer.max_epochs={best[2]} "
                        f"(mean held-out accuracy {best[0]:.3f})")
-    return "\n".join([*lines, "", "Chosen by held-out labelled accuracy (then train on all N labels):", *choices])
+    table = markdown_table(["head", "N", "setting", "seeds", "held-out accuracy, last epoch", "best mean (epoch)"], rows)
+    return "\n".join([table, "", "Chosen by held-out labelled accuracy (then train on all N labels):", *choices])
 
 
 def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> str:
@@ -231,7 +240,7 @@ def write_gan_report(paths: list[str | Path], out: str | Path | None = None) -> 
     if not runs:
         raise SSGenError(f"no results.json of generator runs under {', '.join(map(str, paths))}; "
                          "give a sweep dir of ssgen-train GAN runs")
-    command = f"ssgen-report gan {' '.join(map(str, paths))}" + (f" --out {out}" if out else "")
+    command = f"ssgen-report gan runs={','.join(map(str, paths))}" + (f" out={out}" if out else "")
     hashes = sorted({str(r.get("evaluator_config_hash")) for _, r in runs if r.get("evaluator_config_hash")})
     accuracies = sorted({r.get("evaluator_test_accuracy") for _, r in runs if r.get("evaluator_test_accuracy") is not None})
     sizes = sorted({str(r["metrics_n"]) for _, r in runs if r.get("metrics_n")})
@@ -278,7 +287,7 @@ def write_m1_report(paths: list[str], out: str | None) -> str:
         parts += ["## Model selection on held-out labels (data.labelled_holdout; no test set)", "", selection, ""]
     command = sweep_command(paths)
     if command:
-        parts += ["Produced by:", "", "```", command, f"ssgen-report {' '.join(paths)}" + (f" --out {out}" if out else ""),
+        parts += ["Produced by:", "", "```", command, f"ssgen-report m1 runs={','.join(map(str, paths))}" + (f" out={out}" if out else ""),
                   "```", ""]
     unfinished = sum(r.get("status") in UNFINISHED for _, r in results)
     parts.append(f"{len(ok)} finished runs, {len(failures) - unfinished} failed, {unfinished} unfinished "
@@ -332,13 +341,10 @@ def write_tune_report(sweep_dir: str | Path, out: str | Path | None = None) -> s
         parts += [f"Best ({direction} {name}, no test data): **{params}** -> {value_text}", ""]
     else:
         parts += ["No optimization_results.yaml yet (the search is still running or was stopped).", ""]
-    parts += [f"| trial | {name} | parameters | test score (not used for the choice) |", "|---|---|---|---|"]
-    for search, trial, params, _status, test in finished:
-        test_text = f"{test:.4f}" if isinstance(test, int | float) else "–"
-        parts.append(f"| {trial} | {search[1]:.4f} | {params} | {test_text} |")
-    for search, trial, params, status, _test in rows:
-        if not search:
-            parts.append(f"| {trial} | – | {params} | {status} |")
+    table = [[trial, f"{search[1]:.4f}", params, f"{test:.4f}" if isinstance(test, int | float) else "–"]
+             for search, trial, params, _status, test in finished]
+    table += [[trial, "–", params, status] for search, trial, params, status, _test in rows if not search]
+    parts.append(markdown_table(["trial", name, "parameters", "test score (not used for the choice)"], table))
     text = "\n".join(parts) + "\n"
     if out:
         atomic_write_text(out, text)

@@ -4,22 +4,23 @@ P puts x = 0 and y ~ U(0, 1); Q puts x = theta and y ~ U(0, 1). For theta != 0 t
 disjoint, so KL(P || Q) = inf and JS(P || Q) = log 2 whatever theta is, while W1(P, Q) = |theta|.
 This module estimates all three from samples and plots them against the closed forms.
 
-Reproduce the figures in docs/ (about 15 s on two CPU cores, mostly training the 21 critics)::
+Reproduce the figures of docs/theory.md (about 15 s on two CPU cores, mostly training the 21 critics)::
 
-    python -m ssgen.reporting.theory --out docs/figures
+    python -m ssgen.reporting.theory out=outputs/theory
 
-writes ``docs/figures/wasserstein_parallel_lines.png`` (KL / JS / W1 against theta, closed forms dashed,
+writes ``outputs/theory/wasserstein_parallel_lines.png`` (KL / JS / W1 against theta, closed forms dashed,
 estimates as solid markers, plus how the KL and JS estimates behave as the sample size grows) and
-``docs/figures/wasserstein_critic.png`` (the W1 estimate of a critic trained with the project's WGAN-GP
+``outputs/theory/wasserstein_critic.png`` (the W1 estimate of a critic trained with the project's WGAN-GP
 loss, against |theta|). Everything is seeded, so a rerun gives the same numbers. The page explaining
 the figures is ``docs/theory.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from ssgen.cli import Legacy, argument, help_text, parse  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
 from ssgen.losses import critic_wasserstein, gradient_penalty  # noqa: E402
 
@@ -307,17 +309,34 @@ def plot_critic(results: dict[str, np.ndarray]) -> plt.Figure:
 # ---------------------------------------------------------------------------------------------- command
 
 
+@dataclass
+class TheoryArguments:
+    """``python -m ssgen.reporting.theory``'s arguments (``ssgen.cli.parse``)."""
+
+    out: str = argument("outputs/theory", help="folder for the two PNGs")
+    n_theta: int = argument(21, help="thetas evenly spaced in [-theta_max, theta_max]; odd includes 0")
+    theta_max: float = argument(1.0, help="the largest horizontal shift of Q")
+    samples: int = argument(400, help="samples per distribution for each theta")
+    critic_steps: int = argument(300, help="Adam steps per WGAN-GP critic")
+    seed: int = argument(0, help="seeds the samples and the critics")
+    dpi: int = argument(120, help="resolution of the PNGs")
+
+
+LEGACY = Legacy(options={"--out": "out", "--n-theta": "n_theta", "--theta-max": "theta_max", "--samples": "samples",
+                         "--critic-steps": "critic_steps", "--seed": "seed", "--dpi": "dpi"})
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Run the sweep, print a table and write both figures under ``--out``; returns the sweep results."""
-    parser = argparse.ArgumentParser(prog="python -m ssgen.reporting.theory", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="folder for the two PNGs")
-    parser.add_argument("--n-theta", type=int, default=21, help="thetas evenly spaced in [-max, max]; odd includes 0")
-    parser.add_argument("--theta-max", type=float, default=1.0)
-    parser.add_argument("--samples", type=int, default=400, help="samples per distribution for each theta")
-    parser.add_argument("--critic-steps", type=int, default=300, help="Adam steps per critic")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dpi", type=int, default=120)
-    args = parser.parse_args(argv)
+    """Run the sweep, print a table and write both figures under ``out``; returns the sweep results."""
+    program = "python -m ssgen.reporting.theory"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(help_text(program, __doc__.split("\n\n")[0], TheoryArguments,
+                        [f"{program}", f"{program} out=outputs/theory samples=1000", f"{program} n_theta=11 seed=1"],
+                        docs="docs/theory.md"))
+        return {}
+    args = parse(argv, TheoryArguments, program, LEGACY)
+    out = Path(args.out)
 
     thetas = np.linspace(-args.theta_max, args.theta_max, args.n_theta)
     results = sweep(thetas, n_samples=args.samples, seed=args.seed, critic_steps=args.critic_steps)
@@ -334,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, np.ndarray]:
 
     for name, figure in ((PARALLEL_LINES_FIGURE, plot_parallel_lines(results, growth, args.samples)),
                          (CRITIC_FIGURE, plot_critic(results))):
-        path = save_figure(figure, args.out / name, dpi=args.dpi)
+        path = save_figure(figure, out / name, dpi=args.dpi)
         plt.close(figure)
         print(f"wrote {path}")
     return results

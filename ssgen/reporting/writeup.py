@@ -1,8 +1,8 @@
 """The write-up page: every section of the CS5787 write-up, from the records ``ssgen-study writeup`` leaves.
 
-    ssgen-study writeup --budget quick
-    ssgen-report writeup outputs/writeup/quick/records --out outputs/writeup/quick/writeup.md
-    ssgen-report writeup docs/records/writeup --out docs/writeup.md      # the committed, full-budget page
+    ssgen-study writeup budget=quick
+    ssgen-report writeup runs=outputs/writeup/quick/records out=outputs/writeup/quick/writeup.md
+    ssgen-report writeup runs=docs/records/writeup out=docs/writeup.md      # the committed, full-budget page
 
 Sections in the write-up's order: Q1 (KL, JS, W1 on two parallel lines), Q4 (M1 + RBF-SVM at N = 100 / 600 /
 1000 / 3000 beside the write-up's numbers, the raw-pixel SVM and M1 + M2; test images, reconstructions and the
@@ -16,7 +16,6 @@ regenerates byte for byte.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ssgen.errors import ConfigError, SSGenError, print_output
+from ssgen.errors import ConfigError, SSGenError
 from ssgen.io import atomic_write_text, save_figure
 from ssgen.reporting.study import (
     GAN_ARCHS,
@@ -35,7 +34,7 @@ from ssgen.reporting.study import (
     load_study,
     relative_to_cwd,
 )
-from ssgen.reporting.tables import failure_lines, gan_metrics_table, mean_std
+from ssgen.reporting.tables import failure_lines, gan_metrics_table, markdown_table, mean_std
 from ssgen.run.results import WRITEUP_M1_SVM, find_results, is_ok
 
 # The write-up's reported M1 + SVM test accuracies, by N (one table in ssgen.run.results, the run summary's too)
@@ -141,8 +140,7 @@ def q1_section(study: Study, figures: Path, folder: str) -> list[str]:
     first = next(iter(seeds.values()))
     thetas = np.asarray(first["theta"])
     shown = sorted({int(np.argmin(np.abs(thetas - target))) for target in (0.0, 0.5, 1.0)})
-    lines += ["| θ | KL estimate | KL exact | JS estimate | JS exact | W1, exact OT on samples | W1, WGAN-GP critic | "
-              "W1 exact |", "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for index in shown:
         theta = float(thetas[index])
         exact = closed_form(theta)
@@ -151,8 +149,10 @@ def q1_section(study: Study, figures: Path, folder: str) -> list[str]:
             return mean_std([seed[key][index] for seed in seeds.values()], digits, expected=len(seeds))
 
         kl_exact = "∞" if math.isinf(exact["kl"]) else f"{exact['kl']:g}"
-        lines.append(f"| {theta:g} | {cell('kl')} | {kl_exact} | "
-                     f"{cell('js', 4)} | {exact['js']:.4f} | {cell('w1', 4)} | {cell('critic_w1', 4)} | {exact['w1']:g} |")
+        rows.append([f"{theta:g}", cell("kl"), kl_exact, cell("js", 4), f"{exact['js']:.4f}", cell("w1", 4),
+                     cell("critic_w1", 4), f"{exact['w1']:g}"])
+    lines.append(markdown_table(["θ", "KL estimate", "KL exact", "JS estimate", "JS exact", "W1, exact OT on samples",
+                                 "W1, WGAN-GP critic", "W1 exact"], rows))
     settings = record["settings"]
     lines += ["", f"{over_seeds(list(seeds)).capitalize()}; {settings['n_samples']} samples per distribution and θ; "
               "KL and JS from a shared histogram (a finite sample puts the KL estimate at a finite, growing value where "
@@ -210,15 +210,16 @@ def q4_section(study: Study, figures: Path, folder: str) -> list[str]:
             ("ssgen: M1 + M2", heads_by_n(m1_m2, "m1_m2"), False)]
     lines = [f"## Q4: M1 + RBF-SVM at N = {' / '.join(map(str, columns))} labels", "",
              "Test accuracy on the 10k Fashion-MNIST test set; M1's VAE trains on all 60k training images without "
-             "labels, then the heads fit on the encoder means of N labelled ones.", "",
-             "| | " + " | ".join(f"N = {n}" for n in columns) + " |", "|---|" + "---|" * len(columns)]
+             "labels, then the heads fit on the encoder means of N labelled ones.", ""]
+    table = []
     seeds = sorted({r.get("seed") for _, r in m1 + m1_m2 if is_ok(r)}, key=str)
     for label, values, reported in rows:
         if not reported and not values:
             continue
         cells = [(f"{values[n][0]:.4f}" if reported else mean_std(values[n], 4, expected=len(seeds)))
                  if n in values else "–" for n in columns]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        table.append([label, *cells])
+    lines.append(markdown_table(["", *(f"N = {n}" for n in columns)], table))
     if seeds:
         lines += ["", f"ssgen rows: {over_seeds(seeds)} (each seed draws its own "
                   "class-balanced labelled subset; the raw-pixel SVM uses the same labels as the M1 head beside it)."]
@@ -240,7 +241,7 @@ def q4_section(study: Study, figures: Path, folder: str) -> list[str]:
         lines += [caption, "", figure_line(name, folder, "test images, reconstructions and predicted labels"), ""]
     elif m1:
         lines += ["The examples figure needs `m1_examples.npz` in the M1 records (written by the svm_head since it "
-                  "learned to; rerun the M1 part into a new --dir).", ""]
+                  "learned to; rerun the M1 part into a new dir=).", ""]
     return lines
 
 
@@ -330,9 +331,8 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
             lines += [figure_line(f"q5_losses_{arch}.png", folder, f"losses, arch {arch}"), ""]
     lines += ["### Failed convergences", "",
               "Restarts the failed-convergence detector made (results.json `failed_runs`), and runs that still "
-              "failed after their restart, per method and architecture:", "",
-              "| method | write-up | " + " | ".join(f"arch {ARCH_LABELS[arch]}: restarts / runs (failed)" for arch in GAN_ARCHS)
-              + " |", "|---|---|" + "---|" * len(GAN_ARCHS)]
+              "failed after their restart, per method and architecture:", ""]
+    table = []
     for method in GAN_METHODS:
         cells = []
         for arch in GAN_ARCHS:
@@ -340,7 +340,9 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
             restarts = sum(int(r.get("failed_runs") or 0) for r in group)
             failed = sum(not is_ok(r) for r in group)
             cells.append(f"{restarts} / {len(group)} ({failed})" if group else "–")
-        lines.append(f"| {method} | {WRITEUP_FAILURES[method]} | " + " | ".join(cells) + " |")
+        table.append([method, WRITEUP_FAILURES[method], *cells])
+    lines.append(markdown_table(["method", "write-up", *(f"arch {ARCH_LABELS[arch]}: restarts / runs (failed)"
+                                                         for arch in GAN_ARCHS)], table))
     lines += ["", "### Sample quality beside the real-data floor", "",
               "FID / KID in the feature space of the Fashion-MNIST evaluator (docs/gan_metrics.md says how each is "
               "computed); the floor row scores real training images against the test images the same way.", "",
@@ -353,29 +355,29 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ the page
 def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
-    """The write-up page from a records dir (``ssgen-study writeup``'s ``--records``); figures into ``<out stem>/``
+    """The write-up page from a records dir (``ssgen-study writeup``'s ``records=``); figures into ``<out stem>/``
     beside ``out`` (default ``<records>/writeup.md``). Returns the markdown. Raises SSGenError for a missing dir."""
     records = Path(records)
     if not records.is_dir():
-        raise SSGenError(f"{records} does not exist; run `ssgen-study writeup --budget quick` first, then give its "
+        raise SSGenError(f"{records} does not exist; run `ssgen-study writeup budget=quick` first, then give its "
                          "records dir (outputs/writeup/quick/records)")
     study = load_study(records)
     out = Path(out) if out else records / "writeup.md"
-    if out.suffix != ".md":  # a slip of the path (--out <records>/q1/theory.json) must not overwrite a record
-        raise ConfigError(f"--out {out} is not a markdown page; give a .md path, e.g. --out docs/writeup.md")
+    if out.suffix != ".md":  # a slip of the path (out=<records>/q1/theory.json) must not overwrite a record
+        raise ConfigError(f"out={out} is not a markdown page; give a .md path, e.g. out=outputs/writeup.md")
     figures = out.parent / out.stem
     folder = out.stem
     budget = study.budget
-    command = f"ssgen-report writeup {records} --out {out}"
+    command = f"ssgen-report writeup runs={records} out={out}"
     manifest = study.manifest()
     header = ["# The CS5787 write-up, reproduced with ssgen", "",
               f"Budget: **{budget.name}**: {budget.description}."
               + ("" if budget.name == "full" else " **These are not the write-up's numbers: rerun with "
-                 "`--budget full` for those.**"), "",
+                 "`budget=full` for those.**"), "",
               "Regenerate this page from its records alone (seconds):", "", "```", command, "```", "",
-              "The study that made them (a job already in these records is kept, not rerun; another `--records` "
+              "The study that made them (a job already in these records is kept, not rerun; another `records=` "
               "dir starts afresh):", "", "```", study.study_command(), "```", "",
-              f"The quick budget (`--budget quick`): {QUICK_MEASURED}.", "",
+              f"The quick budget (`budget=quick`): {QUICK_MEASURED}.", "",
               "On a GPU several jobs share the device with the joblib launcher (docs/cluster.md; not tested on a GPU "
               "here): add `trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4` to the "
               "`ssgen-study` line.", ""]
@@ -391,14 +393,3 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
     text = "\n".join(lines)
     atomic_write_text(out, text)
     return text
-
-
-def writeup_command(argv: list[str]) -> None:
-    """``ssgen-report writeup RECORDS [--out MD]``: write the page and its figures, print where."""
-    parser = argparse.ArgumentParser(prog="ssgen-report writeup", description=__doc__.split("\n\n")[0])
-    parser.add_argument("records", help="the records dir of ssgen-study writeup (default <dir>/records)")
-    parser.add_argument("--out", help="the page to write (default <records>/writeup.md); figures go in <out stem>/")
-    args = parser.parse_args(argv)
-    write_writeup(args.records, args.out)
-    out = Path(args.out) if args.out else Path(args.records) / "writeup.md"
-    print_output(f"wrote {out} and its figures in {out.parent / out.stem}/")
