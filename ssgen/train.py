@@ -1,18 +1,16 @@
-"""Train one model from the composed Hydra config; ``train(cfg)`` is importable, ``main`` is the CLI.
+"""ssgen-train: train one model from the composed Hydra config, and record it; ``train(cfg)`` is importable.
 
-    ssgen-train                                   # M1 on 100 labels, default budget
+    ssgen-train                                   # M1: the write-up's Q4 table for one seed
     ssgen-train method=wgan_gp arch=mlp_generator trainer.max_epochs=5
     ssgen-train -m method=m1 data.n_labels=100,600,1000,3000 seed=0,1,2
-    ssgen-train --cfg job                         # print the composed config and exit
+    ssgen-train --help                            # groups, main options, examples; --cfg job prints the config
 
-Every run writes ``<run_dir>/results.json`` (status, metrics, wall time), ``.hydra/config.yaml``,
-TensorBoard events under ``<run_dir>/tb`` and checkpoints under ``<run_dir>/checkpoints``. The path of one
-run: validate -> data, model, callbacks, trainer -> ``trainer.fit`` (last.ckpt on disk when it returns) ->
-each end-of-run step (``ssgen.callbacks.EndOfRunStep``) on its own -> results.json. Each step's detail lives in
-its own module: the objects in ``ssgen.run.build``, whether and what it resumes in ``ssgen.run.lifecycle``, the precision in
-``ssgen.run.lifecycle``, process-wide settings in ``ssgen.run.build``, stops in ``ssgen.run.stops``, the audit in
-``ssgen.run.audit``, relaunches, sweeps and results.json's lifecycle in ``ssgen.run.lifecycle``, results.json itself (schema,
-statuses, summary) in ``ssgen.run.results``.
+The story of one run (``train``): validate -> build -> fit -> audit -> end-of-run steps -> record. Every run writes
+``<run_dir>/results.json`` (``running`` until it ends, then ``ok``, ``interrupted`` or ``failed: <why>``),
+``.hydra/config.yaml``, TensorBoard events under ``tb/`` and checkpoints under ``checkpoints/`` (``last.ckpt`` is on
+disk before any end-of-run step starts). The detail of each step lives in ``ssgen.run``: the objects in ``build``,
+relaunches, resumes and the precision a launch settles in ``lifecycle``, stops in ``stops``, the audit in ``audit``,
+results.json in ``results``.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import logging
 import sys
 import time
 import traceback
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,6 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
 from ssgen.callbacks import EndOfRunStep
@@ -39,24 +35,17 @@ from ssgen.config.files import CONF_DIR, check_group_choices
 from ssgen.config.schemas import register_configs
 from ssgen.config.validation import validate
 from ssgen.errors import Interrupted, SSGenError, TrainingFailed, exit_with_error
-from ssgen.io import RUN_DIR_FIX, make_dir
-from ssgen.run.audit import audit_fit, check_resume
-from ssgen.run.build import (
-    apply_run_settings,
-    build_callbacks,
-    build_logger,
-    build_model,
-    build_trainer,
-    point_data_env,
-)
+from ssgen.run.audit import audit_fit
+from ssgen.run.build import build_callbacks, build_logger, build_model, build_trainer
 from ssgen.run.lifecycle import (
-    check_resumable,
+    check_relaunch,
     device_precision,
     finished_message,
     hydra_task,
     interrupted_message,
-    new_record,
+    record_writer,
     resolve_ckpt_path,
+    start_record,
     sweep_failure_lines,
     sweep_failures,
 )
@@ -69,15 +58,73 @@ from ssgen.run.results import (
     record_or_warn,
     run_summary,
     trained_status,
-    write_results,
 )
 from ssgen.run.stops import StopSignals, with_stop_signals
 
 log = logging.getLogger("ssgen")
 
 
+@with_stop_signals  # SIGTERM / Ctrl-C anywhere in the run: recorded as interrupted (ssgen.run.stops)
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Validate, build, fit (with restarts for GANs), audit, run the end-of-run steps, record; returns results.json.
+
+    A run dir holding a finished run at this budget is left untouched (its results are returned). Raises
+    SSGenError for a refused config (before anything is written) and for an interruption (after results.json
+    says ``interrupted`` and last.ckpt is saved); TrainingFailed is caught and restarts with the next seed.
+    """
+    start = time.time()
+    validate(cfg)  # what cannot train is one line, before anything is made
+    device_precision(cfg)  # before the hash and the relaunch check: both describe the precision that runs
+    run_dir = Path(cfg.run_dir)
+    finished = finished_message(cfg, run_dir)
+    if finished:
+        log.info(finished)
+        return read_results(run_dir) or {}
+    check_relaunch(cfg, run_dir)  # a resume this command cannot make is refused before anything is written
+    results = start_record(cfg, run_dir)  # results.json says "running" until the run ends
+    results.update(fit_with_restarts(cfg, run_dir, results, start))
+    results["wall_time_s"] = round(time.time() - start, 2)
+    if objective_entry(results):
+        results["objective"] = objective_entry(results)
+    record_writer()(run_dir, results)
+    log.debug("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
+    log.info("summary:\n%s", run_summary(results, run_dir))
+    return results
+
+
+def fit_with_restarts(cfg: DictConfig, run_dir: Path, results: dict[str, Any], start: float) -> dict[str, Any]:
+    """``fit_once`` with seed, seed + 1, ... (``cfg.restarts`` more, each in ``restart_<k>/``) until one trains without
+    a failed convergence; returns what results.json gets (metrics, status, the failures). A stop or a crash is recorded
+    in results.json (``interrupted`` / ``failed: <why>``) before it reaches the caller."""
+    write = record_writer()
+    failures: list[str] = []
+    for attempt in range(cfg.restarts + 1):
+        attempt_cfg = cfg.copy()
+        with open_dict(attempt_cfg):
+            attempt_cfg.seed = cfg.seed + attempt
+        attempt_dir = run_dir if attempt == 0 else run_dir / f"restart_{attempt}"
+        try:
+            metrics = fit_once(attempt_cfg, attempt_dir)
+        except (SIGTERMException, KeyboardInterrupt) as exc:
+            results.update(status=INTERRUPTED, wall_time_s=round(time.time() - start, 2))
+            record_or_warn(write, run_dir, results)
+            raise Interrupted(interrupted_message(type(exc).__name__, attempt_dir)) from None
+        except TrainingFailed as exc:
+            failures.append(f"seed {attempt_cfg.seed}: {exc}")
+            log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
+            continue
+        except Exception as exc:
+            # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
+            results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
+            record_or_warn(write, run_dir, results)
+            raise
+        return {**metrics, "trained_seed": attempt_cfg.seed, "trained_dir": str(attempt_dir),
+                "status": trained_status(metrics.get("steps", {})), "failed_runs": len(failures), "failures": failures}
+    return {"status": f"{FAILED}: {failures[-1]}", "failed_runs": len(failures), "failures": failures}
+
+
 def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """One training run in ``run_dir``, then its end-of-run steps; returns what they report for results.json."""
+    """One training run in ``run_dir`` (build -> fit -> audit), then its end-of-run steps; returns what they report."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with open_dict(cfg):
         cfg.data.run_dir = str(run_dir)
@@ -127,69 +174,6 @@ def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks
         if warnings:
             results["warnings"] = warnings
         results["steps"][callback.step_name] = "ok"
-    return results
-
-
-@with_stop_signals  # SIGTERM / Ctrl-C anywhere in the run: recorded as interrupted (ssgen.run.stops)
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Validate, train (with restarts for GANs), run the end-of-run steps, write ``results.json``; returns its content.
-
-    A run dir holding a finished run at this budget is left untouched (its results are returned). Raises
-    SSGenError for a refused config (before anything is written) and for an interruption (after results.json
-    says ``interrupted`` and last.ckpt is saved); TrainingFailed is caught and restarts with the next seed.
-    """
-    start = time.time()
-    validate(cfg)
-    device_precision(cfg)  # before the hash and the relaunch check: both describe the precision that runs
-    run_dir = Path(cfg.run_dir)
-    finished = finished_message(cfg, run_dir)
-    if finished:
-        log.info(finished)
-        return read_results(run_dir) or {}
-    ckpt_path = resolve_ckpt_path(cfg, run_dir)
-    if ckpt_path is not None:  # before results.json is touched: a refused resume loses nothing
-        check_resume(cfg, ckpt_path)
-        check_resumable(cfg, ckpt_path)
-    make_dir(run_dir)  # a read-only or full disk: one line, before anything is written
-    apply_run_settings(cfg)
-    point_data_env(cfg.data.root)
-    results = new_record(cfg)
-    write = rank_zero_only(partial(write_results, fix=RUN_DIR_FIX))  # under DDP every rank runs train(); one writes
-    # A relaunch (resume, or more epochs) must not leave the previous "ok" and its numbers on view while it
-    # trains, nor after a SIGKILL: until this run ends, results.json says it is running.
-    write(run_dir, results)
-    failures: list[str] = []
-    for attempt in range(cfg.restarts + 1):
-        attempt_cfg = cfg.copy()
-        with open_dict(attempt_cfg):
-            attempt_cfg.seed = cfg.seed + attempt
-        attempt_dir = run_dir if attempt == 0 else run_dir / f"restart_{attempt}"
-        try:
-            metrics = fit_once(attempt_cfg, attempt_dir)
-        except (SIGTERMException, KeyboardInterrupt) as exc:
-            results.update(status=INTERRUPTED, wall_time_s=round(time.time() - start, 2))
-            record_or_warn(write, run_dir, results)
-            raise Interrupted(interrupted_message(type(exc).__name__, attempt_dir)) from None
-        except TrainingFailed as exc:
-            failures.append(f"seed {attempt_cfg.seed}: {exc}")
-            log.warning("run failed to converge (%s)%s", exc, "; restarting with the next seed" if attempt < cfg.restarts else "")
-            continue
-        except Exception as exc:
-            # a crash (bad checkpoint, a backend error, ...) must not leave "running" on view for good
-            results.update(status=failure_status(exc), wall_time_s=round(time.time() - start, 2))
-            record_or_warn(write, run_dir, results)
-            raise
-        results.update(metrics, trained_seed=attempt_cfg.seed, trained_dir=str(attempt_dir))
-        results["status"] = trained_status(metrics.get("steps", {}))
-        break
-    else:
-        results["status"] = f"{FAILED}: {failures[-1]}"
-    results.update(failed_runs=len(failures), failures=failures, wall_time_s=round(time.time() - start, 2))
-    if objective_entry(results):
-        results["objective"] = objective_entry(results)
-    write(run_dir, results)
-    log.debug("results: %s", json.dumps({k: v for k, v in results.items() if not isinstance(v, list | dict)}))
-    log.info("summary:\n%s", run_summary(results, run_dir))
     return results
 
 

@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -23,24 +23,10 @@ import torch
 from ssgen.callbacks import EndOfRunStep
 from ssgen.data import FASHION_MNIST, DatasetInfo, to_pixels
 from ssgen.errors import ConfigError
-from ssgen.evaluation.evaluator import Evaluator, evaluator_for
-from ssgen.evaluation.metrics import (
-    Reference,
-    balanced_indices,
-    balanced_labels,
-    class_consistency,
-    diversity_scores,
-    evaluate_images,
-)
-from ssgen.evaluation.scoring import (
-    default_dataset,
-    evaluator_fields,
-    generator_report,
-    is_conditional,
-    is_generator,
-    make_sampler,
-    sample_images,
-)
+
+if TYPE_CHECKING:  # the evaluation stack is imported when a GAN run sets the callback up: an M1 run never loads it
+    from ssgen.evaluation.evaluator import Evaluator
+    from ssgen.evaluation.metrics import Reference
 
 log = logging.getLogger("ssgen")
 
@@ -92,12 +78,17 @@ class GenerativeMetrics(EndOfRunStep):
     # ------------------------------------------------------------------ setup
     def _load_evaluator(self, info: DatasetInfo) -> Evaluator:
         """The given evaluator, or the cached one of the data set the module generates (trained on first use)."""
+        from ssgen.evaluation.evaluator import evaluator_for
+
         return evaluator_for(info, self._evaluator_spec, self.cache_dir)
 
     def _reference_images(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor, str]:
         """Training images for the in-training reference: the datamodule's validation holdout when it is
         large enough (images the generator never trained on), else a class-balanced draw from the
         training set. Never the test set. Returns (images (n, 1, 28, 28) in [0, 1], labels (n,), source)."""
+        from ssgen.evaluation.metrics import balanced_indices
+        from ssgen.evaluation.scoring import default_dataset
+
         datamodule = getattr(trainer, "datamodule", None)
         val_indices = getattr(datamodule, "val_indices", None)
         if val_indices is not None and len(val_indices) >= self.n_samples:
@@ -113,6 +104,9 @@ class GenerativeMetrics(EndOfRunStep):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not self.enabled or stage != "fit":
             return
+        from ssgen.evaluation.metrics import Reference, balanced_labels
+        from ssgen.evaluation.scoring import is_conditional, is_generator, make_sampler
+
         if not is_generator(pl_module):
             raise ConfigError(f"GenerativeMetrics is attached to {type(pl_module).__name__}, which has neither "
                               "generate(labels, noise) nor generate_prior(n); remove the callback from its method config")
@@ -137,6 +131,9 @@ class GenerativeMetrics(EndOfRunStep):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or self.reference is None or trainer.sanity_checking or not self._due(trainer):
             return
+        from ssgen.evaluation.metrics import class_consistency, diversity_scores, evaluate_images
+        from ssgen.evaluation.scoring import sample_images
+
         start = time.time()
         self.sampler.reset()  # the same noise every epoch: epoch-to-epoch changes are the generator's
         images = sample_images(self.sampler, self.labels)
@@ -187,6 +184,8 @@ class GenerativeMetrics(EndOfRunStep):
                 # score the selected weights without leaving them in the module (later callbacks see the final ones)
                 saved = {key: value.detach().clone() for key, value in pl_module.state_dict().items()}
                 pl_module.load_state_dict(state)
+        from ssgen.evaluation.scoring import generator_report, make_sampler
+
         try:
             sampler, conditional = make_sampler(pl_module, seed=self.seed)
             # the datamodule's tensors: no second read, and the files of its data.root
@@ -209,6 +208,8 @@ class GenerativeMetrics(EndOfRunStep):
             return {}
         out: dict[str, Any] = {}
         if self.evaluator is not None:
+            from ssgen.evaluation.scoring import evaluator_fields
+
             out.update(evaluator_fields(self.evaluator))
         if self.history:
             out["metrics_history"] = self.history  # in-training values (vs training images)

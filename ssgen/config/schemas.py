@@ -108,12 +108,20 @@ def argument_fields(cls: type, wiring: dict[str, Any] | None = None, hide: tuple
 
 
 def _annotation(cls: type, name: str) -> Any:
-    """The type hint of ``name`` in the first __init__ of the MRO that declares it."""
+    """The type hint of ``name`` in the first __init__ of the MRO that declares it; Any when it names a type its
+    module imports only for type checkers (a callback's ``Evaluator``: imported when the callback runs)."""
     for klass in cls.__mro__:
-        if "__init__" in klass.__dict__:
-            hints = typing.get_type_hints(klass.__init__)
-            if name in hints:
-                return hints[name]
+        init = klass.__dict__.get("__init__")
+        if init is None or name not in getattr(init, "__annotations__", {}):
+            continue
+        try:
+            return typing.get_type_hints(init)[name]
+        except NameError:  # another argument's hint is unresolvable here: evaluate this one alone
+            hint = init.__annotations__[name]
+            try:
+                return eval(hint, vars(sys.modules[init.__module__])) if isinstance(hint, str) else hint  # noqa: S307
+            except NameError:
+                return Any
     return Any
 
 

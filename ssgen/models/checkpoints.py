@@ -1,7 +1,7 @@
 """Checkpoint files: the one gate every model rebuilt from a file passes, and weights-only copies.
 
-    python -m ssgen.models.checkpoints run=<run dir or .ckpt> out=<out.ckpt>   # a copy without optimizer state
-                                                                            # (a third of the size): cannot resume
+    ssgen-export run=<run dir or .ckpt> out=<out.ckpt>     # save_model_only: a copy without optimizer state
+                                                            # (a third of the size) that cannot resume
 
 Safety: a checkpoint is read with ``torch.load(weights_only=True)`` (no pickled code runs), and before anything
 is built ``check_checkpoint`` verifies what it names: its ``ssgen_module`` must be a LightningModule of
@@ -15,16 +15,13 @@ package because M1+M2 loads its M1 VAE through it. Checkpoints are written by th
 
 from __future__ import annotations
 
-import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
-from ssgen.cli import argument, help_text, parse, run_console_script
 from ssgen.errors import CheckpointError, UnsafeCheckpointError
 from ssgen.io import atomic_write
 from ssgen.models import module_class
@@ -185,36 +182,7 @@ def save_model_only(source: str | Path, destination: str | Path) -> Path:
     return destination
 
 
-@dataclass
-class CopyArguments:
-    """``python -m ssgen.models.checkpoints``'s arguments (``ssgen.cli.parse``)."""
+if __name__ == "__main__":  # 0.1's `python -m ssgen.models.checkpoints SRC DST`, for one release: ssgen-export now
+    from ssgen.export import main
 
-    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>")
-    out: str = argument(help="the weights-only copy to write", hint="<out.ckpt>")
-
-
-PROGRAM = "python -m ssgen.models.checkpoints"
-HELP = help_text(PROGRAM, "Copy a run's checkpoint without its optimizer state (a third of the size): it loads for "
-                 "inference and as M1+M2's method.m1_checkpoint, but cannot resume training.", CopyArguments,
-                 [f"{PROGRAM} run=outputs/m1/<run> out=m1_seed0.ckpt",
-                  f"{PROGRAM} run=<run dir>/checkpoints/last.ckpt out=last_weights.ckpt",
-                  "ssgen-train method=m1_m2 method.m1_checkpoint=m1_seed0.ckpt"],
-                 docs="docs/m2.md")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m ssgen.models.checkpoints run=SRC out=DST``: ``save_model_only``; errors are one line, exit 2."""
-    def copy(argv: list[str]) -> None:
-        words = [word for word in argv if "=" not in word and not word.startswith("-")]
-        if len(words) == 2 and len(argv) == 2:  # 0.1's positional form, for one release
-            print(f"{PROGRAM}: warning: `{' '.join(words)}` is deprecated and goes in the next release; write "
-                  f"`run={words[0]} out={words[1]}`", file=sys.stderr)
-            argv = [f"run={words[0]}", f"out={words[1]}"]
-        args = parse(argv, CopyArguments, PROGRAM)
-        print(save_model_only(args.run, args.out))
-
-    run_console_script(PROGRAM, HELP, argv, copy)
-
-
-if __name__ == "__main__":
     main()

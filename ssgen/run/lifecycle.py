@@ -43,15 +43,14 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ssgen.cli import hydra_value, shell_word
 from ssgen.config.schemas import to_plain
 from ssgen.config.validation import validate
 from ssgen.data import data_record, parse_n_labels
 from ssgen.errors import ConfigError, Interrupted, SSGenError, exit_with_error
-from ssgen.io import check_writable
+from ssgen.io import RUN_DIR_FIX, check_writable, make_dir
 from ssgen.models.checkpoints import read_checkpoint
-from ssgen.run.audit import retry_hint
-from ssgen.run.build import build_model
+from ssgen.run.audit import check_resume, retry_hint
+from ssgen.run.build import apply_run_settings, build_model, point_data_env
 from ssgen.run.results import (
     RUNNING,
     RunResults,
@@ -154,6 +153,11 @@ def resume_command(run_dir: str | Path, overrides: list[str], config_name: str |
     """The single-run command line that resumes the run in ``run_dir``: ``ssgen-train <overrides>
     hydra.run.dir=<run_dir>``, each word quoted so that the shell hands ssgen-train exactly these arguments and
     Hydra parses ``run_dir`` back to itself, whatever characters it holds."""
+    from ssgen.cli import (  # only when a run stops or fails: the run path does without it
+        hydra_value,
+        shell_word,
+    )
+
     words = ["ssgen-train", *([f"--config-name={config_name}"] if config_name not in (None, "train") else []),
              *overrides, f"hydra.run.dir={hydra_value(str(run_dir))}"]
     return " ".join(shell_word(word) for word in words)
@@ -187,6 +191,38 @@ def new_record(cfg: DictConfig) -> RunResults:
         "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),
         "status": RUNNING,
     }
+
+
+def check_relaunch(cfg: DictConfig, run_dir: Path) -> None:
+    """Before anything of the run is written: when this launch resumes (``resolve_ckpt_path``), refuse a checkpoint it
+    cannot train on as the command says (another method, non-finite weights, a changed batch size mid-epoch, other
+    networks), so a refused resume loses nothing. Raises ConfigError / CheckpointError."""
+    ckpt_path = resolve_ckpt_path(cfg, run_dir)
+    if ckpt_path is not None:
+        check_resume(cfg, ckpt_path)
+        check_resumable(cfg, ckpt_path)
+
+
+def record_writer() -> Callable[[Path, dict[str, Any]], Any]:
+    """``write(run_dir, results)``: results.json in the run dir, rank 0 only (under DDP every rank runs ``train``; one
+    writes), a full disk as the run dir's one-line StorageError."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return rank_zero_only(functools.partial(write_results, fix=RUN_DIR_FIX))
+
+
+def start_record(cfg: DictConfig, run_dir: Path) -> RunResults:
+    """Make the run dir, apply the run's process-wide settings and write results.json ``running``; returns that record.
+
+    A relaunch (a resume, or more epochs) must not leave the previous ``ok`` and its numbers on view while it trains,
+    nor after a SIGKILL: until this run ends, results.json says it is running. A dir that cannot be made or written
+    is one StorageError line before anything is."""
+    make_dir(run_dir)
+    apply_run_settings(cfg)
+    point_data_env(cfg.data.root)
+    results = new_record(cfg)
+    record_writer()(run_dir, results)
+    return results
 
 
 def in_multirun() -> bool:

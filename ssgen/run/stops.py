@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from ssgen.cli import hydra_value, shell_word
 from ssgen.errors import Interrupted, exit_with_error
 
 log = logging.getLogger("ssgen")
@@ -159,6 +158,8 @@ class SweepStops:
 def sweep_hint(sweep_dir: str) -> str:
     """What a stopped sweep says about the jobs it did not run: relaunching the sweep into its dir runs them (a
     finished job is left as it is, an interrupted one resumes)."""
+    from ssgen.cli import hydra_value, shell_word  # only when a sweep stops
+
     return ("the sweep stopped and started no further job: relaunch the same sweep command with "
             f"{shell_word('hydra.sweep.dir=' + hydra_value(sweep_dir))} to run the rest")
 
