@@ -47,7 +47,6 @@ from ssgen.losses import (
 )
 from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network
-from ssgen.nets.dcgan import CRITIC_NORMS
 
 log = logging.getLogger("ssgen")
 
@@ -106,6 +105,8 @@ class ConditionalGAN(L.LightningModule):
         positive(method.latent_dim, "method.latent_dim", "use e.g. 128")
         if method.n_critic < 1:
             raise ConfigError(f"method.n_critic={method.n_critic} must be >= 1 (critic steps per generator step); the paper uses 5")
+        from ssgen.nets.dcgan import CRITIC_NORMS  # the arch's module: imported when a GAN is configured
+
         if method.critic_norm not in CRITIC_NORMS:
             raise ConfigError(f"method.critic_norm={method.critic_norm} is unknown; use {', '.join(CRITIC_NORMS)}")
         reason = cls.refused_critic_norms.get(method.critic_norm)
