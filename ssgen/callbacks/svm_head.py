@@ -25,6 +25,7 @@ from ssgen.errors import ConfigError
 from ssgen.io import atomic_write, atomic_write_json
 from ssgen.models.heads import fit_label_spreading, fit_svm, predict, save_svm, score
 from ssgen.models.m1 import ACTIVE_UNIT_STD
+from ssgen.nets import eval_mode
 
 log = logging.getLogger("ssgen")
 
@@ -214,10 +215,8 @@ def save_examples(path: Path, pl_module: L.LightningModule, images: torch.Tensor
     """``path`` (npz): ``images`` and ``reconstructions`` uint8 (K, H, W) (the decoder's Bernoulli means at the
     encoder means), ``labels`` int64 (K,) and, per scored N, ``predicted_n<N>`` int64 (K,): the SVM head's labels."""
     means = pl_module.encode_means(images).to(pl_module.device)
-    was_training = pl_module.training
-    pl_module.eval()
-    reconstructions = torch.sigmoid(pl_module.decoder(means).float()).cpu().reshape(images.shape)
-    pl_module.train(was_training)
+    with eval_mode(pl_module):
+        reconstructions = torch.sigmoid(pl_module.decoder(means).float()).cpu().reshape(images.shape)
     arrays = {"images": images.numpy().astype(np.uint8), "labels": labels.astype(np.int64),
               "reconstructions": (reconstructions * 255).round().clamp(0, 255).to(torch.uint8).numpy(), **predicted}
 

@@ -45,6 +45,7 @@ from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
 from ssgen.data import DatasetInfo, dataset_info, load_dataset, to_pixels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.io import atomic_write, atomic_write_json
+from ssgen.nets import eval_mode
 
 DEFAULT_DATASET = "fashion_mnist"  # the data set whose configs hash as they did before there were others
 FORMAT_VERSION = 1  # bump when the code (not the config) changes what a config trains
@@ -157,19 +158,15 @@ class Evaluator(nn.Module):
         The one code path behind the recorded test accuracy, ``class_consistency`` and every metric's
         features, so they agree exactly on the same images and a metric never runs the network twice.
         """
-        was_training = self.training
-        self.eval()
         device = next(self.parameters()).device
         features, predictions = [], []
-        try:
+        with eval_mode(self):
             for start in range(0, len(images), batch_size):
                 chunk = images[start : start + batch_size]
                 chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk
                 chunk_features = self.features(chunk.to(device, torch.float32))
                 features.append(chunk_features.float().cpu())
                 predictions.append(self.classifier(chunk_features).argmax(dim=1).cpu())
-        finally:
-            self.train(was_training)
         if not features:
             return torch.zeros(0, self.num_features), torch.zeros(0, dtype=torch.long)
         return torch.cat(features), torch.cat(predictions)

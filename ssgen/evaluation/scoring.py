@@ -33,6 +33,7 @@ from ssgen.evaluation.metrics import (
     diversity_scores,
     evaluate_images,
 )
+from ssgen.nets import eval_mode
 
 SampleFn = Callable[[torch.Tensor], torch.Tensor]  # labels (B,) int64 -> images (B, 1, 28, 28) in [0, 1]
 
@@ -129,22 +130,6 @@ def is_generator(module: nn.Module) -> bool:
     return is_conditional(module) or callable(getattr(module, "generate_prior", None))
 
 
-class _EvalMode:
-    """Every submodule in eval mode inside the block, each restored to its own mode after (the GAN's
-    generator and critic may not share one mode), without touching the global RNG."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-
-    def __enter__(self) -> None:
-        self.modes = [(sub, sub.training) for sub in self.module.modules()]
-        self.module.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        for sub, mode in self.modes:
-            sub.training = mode
-
-
 def make_sampler(module: nn.Module, seed: int = 0) -> tuple[SampleFn, bool]:
     """``(sample_fn, conditional)`` for a generator module; noise from a private generator seeded with ``seed``.
 
@@ -166,12 +151,12 @@ def make_sampler(module: nn.Module, seed: int = 0) -> tuple[SampleFn, bool]:
 
         def sample(labels: torch.Tensor) -> torch.Tensor:
             noise = torch.randn(len(labels), latent_dim, generator=generator)
-            with _EvalMode(module), torch.no_grad():
+            with eval_mode(module), torch.no_grad():
                 images = module.generate(labels.long(), noise)
             return ((images.float() + 1) / 2).clamp(0, 1)  # tanh output: [-1, 1] -> [0, 1]
     else:
         def sample(labels: torch.Tensor) -> torch.Tensor:
-            with _EvalMode(module), torch.no_grad():
+            with eval_mode(module), torch.no_grad():
                 return module.generate_prior(len(labels), generator=generator).float().clamp(0, 1)
 
     sample.reset = reset  # type: ignore[attr-defined]

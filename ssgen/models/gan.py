@@ -46,7 +46,7 @@ from ssgen.losses import (
     gradient_penalty,
 )
 from ssgen.models import logs_this_step, make_optimizer
-from ssgen.nets import build_network
+from ssgen.nets import build_network, eval_mode
 
 log = logging.getLogger("ssgen")
 
@@ -184,14 +184,9 @@ class ConditionalGAN(L.LightningModule):
         if noise is None:
             rng = torch.Generator().manual_seed(seed) if seed is not None else None
             noise = torch.randn(len(labels), self.latent_dim, generator=rng)
-        network = self.sampling_generator
-        was_training = network.training
-        network.eval()
-        try:
+        with eval_mode(self.sampling_generator):
             chunks = [self.generate(labels[start : start + batch_size], noise[start : start + batch_size]).cpu()
                       for start in range(0, len(labels), batch_size)]
-        finally:
-            network.train(was_training)
         return torch.cat(chunks) if chunks else torch.zeros(0, *self.data_info.image_shape)
 
     # ------------------------------------------------------------------ what subclasses change

@@ -20,7 +20,7 @@ from ssgen.data import dataset_info, to_pixels
 from ssgen.errors import ConfigError, positive
 from ssgen.losses import negative_elbo
 from ssgen.models import logs_this_step, make_optimizer
-from ssgen.nets import build_network
+from ssgen.nets import build_network, eval_mode
 
 TERM_NAMES = ("train/elbo", "train/reconstruction", "train/kl", "train/loss")
 ACTIVE_UNIT_STD = 0.1  # a latent unit is 'active' if its encoder mean varies with std > 0.1 over the data (Burda et al.)
@@ -91,14 +91,12 @@ class M1VAE(L.LightningModule):
     @torch.no_grad()
     def encode_means(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
         """Encoder means (N, D) for uint8 (N, 28, 28) or float [0, 1] (N, 1, 28, 28) images; eval mode, no grad."""
-        was_training = self.training
-        self.eval()
         outputs = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk
-            outputs.append(self.encoder(chunk.to(self.device))[0].float().cpu())
-        self.train(was_training)
+        with eval_mode(self):
+            for start in range(0, len(images), batch_size):
+                chunk = images[start : start + batch_size]
+                chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk
+                outputs.append(self.encoder(chunk.to(self.device))[0].float().cpu())
         return torch.cat(outputs) if outputs else torch.zeros(0, self.latent_dim)
 
     @torch.no_grad()
@@ -166,11 +164,9 @@ class M1VAE(L.LightningModule):
         datamodule = self.trainer.datamodule
         rows = self.hparams.n_image_rows
         originals = to_pixels(datamodule.images("train")[: rows * 4], "unit").to(self.device)
-        was_training = self.training
-        self.eval()
-        reconstructions = torch.sigmoid(self.decoder(self.encoder(originals)[0]))
-        samples = torch.sigmoid(self.decoder(self.fixed_latents))
-        self.train(was_training)
+        with eval_mode(self):
+            reconstructions = torch.sigmoid(self.decoder(self.encoder(originals)[0]))
+            samples = torch.sigmoid(self.decoder(self.fixed_latents))
         # originals and reconstructions interleaved column-wise: each original sits left of its reconstruction
         pairs = torch.stack([originals, reconstructions], dim=1).flatten(0, 1)
         logger.experiment.add_image("images/reconstructions", torchvision.utils.make_grid(pairs.cpu(), nrow=8), self.global_step)

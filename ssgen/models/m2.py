@@ -45,7 +45,7 @@ from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
 from ssgen.models import make_optimizer
 from ssgen.models.checkpoints import check_file, load_module
 from ssgen.models.m1 import M1VAE
-from ssgen.nets import build_network
+from ssgen.nets import build_network, eval_mode
 
 log = logging.getLogger("ssgen")
 
@@ -176,17 +176,13 @@ class M2(L.LightningModule):
     @torch.no_grad()
     def class_probabilities(self, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
         """q(y | x) ``(N, K)`` on CPU for uint8 ``(N, 28, 28)`` or float [0, 1] ``(N, 1, 28, 28)`` images; eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            chunks = []
+        chunks = []
+        with eval_mode(self):
             for start in range(0, len(images), batch_size):
                 chunk = images[start : start + batch_size]
                 chunk = to_pixels(chunk, "unit") if chunk.dtype == torch.uint8 else chunk.float()
                 inputs, _ = self.features(chunk.to(self.device))
                 chunks.append(F.softmax(self.classifier(inputs), dim=1).float().cpu())
-        finally:
-            self.train(was_training)
         return torch.cat(chunks) if chunks else torch.zeros(0, self.n_classes)
 
     def predict_labels(self, images: torch.Tensor) -> torch.Tensor:
@@ -221,13 +217,9 @@ class M2(L.LightningModule):
         if noise is None:
             rng = torch.Generator().manual_seed(seed) if seed is not None else None
             noise = torch.randn(len(labels), self.latent_dim, generator=rng)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             chunks = [self.generate(labels[start : start + batch_size], noise[start : start + batch_size]).cpu()
                       for start in range(0, len(labels), batch_size)]
-        finally:
-            self.train(was_training)
         return torch.cat(chunks) if chunks else torch.zeros(0, *self.data_info.image_shape)
 
     # ------------------------------------------------------------------ training

@@ -11,13 +11,16 @@ with ``build_network``, which is also the gate every checkpoint passes through: 
 module of this package are built (a new architecture joins the allow-list by living here), a spec may not
 nest further ``_target_``s, and nothing outside ssgen is imported or called. Targets of networks that
 lived elsewhere in older versions (``ssgen.models.gan.DCGANGenerator``, ...) are mapped by ``LEGACY_TARGETS``,
-so checkpoints written by those versions still load.
+so checkpoints written by those versions still load. ``eval_mode`` is the one "eval() for a block, then back"
+every model, callback and evaluation uses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,25 @@ LEGACY_TARGETS = {
     "ssgen.models.m2.ConditionalEncoder": "ssgen.nets.m2_mlp.ConditionalEncoder",
     "ssgen.models.m2.ConditionalDecoder": "ssgen.nets.m2_mlp.ConditionalDecoder",
 }
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` and all its submodules in eval mode inside the block; afterwards, also after an exception, each
+    submodule is back in its own mode from before.
+
+    Each flag is put back as it was, not ``module.train(mode)`` over the whole tree: the submodules of one module need not
+    share a mode (a GAN's generator and critic; M1+M2's frozen M1 networks, always in eval mode), and a ``train``
+    override would run its side effects again. Gradients are untouched: combine with ``torch.no_grad()`` where
+    only outputs are wanted. Yields ``module``.
+    """
+    modes = [(submodule, submodule.training) for submodule in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for submodule, training in modes:
+            submodule.training = training
 
 
 def package_class(target: Any, package: str, package_dir: Path, base: type, what: str) -> type:
