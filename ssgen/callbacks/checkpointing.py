@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from ssgen.compat import uncompiled
 from ssgen.io import RUN_DIR_FIX, atomic_write
 
 log = logging.getLogger("ssgen")
@@ -99,7 +100,7 @@ class RecordModuleClass(L.Callback):
     """Stores the LightningModule's import path in every checkpoint, so commands can rebuild it safely."""
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        cls = type(getattr(pl_module, "_orig_mod", pl_module))
+        cls = type(uncompiled(pl_module))
         checkpoint["ssgen_module"] = f"{cls.__module__}.{cls.__qualname__}"
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from ssgen.compat import logger_writes_now
 from ssgen.nets import package_class
 
 PACKAGE = __name__  # "ssgen.models"
@@ -60,11 +61,12 @@ def logs_this_step(module: L.LightningModule) -> bool:
     """Whether the logger writes the values ``module.log`` gets in this training step.
 
     Lightning writes on-step values every ``trainer.log_every_n_steps`` batches (and when the run stops); a
-    ``self.log`` call on any other batch costs its bookkeeping (docs/performance.md) and is never written. True outside a fit (nothing to skip there). Reads the logger connector's own test
-    (``should_update_logs``, lightning 2.x), so it agrees with the logger whatever the optimizers count.
+    ``self.log`` call on any other batch costs its bookkeeping (docs/performance.md) and is never written. True
+    outside a fit (nothing to skip there). Asks the logger connector itself (``ssgen.compat.logger_writes_now``),
+    so it agrees with the logger whatever the optimizers count.
     """
-    trainer = getattr(module, "_trainer", None)
-    connector = getattr(trainer, "_logger_connector", None)
-    if connector is None:
+    try:
+        trainer = module.trainer
+    except RuntimeError:  # not attached to a Trainer
         return True
-    return bool(connector.should_update_logs)
+    return logger_writes_now(trainer)

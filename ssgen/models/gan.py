@@ -36,6 +36,7 @@ import torchvision
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ssgen.compat import foreach_clamp_
 from ssgen.data import dataset_info
 from ssgen.errors import ConfigError, positive
 from ssgen.losses import (
@@ -348,9 +349,7 @@ class WGANClip(ConditionalGAN):
         # every critic parameter, norm scales and the projection embedding included: the Lipschitz bound
         # the clipping buys holds only if nothing in the critic escapes it
         # one multi-tensor op per bound over all the parameters instead of a clamp_ per parameter (a launch each)
-        parameters = [parameter.data for parameter in self.critic.parameters()]
-        torch._foreach_clamp_min_(parameters, -self.clip)
-        torch._foreach_clamp_max_(parameters, self.clip)
+        foreach_clamp_([parameter.data for parameter in self.critic.parameters()], -self.clip, self.clip)
 
 
 class WGANGP(ConditionalGAN):

@@ -37,8 +37,10 @@ from ssgen.io import atomic_write
 
 log = logging.getLogger("ssgen")
 
-# Trusted types of a saved head: the loader refuses any file that would build anything else.
-SKOPS_TRUSTED = ["sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler", "sklearn.svm._classes.SVC",
+# Trusted types of a saved head: the loader refuses any file that would build anything else. skops names a type
+# by the module that defines it, which for scikit-learn's classes is a private one (sklearn.svm._classes.SVC): read
+# from the classes, not written out, so a scikit-learn that moves them still loads the heads it saves.
+SKOPS_TRUSTED = [*(f"{cls.__module__}.{cls.__qualname__}" for cls in (Pipeline, StandardScaler, SVC)),
                  "numpy.ndarray", "numpy.dtype", "builtins.str", "builtins.int", "builtins.float", "builtins.list",
                  "builtins.dict", "builtins.tuple", "builtins.NoneType"]
 

@@ -35,6 +35,7 @@ from omegaconf import DictConfig
 
 from ssgen.callbacks.checkpointing import LastCheckpoint
 from ssgen.callbacks.failed_convergence import ACCELERATOR_READ_EVERY
+from ssgen.compat import uncompiled
 from ssgen.errors import ConfigError, SSGenError, TrainingFailed
 from ssgen.models.checkpoints import MAX_NAMED, nonfinite_tensors, read_checkpoint
 from ssgen.models.checkpoints import name_some as _named
@@ -76,7 +77,7 @@ def optimizer_settings(optimizers: Iterable[torch.optim.Optimizer]) -> list[list
 
 def configured_settings(model: L.LightningModule) -> list[list[dict[str, Any]]]:
     """The settings this module's ``configure_optimizers`` gives now (from its hyper-parameters: the config's)."""
-    return optimizer_settings(_optimizers(getattr(model, "_orig_mod", model).configure_optimizers()))
+    return optimizer_settings(_optimizers(uncompiled(model).configure_optimizers()))
 
 
 def apply_configured_settings(trainer: L.Trainer, model: L.LightningModule) -> list[str]:
@@ -250,7 +251,7 @@ def audit_fit(trainer: L.Trainer, model: L.LightningModule, cfg: DictConfig) -> 
     Raises TrainingFailed for non-finite weights or buffers and AuditFailed for a run that trained nothing,
     fewer or more steps or images than its budget gives, or with other optimizer settings than its config.
     """
-    module = getattr(model, "_orig_mod", model)
+    module = uncompiled(model)
     audit = next((c for c in trainer.callbacks if isinstance(c, RunAudit)), None)
     if audit is not None:
         audit.judge_losses(trainer)

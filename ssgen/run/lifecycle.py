@@ -43,6 +43,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssgen.compat import cpu_has_native_bf16, expand_sweep
 from ssgen.config.schemas import to_plain
 from ssgen.config.validation import validate
 from ssgen.data import data_record, parse_n_labels
@@ -331,16 +332,6 @@ class PreflightChecks(Callback):
 sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
 
 
-def expand_sweep(overrides: list[str]) -> list[list[str]]:
-    """The job override lists of a basic-sweeper multirun (``a=1,2 b=x,y`` -> four jobs), as Hydra expands them."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    batches = BasicSweeper.split_arguments(parsed, None)
-    return [list(job) for batch in batches for job in batch]
-
-
 def _task_config(config: DictConfig) -> DictConfig:
     """The task part of a composed config (without ``hydra``), with ``run_dir`` made resolvable before the run starts."""
     task = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
@@ -415,10 +406,7 @@ def bf16_pays(accelerator: str) -> bool:
         return False
     if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):
         return False
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # private probes: a torch without them gets fp32
-        return False
+    return cpu_has_native_bf16()
 
 
 def device_precision(cfg: DictConfig) -> None:

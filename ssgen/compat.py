@@ -1,0 +1,138 @@
+"""Every private API of torch, Lightning and Hydra that ssgen uses, each behind one function, with its fallback.
+
+    logger_writes_now       Lightning: the logger connector's ``should_update_logs``
+    stop_at_batch_end       Lightning: the signal connector's ``received_sigterm`` flag
+    foreach_clamp_          torch: ``torch._foreach_clamp_min_`` / ``torch._foreach_clamp_max_``
+    expand_sweep            Hydra: ``hydra._internal.core_plugins.basic_sweeper.BasicSweeper.split_arguments``
+    cpu_has_native_bf16     torch: ``torch.cpu._is_avx512_bf16_supported`` / ``torch.cpu._is_amx_tile_supported``
+    uncompiled              torch: ``torch.compile``'s wrapper attribute ``_orig_mod``
+
+Each is used because no public API does the same (the docstrings say why), and each has a fallback that keeps
+ssgen correct when a new release renames or drops it, at the cost named there. tests/unit/test_compat.py fails
+when an API is no longer there or no longer behaves as assumed, so a dependency upgrade shows here first rather
+than as a fallback taken in silence. Nothing else in ssgen may reach into these libraries' private names.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import nn
+
+
+def logger_writes_now(trainer: L.Trainer | None) -> bool:
+    """Whether the logger writes what ``LightningModule.log`` gets in the current step of ``trainer``.
+
+    Wraps ``trainer._logger_connector.should_update_logs`` (lightning 2.x): the very test the connector applies
+    before it writes (``log_every_n_steps`` against the batches that stepped, whatever the optimizers count, or a
+    stopping trainer). Lightning has no public twin, and re-deriving it would need other private counters
+    (``fit_loop.epoch_loop._batches_that_stepped``). Fallback, also outside a fit (``trainer`` None): True, i.e.
+    log every step: the same values written, only the bookkeeping of the skipped steps is paid again.
+    """
+    connector = getattr(trainer, "_logger_connector", None)
+    if connector is None:
+        return True
+    try:
+        return bool(connector.should_update_logs)
+    except AttributeError:
+        return True
+
+
+def stop_at_batch_end(trainer: L.Trainer) -> None:
+    """Make ``trainer`` stop at the end of the current training batch exactly as after a SIGTERM.
+
+    Sets ``trainer._signal_connector.received_sigterm`` (lightning 2.x; the public ``trainer.received_sigterm`` is
+    read-only): the training epoch loop then raises ``SIGTERMException`` once the batch is counted complete (or,
+    after an epoch's last batch, once the epoch ended), so the checkpoint saved then resumes at the next batch.
+    Lightning's own SIGTERM handler, which sets the flag, also runs collectives inside the handler, which is why
+    ssgen sets the flag itself under DDP (``ssgen.run.stops``). Fallback: raise ``SIGTERMException`` at once: the
+    run still stops on every rank at the same batch and is recorded as interrupted, but that batch counts as not
+    completed, so a resume repeats it.
+    """
+    connector = getattr(trainer, "_signal_connector", None)
+    if connector is None or not hasattr(connector, "received_sigterm"):
+        raise SIGTERMException
+    connector.received_sigterm = True
+
+
+def foreach_clamp_(tensors: Sequence[torch.Tensor], low: float, high: float) -> None:
+    """Clamp every tensor of ``tensors`` into ``[low, high]`` in place (any shapes, one dtype and device each).
+
+    Wraps ``torch._foreach_clamp_min_`` and ``torch._foreach_clamp_max_`` (torch 2.x; private, no public
+    multi-tensor clamp): one kernel per bound over all tensors instead of a launch per tensor, which is what a
+    WGAN critic's weight clipping after every step costs on a GPU. Fallback: ``clamp_`` per tensor, the same
+    numbers, a launch per tensor.
+    """
+    tensors = list(tensors)
+    clamp_min, clamp_max = getattr(torch, "_foreach_clamp_min_", None), getattr(torch, "_foreach_clamp_max_", None)
+    if clamp_min is None or clamp_max is None:
+        for tensor in tensors:
+            tensor.clamp_(low, high)
+        return
+    clamp_min(tensors, low)
+    clamp_max(tensors, high)
+
+
+def expand_sweep(overrides: list[str]) -> list[list[str]]:
+    """The job override lists of a basic-sweeper multirun, in Hydra's order: ``a=1,2 b=x,y`` -> four jobs.
+
+    Wraps ``BasicSweeper.split_arguments`` of ``hydra._internal.core_plugins.basic_sweeper`` (hydra-core 1.3):
+    what ``-m`` runs, which ssgen must know before it launches (pre-flight checks, job names); Hydra exposes no
+    public expansion. Fallback: the same cartesian product written out with the public override parser (a later
+    key's values vary fastest; a repeated key keeps its first position and its last values). Raises Hydra's
+    OverrideParseException for a malformed override and HydraException for a range or interval sweep (which the
+    basic sweeper does not run).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+        split = BasicSweeper.split_arguments
+    except (ImportError, AttributeError):
+        return _expand_sweep_public(parsed)
+    return [list(job) for batch in split(parsed, None) for job in batch]
+
+
+def _expand_sweep_public(parsed: list[Any]) -> list[list[str]]:
+    from hydra.errors import HydraException
+
+    choices: dict[str, list[str]] = {}
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                raise HydraException(f"BasicSweeper does not support sweep type : {override.value_type.name}")
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 in hardware (AVX512-BF16 or AMX tiles), not emulated by oneDNN.
+
+    Wraps ``torch.cpu._is_avx512_bf16_supported`` and ``torch.cpu._is_amx_tile_supported`` (torch 2.x; private:
+    torch's public ``torch.cpu`` has no ISA query, and ``torch.backends.mkldnn.is_available`` is true on CPUs that
+    only emulate bf16). Fallback: False, i.e. fp32 where bf16 might have paid: slower, never wrong.
+    """
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+def uncompiled(module: nn.Module) -> nn.Module:
+    """The module ``torch.compile`` wrapped (``module`` itself when it is not a compiled wrapper).
+
+    Wraps ``OptimizedModule._orig_mod`` (torch 2.x; no public accessor): the class and the methods of the model
+    itself, e.g. the class name a checkpoint records and the model's own ``configure_optimizers``. Fallback:
+    ``module`` unchanged, which for a compiled model is the wrapper (tests/unit/test_compat.py catches that).
+    """
+    return getattr(module, "_orig_mod", module)
