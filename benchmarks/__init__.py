@@ -17,9 +17,12 @@ Two arms per model, built from the composed Hydra config (conf/train.yaml + ``me
   monitors FID). The model summary is off; stdout (the progress bar) and stderr go to /dev/null during
   the fit, so the bar still formats and writes its text.
 * plain: a fresh ``build_model(cfg)`` (same networks, same ``configure_optimizers``), fed by the same
-  in-memory ``TensorBatches`` stream, trained by a hand-written loop with the losses of ``ssgen.losses``
-  and the same update schedule (one critic step per real batch, a generator step every ``n_critic``
-  batches, weight clipping after each WGAN critic step, the critic frozen during the generator step).
+  in-memory ``TensorBatches`` stream, trained by a plain PyTorch loop (no Trainer, callbacks or logging) that
+  calls the module's own per-batch math: ``M1VAE.loss_terms`` (binarisation, KL weight, free bits) and
+  ``ConditionalGAN.update`` (the schedule, the method's losses, weight clipping, the generator's EMA), with
+  ``ssgen.models.gan.toggled_plain`` and ``Tensor.backward`` where Lightning supplies ``toggled_optimizer`` and
+  ``manual_backward``. The two arms cannot drift apart (tests/unit/models/test_plain_twin.py: one step of each
+  gives the same losses and weights).
 
 Each window times a number of training batches between two ``on_train_batch_start`` calls (ours) or loop
 iterations (plain), after ``--warmup`` batches of the same run. A first run of each arm is discarded and sizes

@@ -15,10 +15,10 @@ from omegaconf import DictConfig
 
 from benchmarks.config import autocast_context
 from benchmarks.measure import Measurement, Window, WindowCallback, WindowProbe
-from ssgen import losses
 from ssgen.callbacks.checkpointing import AtomicCheckpointIO
 from ssgen.config.schemas import to_plain
 from ssgen.data import TensorBatches
+from ssgen.models.gan import toggled_plain
 from ssgen.run.build import build_callbacks, build_model
 
 
@@ -73,7 +73,10 @@ class LightningArm:
 
 
 class PlainArm:
-    """A hand-written loop over the same networks, optimizers, batches and update schedule."""
+    """A hand-written loop over the same networks, optimizers, batches and update schedule: no Trainer, no
+    callbacks, no logging. Each step calls the module's own per-batch math (``M1VAE.loss_terms``,
+    ``ConditionalGAN.update``), so what differs between the arms is the framework around it, not the step;
+    tests/unit/models/test_plain_twin.py checks that one step of each gives the same losses and weights."""
 
     def __init__(self, cfg: DictConfig, datamodule: L.LightningDataModule, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
@@ -95,47 +98,29 @@ class PlainArm:
             self.step = self._vae_step
         else:
             self.optimizer_generator, self.optimizer_critic = self.module.configure_optimizers()
-            self.batches_seen = 0
+            self.toggled = toggled_plain([self.optimizer_generator, self.optimizer_critic])
             self.step = self._gan_step
 
     def _forever(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         while True:
             yield from self.loader
 
-    def _vae_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> None:
-        hparams = self.module.hparams
+    def _vae_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """M1VAE's own loss (``loss_terms``: binarisation, free bits, KL weight), then zero_grad, backward, step as
+        Lightning's automatic optimization does them. Returns the detached loss."""
         with self.autocast():
-            target = torch.bernoulli(images) if hparams.binarize else images
-            logits, mean, log_var = self.forward(images)
-            loss, _, _ = losses.negative_elbo(logits, target, mean, log_var, hparams.kl_weight)
+            loss = self.module.loss_terms(images, self.forward)[0]
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+        return loss.detach()
 
-    def _gan_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
-        """ConditionalGAN's schedule, written out: the method's own losses (ssgen.losses via its critic_loss /
-        generator_loss) and after_critic_step (weight clipping), without Lightning around them."""
-        module, hparams = self.module, self.module.hparams
-        generator, critic = module.generator, module.critic
+    def _gan_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ConditionalGAN's own ``update`` (the schedule, the method's losses, clipping, the EMA of G), with the
+        plain stand-ins for what Lightning supplies: ``toggled_plain`` and ``Tensor.backward``."""
         with self.autocast():
-            noise = torch.randn(len(real), module.latent_dim, device=self.device)
-            with torch.no_grad():
-                fake = generator(noise, labels)
-            real_scores, fake_scores = critic(real, labels), critic(fake, labels)
-            loss, _ = module.critic_loss(real, fake, labels, real_scores, fake_scores)
-            self.optimizer_critic.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer_critic.step()
-            module.after_critic_step()
-            self.batches_seen += 1
-            if self.batches_seen % hparams.n_critic == 0:
-                noise = torch.randn(len(labels), module.latent_dim, device=self.device)
-                critic.requires_grad_(False)  # no weight gradients for the critic: only the input gradient flows
-                generator_loss = module.generator_loss(critic(generator(noise, labels), labels))
-                self.optimizer_generator.zero_grad(set_to_none=True)
-                generator_loss.backward()
-                self.optimizer_generator.step()
-                critic.requires_grad_(True)
+            return self.module.update(real, labels, self.optimizer_generator, self.optimizer_critic,
+                                      self.toggled, torch.Tensor.backward)
 
     def measure(self, warmup: int, n: int, probe: WindowProbe | None = None) -> Measurement:
         window = Window(warmup, n, self.device, probe)

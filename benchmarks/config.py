@@ -71,12 +71,18 @@ def bench_device(cfg: DictConfig) -> torch.device:
 
 
 def autocast_context(cfg: DictConfig, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
-    """What Lightning's precision plugin wraps the training step in, for the plain loop."""
+    """What Lightning's precision plugin wraps the training step in, for the plain loop.
+
+    Its cast cache off, as Lightning's ``MixedPrecision`` has it: with the cache a weight used by two forwards of
+    one step (the critic on the real and on the fake batch) is cast once and its two gradients summed in bf16
+    before the cast back, which rounds differently from Lightning's sum in float32: the critic's weights after one
+    WGAN-GP step differed in the last bits (tests/unit/models/test_plain_twin.py).
+    """
     precision = str(cfg.trainer.get("precision", "32-true"))
     if precision in ("32-true", "32"):
         return contextlib.nullcontext
     if precision == "bf16-mixed" or (precision == "16-mixed" and device.type == "cpu"):  # CPU: 16-mixed runs as bf16
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
     raise ConfigError(f"trainer.precision={precision} has no plain-loop twin here; use 32-true or bf16-mixed")
 
 

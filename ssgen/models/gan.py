@@ -26,8 +26,10 @@ critic's first convolution (cGAN style), for the class-consistency comparison.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
@@ -52,6 +54,30 @@ from ssgen.nets import build_network, eval_mode
 log = logging.getLogger("ssgen")
 
 GRID_COLUMNS = 10  # fixed-noise grid: one row per class, the same 10 noise vectors in every row
+Toggle = Callable[[torch.optim.Optimizer], contextlib.AbstractContextManager]  # LightningModule.toggled_optimizer
+Backward = Callable[[torch.Tensor], None]  # LightningModule.manual_backward
+
+
+def toggled_plain(optimizers: list[torch.optim.Optimizer]) -> Toggle:
+    """Lightning's ``toggled_optimizer`` without a Trainer, for a plain PyTorch loop over ``optimizers``: inside ``with toggled(optimizer):`` the parameters of the other optimizers do not require
+    gradients (so a generator step computes none for the critic's weights, only the input gradient that flows
+    through them); each parameter's flag is put back after."""
+
+    @contextlib.contextmanager
+    def toggled(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+        own = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        others = [p for other in optimizers if other is not optimizer for group in other.param_groups
+                  for p in group["params"] if id(p) not in own]
+        flags = [p.requires_grad for p in others]
+        for parameter in others:
+            parameter.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for parameter, flag in zip(others, flags, strict=True):
+                parameter.requires_grad_(flag)
+
+    return toggled
 
 
 # ================================================================================================ methods
@@ -211,16 +237,24 @@ class ConditionalGAN(L.LightningModule):
         return [self.make_optimizer(list(self.generator.parameters()), self.hparams.lr_generator),
                 self.make_optimizer(list(self.critic.parameters()), self.hparams.lr_critic)]
 
-    def critic_step(self, real: torch.Tensor, labels: torch.Tensor, optimizer: Any) -> dict[str, torch.Tensor]:
-        """One critic update on a real batch (N, 1, 28, 28) and fakes drawn for the same labels (N,)."""
+    # ------------------------------------------------------------------ one batch: what the plain loop calls too
+    # The updates take the two things Lightning supplies as arguments: ``toggled`` (a context manager that lets
+    # only the optimizer's own parameters require gradients) and ``backward``. The Trainer's are the defaults;
+    # the benchmark's plain PyTorch loop (benchmarks/arms.py) passes ``toggled_plain`` and ``Tensor.backward``, so
+    # both run this very code and cannot drift apart (tests/unit/models/test_plain_twin.py).
+    def critic_step(self, real: torch.Tensor, labels: torch.Tensor, optimizer: Any,
+                    toggled: Toggle | None = None, backward: Backward | None = None) -> dict[str, torch.Tensor]:
+        """One critic update on a real batch (N, 1, 28, 28) and fakes drawn for the same labels (N,): the method's
+        loss, the optimizer step, ``after_critic_step`` (WGAN's clipping). Returns the detached values to log."""
+        toggled, backward = toggled or self.toggled_optimizer, backward or self.manual_backward
         noise = torch.randn(len(real), self.latent_dim, device=real.device)
         with torch.no_grad():  # the critic step never needs the generator's graph
             fake = self.generator(noise, labels)
-        with self.toggled_optimizer(optimizer):
+        with toggled(optimizer):
             real_scores, fake_scores = self.critic(real, labels), self.critic(fake, labels)
             loss, extra = self.critic_loss(real, fake, labels, real_scores, fake_scores)
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            backward(loss)
             optimizer.step()
         self.after_critic_step()
         real_score, fake_score = real_scores.detach().mean(), fake_scores.detach().mean()
@@ -228,16 +262,33 @@ class ConditionalGAN(L.LightningModule):
                 "critic/real_score": real_score, "critic/fake_score": fake_score,
                 **{key: value.detach() for key, value in extra.items()}}
 
-    def generator_step(self, labels: torch.Tensor, optimizer: Any) -> torch.Tensor:
-        """One generator update on fresh noise for labels (N,); the critic's weights stay as they are."""
+    def generator_step(self, labels: torch.Tensor, optimizer: Any, toggled: Toggle | None = None,
+                       backward: Backward | None = None) -> torch.Tensor:
+        """One generator update on fresh noise for labels (N,), then the weight average's (``update_generator_ema``);
+        the critic's weights stay as they are. Returns the detached loss."""
+        toggled, backward = toggled or self.toggled_optimizer, backward or self.manual_backward
         noise = torch.randn(len(labels), self.latent_dim, device=labels.device)
-        with self.toggled_optimizer(optimizer):  # critic weights stop requiring grad; the input gradient flows
+        with toggled(optimizer):  # critic weights stop requiring grad; the input gradient flows
             loss = self.generator_loss(self.critic(self.generator(noise, labels), labels))
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            backward(loss)
             optimizer.step()
         self.update_generator_ema()
         return loss.detach()
+
+    def update(self, real: torch.Tensor, labels: torch.Tensor, optimizer_generator: Any, optimizer_critic: Any,
+               toggled: Toggle | None = None, backward: Backward | None = None) -> dict[str, torch.Tensor]:
+        """The update schedule of one real batch: a critic step, and a generator step after every ``n_critic``-th
+        batch (counted across epochs in ``batches_seen``). Returns the detached values to log, the latest
+        generator loss (``loss/generator``) included once there is one."""
+        logs = self.critic_step(real, labels, optimizer_critic, toggled, backward)
+        self.batches_seen += 1
+        if self.batches_seen % self.hparams.n_critic == 0:
+            self._last_generator_loss = self.generator_step(labels, optimizer_generator, toggled, backward)
+        if self._last_generator_loss is not None:
+            # the latest value, so the curve exists whichever batches the logger writes
+            logs["loss/generator"] = self._last_generator_loss
+        return logs
 
     @torch.no_grad()
     def update_generator_ema(self) -> None:
@@ -258,13 +309,7 @@ class ConditionalGAN(L.LightningModule):
         if labels is None:
             raise ValueError("class-conditional GANs train on the labelled stream (method.train_stream=labelled)")
         optimizer_generator, optimizer_critic = self.optimizers()
-        logs = self.critic_step(real, labels, optimizer_critic)
-        self.batches_seen += 1
-        if self.batches_seen % self.hparams.n_critic == 0:
-            self._last_generator_loss = self.generator_step(labels, optimizer_generator)
-        if self._last_generator_loss is not None:
-            # the latest value, so the curve exists whichever batches the logger writes
-            logs["loss/generator"] = self._last_generator_loss
+        logs = self.update(real, labels, optimizer_generator, optimizer_critic)
         # Only on the batches the logger writes (log_every_n_steps): every self.log key costs Lightning Python
         # bookkeeping whether or not it is written, 7 keys a batch here (docs/performance.md).
         if logs_this_step(self):

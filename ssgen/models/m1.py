@@ -9,6 +9,7 @@ reach this module: the training stream is unlabelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -22,6 +23,7 @@ from ssgen.losses import negative_elbo
 from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network, eval_mode
 
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # images -> logits, mean, log_var
 TERM_NAMES = ("train/elbo", "train/reconstruction", "train/kl", "train/loss")
 ACTIVE_UNIT_STD = 0.1  # a latent unit is 'active' if its encoder mean varies with std > 0.1 over the data (Burda et al.)
 
@@ -106,9 +108,18 @@ class M1VAE(L.LightningModule):
         return torch.sigmoid(self.decoder(latents))
 
     # ------------------------------------------------------------------ training
-    def _step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_terms(self, images: torch.Tensor, forward: Forward | None = None,
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The loss of one minibatch of [0, 1] images (N, 1, 28, 28) with this module's kl_weight and free_bits
+        (``ssgen.losses.negative_elbo``), on a fresh binarisation when ``binarize`` (drawn from the global RNG, as
+        is the reparameterisation noise). Returns the loss to minimise, the reconstruction term and the true KL
+        (batch means) and the encoder means (N, D).
+
+        ``forward`` replaces ``self`` as the network call (the benchmark's plain PyTorch loop passes a compiled
+        one): the training step and that loop run this one function, so their losses cannot drift apart.
+        """
         target = torch.bernoulli(images) if self.hparams.binarize else images
-        logits, mean, log_var = self(images)
+        logits, mean, log_var = (forward or self)(images)
         loss, reconstruction, kl = negative_elbo(logits, target, mean, log_var, self.hparams.kl_weight,
                                                    self.hparams.get("free_bits", 0.0))
         return loss, reconstruction, kl, mean
@@ -116,7 +127,7 @@ class M1VAE(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> torch.Tensor:
         images, labels = batch
         assert labels is None, "M1's VAE trains on the unlabelled stream; a label reached it"
-        loss, reconstruction, kl, mean = self._step(images)
+        loss, reconstruction, kl, mean = self.loss_terms(images)
         # One stacked tensor per step, accumulated in place and logged only on the steps the logger writes: each
         # self.log call costs Lightning bookkeeping (a sizeable share of an MLP step on CPU), and each small tensor
         # op a kernel launch on a GPU, where the step is launch-bound (the measurements: docs/performance.md).
@@ -134,7 +145,7 @@ class M1VAE(L.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor | None], batch_idx: int) -> None:
-        loss, reconstruction, kl, _ = self._step(batch[0])
+        loss, reconstruction, kl, _ = self.loss_terms(batch[0])
         self.log_dict({"val/elbo": -(reconstruction + kl), "val/reconstruction": reconstruction, "val/kl": kl},
                       batch_size=len(batch[0]))
 
