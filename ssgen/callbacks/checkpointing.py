@@ -125,7 +125,17 @@ class CheckpointOnInterrupt(L.Callback):
             self.interrupted = type(exception).__name__
             # before the loop the weights are not yet trained, nor restored on a resume: saving them would overwrite
             # the last.ckpt being resumed
-            if trainer.global_rank == 0 and self.training:
+            if self.training and self.all_ranks_stopped_here(trainer):
+                # every rank calls it: rank 0 writes, and the save ends in a barrier that all ranks must reach
                 path = Path(trainer.default_root_dir) / "checkpoints" / LastCheckpoint.FILE_NAME
                 trainer.save_checkpoint(path, weights_only=False)
-                log.warning("interrupted: saved %s at optimizer step %d", path, trainer.global_step)
+                if trainer.global_rank == 0:
+                    log.warning("interrupted: saved %s at optimizer step %d", path, trainer.global_step)
+
+    @staticmethod
+    def all_ranks_stopped_here(trainer: L.Trainer) -> bool:
+        """Whether every rank is in this same stop: always in one process; under DDP only for the stop the ranks
+        agreed on after a batch (``ssgen.run.stops.StopSignals`` sets Lightning's SIGTERM flag on all of them at
+        once). A stop at once (a second Ctrl-C) saves nothing there: the other ranks never reach the save's
+        barrier; the last periodic last.ckpt stays."""
+        return trainer.world_size == 1 or trainer.received_sigterm

@@ -12,6 +12,15 @@ end-of-run steps run. Outside the loop Python's default would kill the process a
 * anywhere else it raises at once: ``SIGTERMException`` for SIGTERM, ``KeyboardInterrupt`` for Ctrl-C, which
   ``train`` records as ``interrupted`` before it prints the resume command and exits 2.
 
+Under DDP (``trainer=ddp``) every rank must stop at the same batch: the save of last.ckpt that follows ends in a
+barrier every rank has to reach. Lightning's own SIGTERM handling does not guarantee it (rank 0 forwards the signal
+to the other ranks, each handler runs a collective inside the signal handler, and each rank raises at the end of
+whichever batch it is in when its own signal lands: a rank left in the next batch's collective hangs the barrier,
+or its exit fails it). So inside the loop under DDP the handler only notes the stop, and at the end of every batch
+the ranks agree on it (one all-reduce of a flag: any rank's signal stops all); then every rank stops after that
+same batch exactly as Lightning's stop does, saves last.ckpt together (``CheckpointOnInterrupt``) and records
+``interrupted``. Outside the loop a signal to rank 0 is forwarded to the other ranks, which then stop too.
+
 Between the jobs of a basic-launcher sweep (``SweepStops``, installed by ``ssgen.run.lifecycle.PreflightChecks``) a stop ends
 the sweep with one line: no further job starts.
 """
@@ -29,6 +38,7 @@ from typing import Any, TypeVar
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from ssgen.compat import stop_at_batch_end
 from ssgen.errors import Interrupted, exit_with_error
 
 log = logging.getLogger("ssgen")
@@ -38,9 +48,10 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class StopSignals(L.Callback):
     """SIGTERM / Ctrl-C handlers for a whole run (see the module docstring); also a callback, which is how it
-    knows when Lightning's training loop runs.
+    knows when Lightning's training loop runs and, under DDP, where the ranks agree on a stop.
 
     ``ctrl_c``: whether the stop came from Ctrl-C (Lightning reports both as a SIGTERM stop).
+    ``stop_requested``: under DDP, a signal arrived inside the loop and not every rank has acted on it yet.
     """
 
     active: StopSignals | None = None  # the instance whose handlers are installed now (signals are per process)
@@ -48,14 +59,35 @@ class StopSignals(L.Callback):
     def __init__(self) -> None:
         self.in_loop = False
         self.ctrl_c = False
+        self.stop_requested = False
+        self.distributed = False
+        self._trainer: L.Trainer | None = None
         self._previous: dict[int, Any] = {}
 
     # --- where Lightning's loop runs (its own SIGTERM handler is in place from before on_train_start until after
     # on_train_end)
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer  # every rank exists from here on: a stop outside the loop is forwarded to them
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.in_loop = True
+        self.distributed = trainer.world_size > 1
+        if self.distributed and self._previous:
+            # replaces the handler Lightning has just installed (it runs collectives inside the handler; see the
+            # module docstring); Lightning puts ours back when the fit ends
+            signal.signal(signal.SIGTERM, self.handle)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        # every rank runs the same number of batches, so this all-reduce pairs up across ranks
+        if self.distributed and trainer.strategy.reduce_boolean_decision(self.stop_requested, all=False):
+            self.stop_requested = False
+            stop_at_batch_end(trainer)  # Lightning's own stop after this batch, on every rank at once
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # a signal during the last batch's epoch-end work had no batch end left to be agreed at
+        if self.distributed:
+            self.stop_requested = trainer.strategy.reduce_boolean_decision(self.stop_requested, all=False)
         self.in_loop = False
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
@@ -71,13 +103,23 @@ class StopSignals(L.Callback):
             if self.in_loop and not self.ctrl_c:
                 self.ctrl_c = True
                 log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
-                signal.raise_signal(signal.SIGTERM)  # Lightning's handler: a stop at the batch boundary
+                signal.raise_signal(signal.SIGTERM)  # the SIGTERM stop at the batch boundary
                 return
             self.ctrl_c = True
             raise KeyboardInterrupt
         if self.in_loop:
-            return  # Lightning's own handler, which calls this one too, stops the loop at the batch boundary
+            if self.distributed:
+                self.stop_requested = True  # the ranks agree on it at the end of this batch
+            return  # single process: Lightning's own handler, which calls this one too, stops at the batch boundary
+        self._forward(signum)
         raise SIGTERMException
+
+    def _forward(self, signum: int) -> None:
+        """Send the signal on to the other ranks' processes (rank 0 launched them; elsewhere nothing to do): a rank
+        that stopped alone outside the loop would leave the others waiting in a collective for it."""
+        launcher = getattr(getattr(self._trainer, "strategy", None), "launcher", None)
+        if launcher is not None:
+            launcher.kill(signum)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StopSignals]:
@@ -116,6 +158,9 @@ class StopSignals(L.Callback):
                 if interrupted():
                     raise KeyboardInterrupt from None
                 raise
+            if self.stop_requested:  # DDP: agreed at the end of the fit, after last.ckpt was saved
+                self.stop_requested = False
+                raise KeyboardInterrupt if self.ctrl_c else SIGTERMException
 
 def with_stop_signals(function: Callable[..., T]) -> Callable[..., T]:
     """Decorator: ``function`` runs with a new ``StopSignals`` installed (``StopSignals.active`` while it runs)."""
