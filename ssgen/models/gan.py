@@ -27,7 +27,6 @@ critic's first convolution (cGAN style), for the class-consistency comparison.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,6 +36,7 @@ import torch
 import torchvision
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from ssgen.compat import foreach_clamp_
 from ssgen.data import dataset_info
@@ -85,6 +85,32 @@ def _plain(arch: dict[str, Any] | DictConfig) -> dict[str, Any]:
     """Hydra hands nested configs over as DictConfig; a plain dict keeps checkpoints loadable with
     ``weights_only=True`` (save_hyperparameters reads the reassigned local, not the original argument)."""
     return OmegaConf.to_container(arch, resolve=True) if isinstance(arch, DictConfig) else arch
+
+
+def ema_with_warm_up(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """``multi_avg_fn`` for ``torch.optim.swa_utils.AveragedModel``: average <- d * average + (1 - d) * current with
+    d = min(decay, (1 + t) / (10 + t)) at the t-th update, t = ``n_averaged`` - 1 (the warm-up of TensorFlow's
+    ExponentialMovingAverage: early on the average follows the generator instead of remembering its random
+    initialisation). ``d`` is computed on the tensors' device, so an update never waits for the host."""
+
+    @torch.no_grad()
+    def update(averages: list[torch.Tensor], currents: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        t = (n_averaged - 1).to(torch.float64)
+        keep = torch.clamp((1 + t) / (10 + t), max=decay).to(averages[0].dtype)
+        for average, current in zip(averages, currents, strict=True):
+            average.lerp_(current, 1 - keep)
+
+    return update
+
+
+def _nest_old_ema_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Checkpoints from before the average was an AveragedModel name its weights ``generator_ema.<name>``; today's
+    are ``generator_ema.module.<name>``: rename them on load (``load_state_dict`` pre-hook)."""
+    old = f"{prefix}generator_ema."
+    for key in [key for key in state_dict if key.startswith(old) and not key.startswith((f"{old}module.",
+                                                                                          f"{old}n_averaged"))]:
+        state_dict[f"{old}module.{key[len(old):]}"] = state_dict.pop(key)
+    state_dict.setdefault(f"{old}n_averaged", torch.tensor(1))
 
 
 class ConditionalGAN(L.LightningModule):
@@ -170,11 +196,16 @@ class ConditionalGAN(L.LightningModule):
                                        image_shape=shape)
         critic_kwargs = {} if self.arch_fixes_critic_norm(arch) else {"norm": critic_norm}
         self.critic = build_network(networks["critic"], n_classes=self.n_classes, image_shape=shape, **critic_kwargs)
-        # the average is a second copy of the generator, outside both optimizers; its weights are checkpointed
-        self.generator_ema: nn.Module | None = None
+        # the average is a second copy of the generator (torch's AveragedModel), outside both optimizers; its weights
+        # and its count of updates (n_averaged) are checkpointed with the module
+        self.generator_ema: AveragedModel | None = None
         if ema_decay > 0:
-            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        self.ema_updates = 0
+            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=ema_with_warm_up(ema_decay))
+            self.generator_ema.requires_grad_(False)
+            # n_averaged = 1 + updates so far: every update, the first included, goes through the warm-up average
+            # (AveragedModel would copy the generator on its first update instead)
+            self.generator_ema.n_averaged.fill_(1)
+            self.register_load_state_dict_pre_hook(_nest_old_ema_keys)
         noise = torch.randn(GRID_COLUMNS, latent_dim, generator=torch.Generator().manual_seed(fixed_noise_seed))
         # row = class, column = noise vector: reading down a column shows the label alone changing the image
         self.register_buffer("fixed_noise", noise.repeat(self.n_classes, 1))
@@ -292,17 +323,15 @@ class ConditionalGAN(L.LightningModule):
 
     @torch.no_grad()
     def update_generator_ema(self) -> None:
-        """ema <- d * ema + (1 - d) * generator with d = min(ema_decay, (1 + t) / (10 + t)) after t updates (the
-        warm-up of TensorFlow's ExponentialMovingAverage: early on the average follows the generator instead of
-        remembering its random initialisation). Buffers (batch-norm running statistics) are copied as they are."""
-        if self.generator_ema is None:
-            return
-        decay = min(self.hparams.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
-        self.ema_updates += 1
-        for average, current in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
-            average.lerp_(current.detach(), 1.0 - decay)
-        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            average.copy_(current)
+        """One update of the generator's weight average (``ema_with_warm_up``: torch's ``AveragedModel`` with the
+        warm-up of TensorFlow's ExponentialMovingAverage); buffers (batch-norm statistics) are copied as they are."""
+        if self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.generator)
+
+    @property
+    def ema_updates(self) -> int:
+        """Updates of the generator's weight average so far (0 without one)."""
+        return int(self.generator_ema.n_averaged) - 1 if self.generator_ema is not None else 0
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         real, labels = batch
@@ -334,11 +363,12 @@ class ConditionalGAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_batches_seen"] = self.batches_seen
-        checkpoint["gan_ema_updates"] = self.ema_updates
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.batches_seen = int(checkpoint.get("gan_batches_seen", 0))
-        self.ema_updates = int(checkpoint.get("gan_ema_updates", 0))
+        updates = checkpoint.pop("gan_ema_updates", None)  # a checkpoint from before the average kept its own count
+        if updates is not None and self.generator_ema is not None:
+            checkpoint["state_dict"].setdefault("generator_ema.n_averaged", torch.tensor(int(updates) + 1))
 
 
 class DCGAN(ConditionalGAN):
