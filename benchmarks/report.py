@@ -18,6 +18,7 @@ import torch
 from benchmarks.config import REFERENCE_IMAGES_PER_S
 from benchmarks.measure import Measurement
 from benchmarks.stats import CONFIDENCE, RatioInterval, ratio_interval, spread
+from ssgen.reporting.tables import markdown_table
 
 
 @dataclass
@@ -75,12 +76,6 @@ class ModelResult:
 TABLE_HEADER = ["model (method/arch)", "batch", "ours img/s", "plain img/s", f"ratio [{CONFIDENCE:.0%} CI]", "CI +-",
                 "spread ours / plain",
                 "peak RSS MiB ours / plain", "fixed s per fit (ours)", "checkpoint save s"]
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def machine_description() -> str:

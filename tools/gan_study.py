@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import ssgen.reporting.records as records_module
+from ssgen.reporting.tables import markdown_table
 from ssgen.run.results import find_results, has_results, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,12 +135,12 @@ def status() -> None:
         print(f"ablation {record.parent.name}/{record.name} ({overrides_of(record)}): {state(results)}")
 
 
-def ablation_rows() -> list[str]:
-    """Markdown rows: each ablation record beside the study record of the same method, arch and seed.
+def ablation_rows() -> list[list[str]]:
+    """Table rows: each ablation record beside the study record of the same method, arch and seed.
 
     The deciding columns are the in-training ones (2000 samples against 2000 training images, the numbers that
     pick best.ckpt); the test-set FID of the scored checkpoint is shown for information only."""
-    def row(label: str, result: dict) -> str:
+    def row(label: str, result: dict) -> list[str]:
         history = [entry for entry in result.get("metrics_history", []) if entry.get("fid") is not None]
         best = min(history, key=lambda entry: entry["fid"]) if history else {}
         last = history[-1] if history else {}
@@ -148,7 +149,7 @@ def ablation_rows() -> list[str]:
                  f"{best.get('min_class_spread', float('nan')):.2f}", f"{result.get('fid', float('nan')):.2f}",
                  f"{result.get('recall', float('nan')):.3f}", f"{result.get('wall_time_s', float('nan')) / 60:.1f}",
                  str(result.get("status"))]
-        return "| " + " | ".join(cells) + " |"
+        return cells
 
     rows, shown = [], set()
     for tag_dir in sorted(path for path in ABLATION_RECORDS.glob("*") if path.is_dir()):
@@ -164,18 +165,18 @@ def ablation_rows() -> list[str]:
 def report() -> None:
     # relative paths, run from the repository root: the pages quote them, and they must read the same on any clone
     records = str(RECORDS.relative_to(ROOT)) if RECORDS.is_relative_to(ROOT) else str(RECORDS)
-    subprocess.run(["ssgen-report", "gan", records, "--out", "docs/gan_metrics.md"], check=True, cwd=ROOT)
-    subprocess.run(["ssgen-report", "figures", records, "--out", "docs/figures"], check=True, cwd=ROOT)
+    subprocess.run(["ssgen-report", "gan", f"runs={records}", "out=docs/gan_metrics.md"], check=True, cwd=ROOT)
+    subprocess.run(["ssgen-report", "figures", f"runs={records}", "out=docs/figures"], check=True, cwd=ROOT)
     rows = ablation_rows()
     if rows:
         header = ["# GAN ablations: one setting changed, all else the study's", "", "*A design note (measurements behind the GAN defaults); the user's page is [gans.md](../gans.md).*", "",
                   "Written by `python tools/gan_study.py report` from `docs/records/gan_ablations/<tag>/` beside the study "
                   "record of the same method, arch and seed (`docs/records/gan_study/`). Choices are made on the in-training "
                   "columns (2000 samples against 2000 training images: what picks best.ckpt); the test-set columns (10k "
-                  "samples of the scored checkpoint against the 10k test images) are for information.", "",
-                  "| run | best in-training FID | last-epoch FID | recall at best | min class spread at best | "
-                  "test FID | test recall | wall time (min) | status |", "|---|---|---|---|---|---|---|---|---|"]
-        (ROOT / "docs" / "design" / "gan_ablations.md").write_text("\n".join(header + rows) + "\n")
+                  "samples of the scored checkpoint against the 10k test images) are for information.", ""]
+        table = markdown_table(["run", "best in-training FID", "last-epoch FID", "recall at best",
+                                "min class spread at best", "test FID", "test recall", "wall time (min)", "status"], rows)
+        (ROOT / "docs" / "design" / "gan_ablations.md").write_text("\n".join([*header, table]) + "\n")
         print(f"wrote {ROOT / 'docs' / 'design' / 'gan_ablations.md'} ({len(rows)} rows)")
 
 
