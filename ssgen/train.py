@@ -31,7 +31,8 @@ from omegaconf import DictConfig, open_dict
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt
-from ssgen.config.files import CONF_DIR, check_group_choices
+from ssgen.config.command_line import check_command_line
+from ssgen.config.files import CONF_DIR
 from ssgen.config.schemas import register_configs
 from ssgen.config.validation import validate
 from ssgen.errors import Interrupted, SSGenError, TrainingFailed, exit_with_error
@@ -188,7 +189,8 @@ def main() -> None:
     """Console entry point: SSGenErrors become one line on stderr and exit code 2; a sweep with failed jobs exits 1."""
     register_configs()
     try:
-        check_group_choices(sys.argv[1:])
+        # Hydra's own parser and config loader, asked before Hydra makes anything: its refusals in one line
+        check_command_line(sys.argv[1:], str(CONF_DIR), "train", calling_file=__file__)
         hydra_main()
     except SSGenError as exc:
         exit_with_error("ssgen-train", exc)
