@@ -33,6 +33,7 @@ from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt
 from ssgen.config.command_line import check_command_line
 from ssgen.config.files import CONF_DIR
+from ssgen.config.paths import resolve_paths
 from ssgen.config.schemas import register_configs
 from ssgen.config.validation import validate
 from ssgen.errors import Interrupted, SSGenError, TrainingFailed, exit_with_error
@@ -74,6 +75,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     says ``interrupted`` and last.ckpt is saved); TrainingFailed is caught and restarts with the next seed.
     """
     start = time.time()
+    resolve_paths(cfg)  # every path against the launch dir, as the pre-flight check saw it (hydra.job.chdir or not)
     validate(cfg)  # what cannot train is one line, before anything is made
     device_precision(cfg)  # before the hash and the relaunch check: both describe the precision that runs
     run_dir = Path(cfg.run_dir)

@@ -13,6 +13,7 @@ import inspect
 import os
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -80,6 +81,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
     if cfg.restarts < 0:
         raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path not in (None, "", "last") and not Path(str(ckpt_path)).is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a .ckpt file (a relative path is read from the "
+                          "directory ssgen-train was launched in), or 'last'")
     # last: it reads the files (once a process)
     data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)), info)
 

@@ -320,6 +320,7 @@ class M1M2(M2):
     head_key = "m1_m2"
     likelihood = "gaussian"  # the arch's decoder models M1's real-valued latents
     checkpoint_only = ("m1_networks",)  # written by __init__ for reloading; not a config key
+    path_arguments = ("m1_checkpoint",)  # resolved against the launch directory before the run (ssgen.config.paths)
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:

@@ -46,6 +46,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ssgen.config.command_line import hydra_error_line, sweep_job_overrides, sweeper_params
+from ssgen.config.paths import absolute_path, resolve_paths
 from ssgen.config.schemas import to_plain
 from ssgen.config.validation import validate
 from ssgen.data import data_record, parse_n_labels
@@ -292,7 +293,10 @@ class PreflightChecks(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         task = _task_config(config)
         try:
+            resolve_paths(task)  # as train() does inside the job: against the launch dir, chdir or not
             validate(task)
+            if task.get("ckpt_path") == "last":  # the run dir is known here: nothing to resume is refused now
+                resolve_ckpt_path(task, Path(absolute_path(str(config.hydra.run.dir))))
             check_writable(str(config.hydra.run.dir))  # Hydra writes .hydra/ there first: a traceback otherwise
         except SSGenError as exc:
             exit_with_error("ssgen-train", exc)
@@ -320,7 +324,9 @@ class PreflightChecks(Callback):
                         job = compose(config_name=config.hydra.job.config_name, overrides=overrides)
                     except (HydraException, OmegaConfBaseException) as exc:  # Hydra's page, as one line
                         raise ConfigError(hydra_error_line(exc, overrides)) from None
-                    validate(_task_config(job))
+                    task = _task_config(job)
+                    resolve_paths(task)
+                    validate(task)
                 except SSGenError as exc:
                     exit_with_error("ssgen-train", SSGenError(f"job {' '.join(overrides) or '(no overrides)'}: {exc}; "
                                                               "no job was started"))
