@@ -153,10 +153,11 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         metrics["data"] = datamodule.identity
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
-    if logger:
-        hp = {f"hp/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        logger.log_metrics(hp, step=trainer.global_step)
-        logger.finalize("success")
+    # the final numbers of results.json, in every logger (TensorBoard's HParams tab reads them as hp/<metric>)
+    hp = {f"hp/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    for each in trainer.loggers:
+        each.log_metrics(hp, step=trainer.global_step)
+        each.finalize("success")
     return metrics
 
 

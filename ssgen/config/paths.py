@@ -21,14 +21,18 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 # directory arguments of Lightning's own callbacks and loggers (ModelCheckpoint, TensorBoardLogger, CSVLogger,
 # MLFlowLogger, WandbLogger): they carry no ``path_arguments`` of ssgen's
-LIGHTNING_PATH_ARGUMENTS = ("dirpath", "save_dir", "root_dir", "log_dir", "tracking_uri")
+LIGHTNING_PATH_ARGUMENTS = ("dirpath", "save_dir", "root_dir", "log_dir", "tracking_uri", "artifact_location")
 
 
 def absolute_path(value: str) -> str:
     """``value`` against the launch directory (Hydra's ``to_absolute_path``), ``~`` expanded; a URI of another scheme
-    than ``file:`` as it is. ``file:relative`` keeps its scheme and gets an absolute path."""
+    than ``file:`` and ``sqlite:`` as it is. ``file:relative`` and ``sqlite:///relative.db`` keep their scheme and get
+    an absolute path."""
     from hydra.utils import to_absolute_path
 
+    if value.startswith("sqlite:///"):  # sqlite:///relative/x.db, sqlite:////absolute/x.db
+        path = value[len("sqlite:///"):]
+        return value if path.startswith("/") or not path else "sqlite:///" + to_absolute_path(os.path.expanduser(path))
     if "://" in value and not value.startswith("file://"):
         return value
     scheme = ""
