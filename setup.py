@@ -4,10 +4,12 @@ conf/ stays at the top of the repository (where users read and edit it); a wheel
 carries it as the package data ``ssgen/conf/``, which ``ssgen.config.files.CONF_DIR`` finds first.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 setup(
-    packages=[*find_packages(include=["ssgen", "ssgen.*"]), "ssgen.conf"],
+    # hydra_plugins/: ssgen's sweeper, where Hydra looks for plugins (a namespace package shared with other plugins)
+    packages=[*find_packages(include=["ssgen", "ssgen.*"]), "ssgen.conf",
+              *find_namespace_packages(include=["hydra_plugins.ssgen_search"])],
     package_dir={"ssgen.conf": "conf"},
     package_data={"ssgen.conf": ["*.yaml", "**/*.yaml"]},
 )

@@ -1,5 +1,6 @@
 """Optuna searches that survive a stop: the study lives in a storage beside the sweep, and the same command, relaunched,
-continues it (``experiment=m1_tune`` / ``gan_tune``: ``hydra.sweeper._target_`` names ``ResumableOptunaSweeper``).
+continues it (``experiment=m1_tune`` / ``gan_tune``: ``hydra.sweeper._target_`` names
+``hydra_plugins.ssgen_search.resumable_optuna_sweeper.ResumableOptunaSweeper``, whose search is ``ResumableSearch``).
 
     ssgen-train -m experiment=m1_tune                      # 20 trials into outputs/m1_tune/multirun/m1_tune/optuna.db
     ^C, then the same command again                        # the finished trials stay; the stopped one resumes in its
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
 from ssgen.config.paths import absolute_path
 from ssgen.errors import ConfigError, exit_with_error
@@ -37,14 +37,6 @@ log = logging.getLogger("ssgen")
 COMMAND_ATTR = "ssgen_command"  # the study's user attribute: the overrides it was started with
 RUN_ONLY = ("torch_threads", "trainer.enable_progress_bar")  # overrides that change how a trial runs, not what it is
 ENDED = ("COMPLETE", "PRUNED", "FAIL")
-
-
-class ResumableOptunaSweeper(OptunaSweeper):
-    """hydra-optuna-sweeper's ``OptunaSweeper`` (same config, ``hydra/sweeper=optuna``) with ``ResumableSearch``."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sweeper = ResumableSearch(**kwargs)  # Optuna's sweeper, but for what a relaunch needs
 
 
 class ResumableSearch(OptunaSweeperImpl):

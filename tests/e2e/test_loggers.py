@@ -20,6 +20,7 @@ TINY_M1 = ["experiment=debug", "arch=vae_mlp", "trainer.enable_progress_bar=fals
 
 def ssgen_train(*args: str, cwd=None, env=None, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    env = {key: value for key, value in env.items() if value is not None}  # None: unset
     return subprocess.run(["ssgen-train", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
 
 
@@ -37,7 +38,7 @@ def test_four_loggers_at_once_log_the_same_scalars_hparams_and_final_metrics(tmp
     pytest.importorskip("wandb")
     run_dir = tmp_path / "run"
     result = ssgen_train(*TINY_M1, "logger=[tensorboard,csv,mlflow,wandb]", "logger.wandb.offline=true",
-                         "hydra.run.dir=run", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": "", "WANDB_MODE": ""})
+                         "hydra.run.dir=run", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": None, "WANDB_MODE": None})
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "ok"
@@ -57,7 +58,8 @@ def test_four_loggers_at_once_log_the_same_scalars_hparams_and_final_metrics(tmp
 
     client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("m1").experiment_id])
-    assert set(run.data.metrics) == set(tb) and abs(run.data.metrics[final] - results["test_accuracy"]) < 1e-6
+    # every scalar TensorBoard has (MLflow also keeps Lightning's epoch counter as a metric)
+    assert set(tb) <= set(run.data.metrics) and abs(run.data.metrics[final] - results["test_accuracy"]) < 1e-6
     assert run.data.params["method.kl_weight"] == "0.1" and run.data.tags["run_dir"] == str(run_dir)
     assert any(a.path == "images" for a in client.list_artifacts(run.info.run_id))  # image grids as artifacts
     # W&B offline: the run in <run dir>/wandb, its summary holding the final numbers

@@ -70,6 +70,6 @@ def test_a_console_scripts_path_option_expands_a_tilde():
         runs: list = argument(["a"], path=True)
         label: str = argument("~dress")
 
-    args = parse(["out='~/x.png'".strip("'"), "runs=[~/a,b]", "label=~dress"], Arguments, "test")
+    args = parse(["out=~/x.png", "runs=[~/a,b]", "label=~dress"], Arguments, "test")
     assert args.out == os.path.expanduser("~/x.png") and args.runs == [os.path.expanduser("~/a"), "b"]
     assert args.label == "~dress"  # not a path: left as it is
