@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def test_four_loggers_at_once_log_the_same_scalars_hparams_and_final_metrics(tmp
     with (run_dir / "csv" / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     csv_tags = {tag for row in rows for tag, value in row.items() if value and tag not in ("step", "epoch")}
-    assert csv_tags == set(tb)
+    # the same scalars (Lightning's epoch counter is a column of its own in the CSV; NaN numbers are left empty there)
+    assert {tag for tag, value in tb.items() if math.isfinite(value)} - {"epoch"} <= csv_tags <= set(tb)
     assert abs(float(next(row[final] for row in rows if row.get(final))) - results["test_accuracy"]) < 1e-6
     assert "method.kl_weight" in (run_dir / "csv" / "hparams.yaml").read_text()
     # MLflow: the local store under the launch dir (outputs/mlflow), one experiment per task, the run dir as a tag

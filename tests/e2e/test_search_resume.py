@@ -1,5 +1,5 @@
 """Issue 38, item 5: an Optuna search (experiment=m1_tune / gan_tune) keeps its study in SQLite beside the sweep, so
-the same command, relaunched after a stop, continues it: the finished trials stay, the stopped one resumes in its own
+the same command, relaunched after a stop (here the hardest: SIGKILL), continues it: the finished trials stay, the stopped one resumes in its own
 dir, n_trials counts them all (lightning-hydra-template#535)."""
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ def test_a_stopped_search_continues_where_it_stopped(tmp_path):
     deadline = time.time() + 600
     while time.time() < deadline and not list(sweep.glob("1_*/results.json")):  # the second trial has started
         time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    stderr = process.communicate(timeout=300)[1]
-    assert process.returncode == 2, stderr[-2000:]
+    process.send_signal(signal.SIGKILL)  # a lost machine: the trial stays RUNNING in the study, "running" on disk
+    process.communicate(timeout=300)
     (first,) = sweep.glob("0_*/results.json")
     assert json.loads(first.read_text())["status"] == "ok"
     stamp = first.stat().st_mtime_ns
