@@ -70,7 +70,7 @@ def test_four_loggers_at_once_log_the_same_scalars_hparams_and_final_metrics(tmp
     (offline,) = run_dir.glob("wandb/offline-run-*")
     (log,) = offline.glob("run-*.wandb")
     assert b"hp/test_accuracy" in log.read_bytes() and b"method.kl_weight" in log.read_bytes()
-    assert list(offline.glob("files/media/images/*.png"))
+    assert list(offline.glob("files/media/images/**/*.png"))  # the image grids, under their tags
 
 @pytest.mark.slow
 def test_csv_alone_is_enough_for_the_curves_a_record_keeps(tmp_path):
