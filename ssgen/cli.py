@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import shlex
 import sys
@@ -38,11 +39,13 @@ T = TypeVar("T")
 
 
 def argument(default: Any = dataclasses.MISSING, help: str = "", hint: str = "<value>",  # noqa: A002
-             choices: tuple[str, ...] = ()) -> Any:
+             choices: tuple[str, ...] = (), path: bool = False) -> Any:
     """A dataclass field of a console script's arguments: its default (none: the key is required), one ``help``
     line for ``--help``, a ``hint`` for the 'is required' message (``<run dir>``) and, for a text key, the
-    ``choices`` it accepts. A list or dict default is copied for each parse."""
-    metadata = {"help": help, "hint": hint, "choices": choices}
+    ``choices`` it accepts. ``path``: a file or dir (or a list of them): a leading ``~`` is expanded, as the shell
+    would outside ``key=`` (zsh, quotes); a relative one stays relative to the directory the script runs in. A list
+    or dict default is copied for each parse."""
+    metadata = {"help": help, "hint": hint, "choices": choices, "path": path}
     if isinstance(default, list | dict):
         return field(default_factory=lambda value=default: type(value)(value), metadata=metadata)
     if default is dataclasses.MISSING:
@@ -160,6 +163,8 @@ def parse(argv: list[str], arguments: type[T], program: str, legacy: Legacy | No
         elif _is_list(fields[key], hints):
             inner = text.strip()[1:-1] if text.strip().startswith("[") and text.strip().endswith("]") else text
             value = [item.strip() for item in inner.split(",") if item.strip()]
+        if value is not None and fields[key].metadata.get("path"):
+            value = [os.path.expanduser(item) for item in value] if isinstance(value, list) else os.path.expanduser(value)
         try:
             setattr(config, key, value)
         except OmegaConfBaseException:

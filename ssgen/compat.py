@@ -1,9 +1,13 @@
-"""Every private API of torch, Lightning and Hydra that ssgen uses, each behind one function, with its fallback.
+"""Every private API of torch, Lightning, Hydra and Optuna that ssgen uses, each behind one function, with its fallback.
 
     logger_writes_now       Lightning: the logger connector's ``should_update_logs``
     stop_at_batch_end       Lightning: the signal connector's ``received_sigterm`` flag
     foreach_clamp_          torch: ``torch._foreach_clamp_min_`` / ``torch._foreach_clamp_max_``
     expand_sweep            Hydra: ``hydra._internal.core_plugins.basic_sweeper.BasicSweeper.split_arguments``
+    hydra_args_parser       Hydra: ``hydra._internal.utils.get_args_parser``
+    hydra_config_loader     Hydra: ``ConfigLoaderImpl`` over ``create_automatic_config_search_path``'s search path
+    optuna_sweeper_impl     hydra-optuna-sweeper: its ``_impl.OptunaSweeperImpl`` and two of its methods
+    optuna_alembic_dir      optuna: ``optuna.storages._rdb``'s migration scripts (a SQLAlchemy 2 workaround)
     cpu_has_native_bf16     torch: ``torch.cpu._is_avx512_bf16_supported`` / ``torch.cpu._is_amx_tile_supported``
     uncompiled              torch: ``torch.compile``'s wrapper attribute ``_orig_mod``
 
@@ -78,7 +82,7 @@ def foreach_clamp_(tensors: Sequence[torch.Tensor], low: float, high: float) -> 
     clamp_max(tensors, high)
 
 
-def expand_sweep(overrides: list[str]) -> list[list[str]]:
+def expand_sweep(overrides: list[str], config_loader: Any = None) -> list[list[str]]:
     """The job override lists of a basic-sweeper multirun, in Hydra's order: ``a=1,2 b=x,y`` -> four jobs.
 
     Wraps ``BasicSweeper.split_arguments`` of ``hydra._internal.core_plugins.basic_sweeper`` (hydra-core 1.3):
@@ -86,11 +90,12 @@ def expand_sweep(overrides: list[str]) -> list[list[str]]:
     public expansion. Fallback: the same cartesian product written out with the public override parser (a later
     key's values vary fastest; a repeated key keeps its first position and its last values). Raises Hydra's
     OverrideParseException for a malformed override and HydraException for a range or interval sweep (which the
-    basic sweeper does not run).
+    basic sweeper does not run). ``config_loader`` (Hydra's, over this launch's search path) lets ``glob`` sweeps of a
+    config group expand over the group's options.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    parsed = OverridesParser.create(config_loader=config_loader).parse_overrides(overrides)
     try:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
@@ -136,3 +141,76 @@ def uncompiled(module: nn.Module) -> nn.Module:
     ``module`` unchanged, which for a compiled model is the wrapper (tests/unit/test_compat.py catches that).
     """
     return getattr(module, "_orig_mod", module)
+
+
+# ------------------------------------------------------------------------------------------------ Hydra's command line
+def hydra_args_parser() -> Any:
+    """Hydra's own ``argparse`` parser of an app's command line (``-m``, ``--config-dir``, ``--cfg``, the overrides).
+
+    Wraps ``hydra._internal.utils.get_args_parser`` (hydra-core 1.3): ``ssgen-train`` reads its command line with the
+    parser ``@hydra.main`` uses, so the pre-flight check sees exactly what Hydra will. No public twin. No fallback: a
+    Hydra without it fails here, in tests/unit/test_compat.py, rather than parse differently.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser()
+
+
+def hydra_config_loader(calling_file: str | None, config_path: str | None, config_dir: str | None = None) -> Any:
+    """A Hydra config loader over the search path ``@hydra.main`` builds: the primary ``config_path``, the search-path
+    plugins, ``hydra.searchpath`` (read by the loader itself) and ``--config-dir`` (``config_dir``, before the schemas).
+
+    Wraps ``hydra._internal.utils.create_automatic_config_search_path`` and
+    ``hydra._internal.config_loader_impl.ConfigLoaderImpl`` (hydra-core 1.3): the public ``initialize_config_dir`` +
+    ``compose`` would build the same loader but also set Hydra's global state, which ``@hydra.main`` then refuses to
+    set again in the same process. No fallback, as for ``hydra_args_parser``.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+
+    search_path = create_automatic_config_search_path(calling_file, None, config_path)
+    if config_dir is not None:  # as Hydra's _run_hydra adds it: before the structured configs (the schemas)
+        search_path.prepend(provider="command-line", path=f"file://{config_dir}", anchor=SearchPathQuery(provider="schema"))
+    return ConfigLoaderImpl(config_search_path=search_path)
+
+
+# ------------------------------------------------------------------------------------------------ Optuna searches
+def optuna_sweeper_impl() -> type:
+    """hydra-optuna-sweeper's sweeper implementation class, for ``ssgen.run.search.ResumableSearch`` to extend.
+
+    Wraps ``hydra_plugins.hydra_optuna_sweeper._impl.OptunaSweeperImpl`` (hydra-optuna-sweeper 1.2): the public
+    ``OptunaSweeper`` only delegates to it; resuming a study needs its ``sweep``. No fallback.
+    """
+    from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
+
+    return OptunaSweeperImpl
+
+
+def optuna_sweeper_params(sweeper: Any) -> list[str]:
+    """The search space of an ``OptunaSweeperImpl`` as the override strings it was configured with (its
+    ``_parse_sweeper_params_config``, hydra-optuna-sweeper 1.2); fallback: ``[]`` (the study's command then names only
+    the command line's overrides)."""
+    parse = getattr(sweeper, "_parse_sweeper_params_config", None)
+    return list(parse()) if parse is not None else []
+
+
+def optuna_sweeper_directions(sweeper: Any) -> list[Any]:
+    """The optimisation directions of an ``OptunaSweeperImpl`` (its ``_get_directions``, hydra-optuna-sweeper 1.2);
+    fallback: its ``direction`` setting as a list."""
+    directions = getattr(sweeper, "_get_directions", None)
+    if directions is not None:
+        return list(directions())
+    direction = getattr(sweeper, "direction", "minimize")
+    return list(direction) if isinstance(direction, list | tuple) else [direction]
+
+
+def optuna_alembic_dir() -> str:
+    """The folder of optuna's Alembic migration scripts for its database storage (``optuna/storages/_rdb/alembic``):
+    the workaround that lets optuna 2.10 open a new SQLite storage under SQLAlchemy 2 stamps the schema with them
+    (``ssgen.run.search.open_storage_url``). No fallback."""
+    import os
+
+    import optuna.storages._rdb as rdb
+
+    return os.path.join(os.path.dirname(rdb.__file__), "alembic")

@@ -34,16 +34,16 @@ FID_NETWORKS = ("evaluator", "inception")
 class EvaluateArguments:
     """ssgen-evaluate's arguments (``ssgen.cli.parse``)."""
 
-    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>")
+    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>", path=True)
     n_samples: int = argument(10000, help="generated images in all, class-balanced for conditional generators")
-    out: str | None = argument(None, help="JSON file to write (default <checkpoint>.metrics.json beside it)")
+    out: str | None = argument(None, help="JSON file to write (default <checkpoint>.metrics.json beside it)", path=True)
     seed: int = argument(0, help="noise of the samples, the floor's training-image draw, KID's subsets")
-    cache_dir: str | None = argument(None, help="evaluator cache (default $SSGEN_CACHE or ~/.cache/ssgen)")
-    evaluator: str | None = argument(None, help="a .safetensors evaluator file instead of the cached default")
+    cache_dir: str | None = argument(None, help="evaluator cache (default $SSGEN_CACHE or ~/.cache/ssgen)", path=True)
+    evaluator: str | None = argument(None, help="a .safetensors evaluator file instead of the cached default", path=True)
     floor: bool = argument(True, help="also score n_samples real training images vs the test set")
     fid_network: str = argument("evaluator", help="evaluator: the domain metrics; inception: the standard FID only",
                                 choices=FID_NETWORKS)
-    inception_weights: str | None = argument(None, help="a local copy of torch-fidelity's Inception weights (offline)")
+    inception_weights: str | None = argument(None, help="a local copy of torch-fidelity's Inception weights (offline)", path=True)
 
 
 LEGACY = Legacy(keys={"ckpt": "run", "n": "n_samples"})  # 0.1's spellings, for one release

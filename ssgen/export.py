@@ -21,8 +21,8 @@ from ssgen.models.checkpoints import save_model_only
 class ExportArguments:
     """ssgen-export's arguments (``ssgen.cli.parse``)."""
 
-    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>")
-    out: str = argument(help="the weights-only copy to write", hint="<out.ckpt>")
+    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>", path=True)
+    out: str = argument(help="the weights-only copy to write", hint="<out.ckpt>", path=True)
 
 
 HELP = help_text("ssgen-export", "Copy a run's checkpoint without its optimizer state (a third of the size): it loads "

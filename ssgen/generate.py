@@ -31,14 +31,14 @@ from ssgen.io import atomic_write
 class GenerateArguments:
     """ssgen-generate's arguments (``ssgen.cli.parse``)."""
 
-    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>")
+    run: str = argument(help="a run dir (checkpoints/best.ckpt, else last.ckpt) or a .ckpt file", hint="<run dir>", path=True)
     label: str = argument("all", help="class names (dress, ankle_boot or torchvision's 'Ankle boot'), indices 0-9, "
                           "several joined by commas, or all")
     n: int = argument(10, help="images per class")
     seed: int = argument(0, help="seeds the noise: the same seed gives the same images on any machine")
-    out: str | None = argument(None, help="PNG grid (default samples.png unless npz= or out_dir= is given)")
-    npz: str | None = argument(None, help=".npz with images (N, 28, 28) uint8 and labels (N,) int64")
-    out_dir: str | None = argument(None, help="folder for one 28x28 PNG per image: <class>_<index>.png")
+    out: str | None = argument(None, help="PNG grid (default samples.png unless npz= or out_dir= is given)", path=True)
+    npz: str | None = argument(None, help=".npz with images (N, 28, 28) uint8 and labels (N,) int64", path=True)
+    out_dir: str | None = argument(None, help="folder for one 28x28 PNG per image: <class>_<index>.png", path=True)
 
 
 LEGACY = Legacy(keys={"ckpt": "run"})  # 0.1's spelling, for one release

@@ -44,10 +44,10 @@ from ssgen.models.m2 import M2 as M2Module
 class PredictArguments:
     """ssgen-predict's arguments (``ssgen.cli.parse``)."""
 
-    run: str = argument(help="an M1 run dir (with its heads), or an M2 / M1+M2 run dir or .ckpt", hint="<run dir>")
+    run: str = argument(help="an M1 run dir (with its heads), or an M2 / M1+M2 run dir or .ckpt", hint="<run dir>", path=True)
     images: str = argument(help="image files, a folder, a glob (quote it), an .npz (key images) or an IDX file",
-                           hint="<images, folder, glob, .npz or idx>")
-    out: str = argument(help=".npz to write (labels; a .csv beside it)", hint="<file.npz>")
+                           hint="<images, folder, glob, .npz or idx>", path=True)
+    out: str = argument(help=".npz to write (labels; a .csv beside it)", hint="<file.npz>", path=True)
     n_labels: int | None = argument(None, help="which of an M1 run's heads (one per label budget N); default: the first")
     invert: str = argument("auto", help="make image files light-on-dark: auto (from each file's border), true or false")
 

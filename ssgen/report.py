@@ -30,25 +30,25 @@ RUNS_HELP = "sweep dirs or run dirs holding results.json files ([a,b] or a,b for
 class TableArguments:
     """``ssgen-report m1`` / ``gan``: a table of the runs under ``runs``."""
 
-    runs: list[str] = argument(help=RUNS_HELP, hint="<sweep dir>")
-    out: str | None = argument(None, help="markdown file to write (default: print only)")
-    selection_figure: str | None = argument(None, help="m1: also draw the selection runs' held-out accuracy (PNG)")
+    runs: list[str] = argument(help=RUNS_HELP, hint="<sweep dir>", path=True)
+    out: str | None = argument(None, help="markdown file to write (default: print only)", path=True)
+    selection_figure: str | None = argument(None, help="m1: also draw the selection runs' held-out accuracy (PNG)", path=True)
 
 
 @dataclass
 class TuneArguments:
     """``ssgen-report tune``: the trials of one search."""
 
-    runs: str = argument(help="the search's sweep dir (experiment=m1_tune / gan_tune)", hint="<sweep dir>")
-    out: str | None = argument(None, help="markdown file to write (default: print only)")
+    runs: str = argument(help="the search's sweep dir (experiment=m1_tune / gan_tune)", hint="<sweep dir>", path=True)
+    out: str | None = argument(None, help="markdown file to write (default: print only)", path=True)
 
 
 @dataclass
 class FiguresArguments:
     """``ssgen-report figures``: a GAN sweep's figures."""
 
-    runs: str = argument(help="the sweep dir holding the GAN runs (or their records)", hint="<sweep dir>")
-    out: str = argument("outputs/figures", help="folder for the PNGs")
+    runs: str = argument(help="the sweep dir holding the GAN runs (or their records)", hint="<sweep dir>", path=True)
+    out: str = argument("outputs/figures", help="folder for the PNGs", path=True)
     smoothing: float = argument(0.9, help="EMA weight of the loss curves, in [0, 1) (TensorBoard's smoothing)")
     seed: int = argument(0, help="noise seed of the generated images")
     labels: str = argument("pullover,ankle_boot", help="classes of the real-vs-generated figure (names or indices)")
@@ -58,8 +58,8 @@ class FiguresArguments:
 class WriteupArguments:
     """``ssgen-report writeup``: the write-up page from a study's records."""
 
-    runs: str = argument(help="the records dir of ssgen-study writeup (<dir>/records)", hint="<records dir>")
-    out: str | None = argument(None, help="the page (default <records>/writeup.md); its figures go in <out stem>/")
+    runs: str = argument(help="the records dir of ssgen-study writeup (<dir>/records)", hint="<records dir>", path=True)
+    out: str | None = argument(None, help="the page (default <records>/writeup.md); its figures go in <out stem>/", path=True)
 
 
 COMMANDS = {"m1": TableArguments, "gan": TableArguments, "tune": TuneArguments, "figures": FiguresArguments,

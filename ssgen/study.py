@@ -39,8 +39,8 @@ class StudyArguments:
     """ssgen-study's own arguments (``ssgen.cli.parse``); every other ``key=value`` goes to ssgen-train."""
 
     budget: str = argument("quick", help="how long things train", choices=tuple(BUDGETS))
-    dir: str | None = argument(None, help="where the runs go (default outputs/writeup/<budget>)")
-    records: str | None = argument(None, help="where the records go (default <dir>/records)")
+    dir: str | None = argument(None, help="where the runs go (default outputs/writeup/<budget>)", path=True)
+    records: str | None = argument(None, help="where the records go (default <dir>/records)", path=True)
     parts: list[str] = argument(list(PARTS), help="the parts to run, in the study's order")
     dry_run: bool = argument(False, help="print what each part would run; run nothing")
 

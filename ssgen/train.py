@@ -31,7 +31,9 @@ from omegaconf import DictConfig, open_dict
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt
-from ssgen.config.files import CONF_DIR, check_group_choices
+from ssgen.config.command_line import check_command_line
+from ssgen.config.files import CONF_DIR
+from ssgen.config.paths import resolve_paths
 from ssgen.config.schemas import register_configs
 from ssgen.config.validation import validate
 from ssgen.errors import Interrupted, SSGenError, TrainingFailed, exit_with_error
@@ -73,6 +75,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     says ``interrupted`` and last.ckpt is saved); TrainingFailed is caught and restarts with the next seed.
     """
     start = time.time()
+    resolve_paths(cfg)  # every path against the launch dir, as the pre-flight check saw it (hydra.job.chdir or not)
     validate(cfg)  # what cannot train is one line, before anything is made
     device_precision(cfg)  # before the hash and the relaunch check: both describe the precision that runs
     run_dir = Path(cfg.run_dir)
@@ -150,10 +153,11 @@ def fit_once(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         metrics["data"] = datamodule.identity
     if trainer.global_rank == 0:
         metrics.update(run_end_of_run_steps(trainer, model, callbacks))
-    if logger:
-        hp = {f"hp/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        logger.log_metrics(hp, step=trainer.global_step)
-        logger.finalize("success")
+    # the final numbers of results.json, in every logger (TensorBoard's HParams tab reads them as hp/<metric>)
+    hp = {f"hp/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    for each in trainer.loggers:
+        each.log_metrics(hp, step=trainer.global_step)
+        each.finalize("success")
     return metrics
 
 
@@ -188,7 +192,8 @@ def main() -> None:
     """Console entry point: SSGenErrors become one line on stderr and exit code 2; a sweep with failed jobs exits 1."""
     register_configs()
     try:
-        check_group_choices(sys.argv[1:])
+        # Hydra's own parser and config loader, asked before Hydra makes anything: its refusals in one line
+        check_command_line(sys.argv[1:], str(CONF_DIR), "train", calling_file=__file__)
         hydra_main()
     except SSGenError as exc:
         exit_with_error("ssgen-train", exc)

@@ -22,10 +22,11 @@ from ssgen.errors import SSGenError  # noqa: E402
 
 
 def config_message(overrides: list[str]) -> str:
-    from ssgen.config.files import check_group_choices
+    from ssgen.config.command_line import check_command_line
+    from ssgen.config.files import CONF_DIR
 
     try:
-        check_group_choices(overrides)
+        check_command_line(overrides, str(CONF_DIR), "train")
         validate(compose_config([*overrides, "run_dir=/tmp/x"]))
     except SSGenError as exc:
         return f"ssgen-train: error: {exc}"

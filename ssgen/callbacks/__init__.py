@@ -31,6 +31,7 @@ import lightning as L
 import numpy as np
 
 from ssgen.io import save_figure
+from ssgen.loggers import log_figure
 
 
 class EndOfRunStep(L.Callback):
@@ -85,10 +86,10 @@ def log_confusion(trainer: L.Trainer, run_dir: Path, n: int | str, confusion: An
     figure = confusion_figure(confusion, title, info.class_names if info is not None else None)
     try:
         save_figure(figure, run_dir / f"confusion_n{n}.png", dpi=120)
-        logger = trainer.logger
-        if logger is not None:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"heads/confusion_n{n}", figure, trainer.global_step)
+        # every tracker gets the scalars (a stand-in trainer may have only ``logger``)
+        loggers = getattr(trainer, "loggers", None) or [logger for logger in [getattr(trainer, "logger", None)] if logger]
+        log_figure(loggers, f"heads/confusion_n{n}", figure, trainer.global_step)
+        for logger in loggers:
             logger.log_metrics({f"heads/{name}_accuracy_n{n}": value for name, value in accuracies.items()},
                                step=trainer.global_step)
     finally:

@@ -60,6 +60,8 @@ class GenerativeMetrics(EndOfRunStep):
         seed: the noise of the samples and the reference draw.
     """
 
+    path_arguments = ("cache_dir", "evaluator")  # resolved against the launch directory (ssgen.config.paths)
+
     def __init__(self, every_n_epochs: int = 1, n_samples: int = 2000, final_n_samples: int = 10000, enabled: bool = True,
                  cache_dir: str | None = None, evaluator: Evaluator | str | None = None, score: str = "best",
                  seed: int = 0) -> None:

@@ -1,5 +1,5 @@
-"""The ``conf/`` directory as files: where it is, its method and arch YAMLs read without Hydra, and the resolver
-its YAMLs use. Below ``ssgen.config`` and ``ssgen.models``, which both read it (a method checks its arch choices
+"""The ``conf/`` directory as files: where it is (a checkout's or a wheel's), its method and arch YAMLs read without
+Hydra (or through the running Hydra app's search path), and the resolver its YAMLs use. Below ``ssgen.config`` and ``ssgen.models``, which both read it (a method checks its arch choices
 here), so neither has to import the other to find a YAML.
 """
 
@@ -14,9 +14,18 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from ssgen.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the Hydra configs, beside the package (editable install)
+def _conf_dir() -> Path:
+    """Where ssgen's Hydra configs are: ``ssgen/conf/`` in an installed wheel (setup.py ships the repository's top-level
+    ``conf/`` as that package data), else ``conf/`` beside the package (a checkout, an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    return package.parent / "conf"
+
+
+CONF_DIR = _conf_dir()
 ARCH_DIR = CONF_DIR / "arch"
 METHOD_DIR = CONF_DIR / "method"
 CALLBACKS_DIR = CONF_DIR / "callbacks"
@@ -45,14 +54,33 @@ def callback_targets(callbacks_dir: str | Path = CALLBACKS_DIR) -> dict[str, tup
     return targets
 
 
+def search_path_options(group: str) -> dict[str, dict[str, Any]] | None:
+    """``{option: its YAML content}`` of a config group on the search path of the Hydra app that runs (ssgen's conf/,
+    a ``--config-dir``, ``hydra.searchpath``; the first source that has an option wins, as in Hydra), schemas left
+    out; None outside a Hydra app."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.object_type import ObjectType
+
+    if not GlobalHydra.instance().is_initialized():
+        return None
+    found: dict[str, dict[str, Any]] = {}
+    for source in GlobalHydra.instance().config_loader().get_sources():
+        if source.scheme() == "structured" or not source.available() or not source.is_group(group):
+            continue
+        for name in source.list(group, ObjectType.CONFIG):
+            if name not in found:
+                loaded = source.load_config(f"{group}/{name}")
+                found[name] = OmegaConf.to_container(loaded.config, resolve=False) if loaded.config is not None else {}
+    return dict(sorted(found.items()))
+
+
 def arch_specs(family: str, arch_dir: str | Path = ARCH_DIR) -> dict[str, dict[str, Any]]:
-    """``{name: YAML content}`` of the ``arch`` options of one family (``conf/arch/*.yaml``): a new file is listed as is."""
-    specs = {}
-    for path in sorted(Path(arch_dir).glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        if spec.get("family") == family:
-            specs[spec.get("name", path.stem)] = spec
-    return specs
+    """``{name: YAML content}`` of the ``arch`` options of one family: those on the running Hydra app's search path
+    (a user's own from a ``--config-dir`` included), else ``conf/arch/*.yaml``; a new file is listed as is."""
+    options = search_path_options("arch") if Path(arch_dir) == ARCH_DIR else None
+    if options is None:
+        options = {path.stem: yaml.safe_load(path.read_text()) or {} for path in sorted(Path(arch_dir).glob("*.yaml"))}
+    return {spec.get("name", stem): spec for stem, spec in options.items() if spec.get("family") == family}
 
 
 def arch_names(family: str, arch_dir: str | Path = ARCH_DIR) -> list[str]:
@@ -141,20 +169,3 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("ssgen_job_name", job_name)
     if not OmegaConf.has_resolver("ssgen_groups"):
         OmegaConf.register_new_resolver("ssgen_groups", config_groups)
-
-
-def check_group_choices(argv: list[str], conf_dir: str | Path = CONF_DIR) -> None:
-    """``method=nope`` (or ``arch=a,nope`` in a sweep) -> one ConfigError line listing the real options.
-
-    Hydra would say the same over a dozen lines, listing the schema entries (base_*) beside the options.
-    """
-    conf_dir = Path(conf_dir)
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        group = key.lstrip("+~")
-        if not sep or "." in group or not (conf_dir / group).is_dir() or group == "hydra":
-            continue
-        options = sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
-        for choice in value.split(","):
-            if choice and choice != "null" and choice not in options:
-                raise ConfigError(f"{group}={choice} is unknown; choose one of: {', '.join(options)}")

@@ -13,6 +13,7 @@ import inspect
 import os
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -80,8 +81,37 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_epochs={max_epochs} must be >= 1")
     if cfg.restarts < 0:
         raise ConfigError(f"restarts={cfg.restarts} must be >= 0")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path not in (None, "", "last") and not Path(str(ckpt_path)).is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a .ckpt file (a relative path is read from the "
+                          "directory ssgen-train was launched in), or 'last'")
+    check_loggers(cfg)
     # last: it reads the files (once a process)
     data_record(cfg.data.root, bool(cfg.data.get("allow_unknown", False)), info)
+
+
+def check_loggers(cfg: DictConfig) -> None:
+    """Each logger of ``cfg.logger`` can start: its package is installed (else one line naming the extra,
+    ``ssgen.loggers.check_logger_packages``) and an online W&B run has credentials (else it would stop at a login
+    prompt, or fail once the run dir is made)."""
+    import netrc
+
+    from ssgen.loggers import check_logger_packages, logger_specs
+
+    specs = logger_specs(cfg)
+    check_logger_packages(specs)
+    for name, spec in specs:
+        if not str(spec.get("_target_", "")).endswith("WandbLogger") or spec.get("offline"):
+            continue
+        if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+            continue
+        try:
+            logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None  # where `wandb login` keeps the key
+        except (OSError, netrc.NetrcParseError):
+            logged_in = False
+        if not logged_in:
+            raise ConfigError(f"logger={name} logs online but finds no W&B credentials; run `wandb login` (or set "
+                              f"WANDB_API_KEY), or log offline: logger.{name}.offline=true (`wandb sync` uploads later)")
 
 
 # Trainer arguments ssgen passes itself (ssgen.run.build.build_trainer): from the callbacks / logger groups and the run dir

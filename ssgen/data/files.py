@@ -110,8 +110,8 @@ def find_in(directory: Path, info: DatasetInfo = FASHION_MNIST) -> dict[str, Pat
 
 
 def find_files(root: str | Path | None, info: DatasetInfo = FASHION_MNIST) -> tuple[dict[str, Path] | None, list[str]]:
-    """The four IDX files in ``root`` (``$SSGEN_DATA`` when None), else in the set's system dir, without
-    downloading: ``(files or None, what was tried)``. An ``$SSGEN_DATA`` naming no dir is a DataError: it is an
+    """The four IDX files in ``root`` (``$SSGEN_DATA`` when None), else (neither given) in the set's system dir,
+    without downloading: ``(files or None, what was tried)``. A given dir is never replaced by the system dir's copy. An ``$SSGEN_DATA`` naming no dir is a DataError: it is an
     explicit choice, and falling back to another copy would train on data the user did not point at."""
     tried = []
     source = "data.root"
@@ -125,6 +125,12 @@ def find_files(root: str | Path | None, info: DatasetInfo = FASHION_MNIST) -> tu
         if found:
             return found, tried
         tried.append(f"{source}={Path(root).expanduser()} (no IDX files)")
+        # a dir the user named is where this run's data are: used (a download goes there) or refused, never
+        # replaced by another copy that happens to be on the machine
+        if info.system_dir is not None and find_in(info.system_dir, info):
+            tried.append(f"not {info.system_dir}, which has them: {source} names this run's copy "
+                         f"({'unset it' if source == DATA_ENV else 'drop data.root'} to read that one)")
+        return None, tried
     if info.system_dir is not None:
         found = find_in(info.system_dir, info)
         if found:

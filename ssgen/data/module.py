@@ -173,6 +173,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
             sets it. ``info`` is its description, which the methods, metrics and evaluator take theirs from.
     """
 
+    # paths a user gives: resolved against the launch directory before the run (ssgen.config.paths)
+    path_arguments = ("root",)
+
     def __init__(
         self,
         root: str | None = None,

@@ -385,7 +385,7 @@ class EvaluatorArguments:
     n_train: int | None = argument(None, help="train on this many images (default: all 60k)")
     seed: int = argument(EvaluatorConfig.seed, help="seeds the training")
     dataset: str = argument(EvaluatorConfig.dataset, help="the data set (its own evaluator)")
-    cache_dir: str | None = argument(None, help="the cache (default $SSGEN_CACHE or ~/.cache/ssgen)")
+    cache_dir: str | None = argument(None, help="the cache (default $SSGEN_CACHE or ~/.cache/ssgen)", path=True)
     force: bool = argument(False, help="retrain even if the cached file exists")
     threads: int | None = argument(None, help="torch threads while training (1 is fastest on a CPU shared with others)")
 

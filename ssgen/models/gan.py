@@ -41,6 +41,7 @@ from torch.optim.swa_utils import AveragedModel
 from ssgen.compat import foreach_clamp_
 from ssgen.data import dataset_info
 from ssgen.errors import ConfigError, positive
+from ssgen.loggers import log_image, takes_images
 from ssgen.losses import (
     critic_wasserstein,
     discriminator_bce,
@@ -354,12 +355,11 @@ class ConditionalGAN(L.LightningModule):
                         "add experiment=gan or data.n_labels=all", type(self).__name__, n_labels, n_labels, n_train)
 
     def on_train_epoch_end(self) -> None:
-        logger = self.logger
-        if logger is None or not hasattr(logger.experiment, "add_image"):
+        if not takes_images(self.loggers):  # CSV alone (or no logger): no sampling for nothing
             return
         images = self.sample(self.fixed_labels, self.fixed_noise.cpu())
         grid = torchvision.utils.make_grid(images, nrow=GRID_COLUMNS, normalize=True, value_range=(-1, 1))
-        logger.experiment.add_image("samples/fixed_noise", grid, self.global_step)
+        log_image(self.loggers, "samples/fixed_noise", grid, self.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_batches_seen"] = self.batches_seen

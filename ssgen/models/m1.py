@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from ssgen.data import dataset_info, to_pixels
 from ssgen.errors import ConfigError, positive
+from ssgen.loggers import log_image, takes_images
 from ssgen.losses import negative_elbo
 from ssgen.models import logs_this_step, make_optimizer
 from ssgen.nets import build_network, eval_mode
@@ -169,8 +170,7 @@ class M1VAE(L.LightningModule):
 
     @torch.no_grad()
     def _log_image_grids(self) -> None:
-        logger = self.logger
-        if logger is None or not hasattr(logger.experiment, "add_image"):
+        if not takes_images(self.loggers):  # CSV alone (or no logger): no sampling for nothing
             return
         datamodule = self.trainer.datamodule
         rows = self.hparams.n_image_rows
@@ -180,8 +180,8 @@ class M1VAE(L.LightningModule):
             samples = torch.sigmoid(self.decoder(self.fixed_latents))
         # originals and reconstructions interleaved column-wise: each original sits left of its reconstruction
         pairs = torch.stack([originals, reconstructions], dim=1).flatten(0, 1)
-        logger.experiment.add_image("images/reconstructions", torchvision.utils.make_grid(pairs.cpu(), nrow=8), self.global_step)
-        logger.experiment.add_image("images/prior_samples", torchvision.utils.make_grid(samples.cpu(), nrow=8), self.global_step)
+        log_image(self.loggers, "images/reconstructions", torchvision.utils.make_grid(pairs.cpu(), nrow=8), self.global_step)
+        log_image(self.loggers, "images/prior_samples", torchvision.utils.make_grid(samples.cpu(), nrow=8), self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         parameters = list(self.encoder.parameters()) + list(self.decoder.parameters())

@@ -41,6 +41,7 @@ from omegaconf import DictConfig
 
 from ssgen.data import dataset_info, parse_n_labels, to_pixels
 from ssgen.errors import ConfigError, positive
+from ssgen.loggers import log_image, takes_images
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
 from ssgen.models import make_optimizer
 from ssgen.models.checkpoints import check_file, load_module
@@ -286,13 +287,12 @@ class M2(L.LightningModule):
             self.log("val/accuracy", self.split_accuracy(datamodule, "val"))
 
     def on_train_epoch_end(self) -> None:
-        logger = self.logger
-        if logger is None or not hasattr(logger.experiment, "add_image"):
+        if not takes_images(self.loggers):  # CSV alone (or no logger): no sampling for nothing
             return
         labels = torch.arange(self.n_classes).repeat_interleave(GRID_COLUMNS)
         images = self.sample(labels, noise=self.fixed_noise.cpu().repeat(self.n_classes, 1))
         grid = torchvision.utils.make_grid((images + 1) / 2, nrow=GRID_COLUMNS)
-        logger.experiment.add_image("images/class_conditional_samples", grid, self.global_step)
+        log_image(self.loggers, "images/class_conditional_samples", grid, self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         parameters = [p for net in (self.classifier, self.encoder, self.decoder) for p in net.parameters()]
@@ -312,6 +312,7 @@ class M1M2(M2):
     head_key = "m1_m2"
     likelihood = "gaussian"  # the arch's decoder models M1's real-valued latents
     checkpoint_only = ("m1_networks",)  # written by __init__ for reloading; not a config key
+    path_arguments = ("m1_checkpoint",)  # resolved against the launch directory before the run (ssgen.config.paths)
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:

@@ -85,7 +85,8 @@ def _trained_dir(run_dir: Path, recorded: str | None) -> Path:
 def read_scalars(tb_dir: Path, tags: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """tag -> (steps, values) from the event files in ``tb_dir``, sorted by step; a resumed step keeps its last value.
 
-    Without event files, the run's ``curves.csv`` record beside ``tb_dir`` (rows tag, step, value) is read instead.
+    Without event files, the run's ``curves.csv`` record beside ``tb_dir`` (rows tag, step, value) is read instead,
+    or the CSV logger's ``csv/metrics.csv`` of a run that logged with ``logger=csv``.
     """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -93,7 +94,11 @@ def read_scalars(tb_dir: Path, tags: tuple[str, ...]) -> dict[str, tuple[np.ndar
     if not tb_dir.is_dir() and record.is_file():
         return _read_curves_csv(record, tags)
     if not tb_dir.is_dir():
-        return {}
+        from ssgen.reporting.records import logged_scalars
+
+        logged = logged_scalars(tb_dir.parent)  # logger=csv: Lightning's metrics.csv
+        return {tag: (np.array(sorted(logged[tag])), np.array([logged[tag][step] for step in sorted(logged[tag])], dtype=float))
+                for tag in tags if tag in logged}
     accumulator = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
     available = set(accumulator.Tags().get("scalars", []))

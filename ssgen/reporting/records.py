@@ -26,19 +26,35 @@ log = logging.getLogger("ssgen")
 COPIED = ("m1_examples.npz",)  # files of a run dir a record holds as they are (the others are written anew)
 
 
-def export_curves(trained_dir: str | Path, out: str | Path) -> int:
-    """Every scalar of the run's TensorBoard events (``<trained_dir>/tb``) as csv rows (tag, step, value, 6
-    significant digits; a resumed step keeps its last value); returns the row count (0 without event files)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+def logged_scalars(trained_dir: str | Path) -> dict[str, dict[int, float]]:
+    """``{tag: {step: value}}`` of every scalar the run logged, from the logger that wrote files into its dir:
+    TensorBoard's events (``tb/``, logger=tensorboard) when there, else Lightning's CSV (``csv/metrics.csv``,
+    logger=csv); a resumed step keeps its last value. Empty when neither is there (logger=mlflow / wandb alone)."""
+    tb_dir, csv_file = Path(trained_dir) / "tb", Path(trained_dir) / "csv" / "metrics.csv"
+    scalars: dict[str, dict[int, float]] = {}
+    if tb_dir.is_dir() and any(tb_dir.glob("events.out.tfevents.*")):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    rows = []
-    tb_dir = Path(trained_dir) / "tb"
-    if tb_dir.is_dir():
         accumulator = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
         accumulator.Reload()
         for tag in accumulator.Tags().get("scalars", []):
-            by_step = {event.step: event.value for event in accumulator.Scalars(tag)}
-            rows += [(tag, step, value) for step, value in sorted(by_step.items())]
+            scalars[tag] = {event.step: event.value for event in accumulator.Scalars(tag)}
+    elif csv_file.is_file():
+        with csv_file.open(newline="") as handle:
+            for row in csv.DictReader(handle):  # a column per tag, filled on the steps it was logged at
+                step = int(float(row.get("step") or 0))
+                for tag, value in row.items():
+                    if tag not in ("step", "epoch") and value not in (None, ""):
+                        scalars.setdefault(tag, {})[step] = float(value)
+    return scalars
+
+
+def export_curves(trained_dir: str | Path, out: str | Path) -> int:
+    """Every scalar the run logged (``logged_scalars``: TensorBoard's events or Lightning's CSV) as csv rows (tag,
+    step, value, 6 significant digits; a resumed step keeps its last value); returns the row count (0 without
+    either)."""
+    rows = [(tag, step, value) for tag, by_step in logged_scalars(trained_dir).items()
+            for step, value in sorted(by_step.items())]
     with Path(out).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("tag", "step", "value"))

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from ssgen.callbacks.checkpointing import AtomicCheckpointIO, CheckpointOnInterrupt, RecordModuleClass
 from ssgen.config.schemas import METHOD_META_KEYS, to_plain
 from ssgen.data import DATA_ENV
+from ssgen.loggers import logger_specs
 from ssgen.models import module_class
 from ssgen.run.audit import RunAudit
 
@@ -56,14 +57,27 @@ def build_callbacks(cfg: DictConfig, run_dir: Path | None = None) -> list[L.Call
     return callbacks
 
 
-def build_logger(cfg: DictConfig, model: L.LightningModule, run_dir: Path) -> Any:
-    """``cfg.logger`` (TensorBoard) writing under ``run_dir``, the sweep's knobs already in its HParams tab (the
-    model's ``hp_metric_names`` as NaN until the run ends); False for ``logger=null``."""
-    if not cfg.logger:
-        return False
-    logger = hydra.utils.instantiate(cfg.logger, save_dir=str(run_dir))
-    logger.log_hyperparams(hparams_for_logger(cfg), {f"hp/{name}": math.nan for name in getattr(model, "hp_metric_names", ())})
-    return logger
+def build_logger(cfg: DictConfig, model: L.LightningModule, run_dir: Path) -> list[Any] | bool:
+    """Every logger of ``cfg.logger`` (``logger_specs``), those writing into the run dir writing under ``run_dir``
+    (a restart's own dir), each given the run's hyper-parameters (TensorBoard's HParams tab also gets the model's
+    ``hp_metric_names`` as NaN until the run ends); False for none."""
+    loggers = []
+    for _, spec in logger_specs(cfg):
+        overrides = {}
+        save_dir = spec.get("save_dir")
+        if isinstance(save_dir, str) and save_dir.startswith(str(cfg.run_dir)):
+            overrides["save_dir"] = str(run_dir) + save_dir[len(str(cfg.run_dir)):]
+        uri = spec.get("tracking_uri")
+        if isinstance(uri, str) and uri.startswith("sqlite:///"):  # SQLite makes the file, not its dir
+            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        loggers.append(hydra.utils.instantiate(spec, **overrides))
+    params = hparams_for_logger(cfg)
+    for logger in loggers:
+        if type(logger).__name__ == "TensorBoardLogger":
+            logger.log_hyperparams(params, {f"hp/{name}": math.nan for name in getattr(model, "hp_metric_names", ())})
+        else:
+            logger.log_hyperparams(params)
+    return loggers or False
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], logger: Any, run_dir: Path) -> L.Trainer:

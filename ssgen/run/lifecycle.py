@@ -39,11 +39,15 @@ from typing import Any
 import torch
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
-from ssgen.compat import cpu_has_native_bf16, expand_sweep
+from ssgen.compat import cpu_has_native_bf16
+from ssgen.config.command_line import hydra_error_line, sweep_job_overrides, sweeper_params
+from ssgen.config.paths import absolute_path, resolve_paths
 from ssgen.config.schemas import to_plain
 from ssgen.config.validation import validate
 from ssgen.data import data_record, parse_n_labels
@@ -290,7 +294,10 @@ class PreflightChecks(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         task = _task_config(config)
         try:
+            resolve_paths(task)  # as train() does inside the job: against the launch dir, chdir or not
             validate(task)
+            if task.get("ckpt_path") == "last":  # the run dir is known here: nothing to resume is refused now
+                resolve_ckpt_path(task, Path(absolute_path(str(config.hydra.run.dir))))
             check_writable(str(config.hydra.run.dir))  # Hydra writes .hydra/ there first: a traceback otherwise
         except SSGenError as exc:
             exit_with_error("ssgen-train", exc)
@@ -312,9 +319,15 @@ class PreflightChecks(Callback):
             self.stops = SweepStops(str(config.hydra.sweep.dir))
             self.stops.install()
         if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
-            for overrides in expand_sweep(list(config.hydra.overrides.task)):
+            for overrides in expand_sweep(config):
                 try:
-                    validate(_task_config(compose(config_name=config.hydra.job.config_name, overrides=overrides)))
+                    try:
+                        job = compose(config_name=config.hydra.job.config_name, overrides=overrides)
+                    except (HydraException, OmegaConfBaseException) as exc:  # Hydra's page, as one line
+                        raise ConfigError(hydra_error_line(exc, overrides)) from None
+                    task = _task_config(job)
+                    resolve_paths(task)
+                    validate(task)
                 except SSGenError as exc:
                     exit_with_error("ssgen-train", SSGenError(f"job {' '.join(overrides) or '(no overrides)'}: {exc}; "
                                                               "no job was started"))
@@ -330,6 +343,16 @@ class PreflightChecks(Callback):
 
 
 sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
+
+
+def expand_sweep(config: DictConfig) -> list[list[str]]:
+    """The job override lists of the basic-sweeper multirun ``config`` describes (``a=1,2 b=x,y`` -> four jobs), as
+    Hydra's BasicSweeper expands them: its ``hydra.sweeper.params`` and the command line, ``glob`` over the options
+    on the search path of this launch."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    return sweep_job_overrides(list(config.hydra.overrides.task), loader, sweeper_params(config))
 
 
 def _task_config(config: DictConfig) -> DictConfig:

@@ -315,7 +315,10 @@ class RunSummary:
         lines.append(f"  run dir: {self.run_dir} ({RESULTS_FILE}, checkpoints/)")
         if self.figures:
             lines.append(f"  figures: {', '.join(self.figures)}")
-        lines.append(f"  tensorboard --logdir {self.run_dir / 'tb'}")
+        if (self.run_dir / "tb").is_dir():  # logger=tensorboard (the default); the others say where they are
+            lines.append(f"  tensorboard --logdir {self.run_dir / 'tb'}")
+        if (self.run_dir / "csv" / "metrics.csv").is_file():
+            lines.append(f"  curves: {self.run_dir / 'csv' / 'metrics.csv'}")
         return "\n".join(lines)
 
 

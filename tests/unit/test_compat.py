@@ -196,7 +196,8 @@ def test_expand_sweep_refuses_a_range_sweep_either_way(monkeypatch):
 
 # ------------------------------------------------------------------------------------------------ one place
 PRIVATE = re.compile(r"torch\._[a-z]|torch\.cpu\._|hydra\._internal|_logger_connector|_signal_connector|_orig_mod"
-                     r"|getattr\([^,]+,\s*[\"']_[a-z]")
+                     r"|getattr\([^,]+,\s*[\"']_[a-z]|(?:from|import)\s+[\w.]+\._[a-z]|\._get_node\(|\._is_none\("
+                     r"|\._is_interpolation\(|_parse_sweeper_params_config|_get_directions")
 
 
 def test_no_other_module_reaches_into_private_apis():
@@ -204,3 +205,33 @@ def test_no_other_module_reaches_into_private_apis():
                  for path in sorted(PACKAGE_DIR.rglob("*.py")) if path.name != "compat.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1) if PRIVATE.search(line)]
     assert not offending, "put private APIs behind ssgen/compat.py: " + "; ".join(offending)
+
+
+def test_hydra_reads_its_command_line_and_builds_the_search_path_hydra_main_builds(tmp_path):
+    """The parser and the loader are Hydra's own: ``--config-dir`` and the overrides are read as ``@hydra.main`` reads
+    them, and a config group of the user's dir is an option beside conf/'s."""
+    from ssgen.config.files import CONF_DIR
+
+    args = compat.hydra_args_parser().parse_args(["-m", "--config-dir", str(tmp_path), "seed=1,2"])
+    assert args.multirun and args.config_dir == str(tmp_path) and args.overrides == ["seed=1,2"]
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nseed: 7\n")
+    loader = compat.hydra_config_loader(None, str(CONF_DIR), str(tmp_path))
+    options = loader.get_group_options("experiment")
+    assert "mine" in options and "debug" in options
+
+
+def test_the_optuna_sweepers_internals_are_where_the_resumable_search_expects_them():
+    """ResumableSearch extends hydra-optuna-sweeper's implementation and reads two of its methods; optuna's storage
+    workaround reads its migration scripts."""
+    from pathlib import Path
+
+    impl = compat.optuna_sweeper_impl()
+    assert impl.__name__ == "OptunaSweeperImpl" and callable(getattr(impl, "sweep", None))
+    assert callable(getattr(impl, "_parse_sweeper_params_config", None)) and callable(getattr(impl, "_get_directions", None))
+    assert (Path(compat.optuna_alembic_dir()) / "versions").is_dir()
+
+    class NoPrivates:
+        direction = "maximize"
+
+    assert compat.optuna_sweeper_params(NoPrivates()) == [] and compat.optuna_sweeper_directions(NoPrivates()) == ["maximize"]
