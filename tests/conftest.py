@@ -1,9 +1,11 @@
-"""Shared fixtures: compose the real Hydra config (conf/train.yaml) and shrink it for quick runs."""
+"""Shared fixtures: compose the real Hydra config (conf/train.yaml) and shrink it for quick runs; run a console
+script as a user does (``run_script``)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -21,9 +23,41 @@ FAST = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enabl
 QUICK = [item for item in FAST if "limit_train_batches" not in item]  # FAST with a batch limit of your own
 
 
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+# What a console script started by a test imports first: this checkout's ssgen (not whatever an editable install
+# points at), then the tests' own modules that runs load as callbacks (stop_probe, e2e/lifecycle_probe, the
+# ParameterDigest of e2e/test_scale.py).
+SCRIPT_PATH = (ROOT, TESTS, TESTS / "e2e")
+
+
+def script_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment of a console script under test: this process's, with OMP_NUM_THREADS=1 (shared cores: see
+    one_thread) and SCRIPT_PATH in front of PYTHONPATH; then ``env``'s entries, where None removes a variable and a
+    PYTHONPATH goes in front of the rest (a copied project's ssgen before the checkout's)."""
+    extra = dict(env or {})
+    first = extra.pop("PYTHONPATH", None)
+    path = os.pathsep.join(filter(None, [first, *map(str, SCRIPT_PATH), os.environ.get("PYTHONPATH")]))
+    merged = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    for name, value in extra.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def run_script(program: str, *args: str, timeout: float = 300, env: Mapping[str, str | None] | None = None,
+               cwd: str | Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """``program *args`` (ssgen-train, ``sys.executable -m ...``) run to its end in script_env(env), stdout and
+    stderr captured as text: what every end-to-end test starts a console script with."""
+    return subprocess.run([program, *args], capture_output=True, text=True, timeout=timeout, env=script_env(env),
+                          cwd=cwd, input=input)
+
+
 def assert_quiet_when_the_reader_stops_early(command: list[str]) -> None:
     """`command | head -1`: the reader is gone before anything is written; no traceback, exit status 0."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=script_env())
     process.stdout.close()
     stderr = process.stderr.read()
     process.wait(timeout=120)
@@ -47,9 +81,6 @@ def tiny_evaluator_file(tiny_cache: Path) -> Path:
     """The tiny evaluator's .safetensors file, for ``ssgen-evaluate ... evaluator=<file>``."""
     load_evaluator(tiny_cache, config=TINY_EVALUATOR, progress=False)
     return evaluator_path(TINY_EVALUATOR, tiny_cache)
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _new_files_in_checkout() -> set[str] | None:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_script
 from PIL import Image
 
 import ssgen
@@ -29,12 +28,6 @@ from ssgen.errors import CheckpointError, ConfigError, SSGenError
 from ssgen.predict import main as predict_main
 
 REPO = Path(ssgen.__file__).resolve().parents[1]
-
-
-def console(*args: str) -> subprocess.CompletedProcess:
-    """A console script, importing the ssgen under test (not whatever the editable install points at)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=300, env=env)
 
 
 def run_predict(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -174,8 +167,7 @@ def test_each_loader_refuses_the_other_family(m1_run, tmp_path):
 
 def test_import_ssgen_stays_cheap():
     code = "import sys, ssgen; print(sorted(m for m in ('torch', 'lightning', 'ssgen.api') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = run_script(sys.executable, "-c", code, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
 
@@ -199,9 +191,10 @@ def test_a_folder_of_pngs_scores_as_the_same_images_in_an_npz(m1_run, tmp_path, 
                      (int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))))
         canvas.save(folder / f"{index:03d}.PNG")
     np.savez(tmp_path / "images.npz", images=images)
-    from_npz = console("ssgen-predict", f"run={m1_run}", f"images={tmp_path / 'images.npz'}",
-                       f"out={tmp_path / 'npz_labels.npz'}")
-    from_files = console("ssgen-predict", f"run={m1_run}", f"images={folder}", f"out={tmp_path / 'png_labels.npz'}")
+    from_npz = run_script("ssgen-predict", f"run={m1_run}", f"images={tmp_path / 'images.npz'}",
+                          f"out={tmp_path / 'npz_labels.npz'}")
+    from_files = run_script("ssgen-predict", f"run={m1_run}", f"images={folder}",
+                            f"out={tmp_path / 'png_labels.npz'}")
     assert from_npz.returncode == 0 and from_files.returncode == 0, from_npz.stderr + from_files.stderr
     assert from_files.stderr == ""  # no warnings: every file came out Fashion-MNIST-like
     npz_accuracy = (np.load(tmp_path / "npz_labels.npz")["labels"] == labels).mean()

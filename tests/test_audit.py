@@ -11,13 +11,11 @@ batch size skipped images; another method's checkpoint was resumed; config_hash 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, compose_config
+from conftest import FAST, compose_config, run_script
 
 from ssgen.errors import ConfigError
 from ssgen.models.checkpoints import nonfinite_tensors
@@ -31,7 +29,6 @@ SMALL_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head
               "method.callbacks.svm_head.raw_pixel_baseline=false", "label_budgets=[100]"]
 TINY_GAN = ["arch.networks.generator.width=8", "arch.networks.critic.width=8", "data.n_labels=all",
             "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null", "method.latent_dim=16"]
-ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
 
 
 def run_cfg(run_dir: Path, *overrides: str):
@@ -45,11 +42,6 @@ def fake_checkpoint(path: Path, overrides: list[str], **extra) -> Path:
     torch.save({"ssgen_module": cfg.method._target_, "hyper_parameters": dict(model.hparams),
                 "state_dict": model.state_dict(), **extra}, path)
     return path
-
-
-def ssgen_train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["ssgen-train", *args], capture_output=True, text=True, timeout=300,
-                          env=ENV)
 
 
 def error_line(stderr: str) -> str:
@@ -89,7 +81,7 @@ def test_a_checkpoint_with_non_finite_weights_is_not_resumed(tmp_path):
 
 @pytest.mark.slow
 def test_console_m1_diverging_ends_in_one_line_that_does_not_advise_resuming(tmp_path):
-    result = ssgen_train("experiment=debug", "method.lr=1e4", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_script("ssgen-train", "experiment=debug", "method.lr=1e4", f"hydra.run.dir={tmp_path / 'run'}")
     line = error_line(result.stderr)
     assert result.returncode != 0 and "diverged: non-finite loss" in line
     assert "relaunch the same command" not in line and "new hydra.run.dir" in line
@@ -124,10 +116,10 @@ def test_a_step_budget_that_ends_an_epoch_early_is_said_not_failed(tmp_path):
 @pytest.mark.slow
 def test_console_a_budget_that_trains_nothing_fails_and_the_report_lists_it_as_failed(tmp_path):
     run_dir = tmp_path / "sweep" / "zero"
-    result = ssgen_train("experiment=debug", "trainer.limit_train_batches=0", f"hydra.run.dir={run_dir}")
+    result = run_script("ssgen-train", "experiment=debug", "trainer.limit_train_batches=0",
+                        f"hydra.run.dir={run_dir}")
     assert result.returncode == 2 and "trained nothing: 0 optimizer steps" in error_line(result.stderr)
-    report = subprocess.run(["ssgen-report", str(tmp_path / "sweep")], capture_output=True,
-                            text=True, timeout=120, env=ENV)
+    report = run_script("ssgen-report", str(tmp_path / "sweep"), timeout=120)
     assert report.returncode == 0, report.stderr
     assert "0 finished runs, 1 failed" in report.stdout and "trained nothing" in report.stdout
     assert "| M1 + RBF-SVM" not in report.stdout  # no table row for it
@@ -217,7 +209,8 @@ def test_a_checkpoint_of_other_networks_is_refused_in_a_short_line(tmp_path):
 @pytest.mark.slow
 def test_console_ckpt_path_of_another_method_is_one_line(tmp_path):
     path = fake_checkpoint(tmp_path / "dcgan.ckpt", ["method=dcgan", "arch=dcgan", "data.n_labels=all"])
-    result = ssgen_train("method=wgan_gp", "arch=dcgan_softplus", f"ckpt_path={path}", f"hydra.run.dir={tmp_path / 'r'}")
+    result = run_script("ssgen-train", "method=wgan_gp", "arch=dcgan_softplus", f"ckpt_path={path}",
+                        f"hydra.run.dir={tmp_path / 'r'}")
     line = error_line(result.stderr)
     assert result.returncode == 2
     assert "holds a dcgan (DCGAN, arch dcgan) checkpoint; this run is wgan_gp on dcgan_softplus" in line

@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import compose_config, run_script
 
 from ssgen.errors import UnsafeCheckpointError
 from ssgen.models.checkpoints import load_module
 from ssgen.run.build import build_model
-
-
-def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
 
 
 def popen(marker: Path) -> dict:
@@ -73,7 +69,7 @@ def assert_refused(result: subprocess.CompletedProcess, program: str, path: Path
 def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
     path, marker = crafted(tmp_path, route)
     out = tmp_path / "samples.png"
-    result = run("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
+    result = run_script("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
     assert_refused(result, "ssgen-generate", path, marker)
     assert not out.exists()
 
@@ -83,7 +79,7 @@ def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
 def test_evaluate_refuses_a_crafted_checkpoint(tmp_path, route):
     path, marker = crafted(tmp_path, route)
     out = tmp_path / "metrics.json"
-    result = run("ssgen-evaluate", f"ckpt={path}", "n=20", f"out={out}")
+    result = run_script("ssgen-evaluate", f"ckpt={path}", "n=20", f"out={out}")
     assert_refused(result, "ssgen-evaluate", path, marker)
     assert not out.exists()
 
@@ -95,7 +91,7 @@ def test_evaluate_refuses_a_crafted_class_in_the_run_dirs_config(tmp_path):
     path = gan_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt", lambda c: c.pop("ssgen_module"))
     (tmp_path / "run" / ".hydra").mkdir()
     (tmp_path / "run" / ".hydra" / "config.yaml").write_text("method:\n  _target_: subprocess.Popen\n")
-    result = run("ssgen-evaluate", f"ckpt={path}", "n=20")
+    result = run_script("ssgen-evaluate", f"ckpt={path}", "n=20")
     assert_refused(result, "ssgen-evaluate", path, marker)
 
 
@@ -112,7 +108,7 @@ def test_predict_refuses_a_crafted_checkpoint(tmp_path):
 
     np.savez(images, images=np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8))  # not blank
     out = tmp_path / "labels.npz"
-    result = run("ssgen-predict", f"run={tmp_path / 'run'}", f"images={images}", f"out={out}")
+    result = run_script("ssgen-predict", f"run={tmp_path / 'run'}", f"images={images}", f"out={out}")
     assert_refused(result, "ssgen-predict", path, marker)
     assert not out.exists() and not out.with_suffix(".csv").exists()
 
@@ -121,7 +117,8 @@ def test_predict_refuses_a_crafted_checkpoint(tmp_path):
 def test_m1_m2_refuses_a_crafted_m1_checkpoint_before_writing_anything(tmp_path):
     path, marker = crafted(tmp_path, "module")
     run_dir = tmp_path / "m1_m2_run"
-    result = run("ssgen-train", "method=m1_m2", f"method.m1_checkpoint={path}", f"hydra.run.dir={run_dir}")
+    result = run_script("ssgen-train", "method=m1_m2", f"method.m1_checkpoint={path}",
+                        f"hydra.run.dir={run_dir}")
     assert_refused(result, "ssgen-train", path, marker)
     assert not run_dir.exists()
 
@@ -132,14 +129,14 @@ def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
     run_dir = path.parent.parent
     (run_dir / "results.json").write_text(json.dumps({"method": "dcgan", "family": "gan", "arch": "dcgan",
                                                       "status": "ok", "fid": 5.0, "seed": 0}))
-    result = run("ssgen-report", "figures", str(tmp_path), "--out", str(tmp_path / "figures"))
+    result = run_script("ssgen-report", "figures", str(tmp_path), "--out", str(tmp_path / "figures"))
     assert_refused(result, "ssgen-report", path, marker)
 
 
 @pytest.mark.slow
 def test_weights_only_copy_refuses_a_crafted_checkpoint(tmp_path):
     path, marker = crafted(tmp_path, "module")
-    result = run("python", "-m", "ssgen.models.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
+    result = run_script("python", "-m", "ssgen.models.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
     assert_refused(result, "ssgen.models.checkpoints", path, marker)
     assert not (tmp_path / "copy.ckpt").exists()
 
@@ -166,7 +163,7 @@ def test_a_checkpoint_written_before_the_networks_moved_still_loads(tmp_path):
     labels = torch.arange(10)
     assert model.sample(labels, seed=0).shape == (10, 1, 28, 28)
     out = tmp_path / "old.png"
-    result = run("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
+    result = run_script("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert out.stat().st_size > 0
 

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
 import pytest
-from conftest import assert_quiet_when_the_reader_stops_early
+from conftest import assert_quiet_when_the_reader_stops_early, run_script
 
 from ssgen.run.lifecycle import bf16_pays
 
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false", "label_budgets=[100]"]
 
 
-def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
-
-
 def test_cfg_job_prints_composed_config():
-    result = run("ssgen-train", "--cfg", "job")
+    result = run_script("ssgen-train", "--cfg", "job")
     assert result.returncode == 0, result.stderr
     assert "method:" in result.stdout and "name: m1" in result.stdout
     # data.n_labels follows the method's default (M1: 100) unless set
@@ -30,15 +25,15 @@ def test_cfg_job_prints_composed_config():
 @pytest.mark.slow
 def test_paths_stay_out_of_sweep_job_dir_names():
     """A job dir is named by its overrides; a path's slashes would nest it (data.root=/a/b -> '.../data.root=/a/b/...')."""
-    result = run("ssgen-train", "--cfg", "hydra", "method=m1_m2", "data.root=/tmp/fashion/raw",
-                 "method.m1_checkpoint=/m1/seed0.ckpt", "seed=1")
+    result = run_script("ssgen-train", "--cfg", "hydra", "method=m1_m2", "data.root=/tmp/fashion/raw",
+                        "method.m1_checkpoint=/m1/seed0.ckpt", "seed=1")
     assert result.returncode == 0, result.stderr
     assert "override_dirname: method=m1_m2,seed=1\n" in result.stdout
 
 
 @pytest.mark.slow
 def test_python_dash_m_entry_point_works():
-    result = run(sys.executable, "-m", "ssgen.train", "--cfg", "job", "method=wgan_gp")
+    result = run_script(sys.executable, "-m", "ssgen.train", "--cfg", "job", "method=wgan_gp")
     assert result.returncode == 0, result.stderr
     assert "name: wgan_gp" in result.stdout
 
@@ -56,7 +51,7 @@ def test_python_dash_m_entry_point_works():
 ])
 def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
     start = time.time()
-    result = run("ssgen-train", override, f"hydra.run.dir={tmp_path}")
+    result = run_script("ssgen-train", override, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert time.time() - start < 30
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
@@ -71,7 +66,7 @@ def test_bad_value_fails_fast_with_one_line(tmp_path, override, fragment):
      "arch=nope is unknown; choose one of: dcgan, dcgan_softplus, m1_m2_mlp, m2_mlp, mlp_generator, vae_conv, vae_mlp"),
 ])
 def test_unknown_option_fails_with_one_line_listing_the_options(tmp_path, args, fragment):
-    result = run("ssgen-train", *args, f"hydra.run.dir={tmp_path}")
+    result = run_script("ssgen-train", *args, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip() == f"ssgen-train: error: {fragment}"
     assert not list(tmp_path.iterdir())  # nothing written
@@ -79,8 +74,8 @@ def test_unknown_option_fails_with_one_line_listing_the_options(tmp_path, args, 
 
 def test_m1_end_to_end_subprocess(tmp_path):
     """fast run of ssgen-train for M1 writes every artifact a user relies on."""
-    result = run("ssgen-train", *QUICK, f"hydra.run.dir={tmp_path}", "arch=vae_mlp", "method.callbacks.svm_head.n_unlabelled=500",
-                 "method.callbacks.svm_head.cv_folds=2")
+    result = run_script("ssgen-train", *QUICK, f"hydra.run.dir={tmp_path}", "arch=vae_mlp",
+                        "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "ok" and results["method"] == "m1" and results["n_labels"] == 100
@@ -107,8 +102,8 @@ def test_every_other_method_end_to_end_subprocess(tmp_path, method):
              "m2": ["data.n_labels=100"]}.get(method, ["arch.networks.generator.width=8", "arch.networks.critic.width=8"])
     # no data.n_labels for the GANs: typed as a new user would, method=<gan> trains on all 60k labelled images
     no_metrics = [] if method == "m2" else ["method.callbacks.quality=null", "method.callbacks.best_checkpoint=null"]
-    result = run("ssgen-train", "experiment=debug", f"method={method}", *small, *no_metrics,
-                 f"hydra.run.dir={tmp_path}")
+    result = run_script("ssgen-train", "experiment=debug", f"method={method}", *small, *no_metrics,
+                        f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "ok" and results["method"] == method and results["optimizer_steps"] > 0
@@ -121,9 +116,10 @@ def test_every_other_method_end_to_end_subprocess(tmp_path, method):
 
 @pytest.mark.slow
 def test_an_explicit_n_labels_beats_the_gan_default(tmp_path):
-    result = run("ssgen-train", "experiment=debug", "method=dcgan", "data.n_labels=100", "arch.networks.generator.width=8",
-                 "arch.networks.critic.width=8", "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null",
-                 f"hydra.run.dir={tmp_path}")
+    result = run_script("ssgen-train", "experiment=debug", "method=dcgan", "data.n_labels=100",
+                        "arch.networks.generator.width=8", "arch.networks.critic.width=8",
+                        "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null",
+                        f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "results.json").read_text())["n_labels"] == 100
     assert "DCGAN trains on only 100 labelled images" in result.stdout  # the log's console handler
@@ -137,7 +133,7 @@ def test_an_explicit_n_labels_beats_the_gan_default(tmp_path):
     ("ssgen-report", "ssgen-report"),
 ])
 def test_help_prints_usage_and_survives_a_closed_pipe(script, usage_fragment):
-    result = run(script, "--help")
+    result = run_script(script, "--help")
     assert result.returncode == 0, result.stderr
     assert usage_fragment in result.stdout
     assert_quiet_when_the_reader_stops_early([script, "--help"])

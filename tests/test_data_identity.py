@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 
 import numpy as np
 import pytest
-from conftest import FAST, compose_config
+from conftest import FAST, compose_config, run_script
 
 from ssgen import data
 from ssgen.config.validation import validate
@@ -136,8 +135,7 @@ def test_a_missing_ssgen_data_is_an_error_not_a_fallback(tmp_path, monkeypatch):
 def test_the_console_script_refuses_unknown_data_before_any_dir_is_made(tmp_path):
     root = write_noise(tmp_path / "noise")
     run_dir = tmp_path / "run"
-    result = subprocess.run(["ssgen-train", f"data.root={root}", f"hydra.run.dir={run_dir}"], capture_output=True,
-                            text=True, timeout=300)
+    result = run_script("ssgen-train", f"data.root={root}", f"hydra.run.dir={run_dir}")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ssgen-train: error: ") and str(root / NAMES[0]) in lines[0], result.stderr

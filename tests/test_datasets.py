@@ -10,13 +10,12 @@ script for an M1 and a GAN run (slow).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_script
 
 from ssgen import data
 from ssgen.data import (
@@ -30,8 +29,6 @@ from ssgen.data import (
     write_idx,
 )
 from ssgen.errors import ConfigError, DataError
-
-ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
 
 
 def write_small_set(directory: Path, n_train: int = 300, n_test: int = 50, seed: int = 0) -> Path:
@@ -177,10 +174,6 @@ def test_data_mnist_composes_and_validates(tmp_path, offline):
 
 
 # ------------------------------------------------------------------------------------------------ end to end
-def ssgen_train(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["ssgen-train", *args], capture_output=True, text=True, timeout=600, env=env or ENV)
-
-
 def read_results(run_dir: Path) -> dict:
     from ssgen.run.results import read_results as read
 
@@ -191,8 +184,9 @@ def read_results(run_dir: Path) -> dict:
 def test_m1_debug_run_on_mnist_files_through_ssgen_train(tmp_path):
     root = write_small_set(tmp_path / "mnist")
     run_dir = tmp_path / "m1"
-    result = ssgen_train("experiment=debug", "data=mnist", f"data.root={root}", f"hydra.run.dir={run_dir}",
-                         "method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.n_unlabelled=100")
+    result = run_script("ssgen-train", "experiment=debug", "data=mnist", f"data.root={root}",
+                        f"hydra.run.dir={run_dir}", "method.callbacks.svm_head.cv_folds=2",
+                        "method.callbacks.svm_head.n_unlabelled=100", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     results = read_results(run_dir)
     assert results["status"] == "ok", results["status"]
@@ -211,12 +205,12 @@ def test_gan_run_on_mnist_trains_and_uses_an_mnist_evaluator(tmp_path):
     root = write_small_set(tmp_path / "mnist")
     cache = tmp_path / "cache"
     run_dir = tmp_path / "gan"
-    env = {**ENV, "SSGEN_CACHE": str(cache)}
-    env.pop("SSGEN_DATA", None)
-    result = ssgen_train("experiment=debug", "method=dcgan", "data=mnist", f"data.root={root}", "data.n_labels=all",
-                         f"hydra.run.dir={run_dir}", "arch.networks.generator.width=8", "arch.networks.critic.width=8",
-                         "method.callbacks.quality.n_samples=20", "method.callbacks.quality.final_n_samples=20",
-                         "trainer.precision=32-true", env=env)
+    env = {"SSGEN_CACHE": str(cache), "SSGEN_DATA": None}
+    result = run_script("ssgen-train", "experiment=debug", "method=dcgan", "data=mnist", f"data.root={root}",
+                        "data.n_labels=all", f"hydra.run.dir={run_dir}", "arch.networks.generator.width=8",
+                        "arch.networks.critic.width=8", "method.callbacks.quality.n_samples=20",
+                        "method.callbacks.quality.final_n_samples=20", "trainer.precision=32-true", env=env,
+                        timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     results = read_results(run_dir)
     assert results["status"] == "ok", results["status"]

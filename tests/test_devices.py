@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
+from conftest import run_script
 
 from ssgen.config import validation
 from ssgen.config.validation import check_devices
@@ -49,8 +48,7 @@ def test_the_console_script_refuses_a_missing_gpu_before_any_dir_is_made(tmp_pat
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("this machine has a GPU")
     run_dir = tmp_path / "run"
-    result = subprocess.run(["ssgen-train", "trainer.accelerator=gpu", f"hydra.run.dir={run_dir}"],
-                            capture_output=True, text=True, timeout=300)
+    result = run_script("ssgen-train", "trainer.accelerator=gpu", f"hydra.run.dir={run_dir}")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["ssgen-train: error: trainer.accelerator=gpu asks for a GPU but this machine has none (available: "

@@ -8,15 +8,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_EVALUATOR
+from conftest import TINY_EVALUATOR, run_script
 
 from ssgen.evaluate import main
 
@@ -24,10 +22,10 @@ from ssgen.evaluate import main
 @pytest.mark.slow
 def test_round_trip_as_a_subprocess(gan_run: Path, tiny_evaluator_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "metrics.json"
-    env = {**os.environ, "SSGEN_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}
+    env = {"SSGEN_CACHE": str(tmp_path / "empty-cache")}
     command = [sys.executable, "-m", "ssgen.evaluate", f"ckpt={gan_run}", "n=200", f"out={out}",
                f"evaluator={tiny_evaluator_file}"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    done = run_script(*command, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["checkpoint"].endswith("last.ckpt") and report["model"] == "WGANGP" and report["n"] == 200

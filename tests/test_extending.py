@@ -10,13 +10,13 @@ shared checkout runs this test too). Slow: nine console-script runs, the bench a
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "extending.md"
@@ -59,8 +59,7 @@ def project(tmp_path):
 
 def shell(command: str, project: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """``command`` run in the copied project, whose ssgen (and so its conf/) console scripts import first."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout, cwd=project, env=env)
+    return run_script("/bin/sh", "-c", command, timeout=timeout, cwd=project, env={"PYTHONPATH": str(project)})
 
 
 def test_the_how_to_works_as_written(project, tmp_path, tiny_evaluator_file):

@@ -8,26 +8,18 @@ console script runs as a subprocess where it matters, the other cases call ``mai
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, run_script
 from PIL import Image
 
 from ssgen.data import CLASS_NAMES
 from ssgen.generate import main
 
 CELL = 28 + 2  # make_grid: each image plus 2 pixels of padding
-
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # shared cores: see one_thread
-    return subprocess.run(["ssgen-generate", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 def run_main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
@@ -43,7 +35,8 @@ def run_main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
 @pytest.mark.slow
 def test_round_trip_all_labels_as_a_subprocess(gan_run, tmp_path):
     out, npz = tmp_path / "grid.png", tmp_path / "grid.npz"
-    result = run_cli(f"ckpt={gan_run}", "label=all", "n=3", "seed=1", f"out={out}", f"npz={npz}")
+    result = run_script("ssgen-generate", f"ckpt={gan_run}", "label=all", "n=3", "seed=1", f"out={out}",
+                        f"npz={npz}", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "wrote 30 images" in result.stdout
     image = Image.open(out)
@@ -111,7 +104,8 @@ def test_bad_arguments_give_one_line_and_exit_2(gan_run, tmp_path, capsys, args,
 
 @pytest.mark.slow
 def test_missing_checkpoint_as_a_subprocess(tmp_path):
-    result = run_cli(f"ckpt={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x.png'}")
+    result = run_script("ssgen-generate", f"ckpt={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x.png'}",
+                        timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "nope.ckpt does not exist" in result.stderr
     assert not (tmp_path / "x.png").exists()
@@ -171,11 +165,10 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
     """tools/gan_study.py's records (results.json, curves.csv, samples.npz: no checkpoints, no event files) are
     enough for ssgen-report's figures and GAN table."""
     import importlib.util
-    import subprocess
 
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("gan_study", Path(__file__).parents[1] / "tools" / "gan_study.py")
+    spec = importlib.util.spec_from_file_location("gan_study", ROOT / "tools" / "gan_study.py")
     gan_study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gan_study)
     monkeypatch.setattr(gan_study, "RECORDS", tmp_path / "records")
@@ -186,11 +179,11 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
         assert np.bincount(archive["labels"]).tolist() == [10] * 10
     assert "loss/critic,0," in (record / "curves.csv").read_text()
     out = tmp_path / "figures"
-    result = subprocess.run(["ssgen-report", "figures", str(tmp_path / "records"), "--out", str(out),
-                             "--labels", "Pullover,ankle boot"], capture_output=True, text=True, timeout=300)
+    result = run_script("ssgen-report", "figures", str(tmp_path / "records"), "--out", str(out),
+                        "--labels", "Pullover,ankle boot", timeout=300)
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in out.iterdir()) == ["gan_grid_wgan_gp.png", "gan_losses_dcgan.png", "gan_samples.png"]
-    table = subprocess.run(["ssgen-report", "gan", str(tmp_path / "records")], capture_output=True, text=True, timeout=120)
+    table = run_script("ssgen-report", "gan", str(tmp_path / "records"), timeout=120)
     assert table.returncode == 0 and "wgan_gp" in table.stdout
     # an ablation record sits beside the study record of the same method, arch and seed in docs/gan_ablations.md
     monkeypatch.setattr(gan_study, "ABLATION_RECORDS", tmp_path / "ablations")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import TRAIN_RESULTS, compose_config
+from conftest import TRAIN_RESULTS, compose_config, run_script
 
 from ssgen.data import load_fashion_mnist, to_pixels
 from ssgen.errors import CheckpointError
@@ -114,8 +113,8 @@ def test_predict_round_trip_subprocess(m1_run, tmp_path):
     run_dir = m1_run
     images = load_fashion_mnist()["test_images"][:30].numpy()
     np.savez(tmp_path / "images.npz", images=images)
-    result = subprocess.run(["ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'images.npz'}",
-                             f"out={tmp_path / 'pred.npz'}"], capture_output=True, text=True, timeout=120)
+    result = run_script("ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'images.npz'}",
+                        f"out={tmp_path / 'pred.npz'}", timeout=120)
     assert result.returncode == 0, result.stderr
     labels = np.load(tmp_path / "pred.npz")["labels"]
     assert labels.shape == (30,) and labels.dtype == np.int64
@@ -133,8 +132,8 @@ def test_predict_round_trip_subprocess(m1_run, tmp_path):
 def test_predict_rejects_bad_images(m1_run, tmp_path, images, fragment):
     run_dir = m1_run
     np.savez(tmp_path / "bad.npz", images=images)
-    result = subprocess.run(["ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'bad.npz'}",
-                             f"out={tmp_path / 'pred.npz'}"], capture_output=True, text=True, timeout=120)
+    result = run_script("ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'bad.npz'}",
+                        f"out={tmp_path / 'pred.npz'}", timeout=120)
     assert result.returncode == 2 and fragment in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "pred.npz").exists()
 
@@ -142,8 +141,8 @@ def test_predict_rejects_bad_images(m1_run, tmp_path, images, fragment):
 @pytest.mark.slow
 def test_predict_missing_run_clear_error(tmp_path):
     np.savez(tmp_path / "ok.npz", images=load_fashion_mnist()["test_images"][:2].numpy())
-    result = subprocess.run(["ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
-                             f"out={tmp_path / 'p.npz'}"], capture_output=True, text=True, timeout=120)
+    result = run_script("ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
+                        f"out={tmp_path / 'p.npz'}", timeout=120)
     assert result.returncode == 2 and "nope does not exist; give a .ckpt file or a run dir" in result.stderr
 
 
@@ -178,10 +177,9 @@ def test_model_only_copy_refuses_its_source_and_foreign_files(m1_run, tmp_path):
 @pytest.mark.slow
 def test_model_only_copy_command_line(m1_run, tmp_path):
     run = [sys.executable, "-m", "ssgen.models.checkpoints"]
-    done = subprocess.run([*run, str(m1_run), str(tmp_path / "m1.ckpt")], capture_output=True, text=True,
-                          timeout=120)
+    done = run_script(*run, str(m1_run), str(tmp_path / "m1.ckpt"), timeout=120)
     assert done.returncode == 0 and (tmp_path / "m1.ckpt").is_file(), done.stderr
-    wrong = subprocess.run([*run, str(m1_run)], capture_output=True, text=True, timeout=120)
+    wrong = run_script(*run, str(m1_run), timeout=120)
     assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.models.checkpoints: error: expected a source and a destination")
     assert "Traceback" not in wrong.stderr
 

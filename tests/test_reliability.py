@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
+from conftest import compose_config, run_script, script_env
 
 import ssgen.train
 from ssgen.errors import CheckpointError
@@ -26,7 +26,8 @@ RESUMABLE = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "arch=
 
 def launch(run_dir: Path, batches: int = 250) -> subprocess.Popen:
     return subprocess.Popen(["ssgen-train", *RESUMABLE, f"+trainer.limit_train_batches={batches}",
-                             f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=script_env())
 
 
 def wait_for_checkpoint(process: subprocess.Popen, path: Path, timeout: float = 240) -> None:
@@ -155,13 +156,10 @@ def test_resuming_with_settings_that_change_the_networks_is_refused_in_one_line(
     run_dir = tmp_path / "run"
     tiny = ["experiment=debug", "method=dcgan", "torch_threads=1", "arch.networks.generator.width=8",
             "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null", f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.run(["ssgen-train", *tiny, "method.critic_norm=batch", "arch.networks.critic.width=8"],
-                           capture_output=True, text=True, timeout=300, env=env)
+    first = run_script("ssgen-train", *tiny, "method.critic_norm=batch", "arch.networks.critic.width=8")
     assert first.returncode == 0, first.stderr[-2000:]
     before = (run_dir / "results.json").read_bytes(), (run_dir / "checkpoints" / "last.ckpt").read_bytes()
-    relaunch = subprocess.run(["ssgen-train", *tiny, "trainer.max_epochs=2", "arch.networks.critic.width=16"],
-                              capture_output=True, text=True, timeout=300, env=env)
+    relaunch = run_script("ssgen-train", *tiny, "trainer.max_epochs=2", "arch.networks.critic.width=16")
     assert relaunch.returncode == 2
     error = [line for line in relaunch.stderr.splitlines() if line.startswith("ssgen-train: error:")]
     assert len(error) == 1 and "Traceback" not in relaunch.stderr

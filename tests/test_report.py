@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 import yaml
-from conftest import assert_quiet_when_the_reader_stops_early
+from conftest import assert_quiet_when_the_reader_stops_early, run_script
 
 from ssgen.errors import SSGenError
 from ssgen.report import main
@@ -81,7 +80,7 @@ def test_selection_figure_without_selection_runs_says_so(tmp_path):
 
 @pytest.mark.slow
 def test_console_script_missing_dir_one_line(tmp_path):
-    result = subprocess.run(["ssgen-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
+    result = run_script("ssgen-report", str(tmp_path / "nope"), timeout=120)
     assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")
     assert "Traceback" not in result.stderr
 

@@ -20,14 +20,13 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import run_script
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from ssgen.config.files import CONF_DIR
 from ssgen.config.schemas import register_configs
 from ssgen.data import FashionMNISTDataModule, TensorBatches, write_idx
-
-TESTS_DIR = Path(__file__).resolve().parent
 
 # A few batches of tiny networks, no per-epoch evaluation: every code path of a DDP run in seconds.
 TINY_M1 = ["method=m1", "arch=vae_mlp", "method.callbacks.svm_head=null", "arch.networks.encoder.hidden_dims=[32]",
@@ -38,11 +37,6 @@ TINY_GAN = ["method=wgan_gp", "data.n_labels=all", "method.callbacks.quality=nul
 FEW_BATCHES = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
                "trainer.log_every_n_steps=1"]
 DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "+callbacks.digest._target_=test_scale.ParameterDigest"]
-
-
-def run_train(*overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(["ssgen-train", *overrides], capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 class ParameterDigest(L.Callback):
@@ -142,21 +136,21 @@ def check_ddp_run(run_dir: Path, result: subprocess.CompletedProcess) -> None:
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_gan(tmp_path):
     """WGAN-GP: two optimizers on disjoint parameters, a double backward for the penalty, under gloo DDP."""
-    result = run_train(*DDP_CPU, *TINY_GAN, *FEW_BATCHES, f"hydra.run.dir={tmp_path}")
+    result = run_script("ssgen-train", *DDP_CPU, *TINY_GAN, *FEW_BATCHES, f"hydra.run.dir={tmp_path}")
     check_ddp_run(tmp_path, result)
 
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_vae(tmp_path):
-    result = run_train(*DDP_CPU, *TINY_M1, *FEW_BATCHES, f"hydra.run.dir={tmp_path}")
+    result = run_script("ssgen-train", *DDP_CPU, *TINY_M1, *FEW_BATCHES, f"hydra.run.dir={tmp_path}")
     check_ddp_run(tmp_path, result)
 
 
 # ------------------------------------------------------------------------------------------------ launchers
 @pytest.mark.slow
 def test_joblib_sweep_runs_two_jobs_in_parallel(tmp_path):
-    result = run_train("-m", "hydra/launcher=joblib_local", "seed=0,1", "trainer=debug", *TINY_M1,
-                       f"hydra.sweep.dir={tmp_path}")
+    result = run_script("ssgen-train", "-m", "hydra/launcher=joblib_local", "seed=0,1", "trainer=debug", *TINY_M1,
+                        f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(tmp_path.glob("*/results.json"))
     assert len(runs) == 2, result.stderr[-3000:]

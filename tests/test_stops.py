@@ -6,15 +6,13 @@ resume command it prints works as printed (quoted for any path)."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUICK, compose_config
+from conftest import QUICK, compose_config, run_script
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ssgen.cli import hydra_value
@@ -22,8 +20,6 @@ from ssgen.errors import Interrupted
 from ssgen.run.lifecycle import relaunch_command, resume_command
 from ssgen.train import train
 
-TESTS = Path(__file__).resolve().parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
 TINY = [*QUICK, "+trainer.limit_train_batches=6", "method.callbacks.svm_head=null",
         "callbacks.last_checkpoint.every_n_train_steps=0"]
 
@@ -121,7 +117,7 @@ def test_a_stopped_sweep_starts_no_new_job_and_its_printed_command_resumes_the_j
     sweep = tmp_path / "ré sumé sweep"
     args = ["-m", "seed=0,1", *TINY, "+callbacks.probe._target_=stop_probe.SignalAtBatch", "+callbacks.probe.dir_prefix=0_",
             f"hydra.sweep.dir='{sweep}'"]
-    stopped = subprocess.run(["ssgen-train", *args], capture_output=True, text=True, timeout=600, env=ENV)
+    stopped = run_script("ssgen-train", *args, timeout=600)
     assert stopped.returncode == 2, stopped.stderr[-3000:]
     line = stopped.stderr.strip().splitlines()[-1]
     assert line.startswith("ssgen-train: error: interrupted (SIGTERMException); last.ckpt saved: resume with `")
@@ -133,11 +129,11 @@ def test_a_stopped_sweep_starts_no_new_job_and_its_printed_command_resumes_the_j
     command = line.split("`")[1]
     argv = shlex.split(command)
     assert argv[0] == "ssgen-train" and "-m" not in argv and "seed=0" in argv and "seed=0,1" not in argv
-    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=ENV)  # exactly as printed
+    resumed = run_script(*argv, timeout=600)  # exactly as printed
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert results(job)["status"] == "ok" and results(job)["optimizer_steps"] == 6
     assert [p for p in sweep.iterdir() if p.is_dir()] == [job]  # resumed in place, no new dir
-    rest = subprocess.run(["ssgen-train", *args], capture_output=True, text=True, timeout=600, env=ENV)  # the hint
+    rest = run_script("ssgen-train", *args, timeout=600)  # the hint
     assert rest.returncode == 0, rest.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert len(jobs) == 2 and jobs[0] == job and results(jobs[1])["status"] == "ok"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, compose_config
+from conftest import FAST, compose_config, run_script
 
 import ssgen.io
 from ssgen.errors import StorageError
@@ -96,8 +95,7 @@ def test_a_write_that_fails_keeps_the_old_file_and_names_it(tmp_path):
 def test_the_console_script_refuses_a_run_dir_it_cannot_write_in_one_line(tmp_path):
     taken = tmp_path / "taken"
     taken.write_text("a file, where the run dir's parent should be")
-    result = subprocess.run(["ssgen-train", f"hydra.run.dir={taken / 'run'}"], capture_output=True, text=True,
-                            timeout=300)
+    result = run_script("ssgen-train", f"hydra.run.dir={taken / 'run'}")
     assert result.returncode == 2
     assert [line for line in result.stderr.splitlines() if line.strip()] == [
         f"ssgen-train: error: cannot write {taken / 'run'}: {taken} is a file, not a dir; {FIX}"], result.stderr

@@ -8,7 +8,6 @@ launch plan and the page of a study with parts missing.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 from ssgen.reporting.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
 from ssgen.reporting.writeup import write_writeup
@@ -88,18 +88,17 @@ def test_page_of_a_study_not_run_yet(tmp_path):
 @pytest.mark.slow
 def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tiny_evaluator_file):
     run_dir, page = tmp_path / "writeup", tmp_path / "docs" / "writeup.md"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     study = [*console("ssgen-study", "ssgen.study"), "writeup", "--budget", "debug", "--dir", str(run_dir),
              "torch_threads=1", f"gan:+method.callbacks.quality.evaluator={tiny_evaluator_file}"]
 
-    first = subprocess.run(study, capture_output=True, text=True, timeout=1500, env=env)
+    first = run_script(*study, timeout=1500)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     jobs = sorted(run_dir.glob("*/*/results.json"))
     assert len(jobs) == 1 + 1 + 6, jobs  # M1, M1+M2 and 3 methods x 2 archs, 1 seed each
     assert all(json.loads(path.read_text())["status"] == "ok" for path in jobs)
     stamps = {path: path.stat().st_mtime_ns for path in [*jobs, *run_dir.glob("records/*/*/results.json")]}
 
-    again = subprocess.run(study, capture_output=True, text=True, timeout=600, env=env)
+    again = run_script(*study, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "$ ssgen-train" not in again.stdout and "q1: recorded" in again.stdout, again.stdout
     assert all(f"{part}: {total}/{total} jobs ended" in again.stdout for part, total in (("m1", 1), ("m1_m2", 1), ("gan", 6)))
@@ -108,13 +107,13 @@ def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tin
     # an interrupted job (as a SIGTERM leaves it) is the only one the same command launches again
     interrupted = run_dir / "m1_m2" / "n100_seed0" / "results.json"
     interrupted.write_text(json.dumps({**json.loads(interrupted.read_text()), "status": "interrupted", "epochs": 0}))
-    resumed = subprocess.run(study, capture_output=True, text=True, timeout=600, env=env)
+    resumed = run_script(*study, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("$ ssgen-train") == 1 and "method=m1_m2" in resumed.stdout, resumed.stdout
     assert json.loads(interrupted.read_text())["status"] == "ok"
 
     report = [*console("ssgen-report", "ssgen.report"), "writeup", str(run_dir / "records"), "--out", str(page)]
-    made = subprocess.run(report, capture_output=True, text=True, timeout=600, env=env)
+    made = run_script(*report, timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
     text = page.read_text()
     assert all(section in text for section in SECTIONS), text
@@ -127,7 +126,7 @@ def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tin
     assert "*floor:" in text  # the real-data floor row of the metrics table
 
     (page.parent / "writeup").rename(tmp_path / "first_figures")
-    assert subprocess.run(report, capture_output=True, text=True, timeout=600, env=env).returncode == 0
+    assert run_script(*report, timeout=600).returncode == 0
     assert page.read_text() == text  # the page is a function of the records
 
 

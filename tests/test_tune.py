@@ -4,12 +4,11 @@ objective, and the report of the search."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import compose_config
+from conftest import compose_config, run_script
 
 from ssgen.run.results import objective
 
@@ -35,11 +34,11 @@ def test_gan_tune_composes_a_minimising_search() -> None:
 @pytest.mark.slow
 def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
     sweep = tmp_path / "tune"
-    run = subprocess.run(
-        ["ssgen-train", "-m", "experiment=m1_tune", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1",
-         "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
-         "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
-         f"hydra.sweep.dir={sweep}", "torch_threads=1"], capture_output=True, text=True, timeout=300)
+    run = run_script(
+        "ssgen-train", "-m", "experiment=m1_tune", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
+        "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
+        f"hydra.sweep.dir={sweep}", "torch_threads=1")
     assert run.returncode == 0, run.stderr[-2000:]
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {"method.kl_weight", "method.lr"}  # max_epochs was fixed on the command line
@@ -52,7 +51,7 @@ def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
         assert result["objective"]["value"] == result["heads"]["100"]["m1_svm"]["cv_accuracy"]
         values.append(result["objective"]["value"])
     assert best["best_value"] == max(values)
-    report = subprocess.run(["ssgen-report", "tune", str(sweep)], capture_output=True, text=True, timeout=120)
+    report = run_script("ssgen-report", "tune", str(sweep), timeout=120)
     assert report.returncode == 0, report.stderr
     assert "Best (maximize cv_accuracy, no test data)" in report.stdout
     assert report.stdout.count("| 0 |") + report.stdout.count("| 1 |") == 2
