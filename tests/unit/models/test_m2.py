@@ -1,7 +1,7 @@
 """M2 and M1+M2: the exact sum over y, the labelled-only classification term, a short real run, prediction,
 class-conditional generation, and the M1 checkpoint M1+M2 needs.
 
-    pytest tests/test_m2.py          # about 30 s on a 2-core CPU (one 100-batch M2 run, one 5-batch M1+M2 run)
+    pytest tests/unit/models/test_m2.py  # about 30 s on a 2-core CPU (one 100-batch M2 run, one 5-batch M1+M2 run)
 """
 
 from __future__ import annotations

@@ -16,9 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from conftest import ROOT, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "extending.md"
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """FID / KID / class-consistency through torchmetrics, the training callback, and the sweep report.
 
-    python -m pytest tests/test_metrics.py -q -p no:cacheprovider
+    python -m pytest tests/unit/evaluation/test_metrics.py -q -p no:cacheprovider
 
 Uses a tiny evaluator (1 epoch on 3000 images, trained once per session in a temp cache) and a tiny
 real DCGAN from ssgen.models.gan (width 8) trained for 2 batches with the callback attached.
@@ -35,7 +35,7 @@ from ssgen.evaluation.metrics import (
 from ssgen.evaluation.scoring import generator_report, make_sampler
 from ssgen.report import main as report_main
 
-TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as tests/test_evaluator.py
+TINY = EvaluatorConfig(channels=(8, 16, 16), epochs=1, n_train=3000)  # the same config as conftest.TINY_EVALUATOR
 
 
 

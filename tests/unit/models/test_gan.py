@@ -1,6 +1,6 @@
 """Class-conditional GANs (ssgen.models.gan) and failed-convergence detection (ssgen.callbacks.failed_convergence).
 
-    python -m pytest tests/test_gan_models.py -q -p no:cacheprovider
+    python -m pytest tests/unit/models/test_gan.py -q -p no:cacheprovider
 
 Networks are shrunk (width 8, 32 hidden units) and runs take a few batches: the whole file runs in
 well under a minute on two CPU cores.

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from ssgen.errors import ConfigError, SSGenError
 from ssgen.run.results import (
@@ -29,7 +30,7 @@ from ssgen.run.results import (
     write_results,
 )
 
-RECORDS = Path(__file__).resolve().parents[1] / "docs" / "records" / "gan_study"
+RECORDS = ROOT / "docs" / "records" / "gan_study"
 RECORD = RECORDS / "wgan_gp_dcgan_seed0"  # written by 889a0d9-era code: no schema_version
 
 

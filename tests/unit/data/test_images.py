@@ -1,6 +1,6 @@
 """ssgen.data.images: image files, folders and globs made Fashion-MNIST-like, array checks, one-line refusals.
 
-    python -m pytest tests/test_images.py -q -p no:cacheprovider
+    python -m pytest tests/unit/data/test_images.py -q -p no:cacheprovider
 
 No model here: every case is the reading and preprocessing itself, on real test images where it matters.
 """

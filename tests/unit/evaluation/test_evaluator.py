@@ -1,6 +1,6 @@
 """The evaluator network: cache, identity, safe loading. A tiny config (1 epoch, 3000 images) keeps it fast.
 
-    python -m pytest tests/test_evaluator.py -q -p no:cacheprovider
+    python -m pytest tests/unit/evaluation/test_evaluator.py -q -p no:cacheprovider
 """
 
 from __future__ import annotations

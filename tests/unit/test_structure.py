@@ -22,7 +22,9 @@ import ast
 import functools
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1] / "ssgen"
+from conftest import ROOT
+
+PACKAGE_DIR = ROOT / "ssgen"
 SUBPACKAGES = ("config", "run", "data", "nets", "models", "callbacks", "evaluation", "reporting")
 # a module, or a package and everything in it
 TRAINING = ("ssgen.train", "ssgen.run", "ssgen.callbacks", "ssgen.models", "ssgen.nets", "ssgen.config")

@@ -1,6 +1,6 @@
 """GAN losses (ssgen.losses) on inputs whose answers are known by hand.
 
-    python -m pytest tests/test_gan_losses.py -q -p no:cacheprovider
+    python -m pytest tests/unit/test_gan_losses.py -q -p no:cacheprovider
 """
 
 from __future__ import annotations

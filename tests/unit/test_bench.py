@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import benchmarks as bench
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--models", "m1", "--batches", "2", "--warmup", "1", "--override", "torch_threads=1"]
 
 
