@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import FAST, compose_config, run_script
+from conftest import FAST, compose_config, write_noise
 
 from ssgen import data
 from ssgen.config.validation import validate
@@ -24,17 +24,6 @@ from ssgen.errors import DataError
 
 needs_debian = pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist")
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def write_noise(directory, gz=False):
-    """Another data set under Fashion-MNIST's names: noise images, labels cycling 0..9 (as pytorch/vision#599)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    suffix = ".gz" if gz else ""
-    for split, n in (("train", 200), ("t10k", 50)):
-        data.write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        data.write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", (np.arange(n) % 10).astype(np.uint8))
-    return directory
 
 
 def test_noise_under_fashion_mnist_names_is_refused_in_one_line_naming_the_files(tmp_path):
@@ -129,15 +118,3 @@ def test_a_missing_ssgen_data_is_an_error_not_a_fallback(tmp_path, monkeypatch):
         assert f"SSGEN_DATA={missing} (no IDX files): that dir does not exist" in str(error.value)
         assert "unset it" in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.slow
-def test_the_console_script_refuses_unknown_data_before_any_dir_is_made(tmp_path):
-    root = write_noise(tmp_path / "noise")
-    run_dir = tmp_path / "run"
-    result = run_script("ssgen-train", f"data.root={root}", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ssgen-train: error: ") and str(root / NAMES[0]) in lines[0], result.stderr
-    assert "data.allow_unknown=true" in lines[0]
-    assert not run_dir.exists()

@@ -3,19 +3,17 @@ read from IDX files in data.root, the one-line refusal when neither files nor a 
 cached per data set.
 
 These machines cannot download MNIST: the tests write small IDX files under MNIST's names (noise, labels cycling
-0..9) and run the real path on them, in-process for the fast checks and through the real ``ssgen-train`` console
-script for an M1 and a GAN run (slow).
+0..9, conftest ``write_small_set``) and run the real path on them in-process; an M1 and a GAN run through the real
+``ssgen-train`` console script: tests/e2e/test_datasets_cli.py.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import write_small_set
 
 from ssgen import data
 from ssgen.data import (
@@ -26,19 +24,8 @@ from ssgen.data import (
     dataset_names,
     locate_files,
     parse_labels,
-    write_idx,
 )
 from ssgen.errors import ConfigError, DataError
-
-
-def write_small_set(directory: Path, n_train: int = 300, n_test: int = 50, seed: int = 0) -> Path:
-    """Four IDX files under MNIST's (and every MNIST-format set's) names: noise images, labels cycling 0..9."""
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(directory / f"{split}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-        write_idx(directory / f"{split}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
-    return directory
 
 
 @pytest.fixture
@@ -171,54 +158,3 @@ def test_data_mnist_composes_and_validates(tmp_path, offline):
     validate(cfg)
     with pytest.raises(ConfigError, match="data.dataset='emnist' is unknown"):
         validate(compose_config(["data=mnist", "data.dataset=emnist", f"run_dir={tmp_path / 'run'}"]))
-
-
-# ------------------------------------------------------------------------------------------------ end to end
-def read_results(run_dir: Path) -> dict:
-    from ssgen.run.results import read_results as read
-
-    return dict(read(run_dir))
-
-
-@pytest.mark.slow
-def test_m1_debug_run_on_mnist_files_through_ssgen_train(tmp_path):
-    root = write_small_set(tmp_path / "mnist")
-    run_dir = tmp_path / "m1"
-    result = run_script("ssgen-train", "experiment=debug", "data=mnist", f"data.root={root}",
-                        f"hydra.run.dir={run_dir}", "method.callbacks.svm_head.cv_folds=2",
-                        "method.callbacks.svm_head.n_unlabelled=100", timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = read_results(run_dir)
-    assert results["status"] == "ok", results["status"]
-    assert results["data"]["dataset"] == "mnist" and results["data"]["verified"] is None
-    assert results["data"]["files"]["train_images"] == str(root / "train-images-idx3-ubyte")
-    assert 0 <= results["test_accuracy"] <= 1  # the SVM head scored the 50 test images written above
-    assert (run_dir / "confusion_n100.png").is_file()
-
-
-@pytest.mark.slow
-def test_gan_run_on_mnist_trains_and_uses_an_mnist_evaluator(tmp_path):
-    """A GAN on data=mnist: the quality callback trains MNIST's own evaluator on the run's files (data.root, through
-    $SSGEN_DATA), caches it under its own name beside nothing of Fashion-MNIST's, and scores with it."""
-    from ssgen.evaluation.evaluator import EvaluatorConfig, evaluator_path
-
-    root = write_small_set(tmp_path / "mnist")
-    cache = tmp_path / "cache"
-    run_dir = tmp_path / "gan"
-    env = {"SSGEN_CACHE": str(cache), "SSGEN_DATA": None}
-    result = run_script("ssgen-train", "experiment=debug", "method=dcgan", "data=mnist", f"data.root={root}",
-                        "data.n_labels=all", f"hydra.run.dir={run_dir}", "arch.networks.generator.width=8",
-                        "arch.networks.critic.width=8", "method.callbacks.quality.n_samples=20",
-                        "method.callbacks.quality.final_n_samples=20", "trainer.precision=32-true", env=env,
-                        timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = read_results(run_dir)
-    assert results["status"] == "ok", results["status"]
-    assert results["data"]["dataset"] == "mnist"
-    mnist_evaluator = evaluator_path(EvaluatorConfig(dataset="mnist"), cache)
-    assert sorted(p.name for p in (cache / "evaluator").glob("*.safetensors")) == [mnist_evaluator.name]
-    sidecar = json.loads(mnist_evaluator.with_suffix(".json").read_text())
-    assert sidecar["config"]["dataset"] == "mnist" and sidecar["train_images"] == 300  # trained on data.root's files
-    assert results["evaluator_config_hash"] == EvaluatorConfig(dataset="mnist").config_hash
-    assert results["metrics_n_reference"] == 50 and "fid" in results  # scored against data.root's test images
-    assert set(results["per_class_fid"]) == set(dataset_info("mnist").class_names)

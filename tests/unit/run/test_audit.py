@@ -1,7 +1,7 @@
 """The end-of-run audit (ssgen.run.audit): a run is ``ok`` only if it trained as its record says (issue 28, items 1-4).
 
-    python -m pytest tests/test_audit.py -q -p no:cacheprovider          # in-process, tens of seconds
-    python -m pytest tests/test_audit.py -q -p no:cacheprovider -m slow  # the ssgen-train subprocesses
+    python -m pytest tests/unit/run/test_audit.py -q -p no:cacheprovider  # in-process, tens of seconds
+    python -m pytest tests/e2e/test_audit_cli.py -q -p no:cacheprovider -m slow  # the ssgen-train subprocesses
 
 Each test fails on 889a0d9: divergence ended M1 in a scikit-learn traceback and M2 ``ok``; a budget that trains
 nothing was ``ok``; a resume kept the restored optimizer's learning rate and betas; a mid-epoch resume at another
@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, compose_config, run_script
+from conftest import FAST, compose_config, fake_checkpoint
 
 from ssgen.errors import ConfigError
 from ssgen.models.checkpoints import nonfinite_tensors
 from ssgen.run.audit import AuditFailed, check_resume
-from ssgen.run.build import build_model
 from ssgen.run.lifecycle import check_resumable, config_hash
 from ssgen.train import train
 
@@ -33,23 +32,6 @@ TINY_GAN = ["arch.networks.generator.width=8", "arch.networks.critic.width=8", "
 
 def run_cfg(run_dir: Path, *overrides: str):
     return compose_config([*FAST, f"run_dir={run_dir}", "torch_threads=1", *overrides])
-
-
-def fake_checkpoint(path: Path, overrides: list[str], **extra) -> Path:
-    """A checkpoint as ssgen-train writes it (untrained weights): what the resume checks read."""
-    cfg = compose_config(["run_dir=/tmp/unused", *overrides])
-    model = build_model(cfg)
-    torch.save({"ssgen_module": cfg.method._target_, "hyper_parameters": dict(model.hparams),
-                "state_dict": model.state_dict(), **extra}, path)
-    return path
-
-
-def error_line(stderr: str) -> str:
-    """The line ssgen-train ends with; nothing after it, and no traceback anywhere."""
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    assert lines[-1].startswith("ssgen-train: error:"), stderr
-    return lines[-1]
 
 
 # ------------------------------------------------------------------------------------------------ divergence
@@ -79,15 +61,6 @@ def test_a_checkpoint_with_non_finite_weights_is_not_resumed(tmp_path):
         check_resume(compose_config([f"run_dir={tmp_path}", f"ckpt_path={path}"]), path)
 
 
-@pytest.mark.slow
-def test_console_m1_diverging_ends_in_one_line_that_does_not_advise_resuming(tmp_path):
-    result = run_script("ssgen-train", "experiment=debug", "method.lr=1e4", f"hydra.run.dir={tmp_path / 'run'}")
-    line = error_line(result.stderr)
-    assert result.returncode != 0 and "diverged: non-finite loss" in line
-    assert "relaunch the same command" not in line and "new hydra.run.dir" in line
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["status"].startswith("failed: ")
-
-
 # ------------------------------------------------------------------------------------------------ budget
 def test_a_budget_that_trains_nothing_is_failed_with_what_it_wrote_kept(tmp_path):
     cfg = run_cfg(tmp_path / "run", *SMALL_HEAD)  # the head would score the untrained encoder
@@ -111,18 +84,6 @@ def test_a_step_budget_that_ends_an_epoch_early_is_said_not_failed(tmp_path):
     results = train(run_cfg(tmp_path / "run", *NO_HEAD, "+trainer.max_steps=2"))
     assert results["status"] == "ok" and results["optimizer_steps"] == 2
     assert any("ended early by the budget" in note for note in results["audit"]["notes"])
-
-
-@pytest.mark.slow
-def test_console_a_budget_that_trains_nothing_fails_and_the_report_lists_it_as_failed(tmp_path):
-    run_dir = tmp_path / "sweep" / "zero"
-    result = run_script("ssgen-train", "experiment=debug", "trainer.limit_train_batches=0",
-                        f"hydra.run.dir={run_dir}")
-    assert result.returncode == 2 and "trained nothing: 0 optimizer steps" in error_line(result.stderr)
-    report = run_script("ssgen-report", str(tmp_path / "sweep"), timeout=120)
-    assert report.returncode == 0, report.stderr
-    assert "0 finished runs, 1 failed" in report.stdout and "trained nothing" in report.stdout
-    assert "| M1 + RBF-SVM" not in report.stdout  # no table row for it
 
 
 # ------------------------------------------------------------------------------------------------ resume, config
@@ -204,17 +165,6 @@ def test_a_checkpoint_of_other_networks_is_refused_in_a_short_line(tmp_path):
         check_resumable(cfg, path)
     message = str(refused.value)
     assert len(message) < 500 and "more" in message and message.endswith("or drop ckpt_path"), message
-
-
-@pytest.mark.slow
-def test_console_ckpt_path_of_another_method_is_one_line(tmp_path):
-    path = fake_checkpoint(tmp_path / "dcgan.ckpt", ["method=dcgan", "arch=dcgan", "data.n_labels=all"])
-    result = run_script("ssgen-train", "method=wgan_gp", "arch=dcgan_softplus", f"ckpt_path={path}",
-                        f"hydra.run.dir={tmp_path / 'r'}")
-    line = error_line(result.stderr)
-    assert result.returncode == 2
-    assert "holds a dcgan (DCGAN, arch dcgan) checkpoint; this run is wgan_gp on dcgan_softplus" in line
-    assert not (tmp_path / "r" / "results.json").exists()
 
 
 def test_config_hash_is_equal_for_equal_experiments_in_any_run_dir(tmp_path):

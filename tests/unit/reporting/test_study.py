@@ -1,8 +1,8 @@
 """ssgen-study writeup and ssgen-report writeup: the write-up's study as one resumable command, and its page.
 
-The end-to-end test runs the real command at the debug budget (every part a few batches), relaunches it (nothing
-reruns), resumes an interrupted job, and checks the page has every section and figure; the fast ones cover the
-launch plan and the page of a study with parts missing.
+These cover the launch plan, the page of a study with parts missing and what a relaunch reruns, in-process. The
+end-to-end test (tests/e2e/test_study_cli.py) runs the real command at the debug budget (every part a few batches),
+relaunches it (nothing reruns), resumes an interrupted job, and checks the page has every section and figure.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import run_script
+from conftest import ROOT
 
 from ssgen.reporting.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
 from ssgen.reporting.writeup import write_writeup
@@ -24,15 +22,6 @@ SECTIONS = ("## Q1: KL, JS and W1 on two parallel lines", "## Q4: M1 + RBF-SVM a
             "## Q5: class-conditional GANs on arch A and B", "### Real vs generated pullovers and ankle boots",
             "### Generator and critic losses", "### Failed convergences", "### Sample quality beside the real-data floor",
             "## Where ssgen departs from the write-up")
-FIGURES = ("q1_parallel_lines.png", "q1_critic.png", "q4_examples.png", "q5_samples_dcgan.png",
-           "q5_samples_dcgan_softplus.png", "q5_losses_dcgan.png", "q5_losses_dcgan_softplus.png")
-
-
-def console(name: str, module: str) -> list[str]:
-    """The console script when installed (as a user runs it), else its module (a checkout not reinstalled yet)."""
-    return [name] if shutil.which(name) else [sys.executable, "-m", module]
-
-
 def test_launches_cover_exactly_the_pending_jobs():
     axes = (("method", ("a", "b")), ("seed", (0, 1, 2)))
     every = {(m, s) for m in ("a", "b") for s in (0, 1, 2)}
@@ -86,54 +75,9 @@ def test_page_of_a_study_not_run_yet(tmp_path):
 
 
 @pytest.mark.slow
-def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tiny_evaluator_file):
-    run_dir, page = tmp_path / "writeup", tmp_path / "docs" / "writeup.md"
-    study = [*console("ssgen-study", "ssgen.study"), "writeup", "--budget", "debug", "--dir", str(run_dir),
-             "torch_threads=1", f"gan:+method.callbacks.quality.evaluator={tiny_evaluator_file}"]
-
-    first = run_script(*study, timeout=1500)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    jobs = sorted(run_dir.glob("*/*/results.json"))
-    assert len(jobs) == 1 + 1 + 6, jobs  # M1, M1+M2 and 3 methods x 2 archs, 1 seed each
-    assert all(json.loads(path.read_text())["status"] == "ok" for path in jobs)
-    stamps = {path: path.stat().st_mtime_ns for path in [*jobs, *run_dir.glob("records/*/*/results.json")]}
-
-    again = run_script(*study, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "$ ssgen-train" not in again.stdout and "q1: recorded" in again.stdout, again.stdout
-    assert all(f"{part}: {total}/{total} jobs ended" in again.stdout for part, total in (("m1", 1), ("m1_m2", 1), ("gan", 6)))
-    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps  # nothing reran, nothing re-recorded
-
-    # an interrupted job (as a SIGTERM leaves it) is the only one the same command launches again
-    interrupted = run_dir / "m1_m2" / "n100_seed0" / "results.json"
-    interrupted.write_text(json.dumps({**json.loads(interrupted.read_text()), "status": "interrupted", "epochs": 0}))
-    resumed = run_script(*study, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stdout.count("$ ssgen-train") == 1 and "method=m1_m2" in resumed.stdout, resumed.stdout
-    assert json.loads(interrupted.read_text())["status"] == "ok"
-
-    report = [*console("ssgen-report", "ssgen.report"), "writeup", str(run_dir / "records"), "--out", str(page)]
-    made = run_script(*report, timeout=600)
-    assert made.returncode == 0, made.stderr[-3000:]
-    text = page.read_text()
-    assert all(section in text for section in SECTIONS), text
-    assert "Not run yet" not in text and "**debug**" in text
-    for name in FIGURES:
-        assert f"(writeup/{name})" in text and (page.parent / "writeup" / name).stat().st_size > 1000, name
-    assert re.search(r"\| ssgen: M1 \+ RBF-SVM \| 0\.\d{4} \|", text)  # one seed: plain values, said once above
-    assert re.search(r"\| ssgen: M1 \+ M2 \| 0\.\d{4} \|", text) and "one run, seed 0" in text
-    assert re.search(r"\| wgan_gp \| 1 failed convergence \| \d / 1 \(\d\) \| \d / 1 \(\d\) \|", text)
-    assert "*floor:" in text  # the real-data floor row of the metrics table
-
-    (page.parent / "writeup").rename(tmp_path / "first_figures")
-    assert run_script(*report, timeout=600).returncode == 0
-    assert page.read_text() == text  # the page is a function of the records
-
-
-@pytest.mark.slow
 def test_committed_page_regenerates_from_its_records(tmp_path, monkeypatch):
     """docs/writeup.md is a function of docs/records/writeup (and the committed GAN records): the same bytes again."""
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     monkeypatch.chdir(root)  # the page quotes the paths as given, relative to the repository
     out = tmp_path / "writeup.md"
     text = write_writeup("docs/records/writeup", out)
@@ -188,7 +132,7 @@ def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypa
     finished = tmp_path / "study" / "m1" / "seed0"
 
     def interrupted(*args, **kwargs):  # seed 0 ends, then the user presses Ctrl-C
-        shutil.copytree(Path(__file__).parents[1] / "docs" / "records" / "writeup" / "m1" / "seed0", finished)
+        shutil.copytree(ROOT / "docs" / "records" / "writeup" / "m1" / "seed0", finished)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", interrupted)
@@ -200,7 +144,7 @@ def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypa
     assert json.loads((tmp_path / "records" / "study.json").read_text())["elapsed_s"]["m1"] >= 0
 
 
-COMMITTED_WRITEUP = Path(__file__).parents[1] / "docs" / "records" / "writeup"
+COMMITTED_WRITEUP = ROOT / "docs" / "records" / "writeup"
 
 
 def test_jobs_in_the_records_are_not_rerun_from_a_fresh_dir(tmp_path, monkeypatch):

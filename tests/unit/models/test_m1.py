@@ -1,20 +1,19 @@
-"""M1: the VAE loss, the SVM head callback, safe head files, honest model selection, prediction."""
+"""M1: the VAE loss, the SVM head callback, safe head files, honest model selection, prediction; ssgen-predict and the
+weights-only copy as subprocesses: tests/e2e/test_m1_cli.py."""
 
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import TRAIN_RESULTS, compose_config, run_script
+from conftest import TRAIN_RESULTS, compose_config
 
 from ssgen.data import load_fashion_mnist, to_pixels
 from ssgen.errors import CheckpointError
 from ssgen.models.heads import fit_svm, load_svm, save_svm
 from ssgen.models.m1 import M1VAE
-from ssgen.predict import predict
 from ssgen.run.build import build_model
 
 TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
@@ -108,44 +107,6 @@ def test_model_selection_cannot_see_the_test_set(m1_run, monkeypatch):
         assert shuffled[name]["accuracy"] < honest[name]["accuracy"] - 0.1  # the test labels really changed
 
 
-@pytest.mark.slow
-def test_predict_round_trip_subprocess(m1_run, tmp_path):
-    run_dir = m1_run
-    images = load_fashion_mnist()["test_images"][:30].numpy()
-    np.savez(tmp_path / "images.npz", images=images)
-    result = run_script("ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'images.npz'}",
-                        f"out={tmp_path / 'pred.npz'}", timeout=120)
-    assert result.returncode == 0, result.stderr
-    labels = np.load(tmp_path / "pred.npz")["labels"]
-    assert labels.shape == (30,) and labels.dtype == np.int64
-    assert np.array_equal(labels, predict(run_dir, torch.from_numpy(images)))
-    rows = (tmp_path / "pred.csv").read_text().splitlines()
-    assert rows[0] == "index,label,class_name" and len(rows) == 31
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("images, fragment", [
-    (np.zeros((3, 32, 32), dtype=np.uint8), "is not (N, 28, 28)"),
-    (np.full((3, 28, 28), 2.0, dtype=np.float32), "float32 pixels span [2, 2]; give floats in [0, 1]"),
-    (np.full((3, 28, 28), 300, dtype=np.int32), "outside 0..255"),
-])
-def test_predict_rejects_bad_images(m1_run, tmp_path, images, fragment):
-    run_dir = m1_run
-    np.savez(tmp_path / "bad.npz", images=images)
-    result = run_script("ssgen-predict", f"run={run_dir}", f"images={tmp_path / 'bad.npz'}",
-                        f"out={tmp_path / 'pred.npz'}", timeout=120)
-    assert result.returncode == 2 and fragment in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "pred.npz").exists()
-
-
-@pytest.mark.slow
-def test_predict_missing_run_clear_error(tmp_path):
-    np.savez(tmp_path / "ok.npz", images=load_fashion_mnist()["test_images"][:2].numpy())
-    result = run_script("ssgen-predict", f"run={tmp_path / 'nope'}", f"images={tmp_path / 'ok.npz'}",
-                        f"out={tmp_path / 'p.npz'}", timeout=120)
-    assert result.returncode == 2 and "nope does not exist; give a .ckpt file or a run dir" in result.stderr
-
-
 def test_model_only_copy_loads_the_same_weights_and_drops_training_state(m1_run, tmp_path):
     from ssgen.models.checkpoints import load_module, save_model_only
 
@@ -172,16 +133,6 @@ def test_model_only_copy_refuses_its_source_and_foreign_files(m1_run, tmp_path):
     with pytest.raises(CheckpointError, match="not written by ssgen-train"):
         save_model_only(foreign, tmp_path / "out.ckpt")
     assert not (tmp_path / "out.ckpt").exists()
-
-
-@pytest.mark.slow
-def test_model_only_copy_command_line(m1_run, tmp_path):
-    run = [sys.executable, "-m", "ssgen.models.checkpoints"]
-    done = run_script(*run, str(m1_run), str(tmp_path / "m1.ckpt"), timeout=120)
-    assert done.returncode == 0 and (tmp_path / "m1.ckpt").is_file(), done.stderr
-    wrong = run_script(*run, str(m1_run), timeout=120)
-    assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.models.checkpoints: error: expected a source and a destination")
-    assert "Traceback" not in wrong.stderr
 
 
 def test_optimizers_take_the_multi_tensor_path_with_the_loops_numbers():

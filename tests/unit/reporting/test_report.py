@@ -1,4 +1,5 @@
-"""ssgen-report: Table 1 from a sweep's results.json files, split by the overrides that vary."""
+"""ssgen-report: Table 1 from a sweep's results.json files, split by the overrides that vary; the console script as
+a subprocess: tests/e2e/test_report_cli.py."""
 
 from __future__ import annotations
 
@@ -6,23 +7,13 @@ import json
 
 import pytest
 import yaml
-from conftest import assert_quiet_when_the_reader_stops_early, run_script
+from conftest import fake_run
 
 from ssgen.errors import SSGenError
 from ssgen.report import main
 from ssgen.reporting.figures import selection_figure
 from ssgen.reporting.tables import write_m1_report
 from ssgen.run.results import find_results
-
-
-def fake_run(root, name, seed, kl_weight, accuracies, status="ok", extra=()):
-    run_dir = root / name
-    (run_dir / ".hydra").mkdir(parents=True)
-    overrides = [f"seed={seed}", f"method.kl_weight={kl_weight}", *extra]
-    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    heads = {n: {"m1_svm": {"accuracy": acc}, "raw_svm": {"accuracy": acc - 0.05}} for n, acc in accuracies.items()}
-    payload = {"method": "m1", "seed": seed, "status": status, "epochs": 3, "wall_time_s": 60.0, "heads": heads}
-    (run_dir / "results.json").write_text(json.dumps(payload))
 
 
 def test_table_means_stds_variants_and_failures(tmp_path):
@@ -76,17 +67,3 @@ def test_selection_figure_without_selection_runs_says_so(tmp_path):
     with pytest.raises(SSGenError, match=r"no selection runs \(data.labelled_holdout > 0\)"):
         selection_figure(find_results([tmp_path]), tmp_path / "curves.png")
     assert not (tmp_path / "curves.png").exists()
-
-
-@pytest.mark.slow
-def test_console_script_missing_dir_one_line(tmp_path):
-    result = run_script("ssgen-report", str(tmp_path / "nope"), timeout=120)
-    assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.slow
-def test_report_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
-    """`ssgen-report <sweep> | head -3`: the reader is gone before the table is written; no traceback."""
-    fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})
-    assert_quiet_when_the_reader_stops_early(["ssgen-report", str(tmp_path)])

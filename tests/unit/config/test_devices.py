@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_script
 
 from ssgen.config import validation
 from ssgen.config.validation import check_devices
@@ -39,19 +38,3 @@ def test_more_gpus_than_the_machine_has_are_refused(monkeypatch):
 def test_values_lightning_cannot_take_are_one_line(accelerator, devices, fragment):
     with pytest.raises(ConfigError, match=fragment):
         check_devices(accelerator, devices)
-
-
-@pytest.mark.slow
-def test_the_console_script_refuses_a_missing_gpu_before_any_dir_is_made(tmp_path, monkeypatch):
-    import torch
-
-    if torch.cuda.is_available() or torch.backends.mps.is_available():
-        pytest.skip("this machine has a GPU")
-    run_dir = tmp_path / "run"
-    result = run_script("ssgen-train", "trainer.accelerator=gpu", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["ssgen-train: error: trainer.accelerator=gpu asks for a GPU but this machine has none (available: "
-                     f"cpu ({__import__('os').cpu_count()} cores)); use trainer.accelerator=cpu, or "
-                     "trainer.accelerator=auto (the best this machine has)"], result.stderr
-    assert not run_dir.exists() and not list(tmp_path.iterdir())

@@ -1,8 +1,9 @@
-"""The checkpoint gate: a crafted checkpoint runs no code through any command, and old checkpoints still load.
+"""The checkpoint gate through every command: a crafted checkpoint runs no code in ssgen-generate, ssgen-evaluate,
+ssgen-predict, ssgen-train (M1+M2's frozen M1), ssgen-report's figures or the weights-only copy, and an old checkpoint
+still generates; the end-to-end half of tests/unit/models/test_checkpoint_gate.py.
 
-Each crafted file asks for ``subprocess.Popen(["touch", <marker>])``: if anything called it, the marker exists.
-Routes: the model class (``ssgen_module``), a network ``_target_`` of the arch hyper-parameters, a ``_target_``
-nested in a network's arguments, M1+M2's frozen M1 networks, and evaluate's fallback to the run dir's config.
+Each crafted file (conftest ``crafted``) asks for ``subprocess.Popen(["touch", <marker>])``: if anything called it, the
+marker exists.
 """
 
 from __future__ import annotations
@@ -14,45 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, run_script
+from conftest import ROUTES, compose_config, crafted, gan_checkpoint, popen, run_script
 
-from ssgen.errors import UnsafeCheckpointError
 from ssgen.models.checkpoints import load_module
 from ssgen.run.build import build_model
-
-
-def popen(marker: Path) -> dict:
-    return {"_target_": "subprocess.Popen", "args": ["touch", str(marker)]}
-
-
-def gan_checkpoint(path: Path, edit=None) -> Path:
-    """A real (untrained, tiny) DCGAN checkpoint as ssgen-train writes it; ``edit(checkpoint)`` crafts it."""
-    model = build_model(compose_config(["method=dcgan", "run_dir=/tmp/unused", "arch.networks.generator.width=8",
-                                        "arch.networks.critic.width=8"]))
-    checkpoint = {"ssgen_module": "ssgen.models.gan.DCGAN", "hyper_parameters": copy.deepcopy(dict(model.hparams)),
-                  "state_dict": model.state_dict()}
-    if edit is not None:
-        edit(checkpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
-    return path
-
-
-def crafted(tmp_path: Path, route: str) -> tuple[Path, Path]:
-    """(checkpoint file inside a run dir, marker) for one route."""
-    marker = tmp_path / f"pwned_{route}"
-    path = tmp_path / route / "checkpoints" / "last.ckpt"
-    if route == "module":
-        torch.save({"ssgen_module": "subprocess.Popen", "hyper_parameters": {"args": ["touch", str(marker)]},
-                    "state_dict": {}}, path.parent.mkdir(parents=True) or path)
-    elif route == "network":
-        gan_checkpoint(path, lambda c: c["hyper_parameters"]["arch"]["networks"].update(generator=popen(marker)))
-    elif route == "nested":
-        gan_checkpoint(path, lambda c: c["hyper_parameters"]["arch"]["networks"]["critic"].update(width=popen(marker)))
-    return path, marker
-
-
-ROUTES = ["module", "network", "nested"]
 
 
 def assert_refused(result: subprocess.CompletedProcess, program: str, path: Path, marker: Path) -> None:
@@ -139,14 +105,6 @@ def test_weights_only_copy_refuses_a_crafted_checkpoint(tmp_path):
     result = run_script("python", "-m", "ssgen.models.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
     assert_refused(result, "ssgen.models.checkpoints", path, marker)
     assert not (tmp_path / "copy.ckpt").exists()
-
-
-def test_in_process_loads_refuse_every_route_without_calling_anything(tmp_path):
-    for route in ROUTES:
-        path, marker = crafted(tmp_path, route)
-        with pytest.raises(UnsafeCheckpointError, match="which is not one of ssgen's"):
-            load_module(path)
-        assert not marker.exists()
 
 
 @pytest.mark.slow

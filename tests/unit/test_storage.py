@@ -1,5 +1,6 @@
 """Storage faults are one line naming the path and the fix, and lose nothing: checkpoints are written beside their
-destination (never through the system temp dir); a full disk at a checkpoint save and a read-only run dir."""
+destination (never through the system temp dir); a full disk at a checkpoint save and a read-only run dir. The console
+script refusing a run dir it cannot write: tests/e2e/test_storage_cli.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, compose_config, run_script
+from conftest import FAST, compose_config
 
 import ssgen.io
 from ssgen.errors import StorageError
@@ -89,14 +90,3 @@ def test_a_write_that_fails_keeps_the_old_file_and_names_it(tmp_path):
         atomic_write_json(path / "x.json", {})
     with pytest.raises(StorageError, match=rf"cannot write {path}/run: {path} is a file, not a dir; {FIX}"):
         ssgen.io.make_dir(path / "run")
-
-
-@pytest.mark.slow
-def test_the_console_script_refuses_a_run_dir_it_cannot_write_in_one_line(tmp_path):
-    taken = tmp_path / "taken"
-    taken.write_text("a file, where the run dir's parent should be")
-    result = run_script("ssgen-train", f"hydra.run.dir={taken / 'run'}")
-    assert result.returncode == 2
-    assert [line for line in result.stderr.splitlines() if line.strip()] == [
-        f"ssgen-train: error: cannot write {taken / 'run'}: {taken} is a file, not a dir; {FIX}"], result.stderr
-    assert taken.read_text().startswith("a file")

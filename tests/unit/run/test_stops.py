@@ -1,7 +1,7 @@
 """Every stop ends the same way: SIGTERM and Ctrl-C in a callback's setup (where the evaluator trains, before Lightning
 installs its handlers), inside the training loop and in the end-of-run steps record ``interrupted``, keep what was
-written, say how to resume, and the resume finishes the run; a stopped basic-launcher sweep starts no new job, and the
-resume command it prints works as printed (quoted for any path)."""
+written, say how to resume, and the resume finishes the run; the resume command quotes any path. The stops come from
+the callbacks of tests/stop_probe.py. A stopped sweep through the real ssgen-train: tests/e2e/test_stops_cli.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUICK, compose_config, run_script
+from conftest import QUICK, compose_config
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ssgen.cli import hydra_value
@@ -110,34 +110,6 @@ def test_a_sweep_job_resumes_with_its_own_overrides_not_the_sweeps(monkeypatch):
     finally:
         HydraConfig.instance().cfg = None
     assert shlex.split(command) == ["ssgen-train", "seed=1", "method.kl_weight=0.5", "hydra.run.dir='/s/1_seed=1'"]
-
-
-@pytest.mark.slow
-def test_a_stopped_sweep_starts_no_new_job_and_its_printed_command_resumes_the_job(tmp_path):
-    sweep = tmp_path / "ré sumé sweep"
-    args = ["-m", "seed=0,1", *TINY, "+callbacks.probe._target_=stop_probe.SignalAtBatch", "+callbacks.probe.dir_prefix=0_",
-            f"hydra.sweep.dir='{sweep}'"]
-    stopped = run_script("ssgen-train", *args, timeout=600)
-    assert stopped.returncode == 2, stopped.stderr[-3000:]
-    line = stopped.stderr.strip().splitlines()[-1]
-    assert line.startswith("ssgen-train: error: interrupted (SIGTERMException); last.ckpt saved: resume with `")
-    assert "the sweep stopped and started no further job" in line
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert len(jobs) == 1 and jobs[0].name.startswith("0_seed=0"), jobs  # job 1 never started
-    job = jobs[0]
-    assert results(job)["status"] == "interrupted"
-    command = line.split("`")[1]
-    argv = shlex.split(command)
-    assert argv[0] == "ssgen-train" and "-m" not in argv and "seed=0" in argv and "seed=0,1" not in argv
-    resumed = run_script(*argv, timeout=600)  # exactly as printed
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert results(job)["status"] == "ok" and results(job)["optimizer_steps"] == 6
-    assert [p for p in sweep.iterdir() if p.is_dir()] == [job]  # resumed in place, no new dir
-    rest = run_script("ssgen-train", *args, timeout=600)  # the hint
-    assert rest.returncode == 0, rest.stderr[-3000:]
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert len(jobs) == 2 and jobs[0] == job and results(jobs[1])["status"] == "ok"
-    assert results(job)["optimizer_steps"] == 6 and "already finished" in rest.stdout + rest.stderr
 
 
 def test_a_stop_between_sweep_jobs_ends_the_sweep_in_one_line(capsys):

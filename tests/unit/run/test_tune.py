@@ -1,14 +1,11 @@
-"""Hyper-parameter search (experiment=m1_tune / gan_tune): a real Optuna sweep through ssgen-train, a test-free
-objective, and the report of the search."""
+"""Hyper-parameter search (experiment=m1_tune / gan_tune): a test-free objective, the search's config and the summary
+beside the baselines; a real Optuna sweep through ssgen-train and its report: tests/e2e/test_tune_cli.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
-import yaml
-from conftest import compose_config, run_script
+from conftest import compose_config
 
 from ssgen.run.results import objective
 
@@ -29,32 +26,6 @@ def test_gan_tune_composes_a_minimising_search() -> None:
     cfg = compose_config(["experiment=gan_tune"], return_hydra_config=True)
     assert cfg.method.name == "wgan_gp" and cfg.hydra.sweeper.direction == "minimize"
     assert set(cfg.hydra.sweeper.params) >= {"method.lr_generator", "method.n_critic", "method.gp_lambda"}
-
-
-@pytest.mark.slow
-def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
-    sweep = tmp_path / "tune"
-    run = run_script(
-        "ssgen-train", "-m", "experiment=m1_tune", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
-        "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
-        f"hydra.sweep.dir={sweep}", "torch_threads=1")
-    assert run.returncode == 0, run.stderr[-2000:]
-    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert set(best["best_params"]) == {"method.kl_weight", "method.lr"}  # max_epochs was fixed on the command line
-    trials = sorted(sweep.glob("*/results.json"))
-    assert len(trials) == 2
-    values = []
-    for path in trials:
-        result = json.loads(path.read_text())
-        assert result["objective"]["name"] == "cv_accuracy"
-        assert result["objective"]["value"] == result["heads"]["100"]["m1_svm"]["cv_accuracy"]
-        values.append(result["objective"]["value"])
-    assert best["best_value"] == max(values)
-    report = run_script("ssgen-report", "tune", str(sweep), timeout=120)
-    assert report.returncode == 0, report.stderr
-    assert "Best (maximize cv_accuracy, no test data)" in report.stdout
-    assert report.stdout.count("| 0 |") + report.stdout.count("| 1 |") == 2
 
 
 def test_summary_puts_scores_beside_their_baselines(tmp_path: Path) -> None:
