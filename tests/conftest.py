@@ -309,3 +309,11 @@ def fake_run(root, name, seed, kl_weight, accuracies, status="ok", extra=()):
     heads = {n: {"m1_svm": {"accuracy": acc}, "raw_svm": {"accuracy": acc - 0.05}} for n, acc in accuracies.items()}
     payload = {"method": "m1", "seed": seed, "status": status, "epochs": 3, "wall_time_s": 60.0, "heads": heads}
     (run_dir / "results.json").write_text(json.dumps(payload))
+
+
+def plain_table(text: str) -> str:
+    """``text`` with every markdown table row's cell padding removed (``| a    | b |`` -> ``| a | b |``): the reports
+    pad their columns (tabulate), the tests assert on the cells."""
+    import re
+
+    return "\n".join(re.sub(r"\s*\|\s*", " | ", line).strip() if "|" in line else line for line in text.splitlines())

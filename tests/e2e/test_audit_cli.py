@@ -37,7 +37,7 @@ def test_console_a_budget_that_trains_nothing_fails_and_the_report_lists_it_as_f
     result = run_script("ssgen-train", "experiment=debug", "trainer.limit_train_batches=0",
                         f"hydra.run.dir={run_dir}")
     assert result.returncode == 2 and "trained nothing: 0 optimizer steps" in error_line(result.stderr)
-    report = run_script("ssgen-report", str(tmp_path / "sweep"), timeout=120)
+    report = run_script("ssgen-report", f"runs={tmp_path / 'sweep'}", timeout=120)
     assert report.returncode == 0, report.stderr
     assert "0 finished runs, 1 failed" in report.stdout and "trained nothing" in report.stdout
     assert "| M1 + RBF-SVM" not in report.stdout  # no table row for it

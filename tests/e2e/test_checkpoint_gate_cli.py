@@ -35,7 +35,7 @@ def assert_refused(result: subprocess.CompletedProcess, program: str, path: Path
 def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
     path, marker = crafted(tmp_path, route)
     out = tmp_path / "samples.png"
-    result = run_script("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
+    result = run_script("ssgen-generate", f"run={path}", "n=2", f"out={out}")
     assert_refused(result, "ssgen-generate", path, marker)
     assert not out.exists()
 
@@ -45,7 +45,7 @@ def test_generate_refuses_a_crafted_checkpoint(tmp_path, route):
 def test_evaluate_refuses_a_crafted_checkpoint(tmp_path, route):
     path, marker = crafted(tmp_path, route)
     out = tmp_path / "metrics.json"
-    result = run_script("ssgen-evaluate", f"ckpt={path}", "n=20", f"out={out}")
+    result = run_script("ssgen-evaluate", f"run={path}", "n_samples=20", f"out={out}")
     assert_refused(result, "ssgen-evaluate", path, marker)
     assert not out.exists()
 
@@ -57,7 +57,7 @@ def test_evaluate_refuses_a_crafted_class_in_the_run_dirs_config(tmp_path):
     path = gan_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt", lambda c: c.pop("ssgen_module"))
     (tmp_path / "run" / ".hydra").mkdir()
     (tmp_path / "run" / ".hydra" / "config.yaml").write_text("method:\n  _target_: subprocess.Popen\n")
-    result = run_script("ssgen-evaluate", f"ckpt={path}", "n=20")
+    result = run_script("ssgen-evaluate", f"run={path}", "n_samples=20")
     assert_refused(result, "ssgen-evaluate", path, marker)
 
 
@@ -95,7 +95,7 @@ def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
     run_dir = path.parent.parent
     (run_dir / "results.json").write_text(json.dumps({"method": "dcgan", "family": "gan", "arch": "dcgan",
                                                       "status": "ok", "fid": 5.0, "seed": 0}))
-    result = run_script("ssgen-report", "figures", str(tmp_path), "--out", str(tmp_path / "figures"))
+    result = run_script("ssgen-report", "figures", f"runs={tmp_path}", f"out={tmp_path / 'figures'}")
     assert_refused(result, "ssgen-report", path, marker)
 
 
@@ -121,7 +121,7 @@ def test_a_checkpoint_written_before_the_networks_moved_still_loads(tmp_path):
     labels = torch.arange(10)
     assert model.sample(labels, seed=0).shape == (10, 1, 28, 28)
     out = tmp_path / "old.png"
-    result = run_script("ssgen-generate", f"ckpt={path}", "n=2", f"out={out}")
+    result = run_script("ssgen-generate", f"run={path}", "n=2", f"out={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert out.stat().st_size > 0
 

@@ -128,8 +128,8 @@ def test_an_explicit_n_labels_beats_the_gan_default(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("script, usage_fragment", [
     ("ssgen-predict", "ssgen-predict run="),
-    ("ssgen-generate", "ssgen-generate ckpt="),
-    ("ssgen-evaluate", "ssgen-evaluate ckpt="),
+    ("ssgen-generate", "ssgen-generate run="),
+    ("ssgen-evaluate", "ssgen-evaluate run="),
     ("ssgen-report", "ssgen-report"),
 ])
 def test_help_prints_usage_and_survives_a_closed_pipe(script, usage_fragment):

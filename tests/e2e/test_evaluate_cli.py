@@ -18,7 +18,7 @@ from conftest import TINY_EVALUATOR, run_script
 def test_round_trip_as_a_subprocess(gan_run: Path, tiny_evaluator_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "metrics.json"
     env = {"SSGEN_CACHE": str(tmp_path / "empty-cache")}
-    command = [sys.executable, "-m", "ssgen.evaluate", f"ckpt={gan_run}", "n=200", f"out={out}",
+    command = [sys.executable, "-m", "ssgen.evaluate", f"run={gan_run}", "n_samples=200", f"out={out}",
                f"evaluator={tiny_evaluator_file}"]
     done = run_script(*command, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, plain_table, run_script
 
 PAGE = ROOT / "docs" / "extending.md"
 pytestmark = pytest.mark.slow
@@ -88,9 +88,9 @@ def test_the_how_to_works_as_written(project, tmp_path, tiny_evaluator_file):
 
     result = shell(report.replace("<dir holding the runs>", str(tmp_path / "runs")), project)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "| hinge_gan | mlp_gan | 1 (1) |" in result.stdout and "| wgan_gp | mlp_gan | 1 (1) |" in result.stdout
+    assert "| hinge_gan | mlp_gan | 1 (1) |" in plain_table(result.stdout) and "| wgan_gp | mlp_gan | 1 (1) |" in plain_table(result.stdout)
 
-    figures = shell(f"ssgen-report figures {tmp_path / 'runs'} --out {tmp_path / 'figures'}", project)
+    figures = shell(f"ssgen-report figures runs={tmp_path / 'runs'} out={tmp_path / 'figures'}", project)
     assert figures.returncode == 0, figures.stderr[-2000:]
     assert (tmp_path / "figures" / "gan_losses_mlp_gan.png").is_file()
 

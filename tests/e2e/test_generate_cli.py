@@ -18,7 +18,7 @@ CELL = 28 + 2  # make_grid: each image plus 2 pixels of padding
 @pytest.mark.slow
 def test_round_trip_all_labels_as_a_subprocess(gan_run, tmp_path):
     out, npz = tmp_path / "grid.png", tmp_path / "grid.npz"
-    result = run_script("ssgen-generate", f"ckpt={gan_run}", "label=all", "n=3", "seed=1", f"out={out}",
+    result = run_script("ssgen-generate", f"run={gan_run}", "label=all", "n=3", "seed=1", f"out={out}",
                         f"npz={npz}", timeout=120)
     assert result.returncode == 0, result.stderr
     assert "wrote 30 images" in result.stdout
@@ -33,7 +33,7 @@ def test_round_trip_all_labels_as_a_subprocess(gan_run, tmp_path):
 
 @pytest.mark.slow
 def test_missing_checkpoint_as_a_subprocess(tmp_path):
-    result = run_script("ssgen-generate", f"ckpt={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x.png'}",
+    result = run_script("ssgen-generate", f"run={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x.png'}",
                         timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "nope.ckpt does not exist" in result.stderr
@@ -59,13 +59,13 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
         assert np.bincount(archive["labels"]).tolist() == [10] * 10
     assert "loss/critic,0," in (record / "curves.csv").read_text()
     out = tmp_path / "figures"
-    result = run_script("ssgen-report", "figures", str(tmp_path / "records"), "--out", str(out),
-                        "--labels", "Pullover,ankle boot", timeout=300)
+    result = run_script("ssgen-report", "figures", f"runs={tmp_path / 'records'}", f"out={out}",
+                        "labels=Pullover,ankle boot", timeout=300)
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in out.iterdir()) == ["gan_grid_wgan_gp.png", "gan_losses_dcgan.png", "gan_samples.png"]
-    table = run_script("ssgen-report", "gan", str(tmp_path / "records"), timeout=120)
+    table = run_script("ssgen-report", "gan", f"runs={tmp_path / 'records'}", timeout=120)
     assert table.returncode == 0 and "wgan_gp" in table.stdout
-    # an ablation record sits beside the study record of the same method, arch and seed in docs/gan_ablations.md
+    # an ablation record sits beside the study record of the same method, arch and seed in docs/design/gan_ablations.md
     monkeypatch.setattr(gan_study, "ABLATION_RECORDS", tmp_path / "ablations")
     ablation = gan_study.write_record(gan_run, "wgan_gp_dcgan_seed0", tmp_path / "ablations" / "precision_32-true")
     (ablation / "overrides.txt").write_text("trainer.precision=32-true\n")

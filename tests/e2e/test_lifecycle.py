@@ -217,7 +217,7 @@ def test_a_refused_relaunch_does_not_touch_the_run_that_is_there(tmp_path):
 @pytest.mark.parametrize("label, row", [("T-shirt/top", 0), ("Ankle boot", 9), ("ankle_boot", 9), ("8", 8), ("Bag", 8)])
 def test_generate_takes_every_spelling_of_a_class(tmp_path, gan_run, label, row):
     npz = tmp_path / "x.npz"
-    result = run_script("ssgen-generate", f"ckpt={gan_run}", f"label={label}", "n=2", f"npz={npz}")
+    result = run_script("ssgen-generate", f"run={gan_run}", f"label={label}", "n=2", f"npz={npz}")
     assert result.returncode == 0, result.stderr[-2000:]
     import numpy as np
 

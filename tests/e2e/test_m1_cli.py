@@ -4,8 +4,6 @@ tests/unit/models/test_m1.py."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -55,9 +53,8 @@ def test_predict_missing_run_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_model_only_copy_command_line(m1_run, tmp_path):
-    run = [sys.executable, "-m", "ssgen.models.checkpoints"]
-    done = run_script(*run, str(m1_run), str(tmp_path / "m1.ckpt"), timeout=120)
+    done = run_script("ssgen-export", f"run={m1_run}", f"out={tmp_path / 'm1.ckpt'}", timeout=120)
     assert done.returncode == 0 and (tmp_path / "m1.ckpt").is_file(), done.stderr
-    wrong = run_script(*run, str(m1_run), timeout=120)
-    assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen.models.checkpoints: error: expected a source and a destination")
+    wrong = run_script("ssgen-export", f"run={m1_run}", timeout=120)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("ssgen-export: error: out=<out.ckpt> is required")
     assert "Traceback" not in wrong.stderr

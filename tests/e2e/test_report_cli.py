@@ -9,7 +9,7 @@ from conftest import assert_quiet_when_the_reader_stops_early, fake_run, run_scr
 
 @pytest.mark.slow
 def test_console_script_missing_dir_one_line(tmp_path):
-    result = run_script("ssgen-report", str(tmp_path / "nope"), timeout=120)
+    result = run_script("ssgen-report", f"runs={tmp_path / 'nope'}", timeout=120)
     assert result.returncode == 2 and result.stderr.strip().startswith("ssgen-report: error:")
     assert "Traceback" not in result.stderr
 
@@ -18,4 +18,4 @@ def test_console_script_missing_dir_one_line(tmp_path):
 def test_report_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
     """`ssgen-report <sweep> | head -3`: the reader is gone before the table is written; no traceback."""
     fake_run(tmp_path, "a", 0, 1.0, {"100": 0.60, "600": 0.70})
-    assert_quiet_when_the_reader_stops_early(["ssgen-report", str(tmp_path)])
+    assert_quiet_when_the_reader_stops_early(["ssgen-report", f"runs={tmp_path}"])

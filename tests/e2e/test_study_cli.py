@@ -28,7 +28,7 @@ def console(name: str, module: str) -> list[str]:
 @pytest.mark.slow
 def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tiny_evaluator_file):
     run_dir, page = tmp_path / "writeup", tmp_path / "docs" / "writeup.md"
-    study = [*console("ssgen-study", "ssgen.study"), "writeup", "--budget", "debug", "--dir", str(run_dir),
+    study = [*console("ssgen-study", "ssgen.study"), "writeup", "budget=debug", f"dir={run_dir}",
              "torch_threads=1", f"gan:+method.callbacks.quality.evaluator={tiny_evaluator_file}"]
 
     first = run_script(*study, timeout=1500)
@@ -52,7 +52,7 @@ def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tin
     assert resumed.stdout.count("$ ssgen-train") == 1 and "method=m1_m2" in resumed.stdout, resumed.stdout
     assert json.loads(interrupted.read_text())["status"] == "ok"
 
-    report = [*console("ssgen-report", "ssgen.report"), "writeup", str(run_dir / "records"), "--out", str(page)]
+    report = [*console("ssgen-report", "ssgen.report"), "writeup", f"runs={run_dir / 'records'}", f"out={page}"]
     made = run_script(*report, timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
     text = page.read_text()

@@ -120,7 +120,7 @@ def test_generated_pngs_classify_exactly_as_the_npz(m2_run, tmp_path, capsys):
     """ssgen-generate out_dir= writes 28x28 PNGs that ssgen-predict reads back to the very same pixels."""
     from ssgen.generate import main as generate_main
 
-    generate_main([f"ckpt={m2_run}", "label=dress,sneaker", "n=12", "seed=5", f"npz={tmp_path / 's.npz'}",
+    generate_main([f"run={m2_run}", "label=dress,sneaker", "n=12", "seed=5", f"npz={tmp_path / 's.npz'}",
                    f"out_dir={tmp_path / 'pngs'}"])
     assert "wrote 24 images to" in capsys.readouterr().out
     names = sorted(path.name for path in (tmp_path / "pngs").iterdir())

@@ -31,7 +31,7 @@ def test_m1_run_dir_scored_unconditionally(tiny_evaluator_file: Path, tmp_path: 
     (tmp_path / ".hydra" / "config.yaml").write_text("method:\n  _target_: ssgen.models.m1.M1VAE\n  name: m1\n")
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)},
                tmp_path / "checkpoints" / "last.ckpt")
-    main([f"ckpt={tmp_path}", "n=100", f"evaluator={tiny_evaluator_file}", "floor=false"])
+    main([f"run={tmp_path}", "n_samples=100", f"evaluator={tiny_evaluator_file}", "floor=false"])
     report = json.loads((tmp_path / "checkpoints" / "last.metrics.json").read_text())
     assert report["model"] == "M1VAE" and "fid" in report and "class_consistency" not in report
     assert "wrote" in capsys.readouterr().out
@@ -47,18 +47,18 @@ def _error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
 
 
 def test_missing_checkpoint(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    assert "does not exist" in _error_line(capsys, [f"ckpt={tmp_path / 'nope.ckpt'}"])
-    assert "no checkpoints/best.ckpt" in _error_line(capsys, [f"ckpt={tmp_path}"])
+    assert "does not exist" in _error_line(capsys, [f"run={tmp_path / 'nope.ckpt'}"])
+    assert "no checkpoints/best.ckpt" in _error_line(capsys, [f"run={tmp_path}"])
 
 
 def test_truncated_checkpoint(gan_run: Path, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     data = (gan_run / "checkpoints" / "last.ckpt").read_bytes()
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(data[: len(data) // 2])
-    assert "truncated" in _error_line(capsys, [f"ckpt={broken}"])
+    assert "truncated" in _error_line(capsys, [f"run={broken}"])
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint at all")
-    assert "truncated" in _error_line(capsys, [f"ckpt={garbage}"])
+    assert "truncated" in _error_line(capsys, [f"run={garbage}"])
 
 
 def test_not_an_ssgen_model(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -68,18 +68,18 @@ def test_not_an_ssgen_model(capsys: pytest.CaptureFixture, tmp_path: Path) -> No
     path = tmp_path / "linear.ckpt"
     torch.save({"state_dict": layer.state_dict(), "hyper_parameters": {"in_features": 3, "out_features": 2},
                 "ssgen_module": "torch.nn.Linear"}, path)
-    assert "names the model 'torch.nn.Linear', which is not one of ssgen's" in _error_line(capsys, [f"ckpt={path}"])
+    assert "names the model 'torch.nn.Linear', which is not one of ssgen's" in _error_line(capsys, [f"run={path}"])
     bare = tmp_path / "bare.ckpt"
     torch.save({"state_dict": layer.state_dict()}, bare)
-    assert "names no model class" in _error_line(capsys, [f"ckpt={bare}"])
+    assert "names no model class" in _error_line(capsys, [f"run={bare}"])
 
 
 def test_bad_arguments(capsys: pytest.CaptureFixture) -> None:
-    assert "is required" in _error_line(capsys, ["n=10"])
-    assert "not an integer" in _error_line(capsys, ["ckpt=x", "n=ten"])
-    assert "is not one of" in _error_line(capsys, ["ckpt=x", "samples=5"])
+    assert "is required" in _error_line(capsys, ["n_samples=10"])
+    assert "not an integer" in _error_line(capsys, ["run=x", "n_samples=ten"])
+    assert "is not one of" in _error_line(capsys, ["run=x", "samples=5"])
     main(["--help"])
-    assert "ssgen-evaluate ckpt=" in capsys.readouterr().out
+    assert "ssgen-evaluate run=" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------ Inception FID
@@ -116,7 +116,7 @@ def test_inception_fid_code_path(gan_run: Path, random_inception: Path, tmp_path
     monkeypatch.setenv(DATA_ENV, str(root))
     monkeypatch.setenv("SSGEN_CACHE", str(tmp_path / "empty-cache"))
     out = tmp_path / "inception.json"
-    main([f"ckpt={gan_run}", "n=20", f"out={out}", "fid_network=inception", f"inception_weights={random_inception}"])
+    main([f"run={gan_run}", "n_samples=20", f"out={out}", "fid_network=inception", f"inception_weights={random_inception}"])
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["fid_network"] == "inception" and report["fid_label"] == INCEPTION_FID_LABEL
@@ -131,16 +131,16 @@ def test_inception_fid_code_path(gan_run: Path, random_inception: Path, tmp_path
 def test_inception_fid_errors(gan_run: Path, capsys: pytest.CaptureFixture, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     assert "fid_network=fancy is unknown; use evaluator or inception" in _error_line(
-        capsys, [f"ckpt={gan_run}", "fid_network=fancy"])
+        capsys, [f"run={gan_run}", "fid_network=fancy"])
     assert "inception_weights= is used only with fid_network=inception" in _error_line(
-        capsys, [f"ckpt={gan_run}", "inception_weights=/x.pth"])
+        capsys, [f"run={gan_run}", "inception_weights=/x.pth"])
     assert "inception_weights=/no/such.pth: no such file" in _error_line(
-        capsys, [f"ckpt={gan_run}", "fid_network=inception", "inception_weights=/no/such.pth"])
+        capsys, [f"run={gan_run}", "fid_network=inception", "inception_weights=/no/such.pth"])
     pickled = tmp_path / "pickled.pth"
     torch.save({"model": torch.nn.Linear(2, 2)}, pickled)  # a pickled module, not a plain state dict
     if importlib.util.find_spec("torch_fidelity"):
         assert "is not a plain PyTorch state dict" in _error_line(
-            capsys, [f"ckpt={gan_run}", "fid_network=inception", f"inception_weights={pickled}"])
+            capsys, [f"run={gan_run}", "fid_network=inception", f"inception_weights={pickled}"])
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as on a machine without the extra
     assert "needs torch-fidelity, which is not installed; pip install 'ssgen[inception]'" in _error_line(
-        capsys, [f"ckpt={gan_run}", "fid_network=inception"])
+        capsys, [f"run={gan_run}", "fid_network=inception"])

@@ -31,9 +31,9 @@ def run_main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
 
 def test_single_label_by_name_and_index_and_seeding(gan_run, tmp_path, capsys):
     by_name, by_index, other_seed = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
-    assert run_main(capsys, f"ckpt={gan_run}/checkpoints/last.ckpt", "label=Dress", "n=4", f"npz={by_name}")[0] == 0
-    assert run_main(capsys, f"ckpt={gan_run}", "label=3", "n=4", f"npz={by_index}")[0] == 0
-    assert run_main(capsys, f"ckpt={gan_run}", "label=dress", "n=4", "seed=9", f"npz={other_seed}")[0] == 0
+    assert run_main(capsys, f"run={gan_run}/checkpoints/last.ckpt", "label=Dress", "n=4", f"npz={by_name}")[0] == 0
+    assert run_main(capsys, f"run={gan_run}", "label=3", "n=4", f"npz={by_index}")[0] == 0
+    assert run_main(capsys, f"run={gan_run}", "label=dress", "n=4", "seed=9", f"npz={other_seed}")[0] == 0
     first, second, third = (np.load(path) for path in (by_name, by_index, other_seed))
     assert first["labels"].tolist() == [CLASS_NAMES.index("dress")] * 4
     assert np.array_equal(first["images"], second["images"])  # same checkpoint, label and seed: same images
@@ -46,7 +46,7 @@ def test_out_dir_writes_one_png_per_image_as_the_api_samples_them(gan_run, tmp_p
     from ssgen.api import GAN
 
     pngs, npz = tmp_path / "pngs", tmp_path / "s.npz"
-    code, err = run_main(capsys, f"ckpt={gan_run}", "label=bag,0", "n=3", "seed=2", f"out_dir={pngs}", f"npz={npz}")
+    code, err = run_main(capsys, f"run={gan_run}", "label=bag,0", "n=3", "seed=2", f"out_dir={pngs}", f"npz={npz}")
     assert code == 0, err
     assert sorted(path.name for path in pngs.iterdir()) == ["bag_0.png", "bag_1.png", "bag_2.png", "t_shirt_0.png",
                                                             "t_shirt_1.png", "t_shirt_2.png"]
@@ -59,7 +59,7 @@ def test_out_dir_writes_one_png_per_image_as_the_api_samples_them(gan_run, tmp_p
     samples = model.sample("bag,0", n=3, seed=2)
     assert np.array_equal(samples.images, data["images"]) and np.array_equal(samples.labels, data["labels"])
     (tmp_path / "taken").write_text("a file")
-    code, err = run_main(capsys, f"ckpt={gan_run}", f"out_dir={tmp_path / 'taken'}")
+    code, err = run_main(capsys, f"run={gan_run}", f"out_dir={tmp_path / 'taken'}")
     assert code == 2 and "out_dir=" in err and "is a file; give a folder" in err and err.count("\n") == 1
 
 
@@ -78,7 +78,7 @@ def test_gan_checkpoint_loads_on_cpu_with_weights_only(gan_run):
     (["colour=red"], "unknown argument 'colour=red'"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(gan_run, tmp_path, capsys, args, message):
-    code, err = run_main(capsys, f"ckpt={gan_run}", f"out={tmp_path / 'x.png'}", *args)
+    code, err = run_main(capsys, f"run={gan_run}", f"out={tmp_path / 'x.png'}", *args)
     assert code == 2 and err.startswith("ssgen-generate: error: ") and message in err
     assert err.count("\n") == 1 and not list(tmp_path.iterdir())
 
@@ -86,9 +86,9 @@ def test_bad_arguments_give_one_line_and_exit_2(gan_run, tmp_path, capsys, args,
 def test_truncated_checkpoint_and_empty_run_dir(gan_run, tmp_path, capsys):
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes((gan_run / "checkpoints" / "last.ckpt").read_bytes()[:2000])
-    code, err = run_main(capsys, f"ckpt={truncated}", f"out={tmp_path / 'x.png'}")
+    code, err = run_main(capsys, f"run={truncated}", f"out={tmp_path / 'x.png'}")
     assert code == 2 and "truncated or not a PyTorch checkpoint" in err and err.count("\n") == 1
-    code, err = run_main(capsys, f"ckpt={tmp_path}", f"out={tmp_path / 'x.png'}")
+    code, err = run_main(capsys, f"run={tmp_path}", f"out={tmp_path / 'x.png'}")
     assert code == 2 and "holds no checkpoints/best.ckpt or checkpoints/last.ckpt" in err
     assert not (tmp_path / "x.png").exists()
 
@@ -97,7 +97,7 @@ def test_run_dir_prefers_best_checkpoint(gan_run, tmp_path, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(gan_run / "checkpoints", run_dir / "checkpoints")
     (run_dir / "checkpoints" / "best.ckpt").write_bytes(b"not a checkpoint")
-    code, err = run_main(capsys, f"ckpt={run_dir}", f"out={tmp_path / 'x.png'}")
+    code, err = run_main(capsys, f"run={run_dir}", f"out={tmp_path / 'x.png'}")
     assert code == 2 and "checkpoints/best.ckpt" in err and err.count("\n") == 1  # best.ckpt was tried, not last
 
 
@@ -105,31 +105,31 @@ def test_a_checkpoint_that_is_not_a_gan(m1_run, tmp_path, capsys):
     # a checkpoint naming a non-GAN module is refused before any model is built
     foreign = tmp_path / "vae.ckpt"
     torch.save({"ssgen_module": "ssgen.models.m1.M1VAE", "hyper_parameters": {}, "state_dict": {}}, foreign)
-    code, err = run_main(capsys, f"ckpt={foreign}", f"out={tmp_path / 'x.png'}")
+    code, err = run_main(capsys, f"run={foreign}", f"out={tmp_path / 'x.png'}")
     assert code == 2 and "is a M1VAE checkpoint, not a class-conditional generator" in err and err.count("\n") == 1
     # the real M1 run: refused with one line too (whichever check catches it first)
-    code, err = run_main(capsys, f"ckpt={m1_run}", f"out={tmp_path / 'x.png'}")
+    code, err = run_main(capsys, f"run={m1_run}", f"out={tmp_path / 'x.png'}")
     assert code == 2 and err.startswith("ssgen-generate: error: ") and err.count("\n") == 1
     assert not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.slow
 def test_sweep_figures_from_the_run(gan_run, tmp_path, capsys):
-    from ssgen.reporting.figures import main as figures_main
+    from ssgen.report import main as report_main
 
-    figures_main([str(gan_run.parent), "--out", str(tmp_path / "figures")])
+    report_main(["figures", f"runs={gan_run.parent}", f"out={tmp_path / 'figures'}"])
     written = sorted(path.name for path in (tmp_path / "figures").iterdir())
     # no FID recorded: arch=dcgan's samples, and its method's 10x10 class grid
     assert written == ["gan_grid_wgan_gp.png", "gan_losses_dcgan.png", "gan_samples.png"]
     assert Image.open(tmp_path / "figures" / "gan_samples.png").format == "PNG"
     with pytest.raises(SystemExit) as exit_info:
-        figures_main([str(tmp_path / "figures"), "--out", str(tmp_path / "more")])  # no runs there
+        report_main(["figures", f"runs={tmp_path / 'figures'}", f"out={tmp_path / 'more'}"])  # no runs there
     assert exit_info.value.code == 2 and "no GAN runs" in capsys.readouterr().err
 
 
 def test_help_prints_usage(capsys):
     main(["--help"])
-    assert "ssgen-generate ckpt=" in capsys.readouterr().out
+    assert "ssgen-generate run=" in capsys.readouterr().out
 
 
 def test_seed_band_stays_within_the_steps_every_seed_reached():

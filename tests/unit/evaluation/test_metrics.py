@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import plain_table
 
 from ssgen.callbacks.generative_metrics import GenerativeMetrics
 from ssgen.data import CLASS_NAMES, FashionMNISTDataModule, load_fashion_mnist, to_pixels
@@ -341,8 +342,8 @@ def test_report_table(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps({**common, **result}))
     out = tmp_path / "gan_metrics.md"
-    report_main(["gan", str(tmp_path), "--out", str(out)])
-    text = out.read_text()
+    report_main(["gan", f"runs={tmp_path}", f"out={out}"])
+    text = plain_table(out.read_text())
     assert "| dcgan | dcgan | 2 (2) | 21.00 ± 1.41 |" in text
     assert "| wgan_gp | mlp_generator | 1 (1) | 30.00 (1 seed) |" in text
     # precision, recall, spread, worst / median class FID
@@ -354,6 +355,6 @@ def test_report_table(tmp_path: Path) -> None:
     assert worst_class_fid_ratio({"a": float("nan"), "b": 2.0, "c": 4.0}) == 4.0 / 3.0  # NaN left out
     assert worst_class_fid_ratio(None) is None
     assert "floor" in text and "1.50" in text
-    assert f"ssgen-report gan {tmp_path} --out {out}" in text
+    assert f"ssgen-report gan runs={tmp_path} out={out}" in text
     dcgan_row = next(line for line in text.splitlines() if line.startswith("| dcgan"))
     assert "| 1 |" in dcgan_row  # failed convergences summed over runs

@@ -193,10 +193,10 @@ def test_generator_ema_averages_the_generator_and_is_what_samples_come_from(tmp_
     held = {id(p) for optimizer in (optimizer_generator, optimizer_critic) for group in optimizer.param_groups
             for p in group["params"]}
     assert not held & {id(p) for p in model.generator_ema.parameters()}
-    initial = snapshot(model.generator_ema)
+    initial = snapshot(model.generator_ema.module)  # the average's network (torch's AveragedModel holds it)
     fit_batches(model, n_batches=3)
     assert model.ema_updates == 3
-    live, average = snapshot(model.generator), snapshot(model.generator_ema)
+    live, average = snapshot(model.generator), snapshot(model.generator_ema.module)
     assert changed(initial, average) and changed(live, average)  # it moved, and it is not a copy
     # by hand: decays min(0.9, (1 + t) / (10 + t)) = 0.1, 0.18, 0.25 over the three generator steps
     model.eval()
@@ -209,7 +209,7 @@ def test_generator_ema_averages_the_generator_and_is_what_samples_come_from(tmp_
     trainer_path = tmp_path / "ema.ckpt"
     model.trainer.save_checkpoint(trainer_path)
     reloaded = DCGAN.load_from_checkpoint(trainer_path, map_location="cpu", weights_only=True)
-    assert reloaded.ema_updates == 3 and not changed(average, snapshot(reloaded.generator_ema))
+    assert reloaded.ema_updates == 3 and not changed(average, snapshot(reloaded.generator_ema.module))
     assert make_model(DCGAN).generator_ema is None  # off by default
 
 

@@ -42,7 +42,7 @@ def one_error_line(capsys, main, argv) -> str:
 def test_a_diverged_gan_generates_nothing_and_says_why(tmp_path, capsys):
     run_dir, first = diverged_run(tmp_path, "method=dcgan", "arch.networks.generator.width=8",
                                   "arch.networks.critic.width=8")
-    err = one_error_line(capsys, generate_main, [f"ckpt={run_dir}", "n=2", f"out={tmp_path / 'x.png'}"])
+    err = one_error_line(capsys, generate_main, [f"run={run_dir}", "n=2", f"out={tmp_path / 'x.png'}"])
     assert "holds non-finite weights" in err and first in err and "the run diverged" in err
     assert not (tmp_path / "x.png").exists()
     with pytest.raises(CheckpointError, match="non-finite weights"):

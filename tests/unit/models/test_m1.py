@@ -30,7 +30,7 @@ def test_loss_is_finite_and_falls_on_real_images(arch):
     losses = []
     for step in range(40):
         batch = images[(step * 100) % 1000 : (step * 100) % 1000 + 100]
-        loss, _, _, _ = model._step(batch)
+        loss, _, _, _ = model.loss_terms(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

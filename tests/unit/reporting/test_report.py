@@ -7,7 +7,7 @@ import json
 
 import pytest
 import yaml
-from conftest import fake_run
+from conftest import fake_run, plain_table
 
 from ssgen.errors import SSGenError
 from ssgen.report import main
@@ -26,14 +26,15 @@ def test_table_means_stds_variants_and_failures(tmp_path):
     fake_run(tmp_path, "f", 1, 0.1, {"100": 0.99}, status="running")  # a relaunch still training: not in the table
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(
         {"hydra": {"overrides": {"task": ["seed=0,1", "method.kl_weight=1.0,0.1"]}}}))
-    text = write_m1_report([str(tmp_path)], str(tmp_path / "table.md"))
+    written = write_m1_report([str(tmp_path)], str(tmp_path / "table.md"))
+    text = plain_table(written)
     assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=1.0] | 0.620 ± 0.028 | 0.710 ± 0.014 |" in text
     assert "| M1 + RBF-SVM (encoder means) [method.kl_weight=0.1] | 0.700 (1 seed) | 0.800 (1 seed) |" in text
     assert "ssgen-train -m seed=0,1 method.kl_weight=1.0,0.1" in text
     assert "[method.kl_weight=0.1, method.m1_checkpoint=m1_seed${seed}] | 0.750 (1 seed)" in text
     assert "Failed or unfinished jobs" in text and "diverged" in text and "seed=1): running" in text
     assert "4 finished runs, 1 failed, 1 unfinished" in text
-    assert (tmp_path / "table.md").read_text() == text
+    assert (tmp_path / "table.md").read_text() == written
 
 
 def selection_run(root, name, seed, alpha_factor, curve, n=3000):
@@ -52,7 +53,7 @@ def test_selection_sweep_picks_setting_and_epoch_by_mean_held_out_accuracy(tmp_p
     selection_run(tmp_path, "c", 0, 0.5, [0.82, 0.86, 0.84, 0.83])  # longer than its other seed: cut to 3 epochs
     selection_run(tmp_path, "d", 1, 0.5, [0.84, 0.87, 0.85])
     selection_run(tmp_path, "e", 0, 0.5, [0.50, 0.60], n=100)
-    text = write_m1_report([str(tmp_path)], None)
+    text = plain_table(write_m1_report([str(tmp_path)], None))
     assert "| m1_m2 | 3000 | method.alpha_factor=0.1 | 2 | 0.850 (epoch 3) | 0.850 (2) |" in text
     assert "| m1_m2 | 3000 | method.alpha_factor=0.5 | 2 | 0.845 (epoch 3) | 0.865 (2) |" in text
     assert "- m1_m2, N = 3000: method.alpha_factor=0.5, trainer.max_epochs=2 (mean held-out accuracy 0.865)" in text

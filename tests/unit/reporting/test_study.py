@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, plain_table
 
 from ssgen.reporting.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
 from ssgen.reporting.writeup import write_writeup
@@ -65,12 +65,12 @@ def test_page_of_a_study_not_run_yet(tmp_path):
     assert all(section in text for section in SECTIONS[:3] + SECTIONS[-1:]), text
     assert text.count("*Not run yet.*") == 4  # Q1, M1, M1+M2, the GANs
     # the command of a part names this study's dirs and overrides: run as given, it fills these records
-    assert (f"ssgen-study writeup --budget quick --dir outputs/writeup/quick --records {records} --parts gan "
+    assert (f"ssgen-study writeup budget=quick dir=outputs/writeup/quick records={records} parts=gan "
             "torch_threads=1`, which launches" in text)
     assert re.search(r"ssgen-train -m experiment=gan .*method=wgan_gp arch=dcgan,dcgan_softplus seed=0 ", text)
-    assert "| write-up: M1 + SVM (reported, 1 run) | 0.5957 | 0.7015 | 0.7093 | 0.7291 |" in text
+    assert "| write-up: M1 + SVM (reported, 1 run) | 0.5957 | 0.7015 | 0.7093 | 0.7291 |" in plain_table(text)
     assert "**quick**" in text and "These are not the write-up's numbers" in text
-    assert f"ssgen-study writeup --budget quick --dir outputs/writeup/quick --records {records} torch_threads=1" in text
+    assert f"ssgen-study writeup budget=quick dir=outputs/writeup/quick records={records} torch_threads=1" in text
     assert not (tmp_path / "page").exists()  # no figure without records
 
 
@@ -182,7 +182,7 @@ def test_an_m1_m2_job_whose_m1_is_only_recorded_says_what_to_do(tmp_path, monkey
     assert study.run(("m1_m2",)) == 1
     out = capsys.readouterr().out
     assert "the same command resumes them" not in out
-    assert "seed1 ended in the records only" in out and "--parts m1,m1_m2" in out
+    assert "seed1 ended in the records only" in out and "parts=m1,m1_m2" in out
 
 
 def test_the_report_refuses_a_dir_that_is_not_records_and_an_out_that_is_not_a_page(tmp_path):
@@ -204,8 +204,8 @@ def test_the_report_refuses_a_dir_that_is_not_records_and_an_out_that_is_not_a_p
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--parts", ","], "--parts names no part"),
-    (["--parts", "m1,nope"], "--parts nope is unknown"),
+    (["parts=,"], "parts= names no part"),
+    (["parts=m1,nope"], "parts=nope is unknown"),
     (["zz:trainer.max_epochs=1"], "zz:... names no part"),
 ])
 def test_bad_study_arguments_are_one_line(tmp_path, argv, fragment):
@@ -213,7 +213,7 @@ def test_bad_study_arguments_are_one_line(tmp_path, argv, fragment):
     from ssgen.study import study_command
 
     with pytest.raises(ConfigError, match=re.escape(fragment)):
-        study_command(["writeup", "--dir", str(tmp_path / "study"), *argv])
+        study_command(["writeup", f"dir={tmp_path / 'study'}", *argv])
     assert not (tmp_path / "study").exists()
 
 

@@ -96,7 +96,7 @@ def test_train_critic_leaves_global_torch_state_alone():
 @pytest.mark.slow
 @needs_pot
 def test_main_writes_both_figures(tmp_path, capsys):
-    results = theory.main(["--out", str(tmp_path), "--n-theta", "5", "--samples", "300", "--critic-steps", "60"])
+    results = theory.main([f"out={tmp_path}", "n_theta=5", "samples=300", "critic_steps=60"])
     for name in (theory.PARALLEL_LINES_FIGURE, theory.CRITIC_FIGURE):
         path = tmp_path / name
         assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
