@@ -211,8 +211,8 @@ def main() -> None:
         cases += [(predict, [f"run={tmp_path}", f"images={good}", "invert=maybe", f"out={tmp_path / 'p.npz'}"],
                    "`ssgen-predict invert=maybe`"),
                   (generate, [f"ckpt={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
-        cases += [(bench, ["--section", "cpu_main"], "`python -m benchmarks --section cpu_main` (no `--out`)"),
-                  (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m benchmarks --concurrent 2 --compare ...`")]
+        cases += [(bench, ["section=cpu_main"], "`python -m benchmarks section=cpu_main` (no `out=`)"),
+                  (bench, ["concurrent=2", "compare=[torch_threads=1]"], "`python -m benchmarks concurrent=2 compare=[...]`")]
         cases += [(evaluate, [f"ckpt={tmp_path}", "fid_network=fancy"], "`ssgen-evaluate fid_network=fancy`"),
                   (evaluate, [f"ckpt={tmp_path}", "inception_weights=w.pth"], "`ssgen-evaluate inception_weights=...` alone")]
         for main_fn, argv, label in cases:

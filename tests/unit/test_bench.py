@@ -10,7 +10,7 @@ from conftest import ROOT
 
 import benchmarks as bench
 
-TINY = ["--models", "m1", "--batches", "2", "--warmup", "1", "--override", "torch_threads=1"]
+TINY = ["models=m1", "batches=2", "warmup=1", "override=[torch_threads=1]"]
 
 
 def test_ratio_interval_on_fixed_numbers():
@@ -36,27 +36,27 @@ def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, mo
     tracked = ROOT / "docs" / "performance.md"
     before = tracked.read_bytes()
     monkeypatch.chdir(tmp_path)
-    bench.main([*TINY, "--repeats", "2"])
+    bench.main([*TINY, "repeats=2"])
     printed = capsys.readouterr().out
     # 2 pairs: a t-interval with 1 degree of freedom, as wide as the machine makes it
     assert re.search(r"\| m1 \| 100 \| [\d,]+ \| [\d,]+ \| \d\.\d\d \[[\d.,]+, [\d.,]+\] ", printed), printed[-1500:]
-    assert "Command: `python -m benchmarks --models m1 --batches 2 --warmup 1" in printed  # the command as given
+    assert "Command: `python -m benchmarks models=m1 batches=2 warmup=1" in printed  # the command as given
     assert list(tmp_path.iterdir()) == [] and tracked.read_bytes() == before  # printed only
 
     out = tmp_path / "perf.md"
     out.write_text("# Perf\n\nkept\n\n<!-- bench:cpu:begin -->\nold\n<!-- bench:cpu:end -->\n\nalso kept\n")
-    bench.main([*TINY, "--quick", "--out", str(out), "--section", "cpu"])
+    bench.main([*TINY, "quick=true", f"out={out}", "section=cpu"])
     text = out.read_text()
     assert "kept" in text and "also kept" in text and "old" not in text and "| m1 | 100 |" in text
     assert tracked.read_bytes() == before
 
     with pytest.raises(SystemExit) as exit_info:
-        bench.main([*TINY, "--section", "cpu"])
+        bench.main([*TINY, "section=cpu"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("benchmarks: error: --section cpu names a part of the --out file") and "\n" not in error
+    assert error.startswith("benchmarks: error: section=cpu names a part of the out= file") and "\n" not in error
     with pytest.raises(SystemExit):
-        bench.main(["--models", "nope"])
+        bench.main(["models=nope"])
     assert capsys.readouterr().err.strip().startswith("benchmarks: error: no plain-loop twin for nope; models: m1,")
 
 
@@ -65,7 +65,7 @@ def test_concurrent_copies_report_fractions_of_the_lone_copy(tmp_path, monkeypat
     """--concurrent 2 on M1 with 2 timed batches: a lone copy, then two copies as processes at once; the table
     gives each copy's images/s and its fraction of the lone copy's, from the same invocation."""
     monkeypatch.chdir(tmp_path)
-    bench.main([*TINY, "--concurrent", "2", "--repeats", "1"])
+    bench.main([*TINY, "concurrent=2", "repeats=1"])
     printed = capsys.readouterr().out
     row = re.search(r"\| m1 \| 2 \| 1 \| ([\d,]+) \| ([\d,]+), ([\d,]+) \| (\d\.\d\d), (\d\.\d\d) \| (\d\.\d\d) \|", printed)
     assert row, printed[-1500:]
@@ -84,10 +84,10 @@ def test_performance_tables_tool_runs_one_bench_per_table_of_this_device():
     spec.loader.exec_module(tool)
     for kind in ("cpu", "cuda"):
         runs = tool.commands(kind, "docs/performance.md", 3)
-        sections = [run[run.index("--section") + 1] for run in runs]
+        sections = [next(word for word in run if word.startswith("section=")).split("=", 1)[1] for run in runs]
         assert sections == [f"{kind}_main", f"{kind}_concurrency", f"{kind}_options"]
-        assert all(run[1:3] == ["-m", "benchmarks"] and "--out" in run for run in runs)
-        assert runs[1][runs[1].index("--concurrent") + 1] == "3" and "--compare" in runs[2]
+        assert all(run[1:3] == ["-m", "benchmarks"] and any(word.startswith("out=") for word in run) for run in runs)
+        assert "concurrent=3" in runs[1] and any(word.startswith("compare=") for word in runs[2])
         bench.parse_args(runs[2][3:])  # every command is one the bench accepts
         text = (ROOT / "docs" / "performance.md").read_text()
         assert all(f"<!-- bench:{section}:begin -->" in text for section in sections)
