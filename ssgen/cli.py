@@ -12,7 +12,7 @@ shell handed over (a path ``007`` or ``1e3`` is not turned into a number); ``nul
 ``[a,b]`` or ``a,b``. Old spellings of a key or an ``--option`` of an earlier release are accepted for one release
 with a warning that names the new one (``Legacy``).
 
-Used by ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ssgen-study, ``python -m ssgen.models.checkpoints``,
+Used by ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ssgen-study, ssgen-export,
 ``python -m ssgen.evaluation.evaluator`` and ``python -m benchmarks`` (ssgen-train's own are Hydra's overrides, and its
 ``--help`` is Hydra's, with ssgen's template: conf/hydra/default.yaml): an ``SSGenError`` anywhere becomes
 ``<program>: error: <message>`` on stderr and exit status 2, with nothing written (docs/errors.md lists the messages).

@@ -214,3 +214,18 @@ def optuna_alembic_dir() -> str:
     import optuna.storages._rdb as rdb
 
     return os.path.join(os.path.dirname(rdb.__file__), "alembic")
+
+
+def register_own_hydra_plugins() -> None:
+    """Register ssgen's sweeper (``hydra_plugins.ssgen_search``) with Hydra by hand, through
+    ``Plugins.instance().register`` (Hydra's API for it).
+
+    Hydra 1.3 finds plugins by listing the ``hydra_plugins`` namespace package with pkgutil; setuptools' editable
+    installs (PEP 660, the README's ``pip install -e``) serve that namespace through an import hook pkgutil cannot list,
+    so the sweeper imports but is never found (hydra#2359). Hydra 1.4 discovers plugins through entry points instead
+    (hydra#3252); drop this then. Registering twice is harmless."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.ssgen_search.resumable_optuna_sweeper import ResumableOptunaSweeper
+
+    Plugins.instance().register(ResumableOptunaSweeper)

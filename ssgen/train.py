@@ -31,6 +31,7 @@ from omegaconf import DictConfig, open_dict
 
 from ssgen.callbacks import EndOfRunStep
 from ssgen.callbacks.checkpointing import CheckpointOnInterrupt
+from ssgen.compat import register_own_hydra_plugins
 from ssgen.config.command_line import check_command_line
 from ssgen.config.files import CONF_DIR
 from ssgen.config.paths import resolve_paths
@@ -191,6 +192,7 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
 def main() -> None:
     """Console entry point: SSGenErrors become one line on stderr and exit code 2; a sweep with failed jobs exits 1."""
     register_configs()
+    register_own_hydra_plugins()  # an editable install hides them from Hydra's scan
     try:
         # Hydra's own parser and config loader, asked before Hydra makes anything: its refusals in one line
         check_command_line(sys.argv[1:], str(CONF_DIR), "train", calling_file=__file__)

@@ -180,3 +180,9 @@ def save_model_only(source: str | Path, destination: str | Path) -> Path:
     slim = {key: checkpoint[key] for key in MODEL_KEYS if key in checkpoint}
     atomic_write(destination, lambda path: torch.save(slim, path))
     return destination
+
+
+if __name__ == "__main__":  # 0.1's `python -m ssgen.models.checkpoints SRC DST`: ssgen-export takes it (with a warning)
+    from ssgen.export import main
+
+    main()

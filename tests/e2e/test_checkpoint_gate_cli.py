@@ -102,8 +102,8 @@ def test_report_figures_refuse_a_crafted_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_weights_only_copy_refuses_a_crafted_checkpoint(tmp_path):
     path, marker = crafted(tmp_path, "module")
-    result = run_script("python", "-m", "ssgen.models.checkpoints", str(path), str(tmp_path / "copy.ckpt"))
-    assert_refused(result, "ssgen.models.checkpoints", path, marker)
+    result = run_script("ssgen-export", f"run={path}", f"out={tmp_path / 'copy.ckpt'}")
+    assert_refused(result, "ssgen-export", path, marker)
     assert not (tmp_path / "copy.ckpt").exists()
 
 

@@ -94,9 +94,9 @@ def test_the_how_to_works_as_written(project, tmp_path, tiny_evaluator_file):
     assert figures.returncode == 0, figures.stderr[-2000:]
     assert (tmp_path / "figures" / "gan_losses_mlp_gan.png").is_file()
 
-    result = shell(bench + " --batches 3 --warmup 1", project, timeout=900)
+    result = shell(bench + " batches=3 warmup=1", project, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "| hinge_gan/mlp_gan |" in result.stdout
+    assert "| hinge_gan/mlp_gan |" in plain_table(result.stdout)
 
 
 def test_a_typo_in_the_new_methods_config_fails_at_compose(project):

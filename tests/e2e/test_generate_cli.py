@@ -70,7 +70,7 @@ def test_figures_and_report_regenerate_from_committed_records(gan_run, tmp_path,
     ablation = gan_study.write_record(gan_run, "wgan_gp_dcgan_seed0", tmp_path / "ablations" / "precision_32-true")
     (ablation / "overrides.txt").write_text("trainer.precision=32-true\n")
     rows = gan_study.ablation_rows()
-    assert len(rows) == 2 and "study (" in rows[0] and "`trainer.precision=32-true`" in rows[1]
+    assert len(rows) == 2 and "study (" in rows[0][0] and "`trainer.precision=32-true`" in rows[1][0]  # the label cells
     capsys.readouterr()
     gan_study.status()  # the plan with what is recorded, then the ablations with their overrides
     lines = capsys.readouterr().out.splitlines()

@@ -153,11 +153,16 @@ def test_ctrl_c_is_recorded_like_sigterm_and_says_how_to_resume(tmp_path):
 # ------------------------------------------------------------------------------------------------ sweeps
 @pytest.mark.slow
 def test_a_sweep_with_many_overrides_gets_short_flat_job_dirs_and_keeps_the_overrides(tmp_path):
+    from ssgen.data.files import FASHION_MNIST
+
+    deep = tmp_path / ("deep/" * 30)  # a long data.root that holds the set (a named dir is never swapped for another)
+    deep.parent.mkdir(parents=True)
+    deep.symlink_to(FASHION_MNIST.system_dir, target_is_directory=True)
     long = ["method.callbacks.svm_head.n_labels=[100,600,1000,3000]", "method.kl_weight=0.5",
             "method.free_bits=0.01", "method.lr=0.0003", "method.binarize=true", "method.n_image_rows=2",
             "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
             "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
-            f"data.root={tmp_path / ('deep/' * 30)}"]
+            f"data.root={deep}"]
     result = run_script("ssgen-train", "-m", "experiment=debug", "seed=0,1", *long,
                         f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,5 +1,5 @@
 """An M1 run through the console scripts: ssgen-predict on the session's tiny M1 run (conftest ``m1_run``), its
-refusals, and ``python -m ssgen.models.checkpoints`` (the weights-only copy); the end-to-end half of
+refusals, and ssgen-export (the weights-only copy); the end-to-end half of
 tests/unit/models/test_m1.py."""
 
 from __future__ import annotations
