@@ -59,7 +59,7 @@ class WriteupArguments:
     """``ssgen-report writeup``: the write-up page from a study's records."""
 
     runs: str = argument(help="the records dir of ssgen-study writeup (<dir>/records)", hint="<records dir>", path=True)
-    out: str | None = argument(None, help="the page (default <records>/writeup.md); its figures go in <out stem>/", path=True)
+    out: str | None = argument(None, help="the page (default outputs/pages/writeup.md); its figures go in <out stem>/", path=True)
 
 
 COMMANDS = {"m1": TableArguments, "gan": TableArguments, "tune": TuneArguments, "figures": FiguresArguments,
@@ -87,10 +87,13 @@ def report(argv: list[str]) -> None:
     rest = argv[1:] if argv and argv[0] in COMMANDS else argv
     args = parse(rest, COMMANDS[command], f"ssgen-report {command}", LEGACY)
     if command == "writeup":
-        from ssgen.reporting.writeup import write_writeup  # the study plan and, to draw, matplotlib and torch
+        from ssgen.reporting.writeup import (  # the study plan and, to draw, matplotlib and torch
+            WRITEUP_PAGE,
+            write_writeup,
+        )
 
         write_writeup(args.runs, args.out)
-        out = Path(args.out) if args.out else Path(args.runs) / "writeup.md"
+        out = Path(args.out) if args.out else WRITEUP_PAGE
         print_output(f"wrote {out} and its figures in {out.parent / out.stem}/")
     elif command == "figures":
         from ssgen.data import CLASS_NAMES, parse_labels

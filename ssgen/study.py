@@ -1,7 +1,8 @@
 """ssgen-study: the CS5787 write-up's whole study in one resumable command (Q1, Q4 M1 and M1+M2, Q5 GANs).
 
     ssgen-study writeup budget=quick                 # every part reduced, 1 seed (what it took: docs/writeup.md)
-    ssgen-study writeup budget=full                  # the write-up's budget, 3 seeds (the GANs: committed records)
+    ssgen-study writeup budget=full                  # the write-up's budget, 3 seeds, every part trained
+    ssgen-study writeup budget=full reuse_committed=true   # the GANs from the committed records (hours saved)
     ssgen-study writeup budget=quick dry_run=true    # what each part runs, what is done, what is next
     ssgen-study writeup budget=full parts=m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
     ssgen-report writeup runs=outputs/writeup/quick/records out=docs/writeup.md
@@ -18,9 +19,9 @@ budget; ``ssgen-report writeup <records>`` renders the page from these alone.
 Overrides after the options go to every ssgen-train part; ``<part>:key=value`` to one part only (``m1:``,
 ``m1_m2:``, ``gan:``). Budgets (``BUDGETS``) only shrink or grow how long things train: the M1 recipe is whatever
 ``ssgen-train`` does by default, the GANs are ``experiment=gan`` (10 epochs, restarts on), M1+M2 is
-``experiment=m2_study method=m1_m2`` on the M1 run of the same seed. The full budget counts a GAN job as ended when
-``docs/records/gan_study/<job>`` holds its record (tools/gan_study.py made those at exactly this budget), so it
-does not retrain hours of GANs. On a GPU, several jobs share the device with the joblib launcher:
+``experiment=m2_study method=m1_m2`` on the M1 run of the same seed. With ``reuse_committed=true`` (full budget only)
+a GAN job counts as ended when ``docs/records/gan_study/<job>`` holds its record (tools/gan_study.py made those at
+exactly this budget), so the study does not retrain hours of GANs, and the page says which runs were reused. On a GPU, several jobs share the device with the joblib launcher:
 ``ssgen-study writeup budget=full trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4``.
 """
 
@@ -43,6 +44,8 @@ class StudyArguments:
     records: str | None = argument(None, help="where the records go (default <dir>/records)", path=True)
     parts: list[str] = argument(list(PARTS), help="the parts to run, in the study's order")
     dry_run: bool = argument(False, help="print what each part would run; run nothing")
+    reuse_committed: bool = argument(False, help="let the committed GAN study records (docs/records/gan_study, made "
+                                     "at budget=full) stand for the GAN jobs instead of training them")
 
 
 OWN_KEYS = tuple(spec.name for spec in fields(StudyArguments))
@@ -60,7 +63,7 @@ HELP = help_text(
      "ssgen-study writeup budget=quick dry_run=true"],
     docs="docs/writeup.md",
     usage="usage: ssgen-study writeup [budget=quick|full|debug] [dir=DIR] [records=DIR] [parts=q1,m1,m1_m2,gan] "
-          "[dry_run=true] [OVERRIDE ...] [PART:OVERRIDE ...]")
+          "[dry_run=true] [reuse_committed=true] [OVERRIDE ...] [PART:OVERRIDE ...]")
 
 
 def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -107,7 +110,7 @@ def study_command(argv: list[str]) -> None:
     if unknown_part:
         raise ConfigError(f"{unknown_part[0]}:... names no part; a part's own override is <part>:key=value with "
                           f"<part> one of {', '.join(PARTS[1:])}")
-    study = Study(args.budget, args.dir, args.records, overrides)
+    study = Study(args.budget, args.dir, args.records, overrides, reuse_committed=args.reuse_committed)
     try:
         code = study.run(selected, args.dry_run)
     except KeyboardInterrupt:

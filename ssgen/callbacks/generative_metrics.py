@@ -120,8 +120,9 @@ class GenerativeMetrics(EndOfRunStep):
         self.reference = Reference(images, self.evaluator, seed=self.seed)  # keeps the features for P/R and spread
         self.sampler, _ = make_sampler(pl_module, seed=self.seed)
         self.labels = balanced_labels(self.n_samples, self.info)
-        log.info("GenerativeMetrics: evaluator %s (test accuracy %s), reference %d images from the %s",
-                 self.evaluator.identity["config_hash"], self.evaluator.identity["test_accuracy"], len(images),
+        log.info("GenerativeMetrics: evaluator %s (weights %s, test accuracy %s), reference %d images from the %s",
+                 self.evaluator.identity["config_hash"], self.evaluator.identity.get("weights_digest"),
+                 self.evaluator.identity["test_accuracy"], len(images),
                  self.reference_source)
 
     # ------------------------------------------------------------------ per epoch

@@ -236,10 +236,12 @@ def train_evaluator(config: EvaluatorConfig | None = None, data: dict[str, torch
         torch.set_num_threads(previous_threads)
     train_seconds = time.time() - start
     # Measured on a copy rebuilt from the stored tensors, exactly as load_evaluator will run it.
-    model = _from_state(config, _state_for_saving(model))
+    state = _state_for_saving(model)
+    model = _from_state(config, state)
     test_accuracy = float((model.predict(data["test_images"]) == data["test_labels"].long()).float().mean())
     info = {"config": config.to_dict(), "config_hash": config.config_hash, "format_version": FORMAT_VERSION,
-            "test_accuracy": test_accuracy, "train_seconds": round(train_seconds, 1), "train_images": len(images),
+            "test_accuracy": test_accuracy, "weights_digest": weights_digest(state),
+            "train_seconds": round(train_seconds, 1), "train_images": len(images),
             "torch_threads": threads or previous_threads, "torch_version": torch.__version__,
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     model.identity = identity_from_info(info)
@@ -267,8 +269,22 @@ def _fit(model: Evaluator, optimizer: torch.optim.Optimizer, schedule: torch.opt
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
 
 
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """12 hex digits of sha256 over a state dict's names, dtypes, shapes and bytes, in name order.
+
+    The evaluator's identity: its config hash names the recipe, but the same recipe trained at another thread count
+    (or on another machine) gives other weights, so another feature space and other FIDs (docs/evaluator.md)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous().reshape(-1)  # 0-d counters too
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:12]
+
+
 def identity_from_info(info: dict[str, Any]) -> dict[str, Any]:
-    return {"config_hash": info["config_hash"], "test_accuracy": info["test_accuracy"]}
+    return {"config_hash": info["config_hash"], "test_accuracy": info["test_accuracy"],
+            "weights_digest": info.get("weights_digest")}
 
 
 def _state_for_saving(model: Evaluator) -> dict[str, torch.Tensor]:
@@ -332,6 +348,7 @@ def load_evaluator_file(path: str | Path) -> Evaluator:
     if config.config_hash != info.get("config_hash"):
         raise CheckpointError(f"evaluator weights {path} claim config hash {info.get('config_hash')} but their config "
                               f"hashes to {config.config_hash} (written by another ssgen version?); delete the file to retrain it")
+    info = {**info, "weights_digest": weights_digest(state)}  # of the weights as read (files older than the digest too)
     model.identity = identity_from_info(info)
     model.info = info
     return model
@@ -349,13 +366,13 @@ def load_evaluator(cache_dir: str | Path | None = None, train_if_missing: bool =
     if not path.is_file():
         if not train_if_missing:
             raise CheckpointError(f"no evaluator at {path}; train it with `python -m ssgen.evaluation.evaluator"
-                                  f"{' --cache-dir ' + str(cache_dir) if cache_dir else ''}`")
+                                  f"{' cache_dir=' + str(cache_dir) if cache_dir else ''}`")
         print(f"ssgen: training the {dataset_info(config.dataset).title} evaluator {config.config_hash} once "
               f"(cached at {path})",
               file=sys.stderr)
         model, info = train_evaluator(config, progress=progress, threads=threads)
         save_evaluator(model, info, path)
-        print(f"ssgen: evaluator {config.config_hash}: test accuracy {info['test_accuracy']:.4f}, "
+        print(f"ssgen: evaluator {config.config_hash} (weights {info['weights_digest']}): test accuracy {info['test_accuracy']:.4f}, "
               f"trained in {info['train_seconds']:.0f} s", file=sys.stderr)
     return load_evaluator_file(path)
 
@@ -372,7 +389,7 @@ def evaluator_for(info: DatasetInfo, evaluator: Evaluator | str | Path | None = 
     if model.data_info.name != info.name:
         raise ConfigError(f"the evaluator {model.identity['config_hash']} was trained on {model.data_info.title}, but "
                           f"these images are {info.title}'s; give an evaluator of {info.name} (`python -m ssgen.evaluation.evaluator "
-                          f"--dataset {info.name}`), or none to use the cached one")
+                          f"dataset={info.name}`), or none to use the cached one")
     return model
 
 
@@ -411,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
             path.unlink()
         model = load_evaluator(args.cache_dir, config=config, threads=args.threads)
         info = getattr(model, "info", {})
-        print(json.dumps({"path": str(path), **{k: info.get(k) for k in ("config_hash", "test_accuracy", "train_seconds",
+        print(json.dumps({"path": str(path), **{k: info.get(k) for k in ("config_hash", "weights_digest", "test_accuracy", "train_seconds",
                                                                           "train_images", "config")}}, indent=2))
 
     run_console_script(PROGRAM, HELP, argv, train_or_show)

@@ -62,8 +62,10 @@ def sample_images(sample_fn: SampleFn, labels: torch.Tensor, batch_size: int = 5
 
 
 def evaluator_fields(evaluator: Evaluator) -> dict[str, Any]:
-    """The evaluator's identity, written next to every metric it produces."""
+    """The evaluator's identity, written next to every metric it produces: its recipe (config hash), the digest of
+    its weights (what defines the feature space: ``weights_digest``) and its test accuracy."""
     return {"evaluator_config_hash": evaluator.identity["config_hash"],
+            "evaluator_weights_digest": evaluator.identity.get("weights_digest"),
             "evaluator_test_accuracy": evaluator.identity["test_accuracy"]}
 
 

@@ -59,7 +59,8 @@ class Budget:
     """How long each part trains; nothing here changes what a model is (see the module docstring).
 
     ``theory``: keyword arguments of ``ssgen.reporting.theory.sweep`` plus ``n_theta``; ``m1`` / ``m1_m2`` / ``gan``:
-    ssgen-train overrides of that part; ``gan_records``: accept ``COMMITTED_GAN_RECORDS`` for GAN jobs."""
+    ssgen-train overrides of that part; ``gan_records``: ``COMMITTED_GAN_RECORDS`` were made at exactly this budget,
+    so ``reuse_committed=true`` may let them stand for the GAN jobs."""
 
     name: str
     description: str
@@ -72,12 +73,7 @@ class Budget:
     gan_records: bool = False
 
 
-# Every budget in one place. What the quick budget took, as ssgen-study's own clock measured it (study.json
-# elapsed_s), is QUICK_MEASURED: the write-up page quotes it. Re-measure on an idle 2-core CPU and update it.
-QUICK_MEASURED = ("measured 2026-12-04 on an idle 2-core CPU, ssgen-study's own clock: 16.0 min in all, with Q1 "
-                  "0.3 min, M1 3.4 min (5 epochs, then the heads at the four N), M1 + M2 6.5 min (4 runs) and the "
-                  "GANs 5.9 min (6 runs of 300 batches); 2.6 min of the GANs' time trained the evaluator behind FID, "
-                  "which is cached for later runs")
+# Every budget in one place; what each took is in its records' study.json (elapsed_s), and the page shows it.
 BUDGETS = {
     "full": Budget("full", "the write-up's budget: M1 as ssgen-train's default, M1+M2 10 epochs, GANs 10 epochs "
                    "with restarts, 3 seeds each", seeds=(0, 1, 2), gan_records=True),
@@ -215,10 +211,16 @@ class Study:
     """The write-up study of one budget: its run dir, records dir and the user's overrides."""
 
     def __init__(self, budget: str, run_dir: str | Path | None = None, records: str | Path | None = None,
-                 overrides: list[str] | None = None) -> None:
+                 overrides: list[str] | None = None, reuse_committed: bool = False) -> None:
         if budget not in BUDGETS:
             raise ConfigError(f"budget={budget} is unknown; choose one of: {', '.join(BUDGETS)}")
         self.budget = BUDGETS[budget]
+        if reuse_committed and not self.budget.gan_records:
+            made_at = ", ".join(name for name, other in BUDGETS.items() if other.gan_records)
+            raise ConfigError(f"reuse_committed=true: the committed GAN records ({relative_to_cwd(COMMITTED_GAN_RECORDS)}) "
+                              f"were made at budget={made_at}, not budget={budget}; drop reuse_committed to train the GANs")
+        # committed records stand for jobs only when asked: a study trains what it says it runs
+        self.reuse_committed = reuse_committed
         self.run_dir = Path(run_dir or f"outputs/writeup/{budget}")
         self.records = Path(records) if records else self.run_dir / "records"
         self.overrides = list(overrides or [])
@@ -227,7 +229,7 @@ class Study:
     # --------------------------------------------------------------------------------- jobs and their state
     def committed_record(self, part: str, name: str) -> Path | None:
         """The committed record that stands for this job at this budget (the full GAN study), or None."""
-        if part == "gan" and self.budget.gan_records and ended(COMMITTED_GAN_RECORDS / name):
+        if part == "gan" and self.reuse_committed and ended(COMMITTED_GAN_RECORDS / name):
             return COMMITTED_GAN_RECORDS / name
         return None
 
@@ -290,6 +292,8 @@ class Study:
         words = ["ssgen-study", "writeup", f"budget={self.budget.name}", f"dir={self.run_dir}"]
         if self.records != self.run_dir / "records":
             words += [f"records={self.records}"]
+        if self.reuse_committed:
+            words += ["reuse_committed=true"]
         words += [f"parts={part}"] if part else []
         return " ".join(shlex.quote(word) for word in [*words, *self.overrides])
 
@@ -432,6 +436,7 @@ class Study:
         except (OSError, ValueError):
             previous = {}
         return {"budget": self.budget.name, "run_dir": str(self.run_dir), "overrides": self.overrides,
+                "reuse_committed": self.reuse_committed or bool(previous.get("reuse_committed")),
                 "elapsed_s": previous.get("elapsed_s", {}) if previous.get("budget") == self.budget.name else {}}
 
     def add_elapsed(self, part: str, seconds: float) -> None:
@@ -460,7 +465,7 @@ class Study:
     def sources(self, part: str) -> list[Path]:
         """Where the report finds the records of ``part``: this study's records, then committed ones standing in."""
         own = [self.records / part]
-        return own + ([COMMITTED_GAN_RECORDS] if part == "gan" and self.budget.gan_records else [])
+        return own + ([COMMITTED_GAN_RECORDS] if part == "gan" and self.reuse_committed else [])
 
 
 def relative_to_cwd(path: Path) -> str:
@@ -484,6 +489,8 @@ def load_study(records: str | Path) -> Study:
         raise ConfigError(f"{records} has no readable {MANIFEST} ({type(exc).__name__}), so it is not the records "
                           "dir of ssgen-study writeup; give that (<dir>/records, or its records=)") from None
     budget = manifest.get("budget", "full")
-    return Study(budget if budget in BUDGETS else "full", manifest.get("run_dir"), records, manifest.get("overrides"))
+    budget = budget if budget in BUDGETS else "full"
+    return Study(budget, manifest.get("run_dir"), records, manifest.get("overrides"),
+                 reuse_committed=bool(manifest.get("reuse_committed")) and BUDGETS[budget].gan_records)
 
 

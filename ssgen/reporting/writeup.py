@@ -24,19 +24,20 @@ from typing import Any
 import numpy as np
 
 from ssgen.errors import ConfigError, SSGenError
-from ssgen.io import atomic_write_text, save_figure
+from ssgen.io import save_figure
 from ssgen.reporting.study import (
+    COMMITTED_GAN_RECORDS,
     GAN_ARCHS,
     GAN_METHODS,
     PART_TITLES,
-    QUICK_MEASURED,
     Study,
     load_study,
     relative_to_cwd,
 )
-from ssgen.reporting.tables import failure_lines, gan_metrics_table, markdown_table, mean_std
+from ssgen.reporting.tables import failure_lines, gan_metrics_table, markdown_table, mean_std, write_page
 from ssgen.run.results import WRITEUP_M1_SVM, find_results, is_ok
 
+WRITEUP_PAGE = Path("outputs") / "pages" / "writeup.md"  # the default out=: commands write into outputs/, not docs/
 # The write-up's reported M1 + SVM test accuracies, by N (one table in ssgen.run.results, the run summary's too)
 WRITEUP_M1 = {int(n): accuracy for n, accuracy in WRITEUP_M1_SVM.items()}
 # What the write-up reports about failed convergence (Q5), by method
@@ -306,9 +307,12 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
     sources = sorted({relative_to_cwd(run_dir.parent) for run_dir, _ in records})
     lines += [f"{plural(len(records), 'run')}, {minutes(records):.0f} min of run time (training and scoring, sum over runs), records in "
               f"{', '.join(f'`{source}`' for source in sources)}. " + made_by(study, "gan")[0], *made_by(study, "gan")[1:]]
-    if any("gan_study" in source for source in sources):
-        lines += ["", "The records in `docs/records/gan_study` were made by `python tools/gan_study.py run` at this "
-                  "budget: the same `ssgen-train experiment=gan method=<m> arch=<a> seed=<s>` per job."]
+    reused = sum(run_dir.parent.resolve() == COMMITTED_GAN_RECORDS.resolve() for run_dir, _ in records)
+    if reused:
+        lines += ["", f"**Reused, not trained by this study** (`reuse_committed=true`): {reused} of these "
+                  f"{plural(len(records), 'run')} are the committed records in `docs/records/gan_study`, made by "
+                  "`python tools/gan_study.py run` at this budget (the same `ssgen-train experiment=gan method=<m> "
+                  "arch=<a> seed=<s>` per job). Without `reuse_committed=true` the study trains them."]
     lines.append("")
     from ssgen.reporting.figures import plot_losses, plot_samples
 
@@ -356,13 +360,13 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------ the page
 def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
     """The write-up page from a records dir (``ssgen-study writeup``'s ``records=``); figures into ``<out stem>/``
-    beside ``out`` (default ``<records>/writeup.md``). Returns the markdown. Raises SSGenError for a missing dir."""
+    beside ``out`` (default ``outputs/pages/writeup.md``). Returns the markdown. Raises SSGenError for a missing dir."""
     records = Path(records)
     if not records.is_dir():
         raise SSGenError(f"{records} does not exist; run `ssgen-study writeup budget=quick` first, then give its "
                          "records dir (outputs/writeup/quick/records)")
     study = load_study(records)
-    out = Path(out) if out else records / "writeup.md"
+    out = Path(out) if out else WRITEUP_PAGE
     if out.suffix != ".md":  # a slip of the path (out=<records>/q1/theory.json) must not overwrite a record
         raise ConfigError(f"out={out} is not a markdown page; give a .md path, e.g. out=outputs/writeup.md")
     figures = out.parent / out.stem
@@ -376,20 +380,17 @@ def write_writeup(records: str | Path, out: str | Path | None = None) -> str:
                  "`budget=full` for those.**"), "",
               "Regenerate this page from its records alone (seconds):", "", "```", command, "```", "",
               "The study that made them (a job already in these records is kept, not rerun; another `records=` "
-              "dir starts afresh):", "", "```", study.study_command(), "```", "",
-              f"The quick budget (`budget=quick`): {QUICK_MEASURED}.", "",
+              "dir starts afresh, and trains every part unless `reuse_committed=true` is given):", "", "```", study.study_command(), "```", "",
               "On a GPU several jobs share the device with the joblib launcher (docs/cluster.md; not tested on a GPU "
               "here): add `trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4` to the "
               "`ssgen-study` line.", ""]
     elapsed = manifest.get("elapsed_s") or {}
     if elapsed:
         header += ["Wall time of the study command per part, as `ssgen-study` measured it on the machine that made "
-                   "these records (start-up, scoring and any other load on that machine included; parts taken from "
-                   "committed records cost nothing): " + ", ".join(f"{part} {seconds / 60:.1f} min" for part, seconds in elapsed.items())
+                   "these records (`study.json`; start-up, scoring and any other load on that machine included; parts "
+                   "reused from committed records cost nothing): " + ", ".join(f"{part} {seconds / 60:.1f} min" for part, seconds in elapsed.items())
                    + f"; total {sum(elapsed.values()) / 60:.1f} min.", ""]
     lines = [*header, *q1_section(study, figures, folder), *q4_section(study, figures, folder),
              *q5_section(study, figures, folder), "## Where ssgen departs from the write-up", "",
              *(f"- {line}" for line in DEPARTURES), ""]
-    text = "\n".join(lines)
-    atomic_write_text(out, text)
-    return text
+    return write_page(out, "\n".join(lines), command)

@@ -91,3 +91,17 @@ def test_evaluator_parameters_are_plain_tensors() -> None:
     # safetensors stores tensors only: the module must need nothing else to be rebuilt
     model = Evaluator(TINY)
     assert all(isinstance(value, torch.Tensor) for value in model.state_dict().values())
+
+
+def test_the_weights_digest_names_the_weights_not_the_recipe(tiny_cache: Path, tmp_path: Path) -> None:
+    """Same file, same digest (recorded and recomputed on load); one changed weight, another digest."""
+    from ssgen.evaluation.evaluator import weights_digest
+
+    evaluator = load_evaluator(tiny_cache, config=TINY, progress=False)
+    sidecar = json.loads(evaluator_path(TINY, tiny_cache).with_suffix(".json").read_text())
+    assert evaluator.identity["weights_digest"] == sidecar["weights_digest"] == weights_digest(evaluator.state_dict())
+    assert len(sidecar["weights_digest"]) == 12
+    state = {name: value.clone() for name, value in evaluator.state_dict().items()}
+    name = next(name for name, value in state.items() if value.is_floating_point())
+    state[name].view(-1)[0] += 1e-3
+    assert weights_digest(state) != sidecar["weights_digest"]

@@ -358,3 +358,22 @@ def test_report_table(tmp_path: Path) -> None:
     assert f"ssgen-report gan runs={tmp_path} out={out}" in text
     dcgan_row = next(line for line in text.splitlines() if line.startswith("| dcgan"))
     assert "| 1 |" in dcgan_row  # failed convergences summed over runs
+
+
+def test_runs_scored_by_different_evaluator_weights_never_share_a_row(tmp_path: Path) -> None:
+    """One recipe (config hash), two sets of weights: two feature spaces, so two rows, and the page says why."""
+    for name, digest, fid in (("a", "111111111111", 10.0), ("b", "111111111111", 12.0), ("c", "222222222222", 30.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(
+            {"status": "ok", "method": "dcgan", "arch": "dcgan", "fid": fid, "evaluator_config_hash": "abc",
+             "evaluator_weights_digest": digest, "evaluator_test_accuracy": 0.93}))
+    out = tmp_path / "gan_metrics.md"
+    report_main(["gan", f"runs={tmp_path}", f"out={out}"])
+    text = plain_table(out.read_text())
+    assert "| dcgan | dcgan (evaluator weights 111111111111) | 2 (2) | 11.00 ± 1.41 |" in text
+    assert "| dcgan | dcgan (evaluator weights 222222222222) | 1 (1) | 30.00 (1 seed) |" in text
+    assert "the weights, not the config, define the feature space" in text.lower()
+    from ssgen.reporting.tables import evaluator_key
+
+    older = {"evaluator_config_hash": "abc", "evaluator_test_accuracy": 0.9341}  # a record older than the digest
+    assert evaluator_key(older) != evaluator_key({**older, "evaluator_test_accuracy": 0.9347})

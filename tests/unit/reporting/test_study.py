@@ -15,6 +15,7 @@ import subprocess
 import pytest
 from conftest import ROOT, plain_table
 
+from ssgen.errors import ConfigError
 from ssgen.reporting.study import COMMITTED_GAN_RECORDS, Study, covering_launches, part_overrides
 from ssgen.reporting.writeup import write_writeup
 
@@ -50,8 +51,14 @@ def test_plan_of_each_budget(tmp_path):
 
     full = Study("full", tmp_path / "full")
     assert not any(word.startswith("trainer.") for word in full.launches("m1")[0])  # the default M1 recipe as is
-    if (COMMITTED_GAN_RECORDS / "wgan_gp_dcgan_softplus_seed2" / "results.json").is_file():
-        assert full.pending("gan") == set() and full.launches("gan") == []
+    assert len(full.pending("gan")) == 18 and len(full.launches("gan")) == 3  # a fresh study trains its GANs
+    reused = Study("full", tmp_path / "reused", reuse_committed=True)
+    assert (COMMITTED_GAN_RECORDS / "wgan_gp_dcgan_softplus_seed2" / "results.json").is_file()
+    assert reused.pending("gan") == set() and reused.launches("gan") == []  # only when asked
+    assert reused.pending("m1") == full.pending("m1")  # the GANs only: no other part has committed records
+    assert "reuse_committed=true" in reused.study_command() and "reuse_committed" not in full.study_command()
+    with pytest.raises(ConfigError, match="were made at budget=full, not budget=quick"):
+        Study("quick", tmp_path / "quick", reuse_committed=True)
 
 
 def test_page_of_a_study_not_run_yet(tmp_path):
@@ -160,7 +167,7 @@ def test_jobs_in_the_records_are_not_rerun_from_a_fresh_dir(tmp_path, monkeypatc
         raise AssertionError(f"launched {args}")
 
     monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", no_training)
-    study = Study("full", tmp_path / "fresh", records=records)
+    study = Study("full", tmp_path / "fresh", records=records, reuse_committed=True)  # as the page's command says
     assert all(study.launches(part) == [] for part in ("m1", "m1_m2", "gan"))
     assert study.run(("m1", "m1_m2", "gan")) == 0
     assert {path: path.stat().st_mtime_ns for path in records.rglob("*") if path.is_file()} == before
