@@ -71,17 +71,20 @@ class Budget:
     m1_m2: tuple[str, ...] = ("experiment=m2_study",)
     gan: tuple[str, ...] = ("experiment=gan",)
     gan_records: bool = False
+    # Equal terms for the GANs: each method gets this many generator steps (its epochs and batches follow from its
+    # n_critic); None: every method gets the same epochs and batches (``gan``), so the critic-heavy ones get fewer.
+    gan_generator_steps: int | None = None
 
 
 # Every budget in one place; what each took is in its records' study.json (elapsed_s), and the page shows it.
 BUDGETS = {
     "full": Budget("full", "the write-up's budget: M1 as ssgen-train's default, M1+M2 10 epochs, GANs 10 epochs "
                    "with restarts, 3 seeds each", seeds=(0, 1, 2), gan_records=True),
-    "quick": Budget("quick", "every part reduced, 1 seed: M1 5 epochs, M1+M2 2 epochs, GANs 1 epoch of 300 "
-                    "batches; the numbers show the pipeline, not the write-up's",
+    "quick": Budget("quick", "every part reduced, 1 seed: M1 5 epochs, M1+M2 2 epochs, GANs 300 generator steps "
+                    "each; the numbers show the pipeline, not the write-up's",
                     seeds=(0,), m1=("trainer.max_epochs=5",),
                     m1_m2=("experiment=m2_study", "trainer.max_epochs=2"),
-                    gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=300")),
+                    gan=("experiment=gan",), gan_generator_steps=300),
     "debug": Budget("debug", "seconds per part, for tests: a few batches, N = 100 only, small GANs",
                     seeds=(0,), n_labels=(100,), theory={"n_theta": 5, "n_samples": 100, "critic_steps": 20},
                     m1=("trainer.max_epochs=1", "+trainer.limit_train_batches=5", "method.callbacks.svm_head.cv_folds=2",
@@ -95,6 +98,47 @@ BUDGETS = {
 }
 
 
+# The GANs' batches per epoch: 60k training images in batches of 64 (experiment=gan), the last one partial.
+GAN_BATCHES_PER_EPOCH = math.ceil(60000 / 64)
+GAN_EPOCHS = 10  # experiment=gan's trainer.max_epochs
+
+
+def n_critic(method: str) -> int:
+    """Critic steps per generator step of a GAN method, as its config (conf/method/<method>.yaml) sets it."""
+    from omegaconf import OmegaConf
+
+    from ssgen.config.files import CONF_DIR
+
+    return int(OmegaConf.load(Path(CONF_DIR) / "method" / f"{method}.yaml").get("n_critic", 1))
+
+
+def gan_schedule(budget: Budget, method: str) -> tuple[int, int]:
+    """(epochs, batches per epoch) of ``method`` under ``budget``. A generator-step budget gives ``steps * n_critic``
+    real batches in the fewest epochs of at most ``GAN_BATCHES_PER_EPOCH`` batches that divide them evenly;
+    otherwise the budget's own ``trainer.max_epochs`` / ``+trainer.limit_train_batches`` (experiment=gan's 10
+    epochs of every batch where it sets none)."""
+    if budget.gan_generator_steps:
+        batches = budget.gan_generator_steps * n_critic(method)
+        epochs = next(e for e in range(math.ceil(batches / GAN_BATCHES_PER_EPOCH), batches + 1) if batches % e == 0)
+        return epochs, batches // epochs
+    given = dict(word.lstrip("+").split("=", 1) for word in budget.gan if "=" in word)
+    return int(given.get("trainer.max_epochs", GAN_EPOCHS)), int(given.get("trainer.limit_train_batches",
+                                                                           GAN_BATCHES_PER_EPOCH))
+
+
+def generator_steps(budget: Budget, method: str) -> int:
+    """Generator steps of one ``method`` run under ``budget``: one after every ``n_critic``-th real batch, counted
+    across epochs (``ssgen.models.gan.ConditionalGAN.update``)."""
+    epochs, batches = gan_schedule(budget, method)
+    return epochs * batches // n_critic(method)
+
+
+def gan_schedule_overrides(budget: Budget, method: str) -> tuple[str, ...]:
+    """The ssgen-train overrides that give ``method`` its ``gan_schedule``."""
+    epochs, batches = gan_schedule(budget, method)
+    return (f"trainer.max_epochs={epochs}", f"+trainer.limit_train_batches={batches}")
+
+
 @dataclass(frozen=True)
 class Part:
     """One multirun part: its fixed overrides, the axes it sweeps (key, values), and how a job dir is named."""
@@ -106,6 +150,13 @@ class Part:
     # Axes given one value per multirun: Hydra composes a multirun's base config without its swept choices, so an
     # override of a method's own keys (method.callbacks.quality.*) fails unless the method is fixed in that launch.
     fixed: tuple[str, ...] = ()
+    # overrides of one value of a fixed axis, e.g. a GAN method's epochs and batches under a generator-step budget
+    per_value: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    def value_overrides(self, axes: tuple[tuple[str, tuple[Any, ...]], ...]) -> list[str]:
+        """The ``per_value`` overrides of the axes that this launch gives one value."""
+        given = {key: str(values[0]) for key, values in axes if len(values) == 1}
+        return [word for key, value, words in self.per_value if given.get(key) == value for word in words]
 
     def job_name(self, values: tuple[Any, ...]) -> str:
         """The job dir name of one point of the axes (what ``subdir`` resolves to)."""
@@ -129,7 +180,9 @@ def parts(budget: Budget, run_dir: str | Path) -> dict[str, Part]:
         "m1_m2": Part("m1_m2", (*budget.m1_m2, "method=m1_m2", f"method.m1_checkpoint={m1_dir}/seed${{seed}}"),
                       (("data.n_labels", budget.n_labels), ("seed", seeds)), "n${data.n_labels}_seed${seed}"),
         "gan": Part("gan", budget.gan, (("method", GAN_METHODS), ("arch", GAN_ARCHS), ("seed", seeds)),
-                    "${method.name}_${arch.name}_seed${seed}", fixed=("method",)),
+                    "${method.name}_${arch.name}_seed${seed}", fixed=("method",),
+                    per_value=tuple(("method", method, gan_schedule_overrides(budget, method))
+                                    for method in GAN_METHODS if budget.gan_generator_steps)),
     }
 
 
@@ -155,7 +208,7 @@ def part_prefix(override: str) -> tuple[str | None, str]:
 def sweep_overrides(part: Part, run_dir: str | Path, axes: tuple[tuple[str, tuple[Any, ...]], ...],
                     extra: list[str]) -> list[str]:
     """ssgen-train's arguments (after ``-m``) for the jobs ``axes`` span."""
-    return [*part.overrides, *(f"{key}={','.join(map(str, values))}" for key, values in axes),
+    return [*part.overrides, *part.value_overrides(axes), *(f"{key}={','.join(map(str, values))}" for key, values in axes),
             f"hydra.sweep.dir={run_dir}/{part.name}", f"hydra.sweep.subdir={part.subdir}", *extra]
 
 

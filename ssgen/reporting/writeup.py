@@ -30,8 +30,11 @@ from ssgen.reporting.study import (
     GAN_ARCHS,
     GAN_METHODS,
     PART_TITLES,
+    Budget,
     Study,
+    generator_steps,
     load_study,
+    n_critic,
     relative_to_cwd,
 )
 from ssgen.reporting.tables import failure_lines, gan_metrics_table, markdown_table, mean_std, write_page
@@ -43,6 +46,7 @@ WRITEUP_M1 = {int(n): accuracy for n, accuracy in WRITEUP_M1_SVM.items()}
 # What the write-up reports about failed convergence (Q5), by method
 WRITEUP_FAILURES = {"dcgan": "5-6 tries", "wgan_clip": "1 failed convergence", "wgan_gp": "1 failed convergence"}
 ARCH_LABELS = {"dcgan": "A (`arch=dcgan`)", "dcgan_softplus": "B (`arch=dcgan_softplus`)"}
+METHOD_LABELS = {"dcgan": "DCGAN", "wgan_clip": "WGAN (clipping)", "wgan_gp": "WGAN-GP"}
 ARCHITECTURES = """| | arch A: `arch=dcgan` | arch B: `arch=dcgan_softplus` |
 |---|---|---|
 | generator | [noise, label embedding] → linear → (2w, 7, 7) → convT (w, 14, 14) → convT (1, 28, 28), tanh | the same layers |
@@ -297,6 +301,20 @@ def figure_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, An
             if result.get("method") in GAN_METHODS and result.get("arch") in GAN_ARCHS]
 
 
+def generator_steps_line(budget: Budget) -> str:
+    """One line: the generator steps each GAN method gets under ``budget``, and whether they are equal."""
+    steps = {method: generator_steps(budget, method) for method in GAN_METHODS}
+    listed = ", ".join(f"{METHOD_LABELS.get(method, method)} {count:,}" for method, count in steps.items())
+    critics = sorted({n_critic(method) for method in GAN_METHODS})
+    if len(set(steps.values())) == 1:
+        return (f"Generator steps per run: {listed}. The budget gives every method the same generator steps "
+                f"({budget.gan_generator_steps or next(iter(steps.values()))}); a method with n critic steps per "
+                "generator step sees n times the real batches.")
+    return (f"Generator steps per run: {listed}. The budget gives every method the same epochs and batches"
+            f"{' (as the write-up ran it)' if budget.name == 'full' else ''}, so a method with {critics[-1]} critic steps per generator step makes 1/{critics[-1]} of the "
+            "generator steps of one with 1.")
+
+
 def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
     records = [(run_dir, r) for run_dir, r in part_records(study, "gan") if r.get("method") in GAN_METHODS]
     lines = [f"## {PART_TITLES['gan']}", "",
@@ -307,6 +325,7 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
     sources = sorted({relative_to_cwd(run_dir.parent) for run_dir, _ in records})
     lines += [f"{plural(len(records), 'run')}, {minutes(records):.0f} min of run time (training and scoring, sum over runs), records in "
               f"{', '.join(f'`{source}`' for source in sources)}. " + made_by(study, "gan")[0], *made_by(study, "gan")[1:]]
+    lines += ["", generator_steps_line(study.budget)]
     reused = sum(run_dir.parent.resolve() == COMMITTED_GAN_RECORDS.resolve() for run_dir, _ in records)
     if reused:
         lines += ["", f"**Reused, not trained by this study** (`reuse_committed=true`): {reused} of these "

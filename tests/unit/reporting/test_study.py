@@ -260,3 +260,25 @@ def test_a_refused_override_is_not_kept_as_the_studys_and_thread_settings_are_no
     Study("debug", tmp_path / "study", overrides=["torch_threads=1", "m1:torch_threads=1"]).check_same_study()
     with pytest.raises(SSGenError, match="records the debug budget with overrides"):
         Study("debug", tmp_path / "study", overrides=["m1:trainer.max_epochs=2"]).check_same_study()
+
+
+def test_generator_steps_of_each_budget_as_launched_and_as_the_page_states_them(tmp_path):
+    """The quick budget gives every GAN method 300 generator steps (DCGAN 300 batches; the WGANs, 5 critic steps
+    per generator step, 1500 batches in 2 epochs of 750); the full budget is the write-up's 10 epochs of 938
+    batches, which gives the WGANs a fifth of DCGAN's generator steps, and the page says so."""
+    from ssgen.reporting.study import BUDGETS, gan_schedule, generator_steps, n_critic
+    from ssgen.reporting.writeup import generator_steps_line
+
+    assert {method: n_critic(method) for method in ("dcgan", "wgan_clip", "wgan_gp")} == {
+        "dcgan": 1, "wgan_clip": 5, "wgan_gp": 5}
+    quick, full = BUDGETS["quick"], BUDGETS["full"]
+    assert [gan_schedule(quick, m) for m in ("dcgan", "wgan_clip", "wgan_gp")] == [(1, 300), (2, 750), (2, 750)]
+    assert {generator_steps(quick, m) for m in ("dcgan", "wgan_clip", "wgan_gp")} == {300}
+    assert [generator_steps(full, m) for m in ("dcgan", "wgan_clip", "wgan_gp")] == [9380, 1876, 1876]
+    launches = {next(w for w in launch if w.startswith("method=")): launch for launch in Study("quick", tmp_path).launches("gan")}
+    assert "trainer.max_epochs=1" in launches["method=dcgan"] and "+trainer.limit_train_batches=300" in launches["method=dcgan"]
+    for method in ("method=wgan_clip", "method=wgan_gp"):
+        assert "trainer.max_epochs=2" in launches[method] and "+trainer.limit_train_batches=750" in launches[method]
+    assert "DCGAN 300, WGAN (clipping) 300, WGAN-GP 300" in generator_steps_line(quick)
+    line = generator_steps_line(full)
+    assert "DCGAN 9,380, WGAN (clipping) 1,876, WGAN-GP 1,876" in line and "1/5 of the generator steps" in line
