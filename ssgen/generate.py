@@ -47,7 +47,7 @@ HELP = help_text("ssgen-generate", "Sample class-conditional images from a train
                  ["ssgen-generate run=outputs/wgan_gp/<run> label=dress n=16 out=dress.png",
                   "ssgen-generate run=<run dir> label=all n=10 out=grid.png npz=grid.npz",
                   "ssgen-generate run=<run dir> label=dress,bag n=5 out_dir=samples/"],
-                 docs="README.md (Using trained models) and docs/gans.md")
+                 docs="docs/usage.md (Using trained models) and docs/gans.md")
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ HELP = help_text("ssgen-predict", "Classify images with a trained M1 run (encode
                  ["ssgen-predict run=outputs/m1/<run> images=my_images.npz out=predictions.npz",
                   "ssgen-predict run=<run dir> images=t10k-images-idx3-ubyte.gz out=pred.npz n_labels=1000",
                   "ssgen-predict run=<run dir> 'images=photos/*.png' out=labels.npz"],
-                 docs="README.md (Using trained models) and docs/results.md")
+                 docs="docs/usage.md (Using trained models) and docs/results.md")
 M2_MODULES = ("ssgen.models.m2.M2", "ssgen.models.m2.M1M2")
 LISTED_FILES = 20  # at most this many image files get a line each on stdout (all are in the CSV)
 

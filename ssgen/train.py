@@ -182,7 +182,7 @@ def run_end_of_run_steps(trainer: L.Trainer, model: L.LightningModule, callbacks
     return results
 
 
-# CONF_DIR is absolute, so the console script finds conf/ whatever the working directory (editable install: see README).
+# CONF_DIR is absolute, so the console script finds conf/ whatever the working directory (an editable install or a wheel: ssgen.config.files).
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @hydra_task  # one line per error; one bad job does not cost the sweep; returns what a sweeper optimises
 def hydra_main(cfg: DictConfig) -> dict[str, Any]:

@@ -182,7 +182,9 @@ def save_model_only(source: str | Path, destination: str | Path) -> Path:
     return destination
 
 
-if __name__ == "__main__":  # 0.1's `python -m ssgen.models.checkpoints SRC DST`: ssgen-export takes it (with a warning)
-    from ssgen.export import main
+if __name__ == "__main__":  # the weights-only copy moved to a console script; a module run must not pass silently
+    import sys
 
-    main()
+    print("python -m ssgen.models.checkpoints: error: the weights-only copy is `ssgen-export run=<run dir or .ckpt> "
+          "out=<copy.ckpt>` now", file=sys.stderr)
+    sys.exit(2)

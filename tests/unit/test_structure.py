@@ -224,9 +224,9 @@ def test_only_the_results_layer_names_the_results_file():
 
 
 def layout_entries(readme: str) -> dict[str, str]:
-    """The ``ssgen/`` part of README.md's Layout block as ``{name column: the entry's whole text}`` (an entry is a
+    """The ``ssgen/`` part of docs/layout.md's block as ``{name column: the entry's whole text}`` (an entry is a
     line indented by two spaces, continued by the more deeply indented lines under it)."""
-    block = readme.split("## Layout", 1)[1].split("```")[1]
+    block = readme.split("```")[1]
     lines = block.split("\nssgen/\n", 1)[1].split("\ntests/", 1)[0].splitlines()
     entries: dict[str, str] = {}
     current = None
@@ -256,9 +256,9 @@ def unlisted_modules(entries: dict[str, str], package_dir: Path = PACKAGE_DIR) -
 
 
 def test_the_readme_layout_names_every_module():
-    entries = layout_entries((PACKAGE_DIR.parent / "README.md").read_text())
+    entries = layout_entries((PACKAGE_DIR.parent / "docs" / "layout.md").read_text())
     assert {"train.py", "run/", "callbacks/", "reporting/"} <= set(entries)
     missing = unlisted_modules(entries)
-    assert not missing, f"README.md's Layout omits {missing}"
+    assert not missing, f"docs/layout.md omits {missing}"
     entries["run/"] = entries["run/"].replace("stops.py", "")
     assert unlisted_modules(entries) == ["run/stops.py"]  # the check sees an omission
