@@ -69,3 +69,21 @@ def test_debug_budget_end_to_end_resumes_and_renders_every_section(tmp_path, tin
     (page.parent / "writeup").rename(tmp_path / "first_figures")
     assert run_script(*report, timeout=600).returncode == 0
     assert page.read_text() == text  # the page is a function of the records
+
+
+def test_a_fresh_full_study_trains_its_gans_unless_told_to_reuse_the_committed_records(tmp_path):
+    """`ssgen-study writeup budget=full dry_run=true` with a fresh dir lists the 18 GAN jobs as to run (3 multiruns
+    of 6); with reuse_committed=true they stand as ended, from the committed records, and nothing is launched."""
+    fresh = run_script("ssgen-study", "writeup", "budget=full", f"dir={tmp_path / 'fresh'}", "dry_run=true", timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    assert "gan: 0/18 jobs ended" in fresh.stdout
+    launches = [line for line in fresh.stdout.splitlines() if line.startswith("$ ssgen-train -m experiment=gan")]
+    assert len(launches) == 3 and all("arch=dcgan,dcgan_softplus seed=0,1,2" in line for line in launches)
+    reused = run_script("ssgen-study", "writeup", "budget=full", f"dir={tmp_path / 'reused'}", "dry_run=true",
+                        "reuse_committed=true", timeout=120)
+    assert reused.returncode == 0, reused.stderr
+    assert "gan: 18/18 jobs ended (18 from" in reused.stdout and "experiment=gan" not in reused.stdout
+    refused = run_script("ssgen-study", "writeup", "budget=quick", f"dir={tmp_path / 'quick'}", "reuse_committed=true",
+                         timeout=120)
+    assert refused.returncode == 2 and "made at budget=full, not budget=quick" in refused.stderr
+    assert not (tmp_path / "quick").exists()  # refused before anything is made
