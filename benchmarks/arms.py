@@ -19,7 +19,7 @@ from ssgen.callbacks.checkpointing import AtomicCheckpointIO
 from ssgen.config.schemas import to_plain
 from ssgen.data import TensorBatches
 from ssgen.models.gan import toggled_plain
-from ssgen.run.build import build_callbacks, build_model
+from ssgen.run.build import build_callbacks, build_logger, build_model
 
 
 class LightningArm:
@@ -35,7 +35,7 @@ class LightningArm:
 
     def _trainer(self, callbacks: list[L.Callback], n_batches: int) -> L.Trainer:
         run_dir = Path(self.cfg.run_dir)
-        logger = hydra.utils.instantiate(self.cfg.logger, save_dir=str(run_dir)) if self.cfg.logger else False
+        logger = build_logger(self.cfg, self.model, run_dir)  # as ssgen-train builds them: every logger of cfg.logger
         kwargs = to_plain(self.cfg.trainer)
         kwargs.update(max_epochs=1, max_steps=-1, limit_train_batches=n_batches, limit_val_batches=0,
                       enable_model_summary=False, devices=1,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import lightning as L
 import torch
@@ -37,7 +36,7 @@ from benchmarks.report import (
     write_section,
 )
 from benchmarks.runner import run_compare, run_model
-from ssgen.cli import run_console_script
+from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
 from ssgen.errors import ConfigError
 from ssgen.run.build import apply_run_settings
 from ssgen.run.lifecycle import device_precision
@@ -45,64 +44,80 @@ from ssgen.run.lifecycle import device_precision
 DESCRIPTION = "Training throughput of the project's Lightning loop against a plain PyTorch loop of the same networks."
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors are one ConfigError line (``benchmarks: error: ...``), like the console scripts'."""
+@dataclass
+class BenchArguments:
+    """``python -m benchmarks``'s arguments (``ssgen.cli.parse``: key=value, as every console script of ssgen)."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise ConfigError(f"{message} (see `python -m benchmarks --help`)")
+    models: list[str] = argument(list(ALL_MODELS), help="'m1' or 'method/arch' (default: M1 and every GAN method x arch)")
+    batches: int | None = argument(None, help="timed batches per window, fixed (default: as many as window_s takes)")
+    window_s: float = argument(DEFAULT_WINDOW_S, help="seconds per timed window, sized from each arm's first run")
+    warmup: int | None = argument(None, help=f"untimed batches first in every run (default {DEFAULT_WARMUP})")
+    repeats: int | None = argument(None, help=f"paired windows per arm (default {DEFAULT_REPEATS}, quick 1); the CI "
+                                   "narrows with their square root")
+    override: list[str] = argument([], help="Hydra overrides for both arms: [trainer.precision=bf16-mixed,torch_threads=1]")
+    channels_last: bool = argument(False, help="both arms' networks in channels_last memory format")
+    compare: list[str] = argument([], help="override sets to race against the base, 'ours' arm only, one per item "
+                                  "(space-separated within an item): [trainer.precision=bf16-mixed,channels_last]")
+    concurrent: int | None = argument(None, help="run K copies of the 'ours' arm at once as processes, against one alone")
+    profile: str | None = argument(None, help="comma-separated models to profile as well (after the table)")
+    profile_only: bool = argument(False, help="profile the models, measure no table")
+    out: str | None = argument(None, help="markdown file to write the results into (default: print only)")
+    section: str | None = argument(None, help="marker name of the section written in out (default 'main'; needs out)")
+    quick: bool = argument(False, help="smoke run: m1 and wgan_gp/dcgan, few batches, 1 repeat")
+    copy_of: str | None = argument(None, help="(internal) one copy of concurrent=K, started by the bench itself")
+    argv: list[str] = field(default_factory=list)  # the command as given, for the results' 'Command:' line
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+PROGRAM = "python -m benchmarks"
+# the argparse spellings of before, for one release (docs/performance.md's recorded commands use them)
+LEGACY = Legacy(options={"--models": "models", "--batches": "batches", "--window-s": "window_s", "--warmup": "warmup",
+                         "--repeats": "repeats", "--concurrent": "concurrent", "--profile": "profile", "--out": "out",
+                         "--section": "section", "--copy-of": "copy_of"},
+                switches={"--channels-last": "channels_last", "--profile-only": "profile_only", "--quick": "quick"})
+REPEATABLE = ("--override", "--compare")  # argparse's append options: each use one item of the list
+HELP = help_text(PROGRAM, DESCRIPTION, BenchArguments,
+                 [f"{PROGRAM} models=m1,wgan_gp/dcgan out=docs/performance.md section=cpu_main",
+                  f"{PROGRAM} quick=true", f"{PROGRAM} models=m1 concurrent=4"], docs="docs/performance.md")
+
+
+def parse_args(argv: list[str] | None = None) -> BenchArguments:
     """The command line; raises ConfigError for a bad one (nothing has run or been written then)."""
-    parser = _ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(ALL_MODELS),
-                        help="comma-separated 'm1' or 'method/arch' (default: M1 and every GAN method x arch)")
-    parser.add_argument("--batches", type=int, default=None,
-                        help="timed batches per window, fixed (default: as many as --window-s seconds take)")
-    parser.add_argument("--window-s", type=float, default=DEFAULT_WINDOW_S,
-                        help=f"seconds per timed window, sized from each arm's first run (default {DEFAULT_WINDOW_S})")
-    parser.add_argument("--warmup", type=int, default=None, help=f"untimed batches first in every run ({DEFAULT_WARMUP})")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help=f"paired windows per arm (default {DEFAULT_REPEATS}, --quick 1); the ratio's CI narrows "
-                             "with their square root")
-    parser.add_argument("--override", action="append", default=[],
-                        help="Hydra override for both arms, repeatable: trainer.precision=bf16-mixed, torch_threads=1")
-    parser.add_argument("--channels-last", action="store_true", help="both arms' networks in channels_last memory format")
-    parser.add_argument("--compare", action="append", default=[],
-                        help="space-separated overrides to race against the base, 'ours' arm only, repeatable: "
-                             "--compare trainer.precision=bf16-mixed --compare torch_threads=1 --compare channels_last")
-    parser.add_argument("--concurrent", type=int, default=None, metavar="K",
-                        help="run K copies of the 'ours' arm at once as processes and report each one's throughput "
-                             "against one copy alone (threads as ssgen-train sets them)")
-    parser.add_argument("--profile", default=None, help="comma-separated models to profile as well (after the table)")
-    parser.add_argument("--profile-only", action="store_true", help="profile --models, measure no table")
-    parser.add_argument("--out", default=None,
-                        help="markdown file to write the results into, e.g. docs/performance.md (default: print only)")
-    parser.add_argument("--section", default=None,
-                        help="marker name of the section written in --out (default 'main'; needs --out)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: m1 and wgan_gp/dcgan, few batches, 1 repeat")
-    parser.add_argument("--copy-of", default=None, help=argparse.SUPPRESS)  # one copy of --concurrent (run_copies)
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    args.argv = list(argv)  # the command as given, for the 'Command:' line of the results
-    if args.quick:
-        if args.models == ",".join(ALL_MODELS):
-            args.models = ",".join(QUICK_MODELS)
+    from ssgen.cli import translate_legacy
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    appended: dict[str, list[str]] = {"override": [], "compare": []}
+    words, index = [], 0
+    while index < len(argv):  # --override X --compare Y ... (repeatable) become one list each
+        name, eq, inline = argv[index].partition("=")
+        if name in REPEATABLE:
+            value = inline if eq else (argv[index + 1] if index + 1 < len(argv) else "")
+            index += 0 if eq else 1
+            appended[name[2:]].append(value)
+            print(f"benchmarks: warning: `{name} {value}` is deprecated and goes in the next release; write "
+                  f"`{name[2:]}=[...]`", file=sys.stderr)
+        else:
+            words.append(argv[index])
+        index += 1
+    words = translate_legacy(words, LEGACY, "benchmarks")
+    words += [f"{key}=[{','.join(values)}]" for key, values in appended.items() if values]
+    args = parse(words, BenchArguments, PROGRAM)
+    args.argv = words  # the command as given, in today's spelling
+    if args.quick and args.models == list(ALL_MODELS):
+        args.models = list(QUICK_MODELS)
     if args.repeats is None:
         args.repeats = 1 if args.quick else DEFAULT_REPEATS
     if args.section is not None and args.out is None:
-        raise ConfigError(f"--section {args.section} names a part of the --out file, and there is none: add "
-                          "--out docs/performance.md (the bench writes no file unless asked)")
+        raise ConfigError(f"section={args.section} names a part of the out= file, and there is none: add "
+                          "out=docs/performance.md (the bench writes no file unless asked)")
     args.section = args.section or "main"
     if args.repeats < 1 or (args.batches is not None and args.batches < 1) or not args.window_s > 0:
-        raise ConfigError("--repeats and --batches must be >= 1 and --window-s > 0")
+        raise ConfigError("repeats= and batches= must be >= 1 and window_s= > 0")
     if args.concurrent is not None:
         if args.concurrent < 1:
-            raise ConfigError(f"--concurrent {args.concurrent} must be >= 1 (copies of the 'ours' arm run at once)")
+            raise ConfigError(f"concurrent={args.concurrent} must be >= 1 (copies of the 'ours' arm run at once)")
         if args.compare or args.profile or args.profile_only or args.channels_last:
-            raise ConfigError("--concurrent runs the 'ours' arm alone; drop --compare, --profile, --profile-only and "
-                              "--channels-last, or run them in another invocation")
+            raise ConfigError("concurrent= runs the 'ours' arm alone; drop compare=, profile=, profile_only= and "
+                              "channels_last=, or run them in another invocation")
     return args
 
 
@@ -114,13 +129,13 @@ def quiet_frameworks() -> None:
 
 
 def bench(argv: list[str]) -> None:
-    """Measure, print, and write ``--out`` only when given. Raises ConfigError for a bad command line."""
+    """Measure, print, and write ``out`` only when given. Raises ConfigError for a bad command line."""
     args = parse_args(argv)
     if args.copy_of:
         quiet_frameworks()
         copy_main(args)
         return
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [m.strip() for m in args.models if m.strip()]
     check_models(models)
     quiet_frameworks()
     L.seed_everything(0, verbose=False)
@@ -168,5 +183,5 @@ def bench(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m benchmarks``: a bad command line is one ``benchmarks: error: ...`` line and exit status 2."""
-    run_console_script("benchmarks", None, argv, bench)
+    run_console_script("benchmarks", HELP, argv, bench)
 

@@ -1,8 +1,7 @@
-"""``--concurrent K``: copies of the 'ours' arm as separate processes, against one copy alone."""
+"""``concurrent=K``: copies of the 'ours' arm as separate processes, against one copy alone."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -12,7 +11,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,12 +22,15 @@ from benchmarks.runner import calibrated_batches, update_period, window_size
 from ssgen.run.build import apply_run_settings
 from ssgen.run.lifecycle import device_precision
 
+if TYPE_CHECKING:
+    from benchmarks.cli import BenchArguments
+
 COPY_READY, COPY_RESULT = "ssgen-bench-copy-ready", "ssgen-bench-copy-result"  # the copies' stdout protocol
 
 
-def copy_main(args: argparse.Namespace) -> None:
-    """One copy of the 'ours' arm (``--copy-of SPEC``, started by ``run_copies``): build it, run one discarded fit,
-    print COPY_READY, wait for a line on stdin, time ``--repeats`` windows, print COPY_RESULT with their images/s,
+def copy_main(args: BenchArguments) -> None:
+    """One copy of the 'ours' arm (``copy_of=SPEC``, started by ``run_copies``): build it, run one discarded fit,
+    print COPY_READY, wait for a line on stdin, time ``repeats`` windows, print COPY_RESULT with their images/s,
     then keep training untimed until stdin closes, so the other copies' windows end under the same load."""
     spec = args.copy_of
     with tempfile.TemporaryDirectory(prefix="ssgen-bench-copy-") as work:
@@ -50,15 +52,15 @@ def copy_main(args: argparse.Namespace) -> None:
             arm.measure(0, n)
 
 
-def run_copies(spec: str, args: argparse.Namespace, k: int, timeout_s: float = 3600) -> list[dict[str, Any]]:
+def run_copies(spec: str, args: BenchArguments, k: int, timeout_s: float = 3600) -> list[dict[str, Any]]:
     """Start ``k`` copies of the 'ours' arm of ``spec`` as processes, let them time their windows at once, and
     return each copy's COPY_RESULT. Each copy inherits this process's environment and sets threads only as
     the config asks (``apply_run_settings``). Raises RuntimeError, with the tail of its stderr, if a copy fails."""
-    command = [sys.executable, "-m", "benchmarks", "--copy-of", spec, "--repeats", str(args.repeats),
-               "--window-s", str(args.window_s), *(["--quick"] if args.quick else []),
-               *([f"--batches={args.batches}"] if args.batches else []),
-               *([f"--warmup={args.warmup}"] if args.warmup is not None else []),
-               *(f"--override={override}" for override in args.override)]
+    command = [sys.executable, "-m", "benchmarks", f"copy_of={spec}", f"repeats={args.repeats}",
+               f"window_s={args.window_s}", *(["quick=true"] if args.quick else []),
+               *([f"batches={args.batches}"] if args.batches else []),
+               *([f"warmup={args.warmup}"] if args.warmup is not None else []),
+               *([f"override=[{','.join(args.override)}]"] if args.override else [])]
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in range(k)]
         # the copies import the same ssgen as this process (a checkout on PYTHONPATH, not another install)
@@ -105,8 +107,8 @@ def run_copies(spec: str, args: argparse.Namespace, k: int, timeout_s: float = 3
     return results
 
 
-def run_concurrent(spec: str, args: argparse.Namespace) -> ConcurrencyResult:
-    """One copy alone, then ``--concurrent`` copies at once: each copy's throughput as a fraction of the lone one."""
+def run_concurrent(spec: str, args: BenchArguments) -> ConcurrencyResult:
+    """One copy alone, then ``concurrent=`` copies at once: each copy's throughput as a fraction of the lone one."""
     print(f"  {spec}: 1 copy alone", flush=True)
     solo = run_copies(spec, args, 1)[0]
     print(f"  {spec}: alone {statistics.median(solo['images_per_s']):,.0f} img/s; {args.concurrent} copies at once",

@@ -1,13 +1,12 @@
-"""Where one training step's time goes, in both arms (``--profile``, ``--profile-only``)."""
+"""Where one training step's time goes, in both arms (``profile``, ``profile_only``)."""
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import pstats
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,8 +16,11 @@ from benchmarks.measure import WindowProbe
 from benchmarks.report import markdown_table
 from benchmarks.runner import window_size
 
+if TYPE_CHECKING:
+    from benchmarks.cli import BenchArguments
 
-def profile_model(spec: str, args: argparse.Namespace, work_dir: Path) -> str:
+
+def profile_model(spec: str, args: BenchArguments, work_dir: Path) -> str:
     """Where one training step's time goes, in both arms: torch.profiler per op, cProfile per package (ours)."""
     cfg = compose_bench_config(spec, work_dir / f"profile_{spec.replace('/', '_')}", args.override)
     family = str(cfg.method.family)

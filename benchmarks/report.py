@@ -1,8 +1,7 @@
-"""The bench's results as markdown: the tables, the machine, and the section written into ``--out``."""
+"""The bench's results as markdown: the tables, the machine, and the section written into ``out``."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import platform
@@ -11,6 +10,7 @@ import shlex
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -19,6 +19,9 @@ from benchmarks.config import REFERENCE_IMAGES_PER_S
 from benchmarks.measure import Measurement
 from benchmarks.stats import CONFIDENCE, RatioInterval, ratio_interval, spread
 from ssgen.reporting.tables import markdown_table
+
+if TYPE_CHECKING:
+    from benchmarks.cli import BenchArguments
 
 
 @dataclass
@@ -100,7 +103,7 @@ def busy_machine_warning() -> str:
     if torch.get_num_threads() > 1 and load > cores - 0.5:
         return (f"Warning: load average {load:.1f} on {cores} cores with {torch.get_num_threads()} torch threads: "
                 "OpenMP threads stall each other on a busy CPU and the figures swing by several times; "
-                "add --override torch_threads=1 (docs/performance.md).")
+                "add override=[torch_threads=1] (docs/performance.md).")
     return ""
 
 
@@ -146,7 +149,7 @@ CONCURRENCY_HEADER = ["model", "copies", "threads per copy", "alone img/s", "eac
                       "all copies / alone"]
 
 
-def render_section(args: argparse.Namespace, results: list[ModelResult], profiles: list[str], load_before: str,
+def render_section(args: BenchArguments, results: list[ModelResult], profiles: list[str], load_before: str,
                    seconds: float, compare_rows: list[list[str]] | None = None,
                    concurrency: list[ConcurrencyResult] | None = None) -> str:
     lines = [f"Command: `{' '.join(['python -m benchmarks', *map(shlex.quote, args.argv)])}`  ",

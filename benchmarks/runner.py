@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig
@@ -24,15 +24,18 @@ from benchmarks.measure import release_memory
 from benchmarks.report import ModelResult, failure_text
 from benchmarks.stats import ratio_interval
 
+if TYPE_CHECKING:
+    from benchmarks.cli import BenchArguments
 
-def window_size(args: argparse.Namespace, family: str) -> tuple[int, int]:
+
+def window_size(args: BenchArguments, family: str) -> tuple[int, int]:
     """(untimed warm-up batches, timed batches) of the first run of each arm, for a family ('vae' or 'gan')."""
     batches, warmups = (QUICK_BATCHES, QUICK_WARMUP) if args.quick else (DEFAULT_BATCHES, DEFAULT_WARMUP)
     return (args.warmup if args.warmup is not None else warmups[family]), (args.batches or batches[family])
 
 
-def calibrated_batches(args: argparse.Namespace, n: int, images_per_s: float, batch_size: int, multiple: int = 1) -> int:
-    """Timed batches per window: ``n`` under --batches or --quick, else enough for ``--window-s`` seconds at
+def calibrated_batches(args: BenchArguments, n: int, images_per_s: float, batch_size: int, multiple: int = 1) -> int:
+    """Timed batches per window: ``n`` under batches or quick, else enough for ``window_s`` seconds at
     ``images_per_s``, rounded up to a whole multiple of ``multiple`` (a GAN's n_critic; at least one cycle)."""
     if args.batches or args.quick or not images_per_s > 0:
         return n
@@ -45,8 +48,8 @@ def update_period(cfg: DictConfig) -> int:
     return int(cfg.method.get("n_critic", 1)) if str(cfg.method.family) == "gan" else 1
 
 
-def run_model(spec: str, args: argparse.Namespace, work_dir: Path) -> ModelResult:
-    """Both arms of one model: a discarded first run each (which sizes the windows), then ``--repeats`` pairs.
+def run_model(spec: str, args: BenchArguments, work_dir: Path) -> ModelResult:
+    """Both arms of one model: a discarded first run each (which sizes the windows), then ``repeats`` pairs.
 
     The order within a pair alternates (ours-plain, plain-ours, ...), so load that rises or falls over the run
     favours neither arm; each pair's ratio feeds the confidence interval (``ratio_interval``).
@@ -80,8 +83,8 @@ def run_model(spec: str, args: argparse.Namespace, work_dir: Path) -> ModelResul
     return result
 
 
-def run_compare(spec: str, args: argparse.Namespace, work_dir: Path, default_threads: int) -> list[list[str]]:
-    """'ours' under the base overrides against 'ours' under each --compare set, interleaved; one row per set."""
+def run_compare(spec: str, args: BenchArguments, work_dir: Path, default_threads: int) -> list[list[str]]:
+    """'ours' under the base overrides against 'ours' under each compare set, interleaved; one row per set."""
     configs = [("base", args.override)] + [(variant, [*args.override, *variant.split()]) for variant in args.compare]
     arms = []
     for index, (label, overrides) in enumerate(configs):

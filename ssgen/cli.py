@@ -6,8 +6,8 @@ layout, one-line errors (exit 2), and quoting a value for Hydra and the shell.
 
 Every console script declares its arguments as a dataclass (``arguments=``, a field per key with its default and a
 ``help`` line in its metadata) and reads them with ``parse``: ``OmegaConf.structured`` of the dataclass does the
-typing, so a typo gets a did-you-mean (``nn= is not one of ssgen-generate's arguments; did you mean n=?``), a wrong
-type one line (``n=abc is not an integer``), and a required key that is missing one line. Values stay the text the
+typing, so a typo gets a did-you-mean (``unknown argument 'nn=5': nn= is not one of ssgen-generate's arguments; did you mean n=?``),
+a wrong type one line (``n='abc' is not an integer``), and a required key that is missing one line. Values stay the text the
 shell handed over (a path ``007`` or ``1e3`` is not turned into a number); ``null`` is None; a list key takes
 ``[a,b]`` or ``a,b``. Old spellings of a key or an ``--option`` of an earlier release are accepted for one release
 with a warning that names the new one (``Legacy``).
@@ -168,7 +168,7 @@ def parse(argv: list[str], arguments: type[T], program: str, legacy: Legacy | No
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}=?" if close else f"; it takes {', '.join(k + '=...' for k in fields)}"
-            raise ConfigError(f"{key}= is not one of {program}'s arguments{hint} {see}")
+            raise ConfigError(f"unknown argument {word!r}: {key}= is not one of {program}'s arguments{hint} {see}")
         value: Any = text
         if text.strip().lower() in ("null", "none"):
             value = None
@@ -180,10 +180,11 @@ def parse(argv: list[str], arguments: type[T], program: str, legacy: Legacy | No
         try:
             setattr(config, key, value)
         except OmegaConfBaseException:
-            raise ConfigError(f"{key}={text} is not {_kind(hints.get(key))} {see}") from None
+            raise ConfigError(f"{key}={text!r} is not {_kind(hints.get(key))} {see}") from None
         choices = fields[key].metadata.get("choices") or ()
         if choices and value is not None and str(getattr(config, key)) not in choices:
-            raise ConfigError(f"{key}={text} is not one of {', '.join(choices)} {see}")
+            words = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+            raise ConfigError(f"{key}={text} is unknown; use {words} {see}")
     for key in sorted(OmegaConf.missing_keys(config)):
         hint = fields[key].metadata.get("hint", "<value>") if key in fields else "<value>"
         raise ConfigError(f"{key}={hint} is required {see}")

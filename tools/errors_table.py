@@ -211,8 +211,8 @@ def main() -> None:
         cases += [(predict, [f"run={tmp_path}", f"images={good}", "invert=maybe", f"out={tmp_path / 'p.npz'}"],
                    "`ssgen-predict invert=maybe`"),
                   (generate, [f"ckpt={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
-        cases += [(bench, ["--section", "cpu_main"], "`python -m benchmarks --section cpu_main` (no `--out`)"),
-                  (bench, ["--concurrent", "2", "--compare", "torch_threads=1"], "`python -m benchmarks --concurrent 2 --compare ...`")]
+        cases += [(bench, ["section=cpu_main"], "`python -m benchmarks section=cpu_main` (no `out=`)"),
+                  (bench, ["concurrent=2", "compare=[torch_threads=1]"], "`python -m benchmarks concurrent=2 compare=[...]`")]
         cases += [(evaluate, [f"ckpt={tmp_path}", "fid_network=fancy"], "`ssgen-evaluate fid_network=fancy`"),
                   (evaluate, [f"ckpt={tmp_path}", "inception_weights=w.pth"], "`ssgen-evaluate inception_weights=...` alone")]
         for main_fn, argv, label in cases:
@@ -253,9 +253,11 @@ def main() -> None:
     rows.extend(records_rows())
     print("# Bad input and the message it gets\n")
     print("Made by `python tools/errors_table.py > docs/errors.md`: each row was run, the message is what it printed.")
-    print("Every row has a test (tests/test_config.py, test_data.py, test_cli.py, test_generate.py, test_m1.py,")
-    print("test_reliability.py, test_evaluate_cli.py, test_checkpoint_gate.py, test_lifecycle.py, test_images.py,")
-    print("test_api.py, test_bench.py, test_devices.py, test_data_identity.py, test_storage.py, test_stops.py).")
+    print("Every row has a test, in tests/unit/ (in-process) or tests/e2e/ (the console script, `..._cli.py`):")
+    print("test_config.py, test_data.py, test_cli.py, test_generate[_cli].py, test_m1[_cli].py,")
+    print("test_reliability[_cli].py, test_evaluate[_cli].py, test_checkpoint_gate[_cli].py, test_lifecycle.py,")
+    print("test_images.py, test_api.py, test_bench.py, test_devices[_cli].py, test_data_identity[_cli].py,")
+    print("test_storage[_cli].py, test_stops[_cli].py.")
     print("Nothing is written when an input is refused.\n")
     print("| input | message |\n|---|---|")
     for case, message in rows:

@@ -42,11 +42,11 @@ def default_copies(kind: str) -> int:
 
 
 def commands(kind: str, out: str, copies: int) -> list[list[str]]:
-    bench = [sys.executable, "-m", "benchmarks", "--models", MODELS, "--out", out]
-    compare = [arg for option in OPTIONS[kind] for arg in ("--compare", option)]
-    return [[*bench, "--section", f"{kind}_main"],
-            [*bench, "--concurrent", str(copies), "--section", f"{kind}_concurrency"],
-            [*bench, *compare, "--section", f"{kind}_options"]]
+    bench = [sys.executable, "-m", "benchmarks", f"models={MODELS}", f"out={out}"]
+    compare = f"compare=[{','.join(OPTIONS[kind])}]"
+    return [[*bench, f"section={kind}_main"],
+            [*bench, f"concurrent={copies}", f"section={kind}_concurrency"],
+            [*bench, compare, f"section={kind}_options"]]
 
 
 def main(argv: list[str] | None = None) -> None:

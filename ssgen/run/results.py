@@ -407,7 +407,9 @@ class RunSummary:
         lines.append(f"  run dir: {self.run_dir} ({RESULTS_FILE}, checkpoints/)")
         if self.figures:
             lines.append(f"  figures: {', '.join(self.figures)}")
-        if (self.run_dir / "tb").is_dir():  # logger=tensorboard (the default); the others say where they are
+        other_loggers = any((self.run_dir / name).exists() for name in ("csv", "wandb", "mlruns"))
+        if (self.run_dir / "tb").is_dir() or not other_loggers:  # logger=tensorboard (the default, and every run
+            # from before the logger group); the others say where they are
             lines.append(f"  tensorboard --logdir {self.run_dir / 'tb'}")
         if (self.run_dir / "csv" / "metrics.csv").is_file():
             lines.append(f"  curves: {self.run_dir / 'csv' / 'metrics.csv'}")

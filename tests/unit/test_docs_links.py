@@ -4,7 +4,8 @@ A link is ``[text](target)`` or ``![alt](target)`` whose target is not a URL; it
 folder, and an anchor (``page.md#section``, ``#section``) must be a heading of that page (GitHub's slugs). A path is an inline-code span (between backticks) that names a file or folder of the
 repository: it starts with one of the top-level folders (``ssgen/``, ``conf/``, ``docs/``, ``tests/``, ``tools/``,
 ``benchmarks/``) or is one of the top-level files, holds no placeholder (``<run dir>``, ``*``, ``$``), and is
-resolved against the repository root. ``outputs/`` paths are what commands write, so they are not checked.
+resolved against the repository root; so is a file path in the prose (``tests/unit/test_api.py``: a top-level folder,
+then a name with a file suffix). ``outputs/`` paths are what commands write, so they are not checked.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ TOP_FOLDERS = ("ssgen/", "conf/", "docs/", "tests/", "tools/", "benchmarks/")
 TOP_FILES = ("README.md", "pyproject.toml", "LICENSE", "CITATION.cff", ".ci/run")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 CODE = re.compile(r"`([^`\n]+)`")
+PROSE_PATH = re.compile(r"(?<![\w/.<-])(?:ssgen|conf|docs|tests|tools|benchmarks)/[\w./-]*\.(?:py|md|yaml|png|json|csv|npz)\b")
 
 
 def pages(root: Path = ROOT) -> list[Path]:
@@ -52,6 +54,10 @@ def dead_references(page: Path, root: Path = ROOT) -> list[str]:
                 continue  # a placeholder, a glob or a command's argument, not a path
             if not (root / word).exists():
                 dead.append(f"{page.relative_to(root)}: path {word}")
+    prose = re.sub(r"```.*?```", " ", text, flags=re.S)  # code blocks show files a reader writes (docs/extending.md)
+    for word in PROSE_PATH.findall(CODE.sub(" ", LINK.sub(" ", prose))):
+        if not (root / word).exists():
+            dead.append(f"{page.relative_to(root)}: path {word}")
     return dead
 
 
