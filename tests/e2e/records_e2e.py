@@ -1,24 +1,15 @@
-"""What the records end-to-end tests share: the environment their console scripts run in (this checkout's package,
-the probes of tests/ and tests/e2e on PYTHONPATH) and the runs they train."""
+"""What the records end-to-end tests (issue 39) share beyond conftest's ``run_script``: the runs they train, the
+lines their commands end with, and the inputs they hand over."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-E2E = Path(__file__).resolve().parent
-TESTS = E2E.parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(E2E), str(TESTS), os.environ.get("PYTHONPATH")])),
-       "OMP_NUM_THREADS": "1"}
+from conftest import fake_checkpoint
+
 # experiment=debug without the heads' minutes: every code path of a run in seconds
 DEBUG = ["experiment=debug", "arch=vae_mlp", "method.callbacks.svm_head=null", "torch_threads=1",
          "callbacks.last_checkpoint.every_n_train_steps=0"]
-
-
-def run(command: list[str], timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
-    """A console script to its end, its output captured as text."""
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=ENV, **kwargs)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -29,16 +20,7 @@ def error_lines(stderr: str) -> list[str]:
 def untrained_checkpoint(path: Path, method: str = "m2", arch: str | None = None) -> Path:
     """A checkpoint as ssgen-train writes it, of an untrained model (the commands' plumbing is what is tested): M2
     classifies and generates without heads, so no training is needed."""
-    import torch
-    from conftest import compose_config
-
-    from ssgen.run.build import build_model
-
-    model = build_model(compose_config([f"method={method}", *([f"arch={arch}"] if arch else []), "run_dir=/tmp/unused"]))
-    cls = type(model)
-    torch.save({"ssgen_module": f"{cls.__module__}.{cls.__qualname__}", "hyper_parameters": dict(model.hparams),
-                "state_dict": model.state_dict(), "global_step": 0}, path)
-    return path
+    return fake_checkpoint(path, [f"method={method}", *([f"arch={arch}"] if arch else [])], global_step=0)
 
 
 def sample_images(path: Path, n: int = 20) -> Path:

@@ -8,14 +8,15 @@ import json
 import subprocess
 
 import pytest
-from records_e2e import DEBUG, ENV
+from conftest import script_env
+from records_e2e import DEBUG
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("closed", ["stdout", "stderr"])
 def test_a_reader_that_stops_early_never_stops_training(tmp_path, closed):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(["ssgen-train", *DEBUG, f"hydra.run.dir={run_dir}"], env=ENV, text=True,
+    process = subprocess.Popen(["ssgen-train", *DEBUG, f"hydra.run.dir={run_dir}"], env=script_env(), text=True,
                                stdout=subprocess.PIPE if closed == "stdout" else subprocess.DEVNULL,
                                stderr=subprocess.PIPE if closed == "stderr" else subprocess.DEVNULL)
     stream = process.stdout if closed == "stdout" else process.stderr

@@ -9,8 +9,9 @@ import os
 
 import numpy as np
 import pytest
+from conftest import run_script
 from PIL import Image
-from records_e2e import run, untrained_checkpoint
+from records_e2e import untrained_checkpoint
 
 
 @pytest.mark.slow
@@ -22,7 +23,7 @@ def test_predict_handles_a_file_name_that_is_not_utf8(tmp_path):
     for name in (b"caf\xe9_1.png", b"plain_2.png"):
         Image.fromarray(image).save(os.fsdecode(os.path.join(os.fsencode(folder), name)))
     model = untrained_checkpoint(tmp_path / "m2.ckpt")
-    result = run(["ssgen-predict", f"run={model}", f"images={folder}", f"out={tmp_path / 'labels.npz'}"])
+    result = run_script("ssgen-predict", f"run={model}", f"images={folder}", f"out={tmp_path / 'labels.npz'}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and f"{folder}/caf\\xe9_1.png: " in result.stdout
     rows = list(csv.reader((tmp_path / "labels.csv").open(encoding="utf-8")))

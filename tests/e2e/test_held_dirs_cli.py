@@ -10,7 +10,8 @@ import time
 
 import pytest
 import yaml
-from records_e2e import DEBUG, ENV, error_lines, run
+from conftest import run_script, script_env
+from records_e2e import DEBUG, error_lines
 
 
 @pytest.mark.slow
@@ -18,7 +19,7 @@ def test_two_launches_in_the_same_second_keep_both_results(tmp_path):
     for attempt in range(4):
         cwd = tmp_path / f"attempt{attempt}"
         cwd.mkdir()
-        launches = [subprocess.Popen(["ssgen-train", *DEBUG, f"seed={seed}"], cwd=cwd, env=ENV, text=True,
+        launches = [subprocess.Popen(["ssgen-train", *DEBUG, f"seed={seed}"], cwd=cwd, env=script_env(), text=True,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for seed in (0, 1)]
         for launch in launches:
             _, stderr = launch.communicate(timeout=900)
@@ -38,14 +39,14 @@ def test_a_launch_into_a_dir_a_live_run_holds_is_refused_naming_it(tmp_path):
     run_dir, release = tmp_path / "run", tmp_path / "release"
     holder = subprocess.Popen(["ssgen-train", *DEBUG, "seed=0", f"hydra.run.dir={run_dir}",
                                "+callbacks.hold._target_=records_probe.WaitInSetup", f"+callbacks.hold.release={release}"],
-                              env=ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              env=script_env(), text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 600
         while not (run_dir / "probe_waiting").exists() and holder.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         assert (run_dir / "probe_waiting").exists(), holder.stderr.read()[-3000:] if holder.poll() is not None else ""
         before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file() and path.suffix != ".log"}
-        second = run(["ssgen-train", *DEBUG, "seed=1", f"hydra.run.dir={run_dir}"])
+        second = run_script("ssgen-train", *DEBUG, "seed=1", f"hydra.run.dir={run_dir}")
         assert second.returncode == 2
         assert error_lines(second.stderr) == [
             f"ssgen-train: error: {run_dir} is in use by pid {holder.pid} since "

@@ -4,12 +4,15 @@ dir was made (20 lines, 6 traceback frames), and ``seed=0,-1`` trained job 0 bef
 
 from __future__ import annotations
 
-from records_e2e import DEBUG, error_lines, run
+import pytest
+from conftest import run_script
+from records_e2e import DEBUG, error_lines
 
 
+@pytest.mark.slow  # Hydra's multirun start: ~15 s
 def test_a_sweep_with_a_bad_seed_is_refused_before_its_first_job(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run(["ssgen-train", "-m", *DEBUG, "seed=0,-1", f"hydra.sweep.dir={sweep}"])
+    result = run_script("ssgen-train", "-m", *DEBUG, "seed=0,-1", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 2
     assert error_lines(result.stderr) == [
         f"ssgen-train: error: job {' '.join(DEBUG)} seed=-1: seed=-1 is not a seed; use an integer from 0 to 4294967295 "

@@ -9,14 +9,15 @@ import json
 import shlex
 
 import pytest
-from records_e2e import DEBUG, run
+from conftest import run_script
+from records_e2e import DEBUG
 
 
 @pytest.mark.slow
 def test_a_dropped_session_is_recorded_interrupted_and_its_recorded_command_resumes_it(tmp_path):
     run_dir = tmp_path / "ré sumé run"
     args = [*DEBUG, "+callbacks.probe._target_=records_probe.TerminalGoneAtBatch", f"hydra.run.dir='{run_dir}'"]
-    stopped = run(["ssgen-train", *args])
+    stopped = run_script("ssgen-train", *args)
     assert stopped.returncode == 2, stopped.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "interrupted"
@@ -26,7 +27,7 @@ def test_a_dropped_session_is_recorded_interrupted_and_its_recorded_command_resu
     assert last.endswith(f"ssgen-train: error: interrupted (SIGHUPException); last.ckpt saved: resume with "
                          f"`{results['resume']}`")
     assert "hydra.run.dir=" in results["resume"] and "-m" not in shlex.split(results["resume"])
-    resumed = run(shlex.split(results["resume"]))  # exactly as recorded
+    resumed = run_script(*shlex.split(results["resume"]))  # exactly as recorded
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "ok" and results["optimizer_steps"] == 5  # experiment=debug: 5 batches

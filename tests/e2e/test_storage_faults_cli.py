@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 import torch
-from records_e2e import DEBUG, error_lines, run
+from conftest import run_script
+from records_e2e import DEBUG, error_lines
 
 FIX = "free space or choose another hydra.run.dir"
 
@@ -38,7 +39,7 @@ def small_tmpfs(tmp_path):
 def test_a_really_full_disk_is_one_line_records_failed_and_resumes_once_freed(small_tmpfs):
     run_dir = small_tmpfs / "run"
     command = ["ssgen-train", *DEBUG, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"]  # vae_mlp: a 21 MB last.ckpt
-    full = run(command)
+    full = run_script(*command)
     assert full.returncode == 2, full.stderr[-3000:]
     last = run_dir / "checkpoints" / "last.ckpt"
     assert error_lines(full.stderr) == [f"ssgen-train: error: cannot write {last}: No space left on device; {FIX}"]
@@ -48,7 +49,7 @@ def test_a_really_full_disk_is_one_line_records_failed_and_resumes_once_freed(sm
     assert torch.load(last, weights_only=True)["global_step"] == 5  # the first epoch's, whole
     assert not list(run_dir.rglob("*.tmp*"))
     subprocess.run(["mount", "-o", "remount,size=120m", str(small_tmpfs)], check=True)  # space freed
-    resumed = run(command)
+    resumed = run_script(*command)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "ok" and results["optimizer_steps"] == 10

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import yaml
-from records_e2e import run
+from conftest import plain_table, run_script
 
 
 def test_a_gan_table_keys_its_rows_on_the_setting_the_sweep_varied(tmp_path):
@@ -19,9 +19,9 @@ def test_a_gan_table_keys_its_rows_on_the_setting_the_sweep_varied(tmp_path):
         (run_dir / "results.json").write_text(json.dumps({
             "status": "ok", "method": "dcgan", "family": "gan", "arch": "dcgan", "seed": 0, "fid": fid,
             "settings_hash": f"hash{job}", "overrides": ["method=dcgan", f"method.lr_generator={lr}"]}))
-    result = run(["ssgen-report", "gan", f"runs={sweep}"])
+    result = run_script("ssgen-report", "gan", f"runs={sweep}")
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| dcgan")]
+    rows = [line for line in plain_table(result.stdout).splitlines() if line.startswith("| dcgan")]
     assert len(rows) == 2, result.stdout
     assert rows[0].startswith("| dcgan [method.lr_generator=2e-3]") and "| 60.00 " in rows[0]
     assert rows[1].startswith("| dcgan [method.lr_generator=2e-4]") and "| 20.00 " in rows[1]
