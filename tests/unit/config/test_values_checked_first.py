@@ -23,6 +23,7 @@ from ssgen.errors import ConfigError
     (["method=wgan_gp", "arch=dcgan", "method.callbacks.quality.n_samples=5"],
      "method.callbacks.quality: GenerativeMetrics n_samples=5 is too small for FID/KID; use at least 20"),
     (["torch_threads=0"], "torch_threads=0 must be >= 1 (CPU threads), or null for torch's default"),
+    (["data.eval_batch_size=0"], "data.eval_batch_size=0 must be > 0; use e.g. 1000"),
     (["matmul_precision=fastest"], "matmul_precision=fastest is unknown; use one of highest, high, medium, or null"),
 ])
 def test_a_value_that_would_fail_after_the_run_dir_is_made_is_refused_first(tmp_path, overrides, message):
