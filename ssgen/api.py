@@ -17,7 +17,10 @@ m1                         ``M1`` (Classifier)         ``encode``; ``predict`` w
 =========================  ==========================  ===========================================
 
 Every model is rebuilt through the checkpoint gate of the console scripts (``ssgen.models.checkpoints.load_module``:
-``torch.load(weights_only=True)``, only ssgen's own classes), on CPU, in eval mode. ``ssgen-generate`` and
+``torch.load(weights_only=True)``, only ssgen's own classes), on CPU, in eval mode. A model's parts are one version:
+a checkpoint that is not the one its run's record was made from is refused, and so are M1 heads fitted on other
+weights than the checkpoint they would be paired with (``ssgen.models.heads.check_fitted_on``): one line saying to use
+the run as it was or to finish training so that the heads are refitted. ``ssgen-generate`` and
 ``ssgen-predict`` are thin wrappers over ``load_sampler`` / ``load_classifier`` and these methods. Class labels
 go in as an index 0-9, ssgen's names (``ankle_boot``) or torchvision's (``Ankle boot``), and come out as indices
 (``.labels``) with both spellings beside them (``.names``, ``.torchvision_names``).
@@ -35,14 +38,15 @@ import torch
 from ssgen.data import FASHION_MNIST, DatasetInfo, parse_labels, parse_n_labels
 from ssgen.data.images import ImageFile, read_images, save_pngs
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
-from ssgen.models.checkpoints import load_module, resolve_checkpoint
+from ssgen.models.checkpoints import load_versioned, resolve_checkpoint, snapshot_name
 from ssgen.models.gan import ConditionalGAN
 from ssgen.models.m1 import M1VAE
 from ssgen.models.m2 import M2 as M2Module
-from ssgen.run.results import read_results
+from ssgen.run.results import read_results, recorded_version_problem
 
 MAX_IMAGES = 1_000_000  # one sample() call; a typo such as n=10000000 should not fill the memory or the disk
-IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "status", "schema_version")
+IDENTITY_KEYS = ("method", "family", "arch", "n_labels", "seed", "config_hash", "settings_hash", "overrides", "status",
+                 "schema_version")
 SAMPLER_WHAT = "class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)"
 CLASSIFIER_WHAT = "classifier (method m1 with its SVM head, m2 or m1_m2)"
 
@@ -64,6 +68,7 @@ class Info:
     checkpoint: Path
     run_dir: Path | None
     metrics: dict[str, Any] = field(default_factory=dict, repr=False)
+    weights: dict[str, Any] | None = field(default=None, repr=False)  # the checkpoint's version (global_step, digest)
 
 
 @dataclass(frozen=True)
@@ -242,9 +247,12 @@ class M1(Classifier):
         return read_head_metadata(self.info.run_dir)
 
     def _classify(self, pixels: np.ndarray, n_labels: int | None) -> np.ndarray:
-        from ssgen.models.heads import load_svm, predict
+        from ssgen.models.heads import check_fitted_on, head_record_path, load_svm, predict
 
         metadata = self._metadata()
+        assert self.info.run_dir is not None  # _metadata refused a checkpoint outside a run dir
+        check_fitted_on(head_record_path(self.info.run_dir), metadata, self.info.checkpoint, self.info.weights or {},
+                        heads_fix(self.info.run_dir, self.info.checkpoint, metadata.get("fitted_on")))
         n = int(n_labels if n_labels is not None else metadata["n_labels"][0])
         if str(n) not in metadata["heads"]:
             raise SSGenError(f"{self.info.run_dir} has no head for n_labels={n}; available: {', '.join(metadata['heads'])}")
@@ -268,9 +276,49 @@ def load(path: str | Path) -> GAN | M1 | M2:
 
 def load_gan(path: str | Path) -> ConditionalGAN:
     """The class-conditional generator module of a checkpoint or run dir (a GAN, M2 or M1+M2: the same
-    ``sample()`` hook), on CPU, in eval mode; CheckpointError if it is anything else."""
-    return load_module(path, expected=(ConditionalGAN, M2Module),
-                       what="class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")
+    ``sample()`` hook), on CPU, in eval mode; CheckpointError if it is anything else or not the version its run's
+    record describes."""
+    return load_checked(path, (ConditionalGAN, M2Module),
+                        "class-conditional generator (method dcgan, wgan_clip, wgan_gp, m2 or m1_m2)")[0]
+
+
+def load_checked(path: str | Path, expected: tuple[type, ...] | None = None, what: str = "model",
+                 fallback_target: str | None = None) -> tuple[torch.nn.Module, Path, dict[str, Any]]:
+    """Every loader's way in: the checkpoint gate (``load_versioned``), then the version check against the run's
+    record (``ssgen.run.results.recorded_version_problem``). Returns the module, the resolved .ckpt and its version;
+    raises CheckpointError (one line)."""
+    checkpoint = resolve_checkpoint(path)
+    module, version = load_versioned(checkpoint, expected, what, fallback_target)
+    problem = recorded_version_problem(checkpoint, version)
+    if problem:
+        raise CheckpointError(problem)
+    return module, checkpoint, version
+
+
+def heads_fix(run_dir: Path, checkpoint: Path, fitted_on: dict[str, Any] | None) -> str:
+    """What to do about heads that belong to other weights than ``checkpoint``: use the run as it was (the weights the
+    heads were fitted on, kept in ``checkpoints/finished_step<N>.ckpt`` when a finished run is trained on), or finish
+    training so that the heads are refitted (the command that resumes it)."""
+    kept = run_dir / "checkpoints" / snapshot_name(fitted_on) if fitted_on else None
+    if kept is not None and kept.is_file() and kept != checkpoint:
+        as_it_was = f"use the run as it was (run={kept})"
+    elif checkpoint.name not in ("last.ckpt", "best.ckpt"):
+        as_it_was = f"use the run's own checkpoint (run={run_dir})"
+    else:
+        as_it_was = "use a copy of the run from before it was trained on"
+    results = read_results(run_dir) or {}
+    command = results.get("resume")
+    if not command:
+        from ssgen.run.lifecycle import resume_command  # Hydra's parser, only for this message
+
+        try:
+            import yaml
+
+            overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
+        except (OSError, ValueError):
+            overrides = []
+        command = resume_command(run_dir, [str(item) for item in overrides])
+    return f"{as_it_was}, or finish training so that the heads are refitted (`{command}`)"
 
 
 def load_sampler(path: str | Path) -> GAN | M2:
@@ -284,9 +332,8 @@ def load_classifier(path: str | Path) -> M1 | M2:
 
 
 def _load(path: str | Path, expected: tuple[type, ...] | None, what: str) -> Any:
-    checkpoint = resolve_checkpoint(path)
-    module = load_module(checkpoint, expected, what)
-    info = read_info(module, checkpoint)
+    module, checkpoint, version = load_checked(path, expected, what)
+    info = read_info(module, checkpoint, version)
     for base, wrapper in ((ConditionalGAN, GAN), (M2Module, M2), (M1VAE, M1)):
         if isinstance(module, base):
             return wrapper(module, info)
@@ -294,8 +341,9 @@ def _load(path: str | Path, expected: tuple[type, ...] | None, what: str) -> Any
                           "use ssgen.models.checkpoints.load_module for the bare LightningModule")
 
 
-def read_info(module: torch.nn.Module, checkpoint: Path) -> Info:
-    """``Info`` for a module loaded from ``checkpoint``: its run dir is the parent of ``checkpoints/``."""
+def read_info(module: torch.nn.Module, checkpoint: Path, weights: dict[str, Any] | None = None) -> Info:
+    """``Info`` for a module loaded from ``checkpoint`` (whose version is ``weights``): its run dir is the parent of
+    ``checkpoints/``."""
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
     results = (read_results(run_dir) if run_dir else None) or {}
     config = _run_config(run_dir)
@@ -305,7 +353,7 @@ def read_info(module: torch.nn.Module, checkpoint: Path) -> Info:
     return Info(method=method, arch=results.get("arch") or config.get("arch") or arch_name,
                 seed=results.get("seed", config.get("seed")), n_labels=results.get("n_labels", config.get("n_labels")),
                 status=results.get("status"), metrics={k: v for k, v in results.items() if k not in IDENTITY_KEYS},
-                model=type(module).__name__, checkpoint=checkpoint, run_dir=run_dir)
+                model=type(module).__name__, checkpoint=checkpoint, run_dir=run_dir, weights=weights)
 
 
 def _run_config(run_dir: Path | None) -> dict[str, Any]:
@@ -314,6 +362,9 @@ def _run_config(run_dir: Path | None) -> dict[str, Any]:
         return {}
     from omegaconf import OmegaConf
 
+    from ssgen.io import add_inputs
+
+    add_inputs([run_dir / ".hydra" / "config.yaml"], f"the run's config {run_dir / '.hydra' / 'config.yaml'}")
     try:
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
         return {"method": cfg.method.get("name"), "arch": cfg.arch.get("name"), "seed": cfg.get("seed"),

@@ -16,24 +16,36 @@ Used by ssgen-generate, ssgen-evaluate, ssgen-predict, ssgen-report, ssgen-study
 ``python -m ssgen.evaluation.evaluator`` and ``python -m benchmarks`` (ssgen-train's own are Hydra's overrides, and its
 ``--help`` is Hydra's, with ssgen's template: conf/hydra/default.yaml): an ``SSGenError`` anywhere becomes
 ``<program>: error: <message>`` on stderr and exit status 2, with nothing written (docs/errors.md lists the messages).
+
+The console a script writes to may go away while it runs (``... | head -1``, a closed terminal tab, an ssh session that
+drops): ``guarded_console`` makes stdout and stderr writes that fail go nowhere instead of raising, once says so in
+the log files (ssgen-train's ``<run dir>/train.log``), and lets the work go on. File names that are not UTF-8 print
+escaped (``caf\\xe9_1.png``) instead of raising. A SIGTERM or SIGHUP to a console script other than ssgen-train
+(which records the run as interrupted: ``ssgen.run.stops``) ends it as Ctrl-C does: one line, exit 2, and every file it
+writes either whole or untouched (``ssgen.io.atomic_write``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import errno
+import logging
 import os
 import re
 import shlex
+import signal
 import sys
 import textwrap
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ssgen.errors import ConfigError, SSGenError, exit_with_error, print_output
+from ssgen.io import reading_inputs
 
 T = TypeVar("T")
 
@@ -204,17 +216,197 @@ def help_text(program: str, description: str, arguments: type | None, examples: 
 
 
 def run_console_script(program: str, usage: str | None, argv: list[str] | None,
-                       work: Callable[[list[str]], None]) -> None:
+                       work: Callable[[list[str]], None], guard_inputs: bool = True) -> None:
     """A console script's main: ``-h``/``--help``/``help`` prints ``usage`` (unless None: the script has its own);
-    an SSGenError from ``work`` is one line on stderr and exit status 2."""
+    an SSGenError from ``work`` is one line on stderr and exit status 2, and so is a stop (Ctrl-C, SIGTERM, SIGHUP:
+    ``stops_as_interrupts``). The console may go away meanwhile (``guarded_console``). ``guard_inputs``: what
+    ``work`` records as its inputs (``ssgen.io.add_inputs``) it may not write over (``ssgen.io.reading_inputs``);
+    off for a command that updates its own records (ssgen-study)."""
     argv = sys.argv[1:] if argv is None else argv
-    if usage is not None and any(arg in ("-h", "--help", "help") for arg in argv):
-        print_output(usage)
+    with guarded_console(program):
+        if usage is not None and any(arg in ("-h", "--help", "help") for arg in argv):
+            print_output(usage)
+            return
+        try:
+            with stops_as_interrupts(), reading_inputs() if guard_inputs else contextlib.nullcontext():
+                work(argv)
+        except SSGenError as exc:
+            exit_with_error(program, exc)
+        except KeyboardInterrupt as exc:
+            exit_with_error(program, SSGenError(
+                f"interrupted ({getattr(exc, 'signal_name', 'SIGINT')}); every file it wrote is whole or left as it "
+                "was: run the same command again"))
+
+
+# ------------------------------------------------------------------------------------------------ stops
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP to a console script, raised where it lands as Ctrl-C's KeyboardInterrupt is (so no
+    ``except Exception`` swallows it); ``signal_name`` says which."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def ignored_at_start(signum: int) -> bool:
+    """Whether ``signum`` was set to be ignored when this process started and is still: a SIGHUP under ``nohup``, whose
+    whole point is that a hang-up does not stop the command. Such a signal is left ignored."""
+    return signal.getsignal(signum) is signal.SIG_IGN
+
+
+@contextlib.contextmanager
+def stops_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``StopSignal`` for the ``with`` block (main thread only; a SIGHUP ignored under
+    ``nohup`` stays ignored), then the previous handlers are back; Ctrl-C is Python's KeyboardInterrupt as ever."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise StopSignal(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)
+                if not ignored_at_start(signum)}
     try:
-        work(argv)
-    except SSGenError as exc:
-        exit_with_error(program, exc)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+# ------------------------------------------------------------------------------------------------ the console
+# errors that say the reader of a console stream went away: a closed pipe (| head), a hung-up terminal (EIO), a
+# closed file (ValueError from Python's own stream)
+CONSOLE_GONE = (OSError, ValueError)
+_pending_notes: list[str] = []  # went-away notes from before any log file was open (a sweep's first lines)
+
+
+class GuardedStream:
+    """``sys.stdout`` / ``sys.stderr`` for the life of a console script: a write or flush that fails because nobody
+    reads any more (``CONSOLE_GONE``) goes nowhere instead of raising. The first such failure points the file
+    descriptor at /dev/null (so C code writing there, and the final flush at exit, go nowhere too) and says once, in
+    the log files, that the console went away. Everything else is the wrapped stream's."""
+
+    def __init__(self, stream: Any, name: str) -> None:
+        self._stream, self._name = stream, name
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        """Write ``text``; returns its length whether or not anyone reads it."""
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except CONSOLE_GONE as exc:
+                self._went_away(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush, or nothing once the reader is gone."""
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except CONSOLE_GONE as exc:
+                self._went_away(exc)
+
+    def writelines(self, lines: Any) -> None:
+        """``write`` of each line."""
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _went_away(self, exc: BaseException) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        note_in_log_files(f"the console went away ({self._name} can no longer be written: {reason}); the work goes on "
+                          "and its messages are in this log file")
+
+
+def log_files() -> list[logging.FileHandler]:
+    """The file handlers of the root logger and of ssgen's: where a run's log lines go besides the console."""
+    handlers = [*logging.getLogger().handlers, *logging.getLogger("ssgen").handlers]
+    return [handler for handler in handlers if isinstance(handler, logging.FileHandler)]
+
+
+def note_in_log_files(message: str) -> None:
+    """Log ``message`` (WARNING, logger ``ssgen``) to the log files only, never the console; kept until a log file is
+    open when there is none yet (``flush_notes``)."""
+    handlers = log_files()
+    if not handlers:
+        _pending_notes.append(message)
+        return
+    record = logging.getLogger("ssgen").makeRecord("ssgen", logging.WARNING, __file__, 0, message, None, None)
+    for handler in handlers:
+        handler.handle(record)
+
+
+def flush_notes() -> None:
+    """Log the notes ``note_in_log_files`` kept while no log file was open (call once one is: a job's start)."""
+    notes = list(_pending_notes)
+    _pending_notes.clear()
+    if log_files():
+        for message in notes:
+            note_in_log_files(message)
+    else:
+        _pending_notes.extend(notes)
+
+
+def quiet_log_file_errors(program: str) -> None:
+    """A log file that cannot be written (a full disk) costs one warning line on the console, not a traceback per log
+    line (``logging``'s own error report); the file is then left alone for the rest of the run."""
+    for handler in log_files():
+        if getattr(handler, "_ssgen_quiet", False):
+            continue
+
+        def report(record: logging.LogRecord, handler: logging.FileHandler = handler) -> None:
+            if handler.level > logging.CRITICAL:
+                return
+            handler.setLevel(logging.CRITICAL + 1)
+            exc = sys.exc_info()[1]
+            reason = getattr(exc, "strerror", None) or (str(exc) if exc else "unknown error")
+            print(f"{program}: warning: cannot write the log file {handler.baseFilename}: {reason}; the rest of the "
+                  "log goes to the console only", file=sys.stderr)
+
+        handler.handleError = report  # type: ignore[method-assign]
+        handler._ssgen_quiet = True  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def guarded_console(program: str) -> Iterator[None]:
+    """For a console script's whole life: stdout and stderr as ``GuardedStream`` (a reader that goes away never stops
+    the work) whose text encodes any file name (``backslashreplace``); a standard descriptor that was closed when
+    the process started is pointed at /dev/null first, so no file the script opens can land on it. Then the streams
+    are put back."""
+    for fd in (0, 1, 2):  # a closed 1 or 2 would be handed to the next file opened: a checkpoint would get the logs
+        try:
+            os.fstat(fd)
+        except OSError as exc:
+            if exc.errno == errno.EBADF:
+                opened = os.open(os.devnull, os.O_RDWR)
+                if opened != fd:
+                    os.dup2(opened, fd)
+                    os.close(opened)
+    previous = sys.stdout, sys.stderr
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:  # Python found the descriptor closed at start
+            stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process's stream would
+        if isinstance(stream, GuardedStream):
+            continue
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # a name that is not UTF-8 prints, escaped
+        setattr(sys, name, GuardedStream(stream, name))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = previous
 
 
 # ------------------------------------------------------------------------------------------------ command lines

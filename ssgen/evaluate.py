@@ -86,8 +86,9 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
     The class comes from the checkpoint, else from its run dir's config; either passes the checkpoint gate
     (``ssgen.models.checkpoints.check_checkpoint``). CheckpointError for anything that is not a generator.
     """
+    from ssgen.api import load_checked  # the gate and the version check every loader passes
     from ssgen.evaluation.scoring import is_generator
-    from ssgen.models.checkpoints import load_module, read_checkpoint, resolve_checkpoint
+    from ssgen.models.checkpoints import read_checkpoint, resolve_checkpoint
 
     checkpoint_path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(checkpoint_path)  # truncated / corrupt / unsafe -> CheckpointError
@@ -97,7 +98,7 @@ def load_generator(path: str | Path) -> tuple[Any, Path]:
     if not checkpoint.get("ssgen_module") and not fallback:
         raise CheckpointError(f"{checkpoint_path} names no model class (no 'ssgen_module' entry, no .hydra/config.yaml "
                               "in its run dir); give the checkpoint of an ssgen-train run")
-    module = load_module(checkpoint_path, fallback_target=fallback)
+    module = load_checked(checkpoint_path, fallback_target=fallback)[0]
     if not is_generator(module):
         raise CheckpointError(f"{checkpoint_path} is a {type(module).__name__} checkpoint, not a generator (no generate "
                               "or generate_prior); give the checkpoint of a GAN or M1 run")
@@ -109,23 +110,24 @@ def evaluate(args: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     from ssgen.evaluation.evaluator import evaluator_for
     from ssgen.evaluation.inception import inception_report
     from ssgen.evaluation.scoring import generator_report, make_sampler
-    from ssgen.io import atomic_write_json
+    from ssgen.io import atomic_write_json, check_output
 
     module, checkpoint_path = load_generator(args["run"])
+    default_out = checkpoint_path.with_suffix(".inception_fid.json" if args["fid_network"] == "inception" else ".metrics.json")
+    out = Path(args["out"]) if args["out"] else default_out
+    check_output(out, "out")  # not the checkpoint, nor the run's record: before minutes of scoring
     info = module.data_info  # the data set it was trained on: its test images, classes and evaluator
     sampler, conditional = make_sampler(module, seed=args["seed"])
     if args["fid_network"] == "inception":  # the domain evaluator is not needed (nor trained on first use)
         report = inception_report(sampler, n=args["n_samples"], seed=args["seed"], floor=args["floor"],
                                   weights_path=args["inception_weights"], info=info)
-        default_out = checkpoint_path.with_suffix(".inception_fid.json")
     else:
         evaluator = evaluator_for(info, args["evaluator"] or None, args["cache_dir"])
         report = generator_report(sampler, evaluator, n=args["n_samples"], conditional=conditional, seed=args["seed"],
                                   floor=args["floor"])
-        default_out = checkpoint_path.with_suffix(".metrics.json")
     report = {"checkpoint": str(checkpoint_path), "model": type(module).__name__, "seed": args["seed"],
               "fid_network": args["fid_network"], **report}
-    out = Path(args["out"]) if args["out"] else default_out
+    check_output(out, "out")  # the evaluator file and the data it read are inputs too
     atomic_write_json(out, report)
     return report, out
 

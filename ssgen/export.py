@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from ssgen.cli import argument, help_text, parse, run_console_script
+from ssgen.io import display_path
 from ssgen.models.checkpoints import save_model_only
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"`run={words[0]} out={words[1]}`", file=sys.stderr)
             argv = [f"run={words[0]}", f"out={words[1]}"]
         args = parse(argv, ExportArguments, "ssgen-export")
-        print(save_model_only(args.run, args.out))
+        print(display_path(save_model_only(args.run, args.out)))
 
     run_console_script("ssgen-export", HELP, argv, copy)
 

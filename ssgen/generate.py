@@ -22,9 +22,9 @@ import torchvision
 
 from ssgen.api import load_sampler, sample_labels, to_uint8
 from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
-from ssgen.data.images import save_pngs
+from ssgen.data.images import png_paths, save_pngs
 from ssgen.errors import ConfigError
-from ssgen.io import atomic_write
+from ssgen.io import atomic_write, check_output
 
 
 @dataclass
@@ -76,6 +76,12 @@ def generate_files(run: str | Path, labels: torch.Tensor, seed: int, out: str | 
     """Sample ``labels`` (N,) with noise from ``seed``; write the PNG grid, the .npz and/or one PNG per image in
     ``out_dir``; returns the images (N, 1, 28, 28) in [-1, 1]."""
     model = load_sampler(run).module  # fails before anything is written
+    for key, path in (("out", out), ("npz", npz)):  # no output may be a file the command read (the checkpoint, ...)
+        if path is not None:
+            check_output(path, key)
+    if out_dir is not None:
+        for path in png_paths(out_dir, labels.numpy().astype(np.int64), model.data_info):
+            check_output(path, "out_dir")
     images = model.sample(labels, seed=seed)
     if out is not None:
         grid = torchvision.utils.make_grid(images, nrow=columns, normalize=True, value_range=(-1, 1), pad_value=1.0)

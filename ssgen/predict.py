@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssgen.api import M2, Predictions, load_classifier
+from ssgen.api import M2, Predictions, load_checked, load_classifier
 from ssgen.cli import argument, help_text, parse, run_console_script
 from ssgen.data.images import as_uint8, parse_invert, read_images
 from ssgen.errors import InputWarning, SSGenError
-from ssgen.io import atomic_write, atomic_write_text
-from ssgen.models.checkpoints import load_module, read_checkpoint
+from ssgen.io import atomic_write, atomic_write_text, check_output, display_path
+from ssgen.models.checkpoints import read_checkpoint
 from ssgen.models.m2 import M2 as M2Module
 
 
@@ -87,8 +87,9 @@ def is_m2_run(path: str | Path) -> bool:
 
 
 def load_m2(path: str | Path) -> torch.nn.Module:
-    """The M2 / M1+M2 module of a run dir or .ckpt, on CPU in eval mode; CheckpointError for anything else."""
-    return load_module(path, (M2Module,), "method=m2 or method=m1_m2 model")
+    """The M2 / M1+M2 module of a run dir or .ckpt, on CPU in eval mode; CheckpointError for anything else, and for a
+    checkpoint that is not the version its run's record describes."""
+    return load_checked(path, (M2Module,), "method=m2 or method=m1_m2 model")[0]
 
 
 def predict_m2(run_dir: str | Path, images: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -106,7 +107,7 @@ def write_predictions(out: str | Path, predictions: Predictions | np.ndarray) ->
     labels, files = predictions.labels, predictions.files
     arrays = {"labels": labels}
     header = ["index", "label", "class_name"]
-    if files is not None:
+    if files is not None:  # the names as the OS gave them (a name that is not UTF-8 round-trips through os.fsencode)
         arrays.update(files=np.array([record.path for record in files]),
                       inverted=np.array([record.inverted for record in files]))
         header = ["index", "file", "label", "class_name", "inverted"]
@@ -122,8 +123,8 @@ def write_predictions(out: str | Path, predictions: Predictions | np.ndarray) ->
     names = predictions.data_info.class_names  # the classes of the data set the model was trained on
     for index, label in enumerate(labels):
         row = [index, int(label), names[label]]
-        if files is not None:
-            row = [index, files[index].path, int(label), names[label], str(files[index].inverted).lower()]
+        if files is not None:  # a name that is not UTF-8 is written escaped (caf\xe9_1.png): a CSV is text
+            row = [index, display_path(files[index].path), int(label), names[label], str(files[index].inverted).lower()]
         writer.writerow(row)
     csv_path = atomic_write_text(Path(out).with_suffix(".csv"), buffer.getvalue())
     return npz_path, csv_path
@@ -140,20 +141,25 @@ def main(argv: list[str] | None = None) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InputWarning)
             batch = read_images(args.images, invert)  # bad images are refused before the model is loaded
+        outputs = (args.out, Path(args.out).with_suffix(".csv"))
+        for path in outputs:  # neither may be a file it read (by identity, any spelling): before writing either
+            check_output(path, "out")
         model = load_classifier(args.run)
+        for path in outputs:  # nor one of the run's (its checkpoint, its record, its heads)
+            check_output(path, "out")
         predictions = model.predict(batch, n_labels=args.n_labels)
         npz_path, csv_path = write_predictions(args.out, predictions)
         for warning in caught:
             print(f"ssgen-predict: warning: {warning.message}", file=sys.stderr)
-        print(f"classified {len(predictions)} images -> {npz_path} and {csv_path}")
+        print(f"classified {len(predictions)} images -> {display_path(npz_path)} and {display_path(csv_path)}")
         print("  " + ", ".join(f"{name}: {count}" for name, count in predictions.counts().items()))
         if predictions.files is not None:
             files = predictions.files
             for record, name in list(zip(files, predictions.names, strict=True))[:LISTED_FILES]:
-                print(f"  {record.path}: {name}, {record.inversion}")
+                print(f"  {display_path(record.path)}: {name}, {record.inversion}")
             inverted = sum(record.inverted for record in files)
             print(f"  invert={invert}: {inverted} of {len(files)} files inverted to light-on-dark"
-                  + (f"; every file is in {csv_path}" if len(files) > LISTED_FILES else ""))
+                  + (f"; every file is in {display_path(csv_path)}" if len(files) > LISTED_FILES else ""))
 
     run_console_script("ssgen-predict", HELP, argv, predict_and_print)
 

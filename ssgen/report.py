@@ -12,7 +12,8 @@ policy for every table and figure (``ssgen.run.results.find_results``): a run is
 (restart_<k> attempts belong to their run and are skipped); an unreadable results.json is a failed run; only
 ``status: ok`` runs enter a table, and failed and unfinished (running, interrupted or killed) ones are listed under
 it with their status and overrides, never silently dropped. Nothing is written unless ``out=`` says where (the
-figures and the write-up page have defaults under outputs/ and the records dir).
+figures and the write-up page have defaults under outputs/ and the records dir), and never over a record the report
+reads (``record_files``: the same file under any spelling is refused in one line).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
 from ssgen.errors import ConfigError, print_output
+from ssgen.io import add_inputs, check_output, display_path
 
 RUNS_HELP = "sweep dirs or run dirs holding results.json files ([a,b] or a,b for several)"
 
@@ -81,11 +83,31 @@ HELP = help_text(
           "  m1: selection_figure=<png>")
 
 
+# what a report writes (pages, figures): files of these kinds under runs= are its own earlier outputs, not records
+REPORT_OUTPUTS = (".md", ".png")
+
+
+def record_files(runs: list[str]) -> list[Path]:
+    """Every file under the ``runs`` dirs that a report may read (results.json, overrides, curves, samples, event
+    files, checkpoints, study.json ...): all but the pages and figures a report writes (``REPORT_OUTPUTS``)."""
+    files = []
+    for root in map(Path, runs):
+        found = [root] if root.is_file() else (path for path in root.rglob("*") if path.is_file())
+        files += [path for path in found if path.suffix.lower() not in REPORT_OUTPUTS]
+    return files
+
+
 def report(argv: list[str]) -> None:
     """The table, figures or page the first word asks for (``m1`` when it is none of them), from ``key=value``s."""
     command = argv[0] if argv and argv[0] in COMMANDS else "m1"
     rest = argv[1:] if argv and argv[0] in COMMANDS else argv
     args = parse(rest, COMMANDS[command], f"ssgen-report {command}", LEGACY)
+    runs = args.runs if isinstance(args.runs, list) else [args.runs]
+    add_inputs(record_files(runs), f"a record under runs={','.join(map(display_path, runs))}")
+    if command != "figures" and args.out:  # figures' out= is a folder of PNGs, which no record is
+        check_output(args.out, "out")
+    if getattr(args, "selection_figure", None):
+        check_output(args.selection_figure, "selection_figure")
     if command == "writeup":
         from ssgen.reporting.writeup import (  # the study plan and, to draw, matplotlib and torch
             WRITEUP_PAGE,

@@ -31,7 +31,7 @@ import difflib
 from dataclasses import dataclass, fields
 
 from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
-from ssgen.errors import ConfigError, SSGenError
+from ssgen.errors import ConfigError
 from ssgen.reporting.study import BUDGETS, PARTS, Study, part_prefix
 
 
@@ -111,17 +111,15 @@ def study_command(argv: list[str]) -> None:
         raise ConfigError(f"{unknown_part[0]}:... names no part; a part's own override is <part>:key=value with "
                           f"<part> one of {', '.join(PARTS[1:])}")
     study = Study(args.budget, args.dir, args.records, overrides, reuse_committed=args.reuse_committed)
-    try:
-        code = study.run(selected, args.dry_run)
-    except KeyboardInterrupt:
-        raise SSGenError("interrupted; what ended is recorded, and the same command resumes the rest") from None
+    code = study.run(selected, args.dry_run)  # a stop: Interrupted, with the command that resumes the study
     if code:
         raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``ssgen-study``: errors are one line on stderr and exit status 2."""
-    run_console_script("ssgen-study", HELP, argv, study_command)
+    # the study updates records it reads (a job's record is rewritten when its run changed): no input guard
+    run_console_script("ssgen-study", HELP, argv, study_command, guard_inputs=False)
 
 
 if __name__ == "__main__":

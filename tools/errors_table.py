@@ -262,6 +262,10 @@ def main() -> None:
     print("| input | message |\n|---|---|")
     for case, message in rows:
         print(f"| {case} | {message.replace('|', '/')} |")
+    # the cases only a whole run, a second process or a real file system shows (stops, shared run dirs, model
+    # versions, full disks): kept by hand beside this script, so that regenerating the page keeps them
+    print()
+    print((Path(__file__).resolve().parent / "errors_by_hand.md").read_text(), end="")
 
 
 if __name__ == "__main__":

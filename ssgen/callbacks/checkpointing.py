@@ -39,8 +39,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         Lightning's does, TypeError for ``storage_options``."""
         if storage_options is not None:
             raise TypeError(f"storage_options are not supported by {type(self).__name__}")
-        # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), clear_leftovers=True, fix=RUN_DIR_FIX)
+        # one trainer owns its checkpoint dir, so any other temp of this file is a killed save's leftover; a run dir
+        # that vanished (deleted, unmounted) is a StorageError, not made anew around a lone checkpoint; a full disk is
+        # one line even though torch.save raises RuntimeError for it (ssgen.io.storage_fault)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp), clear_leftovers=True, fix=RUN_DIR_FIX,
+                     within=Path(path).parent.parent)
 
 
 class LastCheckpoint(Checkpoint):

@@ -23,7 +23,15 @@ from ssgen.callbacks import EndOfRunStep, log_confusion
 from ssgen.data import dataset_info, parse_n_labels, sample_label_subset
 from ssgen.errors import ConfigError
 from ssgen.io import atomic_write, atomic_write_json
-from ssgen.models.heads import fit_label_spreading, fit_svm, predict, save_svm, score
+from ssgen.models.heads import (
+    HEAD_RECORD,
+    fit_label_spreading,
+    fit_svm,
+    fitted_on_record,
+    predict,
+    save_svm,
+    score,
+)
 from ssgen.models.m1 import ACTIVE_UNIT_STD
 from ssgen.nets import eval_mode
 
@@ -139,6 +147,7 @@ class SVMHead(EndOfRunStep):
         if len(units) == 0:
             units = np.arange(train_means.shape[1])
         jobs = head_jobs(self.n_jobs)
+        fitted_on = fitted_on_record(pl_module, trainer.global_step)  # the weights every head below is fitted on
         heads: dict[str, Any] = {}
         examples = first_per_class(test_labels, self.examples_per_class, info.n_classes)
         predicted: dict[str, np.ndarray] = {}
@@ -154,9 +163,12 @@ class SVMHead(EndOfRunStep):
                           mirrored=mirror_means)
             entry["m1_svm"] = score(svm, test_means[:, units], test_labels,
                                     None if test_mirror_means is None else test_mirror_means[:, units])
-            # the examples' labels as the head scores the test set (both views averaged when mirror is on)
-            predicted[f"predicted_n{n}"] = predict(svm.model, test_means[examples][:, units],
-                                                   None if test_mirror_means is None else test_mirror_means[examples][:, units])
+            # the examples' labels as the head scores the test set (both views averaged when mirror is on);
+            # examples_per_class=0 asks for none (a head cannot predict an empty batch)
+            if len(examples):
+                predicted[f"predicted_n{n}"] = predict(svm.model, test_means[examples][:, units],
+                                                       None if test_mirror_means is None
+                                                       else test_mirror_means[examples][:, units])
             save_svm(svm.model, run_dir / "checkpoints" / f"svm_head_n{n}.skops")
             if self.transductive:
                 rng = np.random.default_rng(self.seed)
@@ -175,8 +187,9 @@ class SVMHead(EndOfRunStep):
             log.info("N=%d: %s", n, summary)
             self._log(trainer, run_dir, n, entry)
         metadata = {"latent_units": units.tolist(), "mirror": self.mirror, "active_units": int((unit_std > ACTIVE_UNIT_STD).sum()), "seed": self.seed,
-                    "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()}}
-        atomic_write_json(run_dir / "checkpoints" / "svm_head.json", metadata)
+                    "n_labels": self.n_labels, "heads": {n: {k: v["params"] for k, v in e.items()} for n, e in heads.items()},
+                    "fitted_on": fitted_on}
+        atomic_write_json(run_dir / "checkpoints" / HEAD_RECORD, metadata)
         if len(examples):
             save_examples(run_dir / EXAMPLES_FILE, pl_module, datamodule.images("test")[torch.from_numpy(examples)],
                           test_labels[examples], predicted)

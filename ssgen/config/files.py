@@ -6,6 +6,7 @@ here), so neither has to import the other to find a YAML.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -162,10 +163,19 @@ def config_groups() -> str:
     return "\n".join(lines)
 
 
+def launch_id() -> str:
+    """``${ssgen_launch:}``: what keeps the default run and sweep dirs of two launches in the same second apart, the
+    launching process's id. Cached in the config like Hydra's ``${now:...}``, so a sweep's jobs (also a parallel
+    launcher's, which get the launcher's cache) resolve the dir their launch made."""
+    return str(os.getpid())
+
+
 def register_resolvers() -> None:
-    """``${ssgen_job_name:...}`` and ``${ssgen_groups:}`` for conf/hydra/default.yaml; registered on import of
-    ssgen.config.schemas (every process that composes a config)."""
+    """``${ssgen_job_name:...}``, ``${ssgen_groups:}`` and ``${ssgen_launch:}`` for conf/hydra/default.yaml;
+    registered on import of ssgen.config.schemas (every process that composes a config)."""
     if not OmegaConf.has_resolver("ssgen_job_name"):
         OmegaConf.register_new_resolver("ssgen_job_name", job_name)
     if not OmegaConf.has_resolver("ssgen_groups"):
         OmegaConf.register_new_resolver("ssgen_groups", config_groups)
+    if not OmegaConf.has_resolver("ssgen_launch"):
+        OmegaConf.register_new_resolver("ssgen_launch", launch_id, use_cache=True)

@@ -62,7 +62,11 @@ def validate(cfg: DictConfig) -> None:
                               "drop it or use method=m2 / m1_m2")
         holdout_split(n_labels, cfg.data.labelled_holdout, info)
     positive(cfg.data.batch_size, "data.batch_size", "use e.g. 64 or 100")
+    if cfg.data.get("eval_batch_size") is not None:
+        positive(cfg.data.eval_batch_size, "data.eval_batch_size", "use e.g. 1000")
     parse_device_resident(cfg.data.device_resident)
+    check_seeds(cfg)
+    check_run_settings(cfg)
     if hasattr(module, "check_config"):
         module.check_config(cfg)
     for spec in to_plain(method.callbacks).values():
@@ -70,6 +74,7 @@ def validate(cfg: DictConfig) -> None:
         check = getattr(hydra.utils.get_class(target), "check_config", None) if target else None
         if check is not None:
             check(spec, cfg)
+    check_callbacks(cfg)
     precision = str(cfg.trainer.get("precision", "32-true"))
     if precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={precision} is not one ssgen trains in; use one of {', '.join(PRECISIONS)} "
@@ -112,6 +117,69 @@ def check_loggers(cfg: DictConfig) -> None:
         if not logged_in:
             raise ConfigError(f"logger={name} logs online but finds no W&B credentials; run `wandb login` (or set "
                               f"WANDB_API_KEY), or log offline: logger.{name}.offline=true (`wandb sync` uploads later)")
+
+
+SEED_MAX = 2**32 - 1  # numpy's and Lightning's seeds: 0 .. 2**32 - 1
+
+
+def check_seeds(cfg: DictConfig) -> None:
+    """Refuse a seed outside ``0 .. 2**32 - 1`` (numpy's and Lightning's range), anywhere in the config (``seed``,
+    a callback's or the data's ``seed``, ``*_seed``), and a ``seed`` whose restarts (seed + 1, ...) would leave it:
+    ConfigError naming the key, before anything is made."""
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= SEED_MAX:
+        raise ConfigError(f"seed={cfg.seed} is not a seed; use an integer from 0 to {SEED_MAX} (2**32 - 1)")
+    plain = to_plain(cfg)
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+            return
+        key = prefix.rstrip(".")
+        name = key.rpartition(".")[2]
+        if (name == "seed" or name.endswith("_seed")) and node is not None:
+            if isinstance(node, bool) or not isinstance(node, int) or not 0 <= node <= SEED_MAX:
+                raise ConfigError(f"{key}={node} is not a seed; use an integer from 0 to {SEED_MAX} (2**32 - 1)")
+
+    walk(plain, "")
+    restarts = int(cfg.get("restarts") or 0)
+    if cfg.seed + restarts > SEED_MAX:
+        raise ConfigError(f"seed={cfg.seed} with restarts={restarts} would restart with seed {cfg.seed + restarts}, past "
+                          f"{SEED_MAX}; use a smaller seed or fewer restarts")
+
+
+MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision's
+
+
+def check_run_settings(cfg: DictConfig) -> None:
+    """Refuse the process-wide settings a run applies only once its dir is made: ``torch_threads`` (>= 1) and
+    ``matmul_precision`` (torch's names)."""
+    threads = cfg.get("torch_threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"torch_threads={threads} must be >= 1 (CPU threads), or null for torch's default")
+    precision = cfg.get("matmul_precision")
+    if precision is not None and str(precision) not in MATMUL_PRECISIONS:
+        raise ConfigError(f"matmul_precision={precision} is unknown; use one of {', '.join(MATMUL_PRECISIONS)}, or null")
+
+
+def check_callbacks(cfg: DictConfig) -> None:
+    """Build every ssgen callback of the config once (their constructors only check and store their arguments), so
+    a value only a constructor refuses (``callbacks.last_checkpoint.every_n_train_steps=-1``) is one line before
+    anything is made rather than a traceback after the run dir was."""
+    groups = (("callbacks", cfg.get("callbacks") or {}), ("method.callbacks", cfg.method.get("callbacks") or {}))
+    for where, specs in groups:
+        for name, spec in to_plain(specs).items() if specs else ():
+            target = spec.get("_target_") if isinstance(spec, dict) else None
+            if not target or not str(target).startswith("ssgen."):
+                continue
+            try:
+                hydra.utils.instantiate(spec)
+            except ConfigError:
+                raise
+            except Exception as exc:  # what the constructor said, as one line naming the key
+                cause = exc.__cause__ or exc  # Hydra wraps the constructor's error in its own
+                first = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+                raise ConfigError(f"{where}.{name}: {first}") from None
 
 
 # Trainer arguments ssgen passes itself (ssgen.run.build.build_trainer): from the callbacks / logger groups and the run dir

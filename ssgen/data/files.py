@@ -30,6 +30,7 @@ import torch
 from ssgen.data.sets import DatasetInfo
 from ssgen.data.sets.fashion_mnist import INFO as FASHION_MNIST
 from ssgen.errors import DataError
+from ssgen.io import add_inputs, display_path
 
 log = logging.getLogger("ssgen")
 
@@ -249,6 +250,7 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
 
 def _read_decoded(path: Path, fix: str) -> bytes:
     """The file's bytes, gunzipped when it ends in .gz (any case); its md5 is remembered for ``decoded_md5``."""
+    add_inputs([path], f"the data file {display_path(path)}")  # a command's outputs may not replace it
     try:
         opener = gzip.open if path.suffix.lower() == ".gz" else open
         with opener(path, "rb") as f:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ssgen.data import FASHION_MNIST, DatasetInfo, read_idx
 from ssgen.errors import ConfigError, DataError, InputWarning
-from ssgen.io import atomic_write
+from ssgen.io import add_inputs, atomic_write, display_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 INVERT_CHOICES = ("auto", "true", "false")
@@ -128,7 +128,9 @@ arrays and array files, ``true`` negates every image (255 - x) and ``auto`` / ``
         return _checked(Images(_negated_if(as_uint8(images, source or "images", info), invert), source or "images"))
     arrays, files, records = [], [], []
     for item in items:
-        for path in expand_paths(item):
+        found = expand_paths(item)
+        add_inputs(found, f"images={display_path(item)}")  # a command's outputs may not replace what it reads
+        for path in found:
             if is_image_file(path):
                 files.append(path)
             else:
@@ -406,21 +408,28 @@ def _listed(indices: np.ndarray, names: Sequence[str] | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ writing
+def png_paths(out_dir: str | Path, labels: np.ndarray, info: DatasetInfo = FASHION_MNIST) -> list[Path]:
+    """The files ``save_pngs`` writes for ``labels`` (int64 ``(N,)``), in order: ``<out_dir>/<class>_<index within its
+    class>.png``, the index zero-padded to the widest of its class (so a command can check them before writing)."""
+    out_dir = Path(out_dir)
+    counts = np.bincount(labels, minlength=info.n_classes)
+    width = len(str(max(int(counts.max()) - 1, 0))) if len(labels) else 1
+    seen = np.zeros_like(counts)
+    paths = []
+    for label in labels:
+        paths.append(out_dir / f"{info.class_names[label]}_{seen[label]:0{width}d}.png")
+        seen[label] += 1
+    return paths
+
+
 def save_pngs(out_dir: str | Path, images: np.ndarray, labels: np.ndarray, info: DatasetInfo = FASHION_MNIST) -> list[Path]:
-    """One 28x28 greyscale PNG per image, ``<out_dir>/<class>_<index within its class>.png`` (zero-padded).
+    """One 28x28 greyscale PNG per image, ``<out_dir>/<class>_<index within its class>.png`` (zero-padded:
+    ``png_paths``).
 
     ``images``: uint8 ``(N, 28, 28)``; ``labels``: int64 ``(N,)``; ``<class>``: ``info.class_names``. Each file is
     written atomically.
     """
     from PIL import Image
 
-    out_dir = Path(out_dir)
-    counts = np.bincount(labels, minlength=info.n_classes)
-    width = len(str(max(int(counts.max()) - 1, 0)))
-    seen = np.zeros_like(counts)
-    written = []
-    for image, label in zip(images, labels, strict=True):
-        path = out_dir / f"{info.class_names[label]}_{seen[label]:0{width}d}.png"
-        seen[label] += 1
-        written.append(atomic_write(path, lambda tmp, image=image: Image.fromarray(image).save(tmp, format="PNG")))
-    return written
+    return [atomic_write(path, lambda tmp, image=image: Image.fromarray(image).save(tmp, format="PNG"))
+            for image, path in zip(images, png_paths(out_dir, labels, info), strict=True)]

@@ -44,7 +44,7 @@ from torch import nn
 from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
 from ssgen.data import DatasetInfo, dataset_info, load_dataset, to_pixels
 from ssgen.errors import CheckpointError, ConfigError, SSGenError
-from ssgen.io import atomic_write, atomic_write_json
+from ssgen.io import add_inputs, atomic_write, atomic_write_json, display_path
 from ssgen.nets import eval_mode
 
 DEFAULT_DATASET = "fashion_mnist"  # the data set whose configs hash as they did before there were others
@@ -329,6 +329,7 @@ def load_evaluator_file(path: str | Path) -> Evaluator:
     from safetensors.torch import load_file
 
     path = Path(path)
+    add_inputs([path], f"the evaluator {display_path(path)}")
     if not path.is_file():
         raise CheckpointError(f"evaluator weights {path} do not exist; train them with `python -m ssgen.evaluation.evaluator`")
     try:

@@ -23,6 +23,7 @@ from ssgen.data import FASHION_MNIST, DatasetInfo, to_pixels
 from ssgen.errors import ConfigError
 from ssgen.evaluation.metrics import balanced_indices, balanced_labels
 from ssgen.evaluation.scoring import SampleFn, default_dataset, sample_images
+from ssgen.io import add_inputs, display_path
 
 INCEPTION_FID_LABEL = "FID (Inception, torchmetrics; not comparable with ssgen's domain FID)"
 INCEPTION_BATCH = 100  # 299x299x3 Inception inputs: 100 of them are ~100 MB of activations per layer
@@ -46,6 +47,7 @@ def inception_fid_metric(weights_path: str | None = None, device: str | torch.de
 
     if weights_path is not None:
         path = Path(weights_path)
+        add_inputs([path], f"inception_weights={display_path(path)}")
         if not path.is_file():
             raise ConfigError(f"inception_weights={weights_path}: no such file; give torch-fidelity's "
                               "pt_inception-2015-12-05-6726825d.pth or drop the option to download it")

@@ -11,10 +11,16 @@ called). Anything else is one line naming the file and what it names. generate, 
 M1+M2's ``method.m1_checkpoint`` and ``ssgen.load`` all load through ``load_module``. It lives in the models
 package because M1+M2 loads its M1 VAE through it. Checkpoints are written by the trainer through
 ``ssgen.callbacks.checkpointing.AtomicCheckpointIO``.
+
+Versions: a trained model's parts are one version. ``weights_version`` is the record of the weights a part was made
+from (the optimizer step and a digest of every tensor of the state dict); what is fitted or scored on a model at the
+end of a run records it (M1's heads in ``svm_head.json`` ``fitted_on``, results.json ``weights``, M1+M2's
+``built_from``), and every loader compares it with the checkpoint it loads (``version_mismatch``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,7 @@ import lightning as L
 import torch
 
 from ssgen.errors import CheckpointError, UnsafeCheckpointError
-from ssgen.io import atomic_write
+from ssgen.io import add_inputs, atomic_write, check_output, display_path, file_identity
 from ssgen.models import module_class
 from ssgen.nets import check_network_spec
 
@@ -66,6 +72,7 @@ def _unreadable_fix(path: Path) -> str:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` on CPU: a truncated or foreign file gives a CheckpointError."""
     path = resolve_checkpoint(path)
+    add_inputs([path], f"the checkpoint {display_path(path)}")  # a command's outputs may not replace it
     if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint; {_unreadable_fix(path)}")
     try:
@@ -140,6 +147,12 @@ def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what
     ``fallback_target``: the class for a checkpoint that records none (from its run dir's config); gated too.
     Raises CheckpointError (one line) for a missing, truncated, foreign or unsafe file, and for non-finite weights.
     """
+    return load_versioned(path, expected, what, fallback_target)[0]
+
+
+def load_versioned(path: str | Path, expected: tuple[type, ...] | None = None, what: str = "model",
+                   fallback_target: str | None = None) -> tuple[L.LightningModule, dict[str, Any]]:
+    """``load_module``, and the ``weights_version`` of the checkpoint it loaded (read once for both)."""
     path = resolve_checkpoint(path)
     checkpoint = read_checkpoint(path)
     cls = check_checkpoint(checkpoint, path, fallback_target)
@@ -157,7 +170,53 @@ def load_module(path: str | Path, expected: tuple[type, ...] | None = None, what
     if bad:
         raise CheckpointError(f"{path} holds non-finite weights ({name_some(bad)}): the run diverged (its results.json "
                               "says failed); retrain it, e.g. with a smaller learning rate")
-    return model.eval()
+    return model.eval(), weights_version(checkpoint)
+
+
+# ------------------------------------------------------------------------------------------------ versions
+def weights_digest(state_dict: dict[str, Any]) -> str:
+    """A short digest (16 hex digits of SHA-256) of every tensor of a state dict: names, dtypes, shapes and bytes.
+    Equal digests mean the same weights and buffers; the order of the dict does not matter."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name]
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        tensor = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(state_dict[name].shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())  # the raw bytes, whatever the dtype (bf16 too)
+    return digest.hexdigest()[:16]
+
+
+def weights_version(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The version of a checkpoint's weights: ``{"global_step": <optimizer steps>, "weights_sha256": <digest>}``
+    (``global_step`` None for a file that records none)."""
+    step = checkpoint.get("global_step")
+    return {"global_step": int(step) if isinstance(step, int) else None,
+            "weights_sha256": weights_digest(checkpoint.get("state_dict") or {})}
+
+
+def module_version(module: torch.nn.Module, global_step: int | None) -> dict[str, Any]:
+    """``weights_version`` of a module in memory, as it is now (what a head is being fitted on)."""
+    return {"global_step": global_step, "weights_sha256": weights_digest(module.state_dict())}
+
+
+def describe_version(version: dict[str, Any]) -> str:
+    """'step 300 (weights 3f9c0a1b2c3d4e5f)': a version in a message."""
+    step = version.get("global_step")
+    return f"{'step ' + str(step) if step is not None else 'an unrecorded step'} (weights {version.get('weights_sha256')})"
+
+
+def version_mismatch(recorded: dict[str, Any] | None, loaded: dict[str, Any]) -> bool:
+    """Whether a part that recorded ``recorded`` was made from other weights than ``loaded`` (None: nothing recorded,
+    nothing to compare: a run from before versions were recorded)."""
+    return bool(recorded) and recorded.get("weights_sha256") != loaded.get("weights_sha256")
+
+
+def snapshot_name(version: dict[str, Any]) -> str:
+    """The file a finished run's weights are kept in when it is trained on (``checkpoints/finished_step<N>.ckpt``):
+    the run as it was, which its end-of-run artifacts (heads, scores) belong to until training finishes again."""
+    return f"finished_step{version.get('global_step')}.ckpt"
 
 
 # What a checkpoint needs to be rebuilt by ``load_module``; the rest (optimizer moments, loop and callback
@@ -173,10 +232,11 @@ def save_model_only(source: str | Path, destination: str | Path) -> Path:
     generation, but cannot resume training. Written atomically; refuses to overwrite its own source.
     """
     source, destination = resolve_checkpoint(source), Path(destination)
-    if destination.exists() and destination.resolve() == source.resolve():
-        raise CheckpointError(f"{destination} is the checkpoint being copied; give another destination")
+    if file_identity(destination) is not None and file_identity(destination) == file_identity(source):  # any spelling
+        raise CheckpointError(f"{display_path(destination)} is the checkpoint being copied; give another destination")
     checkpoint = read_checkpoint(source)
     check_checkpoint(checkpoint, source)  # an ssgen checkpoint, or a clear error before anything is written
+    check_output(destination, "out")  # nor any other file the command read
     slim = {key: checkpoint[key] for key in MODEL_KEYS if key in checkpoint}
     atomic_write(destination, lambda path: torch.save(slim, path))
     return destination

@@ -12,7 +12,11 @@ label budget N on the class-balanced subset the data module draws for that N and
   same cross-validation on the labelled images;
 * ``raw_svm``: the same SVM model selection on raw pixels: the baseline M1 must beat.
 
-The fitted SVM is saved as ``checkpoints/svm_head_n<N>.skops`` (skops: no pickle on load).
+The fitted SVM is saved as ``checkpoints/svm_head_n<N>.skops`` (skops: no pickle on load), described by
+``checkpoints/svm_head.json``. A head belongs to the encoder it was fitted on: every head record carries
+``fitted_on`` (``fitted_on_record``: the optimizer step and weights digest of the model at fitting time), and a loader
+refuses heads whose record names other weights than the checkpoint it pairs them with (``check_fitted_on``). Any
+other head (issue 40's graph head) writes the same ``fitted_on`` into its own record and checks it the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 
 from ssgen.errors import CheckpointError
-from ssgen.io import atomic_write
+from ssgen.io import add_inputs, atomic_write, display_path
+from ssgen.models.checkpoints import describe_version, module_version, version_mismatch
 
 log = logging.getLogger("ssgen")
 
@@ -150,6 +155,7 @@ def score(fit: HeadFit, features: np.ndarray, labels: np.ndarray, mirrored: np.n
 
 
 def save_svm(model: Any, path: str | Path) -> Path:
+    """Write a fitted head as a skops file, atomically; returns the path. Raises StorageError."""
     import skops.io as sio
 
     return atomic_write(path, lambda tmp: sio.dump(model, tmp))
@@ -160,6 +166,7 @@ def load_svm(path: str | Path) -> Any:
     import skops.io as sio
 
     path = Path(path)
+    add_inputs([path], f"the SVM head {display_path(path)}")
     if not path.is_file():
         raise CheckpointError(f"no SVM head at {path}; train with method=m1 (the svm_head callback writes it)")
     try:
@@ -174,8 +181,53 @@ def load_svm(path: str | Path) -> Any:
         raise CheckpointError(f"{path} is not a readable skops file ({type(exc).__name__}); retrain or re-copy it") from exc
 
 
+HEAD_RECORD = "svm_head.json"  # in <run_dir>/checkpoints/: the SVM heads' record
+
+
+def head_record_path(run_dir: str | Path) -> Path:
+    """Where a run dir keeps the SVM heads' record (``svm_head.json``)."""
+    return Path(run_dir) / "checkpoints" / HEAD_RECORD
+
+
 def read_head_metadata(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "checkpoints" / "svm_head.json"
+    """The SVM heads' record of a run dir: latent units, mirror, seed, N list, each head's parameters and
+    ``fitted_on``. Raises CheckpointError when there is none or it cannot be read."""
+    path = head_record_path(run_dir)
+    add_inputs([path], f"the heads' record {display_path(path)}")
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; {run_dir} is not a finished method=m1 run")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}); refit the heads: relaunch the run "
+                              "with a larger trainer.max_epochs, or retrain") from exc
+
+
+def fitted_on_record(pl_module: Any, global_step: int | None) -> dict[str, Any]:
+    """What every head record stores as ``fitted_on``: the version of the weights the heads are fitted on now
+    (``ssgen.models.checkpoints.module_version``)."""
+    return module_version(pl_module, global_step)
+
+
+def check_fitted_on(record_path: Path, metadata: dict[str, Any], checkpoint: Path, loaded: dict[str, Any],
+                    fix: str) -> None:
+    """Refuse heads (their record ``metadata``, read from ``record_path``) made from other weights than the
+    checkpoint they would be paired with (``loaded``: its ``weights_version``): one CheckpointError line naming both
+    versions and ending with ``fix``. A record from before ``fitted_on`` existed is compared by time: a checkpoint
+    written after the heads cannot be the one they were fitted on."""
+    fitted_on = metadata.get("fitted_on")
+    if fitted_on is None:
+        try:
+            newer = checkpoint.stat().st_mtime > record_path.stat().st_mtime + 1.0
+        except OSError:
+            return
+        if newer:
+            raise CheckpointError(f"the heads in {display_path(record_path.parent)} were fitted before "
+                                  f"{display_path(checkpoint)} was written ({describe_version(loaded)}): they belong to "
+                                  f"other weights; {fix}")
+        return
+    if version_mismatch(fitted_on, loaded):
+        raise CheckpointError(f"the heads in {display_path(record_path.parent)} were fitted on "
+                              f"{describe_version(fitted_on)}, but {display_path(checkpoint)} holds "
+                              f"{describe_version(loaded)}; pairing them would score other weights than the heads "
+                              f"were fitted on: {fix}")

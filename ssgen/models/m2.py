@@ -44,7 +44,7 @@ from ssgen.errors import ConfigError, positive
 from ssgen.loggers import log_image, takes_images
 from ssgen.losses import labelled_elbo, m2_loss_terms, unlabelled_elbo
 from ssgen.models import make_optimizer
-from ssgen.models.checkpoints import check_file, load_module
+from ssgen.models.checkpoints import check_file, describe_version, load_versioned
 from ssgen.models.m1 import M1VAE
 from ssgen.nets import build_network, eval_mode
 
@@ -304,14 +304,15 @@ class M1M2(M2):
 
     ``m1_checkpoint``: an M1 run dir or .ckpt, read once here; its encoder and decoder specs are
     recorded in the hyperparameters (``m1_networks``) and their weights in this module's state dict,
-    so rebuilding from this checkpoint never opens the M1 file. ``m1_sample``: in training, x1 is a
-    fresh draw from M1's q(z1 | x) (the paper's choice; inactive latent units are then N(0, 1) noise,
+    so rebuilding from this checkpoint never opens the M1 file. Which M1 it froze is recorded too
+    (``m1_version``: the M1 checkpoint's optimizer step and weights digest; results.json ``built_from``).
+    ``m1_sample``: in training, x1 is a fresh draw from M1's q(z1 | x) (the paper's choice; inactive latent units are then N(0, 1) noise,
     not constants a Gaussian could collapse onto); in eval mode, and with m1_sample=false, the mean.
     """
 
     head_key = "m1_m2"
     likelihood = "gaussian"  # the arch's decoder models M1's real-valued latents
-    checkpoint_only = ("m1_networks",)  # written by __init__ for reloading; not a config key
+    checkpoint_only = ("m1_networks", "m1_version")  # written by __init__ for reloading; not config keys
     path_arguments = ("m1_checkpoint",)  # resolved against the launch directory before the run (ssgen.config.paths)
 
     @classmethod
@@ -324,7 +325,8 @@ class M1M2(M2):
 
     def __init__(self, arch: dict[str, Any], m1_checkpoint: str | None = None, m1_sample: bool = True,
                  lr: float = 3e-4, alpha_factor: float = 0.1, alpha: float | None = None, labelled_batch_size: int = 100,
-                 m1_networks: dict[str, Any] | None = None, dataset: str = "fashion_mnist") -> None:
+                 m1_networks: dict[str, Any] | None = None, dataset: str = "fashion_mnist",
+                 m1_version: dict[str, Any] | None = None) -> None:
         # binarize=False: the M1 latents are real-valued; M2.__init__ calls _build_feature_extractor below.
         super().__init__(arch, lr=lr, alpha_factor=alpha_factor, alpha=alpha, labelled_batch_size=labelled_batch_size,
                          binarize=False, dataset=dataset)
@@ -341,13 +343,14 @@ class M1M2(M2):
             if not m1_checkpoint:
                 raise ConfigError("method=m1_m2 needs a trained M1 VAE: run `ssgen-train method=m1 ...` first, then "
                                   "pass method.m1_checkpoint=<its run dir or .ckpt>")
-            m1 = load_module(m1_checkpoint, (M1VAE,), "method=m1 VAE")
+            m1, version = load_versioned(m1_checkpoint, (M1VAE,), "method=m1 VAE")
             # resolved, so a sweep with m1_checkpoint=<dir>_seed${seed} shows which VAE each job froze
-            log.info("m1_m2: frozen M1 VAE from %s", Path(m1_checkpoint).resolve())
+            log.info("m1_m2: frozen M1 VAE from %s (%s)", Path(m1_checkpoint).resolve(), describe_version(version))
             m1_networks = {name: dict(m1.hparams["arch"]["networks"][name]) for name in ("encoder", "decoder")}
             # recorded so that rebuilding this module from its own checkpoint never needs the M1 file
             self.hparams["m1_networks"] = m1_networks
             self.hparams["m1_checkpoint"] = str(m1_checkpoint)
+            self.hparams["m1_version"] = version
         shape = self.data_info.image_shape
         self.m1_encoder = build_network(m1_networks["encoder"], image_shape=shape)
         self.m1_decoder = build_network(m1_networks["decoder"], image_shape=shape)
@@ -360,6 +363,20 @@ class M1M2(M2):
 
     def _feature_dim(self) -> int:
         return self.m1_encoder.latent_dim
+
+    @property
+    def built_from(self) -> dict[str, Any]:
+        """results.json ``built_from``: the M1 this model froze, where it came from and its version."""
+        return {"method.m1_checkpoint": {"path": self.hparams.get("m1_checkpoint"),
+                                         **(self.hparams.get("m1_version") or {})}}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A resumed run keeps the record of the M1 it froze then (its state dict restores that copy), not of what
+        the M1 file holds now."""
+        super().on_load_checkpoint(checkpoint)
+        frozen = (checkpoint.get("hyper_parameters") or {}).get("m1_version")
+        if frozen:
+            self.hparams["m1_version"] = frozen
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x1, x1), each ``(N, 50)``: M1's latent for float images ``(N, 1, 28, 28)``, no gradient into M1."""

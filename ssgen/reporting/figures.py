@@ -38,7 +38,7 @@ from ssgen.api import load_gan, to_uint8  # noqa: E402
 from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
-from ssgen.reporting.tables import selection_curves  # noqa: E402
+from ssgen.reporting.tables import GAN_NOT_A_VARIANT, selection_curves, settings_labels  # noqa: E402
 from ssgen.run.results import find_results, is_generator_run, is_ok  # noqa: E402
 
 METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
@@ -53,22 +53,43 @@ def find_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"sweep dir {sweep_dir} does not exist")
-    runs = []
-    found = find_results([sweep_dir], missing_ok=True)
-    for run_dir, results in found:
-        if not is_generator_run(results) or "method" not in results:
-            continue
-        results = {**results, "run_dir": run_dir, "trained_dir": _trained_dir(run_dir, results.get("trained_dir"))}
-        runs.append(results)
-    if not runs:
+    found = [(run_dir, results) for run_dir, results in find_results([sweep_dir], missing_ok=True)
+             if is_generator_run(results) and "method" in results]
+    if not found:
         raise ConfigError(f"no GAN runs (results.json of a GAN-family method) under {sweep_dir}")
-    return runs
+    return with_variants(found)
+
+
+def with_variants(found: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Runs as the figures take them: results plus ``run_dir``, ``trained_dir`` and ``variant``, the settings that set
+    the run apart from the others (``ssgen.reporting.tables.settings_labels``; '' when all share them): a curve or a
+    sample row is one configuration's, never a mix."""
+    variant = settings_labels(found, GAN_NOT_A_VARIANT)
+    return [{**results, "run_dir": run_dir, "trained_dir": _trained_dir(run_dir, results.get("trained_dir")),
+             "variant": variant[run_dir]} for run_dir, results in found]
 
 
 def methods_of(runs: list[dict[str, Any]]) -> list[str]:
     """The methods present, the paper's three first in their order, then any other by name."""
     present = {run["method"] for run in runs}
     return [m for m in PAPER_METHOD_ORDER if m in present] + sorted(present - set(PAPER_METHOD_ORDER))
+
+
+def series_of(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(method, variant) of every configuration present, by ``methods_of``'s order then by variant: a panel, a curve
+    or a row of samples each."""
+    return [(method, variant) for method in methods_of(runs)
+            for variant in sorted({run.get("variant", "") for run in runs if run["method"] == method})]
+
+
+def series_title(method: str, variant: str) -> str:
+    """'DCGAN' or 'DCGAN [method.lr_generator=0.002]': a configuration as a figure names it."""
+    return METHOD_TITLES.get(method, method) + (f" [{variant}]" if variant else "")
+
+
+def in_series(run: dict[str, Any], arch: str, method: str, variant: str) -> bool:
+    """Whether ``run`` is of ``arch`` and the configuration (``method``, ``variant``)."""
+    return run["arch"] == arch and run["method"] == method and run.get("variant", "") == variant
 
 
 def _trained_dir(run_dir: Path, recorded: str | None) -> Path:
@@ -137,10 +158,10 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ figures
 def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: float = 0.9) -> Path:
     """One PNG for ``arch``: a column per method, rows = generator loss, critic loss; mean over seeds with a band."""
-    methods = methods_of(runs)
-    figure, axes = plt.subplots(2, len(methods), figsize=(4.2 * len(methods), 6.0), squeeze=False, sharex="col")
-    for column, method in enumerate(methods):
-        method_runs = [run for run in runs if run["arch"] == arch and run["method"] == method]
+    series = series_of(runs)
+    figure, axes = plt.subplots(2, len(series), figsize=(4.2 * len(series), 6.0), squeeze=False, sharex="col")
+    for column, (method, variant) in enumerate(series):
+        method_runs = [run for run in runs if in_series(run, arch, method, variant)]
         for row, (tag, label) in enumerate((("loss/generator", "generator loss"), ("loss/critic", "critic loss"))):
             axis = axes[row][column]
             curves = []
@@ -161,7 +182,7 @@ def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: fl
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)
             if row == 0:
-                axis.set_title(METHOD_TITLES.get(method, method))
+                axis.set_title(series_title(method, variant), fontsize=10 if not variant else 8)
             else:
                 axis.set_xlabel("training batches")
     figure.suptitle(f"arch={arch}: losses (EMA {smoothing}; line: mean over seeds, band: min to max seed)")
@@ -228,9 +249,9 @@ def generated_examples(run: dict[str, Any], labels: tuple[str, ...], per_label: 
     return list(to_uint8(model.sample(class_labels, seed=seed)))
 
 
-def best_run(runs: list[dict[str, Any]], arch: str, method: str) -> list[dict[str, Any]]:
-    """The runs of (arch, method), finished ones first, lowest FID first."""
-    candidates = [run for run in runs if run["arch"] == arch and run["method"] == method]
+def best_run(runs: list[dict[str, Any]], arch: str, method: str, variant: str = "") -> list[dict[str, Any]]:
+    """The runs of (arch, method, variant), finished ones first, lowest FID first."""
+    candidates = [run for run in runs if in_series(run, arch, method, variant)]
     return sorted(candidates, key=lambda run: (not is_ok(run), run.get("fid", math.inf)))
 
 
@@ -249,9 +270,9 @@ def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 
                  labels: tuple[str, ...] = SAMPLE_LABELS) -> Path:
     """Rows: real, then one per method; columns: IMAGES_PER_LABEL images of each of ``labels`` (ssgen names)."""
     rows: list[tuple[str, list[np.ndarray] | None]] = [("real", real_examples(labels, IMAGES_PER_LABEL))]
-    for method in methods_of(runs):
-        images = _images_of(best_run(runs, arch, method), labels, IMAGES_PER_LABEL, seed)
-        rows.append((METHOD_TITLES.get(method, method), images))
+    for method, variant in series_of(runs):
+        images = _images_of(best_run(runs, arch, method, variant), labels, IMAGES_PER_LABEL, seed)
+        rows.append((series_title(method, variant), images))
     n_columns = len(labels) * IMAGES_PER_LABEL
     figure, axes = plt.subplots(len(rows), n_columns, figsize=(1.5 * n_columns + 1.6, 1.5 * len(rows) + 0.4),
                                 squeeze=False)
@@ -278,9 +299,10 @@ def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 
 
 
 def plot_class_grid(runs: list[dict[str, Any]], arch: str, method: str, path: Path, seed: int = 0,
-                    per_class: int = 10) -> Path | None:
-    """A 10 x ``per_class`` grid, a row per class, of the best (arch, method) run; None when no run has images."""
-    images = _images_of(best_run(runs, arch, method), tuple(CLASS_NAMES), per_class, seed)
+                    per_class: int = 10, variant: str = "") -> Path | None:
+    """A 10 x ``per_class`` grid, a row per class, of the best (arch, method, variant) run; None when no run has
+    images."""
+    images = _images_of(best_run(runs, arch, method, variant), tuple(CLASS_NAMES), per_class, seed)
     if images is None:
         return None
     figure, axes = plt.subplots(len(CLASS_NAMES), per_class, figsize=(0.9 * per_class + 1.2, 0.9 * len(CLASS_NAMES) + 0.5),
@@ -292,7 +314,7 @@ def plot_class_grid(runs: list[dict[str, Any]], arch: str, method: str, path: Pa
         axis.set_yticks([])
         if index % per_class == 0:
             axis.set_ylabel(TORCHVISION_CLASS_NAMES[index // per_class], fontsize=7, rotation=0, ha="right", va="center")
-    figure.suptitle(f"{METHOD_TITLES.get(method, method)}, arch={arch}: a row per class", fontsize=10)
+    figure.suptitle(f"{series_title(method, variant)}, arch={arch}: a row per class", fontsize=10)
     figure.tight_layout()
     save_figure(figure, path, dpi=100)
     plt.close(figure)
@@ -308,8 +330,11 @@ def make_figures(sweep_dir: str | Path, out_dir: str | Path, smoothing: float = 
                for arch in sorted({run["arch"] for run in runs})]
     arch = better_arch(runs)
     written.append(plot_samples(runs, arch, out_dir / "gan_samples.png", seed, labels))
-    for method in methods_of(runs):
-        grid = plot_class_grid(runs, arch, method, out_dir / f"gan_grid_{method}.png", seed)
+    series = series_of(runs)
+    for index, (method, variant) in enumerate(series):
+        # one file per configuration; a method with several names each by its place in the listing
+        name = f"gan_grid_{method}.png" if [m for m, _ in series].count(method) == 1 else f"gan_grid_{method}_{index}.png"
+        grid = plot_class_grid(runs, arch, method, out_dir / name, seed, variant=variant)
         if grid is not None:
             written.append(grid)
     return written

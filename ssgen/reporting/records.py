@@ -13,12 +13,14 @@ reads a record as it reads a run dir. Used by ``ssgen-study`` and ``tools/gan_st
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ssgen.io import atomic_write, atomic_write_text
 from ssgen.run.results import is_generator_run, read_results, write_results
 
 log = logging.getLogger("ssgen")
@@ -55,10 +57,11 @@ def export_curves(trained_dir: str | Path, out: str | Path) -> int:
     either)."""
     rows = [(tag, step, value) for tag, by_step in logged_scalars(trained_dir).items()
             for step, value in sorted(by_step.items())]
-    with Path(out).open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("tag", "step", "value"))
-        writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in rows)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(("tag", "step", "value"))
+    writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in rows)
+    atomic_write_text(out, buffer.getvalue())  # a record is whole or as it was, as every other file ssgen writes
     return len(rows)
 
 
@@ -72,7 +75,13 @@ def export_samples(trained_dir: str | Path, out: str | Path, per_class: int = 10
 
     model = load_gan(Path(trained_dir))
     labels = torch.arange(10).repeat_interleave(per_class)
-    np.savez_compressed(out, images=to_uint8(model.sample(labels, seed=seed)), labels=labels.numpy())
+    arrays = {"images": to_uint8(model.sample(labels, seed=seed)), "labels": labels.numpy()}
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a file object: given a name, numpy would append .npz to the temp file's
+            np.savez_compressed(handle, **arrays)
+
+    atomic_write(out, write)
 
 
 def write_record(run_dir: str | Path, record: str | Path) -> Path:
@@ -96,7 +105,7 @@ def write_record(run_dir: str | Path, record: str | Path) -> Path:
             log.warning("%s: no samples (%s)", record.name, exc)
     for name in COPIED:
         if (run_dir / name).is_file():
-            shutil.copyfile(run_dir / name, record / name)
+            atomic_write(record / name, lambda tmp, name=name: shutil.copyfile(run_dir / name, tmp))
     results["trained_dir"] = str(record)
     write_results(record, results)
     return record

@@ -22,24 +22,34 @@ Overrides after the options go to every ssgen-train part; ``<part>:key=value`` t
 ``docs/records/gan_study/<job>`` holds its record (tools/gan_study.py made those at exactly this budget), so it
 does not retrain hours of GANs. On a GPU, several jobs share the device with the joblib launcher:
 ``ssgen-study writeup budget=full trainer.accelerator=gpu hydra/launcher=joblib_local hydra.launcher.n_jobs=4``.
+
+A study's dir belongs to one ``ssgen-study`` at a time (a second one into it is refused in one line naming the first),
+its records dir may not be one of its run dirs (a record would be written over the run it records), and a stop
+(SIGTERM, SIGHUP, Ctrl-C) ends it as it ends a run: the running ssgen-train job is asked to stop at its next batch
+boundary (it records ``interrupted``), what ended is recorded, the command that resumes the study is printed, and
+it exits 2 (``StudyStops``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from ssgen.errors import ConfigError, SSGenError, print_output
-from ssgen.io import atomic_write_json
+from ssgen.errors import ConfigError, Interrupted, SSGenError, print_output
+from ssgen.io import DirBusy, DirLock, atomic_write_json, display_path, file_identity
 from ssgen.run.results import is_failed, is_ok, read_results, results_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,6 +269,49 @@ def covering_launches(axes: tuple[tuple[str, tuple[Any, ...]], ...], pending: se
     return launches
 
 
+# ------------------------------------------------------------------------------------------------ stops
+class StudyStops:
+    """SIGTERM, SIGHUP and Ctrl-C while ``ssgen-study`` runs. While an ssgen-train job runs, the signal is passed on
+    to it as SIGTERM (it stops at its next batch boundary and records ``interrupted``; it may have had a Ctrl-C or a
+    hang-up of its own from the terminal, and a second stop there changes nothing); once it has ended, or when none
+    runs (Q1 runs in this process), the study stops: ``stopped`` names the first signal. A SIGHUP or SIGTERM the
+    study was started ignoring (``nohup``) stays ignored."""
+
+    def __init__(self) -> None:
+        self.stopped: str | None = None
+        self.child: subprocess.Popen | None = None
+        self._previous: dict[int, Any] = {}
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """Pass the stop on to the running job, or stop the study here (``StopSignal``)."""
+        from ssgen.cli import StopSignal
+        from ssgen.run.stops import signal_label
+
+        self.stopped = self.stopped or signal_label(signum)
+        if self.child is not None and self.child.poll() is None:
+            with contextlib.suppress(OSError):
+                self.child.send_signal(signal.SIGTERM)
+            return
+        raise StopSignal(self.stopped)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StudyStops]:
+        """The handlers for the ``with`` block (main thread only), then the previous ones."""
+        import threading
+
+        from ssgen.run.stops import install, restore
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        self._previous = install(self.handle)
+        try:
+            yield self
+        finally:
+            restore(self._previous)
+            self._previous = {}
+
+
 # ------------------------------------------------------------------------------------------------ the study
 class Study:
     """The write-up study of one budget: its run dir, records dir and the user's overrides."""
@@ -278,6 +331,30 @@ class Study:
         self.records = Path(records) if records else self.run_dir / "records"
         self.overrides = list(overrides or [])
         self.parts = parts(self.budget, self.run_dir)
+        self.stops = StudyStops()
+
+    def check_records_apart(self) -> None:
+        """Refuse (ConfigError, one line) a records dir that is the study's dir or one of its parts' sweep dirs (or
+        inside one), under any spelling: each record would be written into, or over, the run it records."""
+        records = self.records.resolve()
+        for place in [self.run_dir, *(self.run_dir / part for part in PARTS)]:
+            same = file_identity(self.records) is not None and file_identity(self.records) == file_identity(place)
+            if same or records == place.resolve() or (place != self.run_dir and place.resolve() in records.parents):
+                raise ConfigError(f"records={display_path(self.records)} is {display_path(place)}, where the study's runs "
+                                  "are (or inside it); records would be written over the runs they record: give "
+                                  "records= a dir of its own (default <dir>/records)")
+
+    def hold(self) -> DirLock:
+        """Make the study's dir this process's (one ssgen-study at a time); raises SSGenError naming the one holding
+        it."""
+        lock = DirLock(self.run_dir)
+        try:
+            lock.acquire("free space or choose another dir=")
+        except DirBusy as exc:
+            pid = exc.holder.get("pid")
+            raise SSGenError(f"{exc}; wait for that study to end{f' (or stop it: kill {pid})' if pid else ''}, or give "
+                             "another dir=") from None
+        return lock
 
     # --------------------------------------------------------------------------------- jobs and their state
     def committed_record(self, part: str, name: str) -> Path | None:
@@ -353,9 +430,28 @@ class Study:
     # --------------------------------------------------------------------------------- running
     def run(self, selected: tuple[str, ...] = PARTS, dry_run: bool = False) -> int:
         """Run the ``selected`` parts in order, each only for what has not ended, and record them; returns 1 when
-        jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config."""
-        status = 0
+        jobs are left that have not ended, else 0. Raises SSGenError when ssgen-train refuses a part's config, and
+        Interrupted (after recording what ended) when the study is stopped."""
+        self.check_records_apart()
         self.check_same_study()  # a dry run too: it would otherwise count another budget's jobs as this one's
+        if dry_run:
+            return self._run(selected, dry_run)
+        lock = self.hold()
+        try:
+            with self.stops.installed():
+                return self._run(selected, dry_run)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or a stop while no job ran (StopSignal)
+            raise Interrupted(self.interrupted_message(getattr(exc, "signal_name", "KeyboardInterrupt"))) from None
+        finally:
+            lock.release()
+
+    def interrupted_message(self, signal_name: str) -> str:
+        """The line a stopped study ends with: what happened, and the command that resumes it."""
+        return (f"interrupted ({signal_name}); what ended is recorded in {display_path(self.records)}: resume with "
+                f"`{self.study_command()}`")
+
+    def _run(self, selected: tuple[str, ...], dry_run: bool) -> int:
+        status = 0
         # study.json is written once something is recorded (add_elapsed, record): a launch that is refused or
         # runs nothing leaves it as it was (a bad override is not kept as the study's)
         for part in selected:
@@ -422,8 +518,14 @@ class Study:
             print_output(f"$ {command_line(arguments)}")
             if dry_run:
                 continue
-            code = subprocess.run([sys.executable, "-m", "ssgen.train", "-m", *arguments], check=False,
-                                  env={**os.environ}).returncode
+            child = subprocess.Popen([sys.executable, "-m", "ssgen.train", "-m", *arguments], env={**os.environ})
+            self.stops.child = child
+            try:
+                code = child.wait()
+            finally:
+                self.stops.child = None
+            if self.stops.stopped:  # passed on to the job, which recorded itself interrupted: the study stops here
+                raise Interrupted(self.interrupted_message(self.stops.stopped))
             started_any = any((self.run_dir / part / name / "tb").exists() or ended(self.run_dir / part / name)
                               for name in self.job_names(part, arguments))
             if code == 2 or (code != 0 and not started_any):  # refused (a bad override) or stopped

@@ -9,7 +9,10 @@ write-up page (mean ± std cells, the lines naming failed runs).
 One policy for every table (``ssgen.run.results.find_results``): a run is a dir holding results.json (restart_<k>
 attempts belong to their run and are skipped); an unreadable results.json is a failed run; only ``status: ok`` runs
 enter a table, and failed and unfinished (running, interrupted or killed) ones are listed under it with their status
-and overrides, never silently dropped. Used by ``ssgen-report`` and ``ssgen.reporting.writeup``.
+and overrides, never silently dropped. A cell averages one configuration only: rows are keyed on the settings that
+differ between the runs (``settings_labels``: the overrides that vary, and results.json ``settings_hash`` where
+overrides do not tell two configurations apart), and each row names them. Used by ``ssgen-report``,
+``ssgen.reporting.figures`` and ``ssgen.reporting.writeup``.
 """
 
 from __future__ import annotations
@@ -43,13 +46,27 @@ NOT_A_VARIANT = ("seed", "data.n_labels", "hydra.", "run_dir", "torch_threads", 
                  "method.callbacks.svm_head.transductive", "method.callbacks.svm_head.n_labels")
 
 
-def variant_overrides(run_dir: Path) -> set[str]:
-    """The run's overrides that may make it a different model (e.g. method.kl_weight=0.1), from .hydra/overrides.yaml."""
+# Overrides that never make two runs different configurations: the seed (what a cell averages over), where output goes
+# and how a run goes (threads, progress output)
+NOT_A_SETTING = ("seed=", "hydra.", "hydra/", "run_dir", "torch_threads", "trainer.enable_progress_bar")
+
+
+def run_overrides(run_dir: Path, result: dict[str, Any] | None = None) -> list[str]:
+    """The run's command-line overrides: its .hydra/overrides.yaml, else results.json ``overrides`` (a record keeps
+    them there), else none."""
     path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+    if path.is_file():
+        overrides = yaml.safe_load(path.read_text()) or []
+    else:
+        overrides = list((result or {}).get("overrides") or [])
     # Hydra escapes interpolations in a job's saved overrides (m1_checkpoint=<dir>_seed$\{seed\}); show them as typed
-    overrides = [o.replace("\\{", "{").replace("\\}", "}") for o in overrides]
-    return {o for o in overrides if not o.lstrip("+~").startswith(NOT_A_VARIANT)}
+    return [str(o).replace("\\{", "{").replace("\\}", "}") for o in overrides]
+
+
+def variant_overrides(run_dir: Path, result: dict[str, Any] | None = None,
+                      not_a_variant: tuple[str, ...] = NOT_A_VARIANT) -> set[str]:
+    """The run's overrides that may make it a different model (e.g. method.kl_weight=0.1), minus ``not_a_variant``."""
+    return {o for o in run_overrides(run_dir, result) if not o.lstrip("+~").startswith(not_a_variant)}
 
 
 def variants(run_dirs: list[Path]) -> dict[Path, str]:
@@ -57,6 +74,38 @@ def variants(run_dirs: list[Path]) -> dict[Path, str]:
     overrides = {run_dir: variant_overrides(run_dir) for run_dir in run_dirs}
     common = set.intersection(*overrides.values()) if overrides else set()
     return {run_dir: ", ".join(sorted(o - common)) for run_dir, o in overrides.items()}
+
+
+def settings_labels(runs: list[tuple[Path, dict[str, Any]]], not_a_variant: tuple[str, ...] = NOT_A_VARIANT) -> dict[Path, str]:
+    """Per run, the name of its configuration among ``runs``: '' when all share one, else the overrides that differ
+    (``variant_overrides`` minus what every run has). Runs whose names agree but whose settings do not (results.json
+    ``settings_hash``: a preset, a default that changed, an override ``not_a_variant`` leaves out) are told apart by
+    their differing overrides of any kind (the seed, output and thread settings aside), and failing that by
+    ``settings <hash>``. A table keys its rows on these names, so no cell averages two configurations."""
+    if not runs:
+        return {}
+    results = dict(runs)
+    overrides = {run_dir: variant_overrides(run_dir, result, not_a_variant) for run_dir, result in runs}
+    common = set.intersection(*overrides.values())
+    labels = {run_dir: ", ".join(sorted(o - common)) for run_dir, o in overrides.items()}
+    hashes = {run_dir: result.get("settings_hash") for run_dir, result in runs}
+    for label in sorted(set(labels.values())):
+        group = [run_dir for run_dir in labels if labels[run_dir] == label]
+        if len({hashes[run_dir] for run_dir in group}) < 2:
+            continue  # one configuration
+        every = {run_dir: {o for o in run_overrides(run_dir, results[run_dir])
+                           if not o.lstrip("+~").startswith(NOT_A_SETTING)} for run_dir in group}
+        shared = set.intersection(*every.values())
+        for run_dir in group:
+            labels[run_dir] = ", ".join(part for part in (label, ", ".join(sorted(every[run_dir] - shared))) if part)
+        named: dict[str, set[str | None]] = {}
+        for run_dir in group:
+            named.setdefault(labels[run_dir], set()).add(hashes[run_dir])
+        for run_dir in group:  # still alike by name: the settings hash is what differs
+            if len(named[labels[run_dir]]) > 1:
+                hashed = f"settings {hashes[run_dir]}" if hashes[run_dir] else "settings unrecorded"
+                labels[run_dir] = ", ".join(part for part in (labels[run_dir], hashed) if part)
+    return labels
 
 
 def mean_std(values: list[Any], digits: int = 3, expected: int | None = None) -> str:
@@ -78,7 +127,7 @@ def failure_lines(results: list[tuple[Path, dict[str, Any]]]) -> list[str]:
     for run_dir, result in results:
         if is_ok(result):
             continue
-        overrides = ", ".join(sorted(variant_overrides(run_dir)))
+        overrides = ", ".join(sorted(variant_overrides(run_dir, result)))
         lines.append(f"- `{run_dir}` ({result.get('method', '?')}, n_labels={result.get('n_labels', '?')}, "
                      f"seed={result.get('seed', '?')}): {result.get('status', 'no status')}"
                      + (f" [overrides: {overrides}]" if overrides else ""))
@@ -105,16 +154,22 @@ def evaluator_key(result: dict[str, Any]) -> str:
     return f"{result.get('evaluator_config_hash', '?')}, test accuracy " + (f"{accuracy:.4f}" if isinstance(accuracy, int | float) else "?")
 
 
+# A GAN trains on its labelled stream: how many labels it has is one of its settings, not a column
+GAN_NOT_A_VARIANT = tuple(key for key in NOT_A_VARIANT if key != "data.n_labels")
+
+
 def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | None = None) -> str:
-    """Markdown: one row per (method, arch), mean ± std over its finished runs, and the real-data floor row;
+    """Markdown: one row per (method, arch, settings), mean ± std over its finished runs, and the real-data floor
+    row; a row whose runs differ from the others' in settings names them after the method (``settings_labels``).
     ``expected``: the seeds a study runs per row (``mean_std``), None where nobody planned a number."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    label = settings_labels(runs, GAN_NOT_A_VARIANT)
     evaluators = {evaluator_key(result) for _, result in runs if result.get("evaluator_config_hash")}
-    for _, result in runs:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for run_dir, result in runs:
         arch = str(result.get("arch", "?"))
         if len(evaluators) > 1:  # FIDs in two feature spaces are never averaged: one row per evaluator's weights
             arch += f" (evaluator {evaluator_key(result)})"
-        groups.setdefault((str(result.get("method", "?")), arch), []).append(result)
+        groups.setdefault((str(result.get("method", "?")), arch, label[run_dir]), []).append(result)
     header = ["method", "arch", "runs (ok)", "FID ↓", "KID ↓", "class-consistency ↑", "precision ↑", "recall ↑",
               "min class spread ↑", "worst / median class FID ↓", "failed convergences", "epochs", "run time (min)"]
     rows: list[list[Any]] = []
@@ -122,14 +177,15 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | N
     def cell(values: list[Any], digits: int) -> str:
         return mean_std(values, digits, expected=expected)
 
-    for (method, arch), results in sorted(groups.items()):
+    for (method, arch, setting), results in sorted(groups.items()):
         ok = [r for r in results if is_ok(r)]
 
         def column(key: str, rows: list[dict[str, Any]] = ok) -> list[Any]:
             return [r.get(key) for r in rows]
 
         minutes = [r["wall_time_s"] / 60 for r in results if isinstance(r.get("wall_time_s"), int | float)]
-        rows.append([method, arch, f"{len(results)} ({len(ok)})", cell(column("fid"), 2), cell(column("kid"), 4),
+        rows.append([f"{method} [{setting}]" if setting else method, arch, f"{len(results)} ({len(ok)})",
+                     cell(column("fid"), 2), cell(column("kid"), 4),
                      cell(column("class_consistency"), 3), cell(column("precision"), 3), cell(column("recall"), 3),
                      cell(column("min_class_spread"), 3),
                      cell([worst_class_fid_ratio(r.get("per_class_fid")) for r in ok], 2),
@@ -180,7 +236,7 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
     """Markdown Table 1: rows = heads, columns = N, cells = test accuracy mean ± std over seeds."""
     cells: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     failures = failure_lines(results)
-    variant = variants([run_dir for run_dir, _ in results]).__getitem__
+    variant = settings_labels(results).__getitem__  # runs that differ in settings never share a cell
     for run_dir, result in results:
         if not is_ok(result):  # failed, or still running / killed ("running", "interrupted")
             continue
@@ -213,7 +269,7 @@ def selection_curves(results: list[tuple[Path, dict[str, Any]]]) -> dict[tuple[s
     setting are cut to the shortest curve so every epoch is a mean over the same runs.
     """
     selected = [(run_dir, r) for run_dir, r in results if is_ok(r) and r.get("selection")]
-    variant = variants([run_dir for run_dir, _ in selected])
+    variant = settings_labels(selected)
     curves: dict[tuple[str, int], dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
     for run_dir, result in selected:
         selection = result["selection"]

@@ -37,7 +37,14 @@ from ssgen.reporting.study import (
     n_critic,
     relative_to_cwd,
 )
-from ssgen.reporting.tables import failure_lines, gan_metrics_table, markdown_table, mean_std, write_page
+from ssgen.reporting.tables import (
+    failure_lines,
+    gan_metrics_table,
+    markdown_table,
+    mean_std,
+    settings_labels,
+    write_page,
+)
 from ssgen.run.results import WRITEUP_M1_SVM, find_results, is_ok
 
 WRITEUP_PAGE = Path("outputs") / "pages" / "writeup.md"  # the default out=: commands write into outputs/, not docs/
@@ -95,13 +102,25 @@ def part_records(study: Study, part: str) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def heads_by_n(records: list[tuple[Path, dict[str, Any]]], head: str) -> dict[int, list[float]]:
-    """N -> the ok runs' test accuracies of ``head`` (results.json ``heads[N][head]["accuracy"]``)."""
+    """N -> the ok runs' test accuracies of ``head`` (results.json ``heads[N][head]["accuracy"]``), all settings
+    together (``heads_by_setting`` keeps them apart)."""
     values: dict[int, list[float]] = {}
-    for _, result in records:
+    for by_n in heads_by_setting(records, head).values():
+        for n, accuracies in by_n.items():
+            values.setdefault(n, []).extend(accuracies)
+    return values
+
+
+def heads_by_setting(records: list[tuple[Path, dict[str, Any]]], head: str) -> dict[str, dict[int, list[float]]]:
+    """Settings label ('' when the records share one configuration; ``settings_labels``) -> N -> the ok runs' test
+    accuracies of ``head``: a cell of the page averages one configuration."""
+    label = settings_labels(records)
+    values: dict[str, dict[int, list[float]]] = {}
+    for run_dir, result in records:
         if is_ok(result):
             for n, entry in (result.get("heads") or {}).items():
                 if isinstance(entry.get(head, {}).get("accuracy"), int | float):
-                    values.setdefault(int(n), []).append(float(entry[head]["accuracy"]))
+                    values.setdefault(label[run_dir], {}).setdefault(int(n), []).append(float(entry[head]["accuracy"]))
     return values
 
 
@@ -208,11 +227,13 @@ def q4_section(study: Study, figures: Path, folder: str) -> list[str]:
     m1 = part_records(study, "m1")
     m1_m2 = part_records(study, "m1_m2")
     columns = list(study.budget.n_labels)
-    rows = [("write-up: M1 + SVM (reported, 1 run)", {n: [WRITEUP_M1[n]] for n in columns if n in WRITEUP_M1}, True),
-            ("RBF-SVM on raw pixels, same labels", heads_by_n(m1, "raw_svm"), False),
-            ("ssgen: M1 + RBF-SVM", heads_by_n(m1, "m1_svm"), False),
-            ("ssgen: M1 + label spreading (transductive)", heads_by_n(m1, "m1_spreading"), False),
-            ("ssgen: M1 + M2", heads_by_n(m1_m2, "m1_m2"), False)]
+    rows = [("write-up: M1 + SVM (reported, 1 run)", {n: [WRITEUP_M1[n]] for n in columns if n in WRITEUP_M1}, True)]
+    for title, records, head in (("RBF-SVM on raw pixels, same labels", m1, "raw_svm"), ("ssgen: M1 + RBF-SVM", m1, "m1_svm"),
+                                 ("ssgen: M1 + label spreading (transductive)", m1, "m1_spreading"),
+                                 ("ssgen: M1 + M2", m1_m2, "m1_m2")):
+        by_setting = heads_by_setting(records, head)  # a row per configuration, named when there are several
+        rows += [(f"{title} [{setting}]" if setting else title, values, False)
+                 for setting, values in sorted(by_setting.items())] or [(title, {}, False)]
     lines = [f"## Q4: M1 + RBF-SVM at N = {' / '.join(map(str, columns))} labels", "",
              "Test accuracy on the 10k Fashion-MNIST test set; M1's VAE trains on all 60k training images without "
              "labels, then the heads fit on the encoder means of N labelled ones.", ""]
@@ -296,9 +317,13 @@ def draw_examples(path: Path, figures: Path) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------------------------ Q5
 def figure_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Records as ``ssgen.reporting.figures`` takes runs: results plus ``run_dir`` and ``trained_dir`` (the record itself)."""
-    return [{**result, "run_dir": run_dir, "trained_dir": run_dir} for run_dir, result in records
-            if result.get("method") in GAN_METHODS and result.get("arch") in GAN_ARCHS]
+    """Records as ``ssgen.reporting.figures`` takes runs: results plus ``run_dir``, ``trained_dir`` (the record
+    itself) and ``variant`` (the settings that set it apart, so a curve is one configuration's)."""
+    from ssgen.reporting.figures import with_variants
+
+    chosen = [(run_dir, result) for run_dir, result in records
+              if result.get("method") in GAN_METHODS and result.get("arch") in GAN_ARCHS]
+    return [{**run, "trained_dir": run["run_dir"]} for run in with_variants(chosen)]
 
 
 def generator_steps_line(budget: Budget) -> str:

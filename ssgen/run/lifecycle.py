@@ -8,10 +8,14 @@ Hydra's launch of jobs.
                                                                 # job is listed at the end and the exit status is 1
     ssgen-train method=dcgan                       # bf16-mixed on a CPU with native bf16, else 32-true
 
-results.json's ``status`` is ``running`` while a run trains, then ``ok``, ``interrupted`` (SIGTERM, Ctrl-C: resume by
-relaunching) or ``failed: <why>`` (a crash, failed convergence, or an end-of-run step that raised: ``steps`` says
-which). ``PreflightChecks`` (``conf/hydra/default.yaml``: ``hydra.callbacks``) runs before Hydra creates any dir:
+results.json's ``status`` is ``running`` while a run trains, then ``ok``, ``interrupted`` (SIGTERM, SIGHUP, Ctrl-C:
+resume by relaunching) or ``failed: <why>`` (a crash, failed convergence, or an end-of-run step that raised: ``steps``
+says which). ``PreflightChecks`` (``conf/hydra/default.yaml``: ``hydra.callbacks``) runs before Hydra creates any dir:
 a config that ``validate()`` refuses leaves nothing behind, and a finished run is left untouched.
+
+A run dir belongs to one process (``hold_run_dir``): a second launch into a dir that a live process holds (a run,
+or the sweep whose job dir it is) is refused in one line naming that process, before Hydra writes anything there.
+The lock is the kernel's (``ssgen.io.DirLock``), so a process that died, however, holds nothing.
 
 Resumes: ``resolve_ckpt_path`` is the one place that decides whether a relaunch resumes; ``check_resumable`` refuses
 a checkpoint whose networks this config would not rebuild (``ssgen.run.audit.check_resume`` refuses another method,
@@ -25,6 +29,7 @@ docs/performance.md.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -32,7 +37,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +57,7 @@ from ssgen.config.schemas import to_plain
 from ssgen.config.validation import validate
 from ssgen.data import data_record, parse_n_labels
 from ssgen.errors import ConfigError, Interrupted, SSGenError, exit_with_error
-from ssgen.io import RUN_DIR_FIX, check_writable, make_dir
+from ssgen.io import RUN_DIR_FIX, DirBusy, DirLock, check_writable, make_dir
 from ssgen.models.checkpoints import read_checkpoint
 from ssgen.run.audit import check_resume, retry_hint
 from ssgen.run.build import apply_run_settings, build_model, point_data_env
@@ -73,14 +78,22 @@ from ssgen.run.stops import sweep_stop
 log = logging.getLogger("ssgen")
 
 
-def config_hash(cfg: DictConfig) -> str:
+def config_hash(cfg: DictConfig, drop: tuple[str, ...] = ()) -> str:
     """Short stable hash of the resolved config minus paths: equal hashes mean equal experiments.
 
     Where the run and its data live is not the experiment: ``run_dir``, ``data.run_dir`` and ``data.root`` are
     left out, and values resolved from them (``logger.save_dir``, a checkpoint callback's ``dirpath``) enter as
-    ``${run_dir}/...``, so the same command gives the same hash in any run dir.
+    ``${run_dir}/...``, so the same command gives the same hash in any run dir. ``drop``: dotted keys also left out
+    (after resolving, so what refers to them keeps its value).
     """
     plain = to_plain(cfg)
+    for dotted in drop:
+        *parents, key = dotted.split(".")
+        node: Any = plain
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key, None)
     places = []  # (a path as it may appear in a value, the name it enters the hash as)
     for name, place in (("${run_dir}", plain.get("run_dir")), ("${data.root}", plain.get("data", {}).get("root"))):
         if place:
@@ -104,6 +117,35 @@ def config_hash(cfg: DictConfig) -> str:
         plain.get("data", {}).pop(key, None)
     plain = relative(plain)
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# Settings that change how a run goes, not what it computes: a relaunch may add or drop them, and a table averages
+# runs that differ only in them (threads, progress output, how many CV fits run at once)
+RUN_ONLY_KEYS = ("torch_threads", "callbacks.thread_budget.fixed_threads", "trainer.enable_progress_bar",
+                 "trainer.log_every_n_steps", "trainer.enable_model_summary", "method.callbacks.svm_head.n_jobs")
+# Settings a table indexes its cells by (the label budgets N: columns of Table 1, a column or a key of the others)
+BUDGET_KEYS = ("data.n_labels", "label_budgets", "method.callbacks.svm_head.n_labels",
+               "method.callbacks.svm_head.headline")
+
+
+def settings_hash(cfg: DictConfig) -> str:
+    """Short stable hash of what a table may average over seeds: ``config_hash`` of the config with the seed (and
+    every value drawn from it) set alike, the run-only settings (``RUN_ONLY_KEYS``) and the label budgets
+    (``BUDGET_KEYS``, which index a table's cells) left out. Runs with equal settings hashes differ in seed and N
+    only; results.json records it as ``settings_hash`` and every report keys its rows on it."""
+    same = cfg.copy()
+    with open_dict(same):
+        same.seed = 0  # before resolving: ${seed} in a callback or a path resolves alike for every seed
+    return config_hash(same, drop=(*RUN_ONLY_KEYS, *BUDGET_KEYS))
+
+
+def task_overrides() -> list[str]:
+    """This job's own command-line overrides (a sweep job's, not the sweep's), or [] outside Hydra: results.json
+    ``overrides``, which names a row of a report when runs differ in them."""
+    try:
+        return [str(item) for item in HydraConfig.get().overrides.task]
+    except ValueError:
+        return []
 
 
 def finished_message(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -192,6 +234,7 @@ def new_record(cfg: DictConfig) -> RunResults:
     return {
         "method": cfg.method.name, "family": cfg.method.family, "arch": cfg.arch.name,
         "n_labels": parse_n_labels(cfg.data.n_labels), "seed": cfg.seed, "config_hash": config_hash(cfg),
+        "settings_hash": settings_hash(cfg), "overrides": task_overrides(),
         "trainer_precision": str(cfg.trainer.precision),  # "precision" is the improved-precision metric
         "data": data_record(cfg.data.root, cfg.data.get("allow_unknown", False)),
         "status": RUNNING,
@@ -206,6 +249,78 @@ def check_relaunch(cfg: DictConfig, run_dir: Path) -> None:
     if ckpt_path is not None:
         check_resume(cfg, ckpt_path)
         check_resumable(cfg, ckpt_path)
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is the run's first (under DDP every rank runs ``train``; one owns the run dir)."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def busy_error(exc: DirBusy, fix: str = "choose another hydra.run.dir") -> SSGenError:
+    """The one line a launch into a held dir gets: who holds it and what to do."""
+    pid = exc.holder.get("pid")
+    stop = f" (or stop it: kill {pid})" if pid else ""
+    return SSGenError(f"{exc}; wait for it to end{stop}, or {fix}")
+
+
+def hold_run_dir(run_dir: Path, fix: str = "choose another hydra.run.dir") -> DirLock | None:
+    """Make ``run_dir`` this process's (``ssgen.io.DirLock``; counted, so holding it twice is fine); returns the lock
+    to release, None on ranks other than the first. Raises SSGenError naming the live process that holds it, and
+    StorageError for a dir that cannot be made."""
+    if not is_rank_zero():
+        return None
+    lock = DirLock(run_dir)
+    try:
+        lock.acquire(RUN_DIR_FIX)
+    except DirBusy as exc:
+        raise busy_error(exc, fix) from None
+    return lock
+
+
+def check_parent_sweep(run_dir: Path) -> None:
+    """Refuse a single run into a job dir of a sweep that is still running (the sweep would reach that job later and
+    write over the run): one line naming the sweep's process."""
+    holder = DirLock(run_dir.parent).holder() if run_dir.parent != run_dir else None
+    if holder:
+        raise busy_error(DirBusy(run_dir.parent, holder), "choose a hydra.run.dir outside that sweep's dir")
+
+
+def check_sources(cfg: DictConfig, run_dir: Path | None = None) -> None:
+    """Refuse (ConfigError, one line, before anything is made) another run's weights that this run would build on
+    (M1+M2's ``method.m1_checkpoint``) when they are not that run's finished version: a run trained on after it
+    finished and stopped, or still training, or a checkpoint changed after its run ended
+    (``ssgen.run.results.unfinished_problem``). A relaunch that resumes keeps the copy it froze, and is not asked."""
+    source = cfg.method.get("m1_checkpoint") if "method" in cfg else None
+    if not source or (run_dir is not None and resolve_ckpt_path(cfg, run_dir) is not None):
+        return
+    from ssgen.models.checkpoints import resolve_checkpoint, weights_version
+    from ssgen.run.results import unfinished_problem
+
+    path = resolve_checkpoint(source)
+    problem = unfinished_problem(path, weights_version(read_checkpoint(path)))
+    if problem:
+        raise ConfigError(f"method.m1_checkpoint={source}: {problem}")
+
+
+def keep_finished_version(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """Before a finished run is trained on (relaunched with a larger budget), keep its weights as they finished,
+    weights only, in ``checkpoints/finished_step<N>.ckpt``: until training ends again its heads and scores belong to
+    that version, and a loader that refuses the newer last.ckpt with them points there (the run as it was). Returns
+    the file, or None when this launch does not train a finished run on."""
+    previous = read_results(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not previous or not is_ok(previous) or resolve_ckpt_path(cfg, run_dir) != str(last) or not is_rank_zero():
+        return None
+    from ssgen.models.checkpoints import save_model_only, snapshot_name, weights_version
+
+    version = (previous.get("weights") or {}).get("last.ckpt") or weights_version(read_checkpoint(last))
+    kept = run_dir / "checkpoints" / snapshot_name(version)
+    if not kept.is_file():
+        save_model_only(last, kept)
+        log.info("kept the finished run's weights (%s) in %s while it trains on", version.get("global_step"), kept)
+    return kept
 
 
 def record_writer() -> Callable[[Path, dict[str, Any]], Any]:
@@ -247,15 +362,19 @@ def hydra_task(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictCo
     logged and recorded (``record_failure``); an interrupted job of a basic-launcher sweep stops the sweep.
     """
 
+    from ssgen.cli import flush_notes, quiet_log_file_errors
+
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> float | None:
+        quiet_log_file_errors("ssgen-train")  # Hydra has just opened this job's log file
+        flush_notes()  # a console that went away before any log file was open is said in this one
         try:
             results = task(cfg)
         except Interrupted as exc:  # a stopped job of a basic-launcher sweep stops the sweep: no further job starts
-            exit_with_error("ssgen-train", sweep_stop(exc) or exc)
+            fail(sweep_stop(exc) or exc)
         except SSGenError as exc:
             if not in_multirun():
-                exit_with_error("ssgen-train", exc)  # a SystemExit passes through Hydra
+                fail(exc)  # a SystemExit passes through Hydra
             log.error("job failed: %s", exc)
             record_failure(cfg, exc)
             return None
@@ -266,11 +385,20 @@ def hydra_task(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictCo
             record_failure(cfg, exc)
             return None
         if not in_multirun() and is_failed(results):
-            exit_with_error("ssgen-train", SSGenError(f"{results['status']} ({retry_hint(results['status'], cfg.run_dir)})"))
+            fail(SSGenError(f"{results['status']} ({retry_hint(results['status'], cfg.run_dir)})"))
         search = objective(results)
         return search[1] if search else None
 
     return wrapper
+
+def fail(error: BaseException) -> None:
+    """End ssgen-train with ``ssgen-train: error: <message>`` (exit 2), said in the log files too: after a hang-up the
+    console, and the resume command printed there, may be gone."""
+    from ssgen.cli import note_in_log_files
+
+    note_in_log_files(f"ssgen-train: error: {error}")
+    exit_with_error("ssgen-train", error)
+
 
 def sweep_failure_lines(failures: list[str]) -> list[str]:
     """What a multirun with failed jobs prints last (then exits 1): a header and one line per failed job."""
@@ -293,15 +421,24 @@ class PreflightChecks(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         task = _task_config(config)
+        run_dir = Path(absolute_path(str(config.hydra.run.dir)))  # where the job will run, chdir or not
         try:
             resolve_paths(task)  # as train() does inside the job: against the launch dir, chdir or not
             validate(task)
-            if task.get("ckpt_path") == "last":  # the run dir is known here: nothing to resume is refused now
-                resolve_ckpt_path(task, Path(absolute_path(str(config.hydra.run.dir))))
-            check_writable(str(config.hydra.run.dir))  # Hydra writes .hydra/ there first: a traceback otherwise
+            # a resume this command cannot make (ckpt_path=last with nothing there, another method's checkpoint, ...)
+            # is refused before Hydra writes .hydra/ over the record of how the run there was launched
+            with said_once():  # train() says what these settle when it runs
+                device_precision(task)
+                check_relaunch(task, run_dir)
+                check_sources(task, run_dir)
+            check_writable(run_dir)  # Hydra writes .hydra/ there first: a traceback otherwise
+            if is_rank_zero():  # Lightning's DDP ranks relaunch into the dir their first rank holds
+                check_parent_sweep(run_dir)
+                # held for the whole process, before Hydra writes .hydra/ or the log there
+                hold_run_dir(run_dir)
         except SSGenError as exc:
             exit_with_error("ssgen-train", exc)
-        message = finished_message(task, Path(str(config.hydra.run.dir)))
+        message = finished_message(task, run_dir)
         if message:
             print(f"ssgen-train: {message}", file=sys.stderr)
             raise SystemExit(0)
@@ -309,14 +446,16 @@ class PreflightChecks(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()
         sweep_failures.clear()
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        fix = "free space or choose another hydra.sweep.dir"
         try:
-            check_writable(str(config.hydra.sweep.dir), fix="free space or choose another hydra.sweep.dir")
+            check_writable(sweep_dir, fix=fix)
         except SSGenError as exc:
             exit_with_error("ssgen-train", exc)
         from ssgen.run.stops import SweepStops, basic_launcher
 
         if basic_launcher(config.hydra):  # a stop between two jobs ends the sweep, as one inside a job does
-            self.stops = SweepStops(str(config.hydra.sweep.dir))
+            self.stops = SweepStops(str(sweep_dir))
             self.stops.install()
         if config.hydra.sweeper.get("_target_", "").endswith("BasicSweeper"):
             for overrides in expand_sweep(config):
@@ -328,9 +467,16 @@ class PreflightChecks(Callback):
                     task = _task_config(job)
                     resolve_paths(task)
                     validate(task)
+                    check_sources(task)
                 except SSGenError as exc:
                     exit_with_error("ssgen-train", SSGenError(f"job {' '.join(overrides) or '(no overrides)'}: {exc}; "
                                                               "no job was started"))
+        try:  # every job checked: only now is the sweep dir made, and held for this sweep (its jobs run under it)
+            DirLock(sweep_dir).acquire(fix)
+        except DirBusy as exc:
+            exit_with_error("ssgen-train", busy_error(exc, "choose another hydra.sweep.dir"))
+        except SSGenError as exc:
+            exit_with_error("ssgen-train", exc)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.stops is not None:
@@ -343,6 +489,18 @@ class PreflightChecks(Callback):
 
 
 sweep_failures: list[str] = []  # filled by PreflightChecks.on_multirun_end in the launching process
+
+
+@contextlib.contextmanager
+def said_once() -> Iterator[None]:
+    """Checks run again when the run starts: their info lines (the precision settled, the M1 VAE frozen) are left to
+    that second time, so the console says each once."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def expand_sweep(config: DictConfig) -> list[list[str]]:

@@ -13,17 +13,20 @@ keys, so it reads as it is. Keys beyond ``RunResults``'s come from the end-of-ru
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ssgen.errors import SSGenError, StorageError
-from ssgen.io import WRITE_FIX, atomic_write_json
+from ssgen.errors import CheckpointError, SSGenError, StorageError
+from ssgen.io import WRITE_FIX, add_inputs, atomic_write_json, display_path, oserror_in
 
 RESULTS_FILE = "results.json"
 # 1: the first versioned layout (the keys of 889a0d9-era files, plus this field). A reader that needs to tell
@@ -50,6 +53,8 @@ class RunResults(TypedDict, total=False):
     n_labels: int | str  # an int, or 'all'
     seed: int
     config_hash: str
+    settings_hash: str  # config_hash without seed, run-only settings and label budgets: what a table averages
+    overrides: list[str]  # the run's own command-line overrides (names a table row when runs differ in them)
     trainer_precision: str  # the Lightning precision that ran ("precision" is the improved-precision metric)
     # lifecycle
     status: str
@@ -63,6 +68,9 @@ class RunResults(TypedDict, total=False):
     failed_runs: int
     failures: list[str]
     objective: dict[str, Any]  # {"name", "value", "direction"}: see ``objective``
+    resume: str  # an interrupted run: the command that resumes it
+    weights: dict[str, dict[str, Any]]  # checkpoint file name -> the version its scores were made from
+    built_from: dict[str, dict[str, Any]]  # another run's weights this model was built on (M1+M2's M1) -> version
     # scores (written by the end-of-run steps)
     heads: dict[str, dict[str, dict[str, Any]]]  # N (as a string) -> head name -> {"accuracy", "cv_accuracy", ...}
     test_accuracy: float
@@ -135,6 +143,7 @@ def has_results(run_dir: str | Path) -> bool:
 
 def read_results(run_dir: str | Path) -> RunResults | None:
     """The run dir's results.json, or None when there is none or it cannot be read (not JSON, not an object)."""
+    add_inputs([results_path(run_dir)], f"the run record {display_path(results_path(run_dir))}")
     try:
         results = json.loads(results_path(run_dir).read_text())
     except (OSError, ValueError):
@@ -144,9 +153,27 @@ def read_results(run_dir: str | Path) -> RunResults | None:
 
 def write_results(run_dir: str | Path, results: RunResults | dict[str, Any], fix: str = WRITE_FIX) -> Path:
     """Write ``results`` as ``run_dir``'s results.json, atomically (a reader sees the old file or the whole new
-    one), stamped with ``schema_version``; returns the path. ``results`` itself is left unchanged. Raises
-    StorageError (disk full, read-only dir) whose message ends with ``fix``."""
-    return atomic_write_json(results_path(run_dir), {**results, "schema_version": SCHEMA_VERSION}, fix)
+    one), stamped with ``schema_version``; returns the path. ``results`` itself is left unchanged. On a disk so full
+    that not even the temp file fits, the file there is rewritten in place (its own room is reused), so a run never
+    stays ``running`` because the disk filled up. Raises StorageError (disk full, read-only dir) whose message ends
+    with ``fix``."""
+    payload = {**results, "schema_version": SCHEMA_VERSION}
+    path = results_path(run_dir)
+    try:
+        return atomic_write_json(path, payload, fix)
+    except StorageError as exc:
+        cause = oserror_in(exc)
+        if cause is None or cause.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.is_file():
+            raise
+        try:  # truncate first: the blocks it frees are what the new text is written into
+            with open(path, "r+", encoding="utf-8") as handle:
+                handle.truncate(0)
+                handle.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            raise exc from None
+        return path
 
 
 def record_or_warn(write: Callable[[Path, dict[str, Any]], Any], run_dir: Path, results: dict[str, Any]) -> None:
@@ -157,6 +184,71 @@ def record_or_warn(write: Callable[[Path, dict[str, Any]], Any], run_dir: Path, 
     except StorageError as exc:
         logging.getLogger("ssgen").warning("%s (results.json still says %r)", exc,
                                            (read_results(run_dir) or {}).get("status"))
+
+
+# ------------------------------------------------------------------------------------------------ versions
+CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")  # the files a run dir's scores come from (ssgen.models.checkpoints)
+
+
+def checkpoint_versions(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """results.json ``weights``: the ``weights_version`` of each checkpoint a run dir holds now (best.ckpt, last.ckpt),
+    taken when the run ends, so a loader can tell the checkpoint its scores and heads were made from."""
+    from ssgen.models.checkpoints import read_checkpoint, weights_version  # torch: not for the report tables
+
+    versions = {}
+    for name in CHECKPOINT_NAMES:
+        path = Path(run_dir) / "checkpoints" / name
+        if path.is_file():
+            with contextlib.suppress(CheckpointError):  # an unreadable file has no version; the loader says so
+                versions[name] = weights_version(read_checkpoint(path))
+    return versions
+
+
+def run_dir_of(checkpoint: str | Path) -> Path | None:
+    """The run dir a checkpoint belongs to (``<run dir>/checkpoints/<file>``), or None outside one."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+def recorded_version_problem(checkpoint: str | Path, loaded: dict[str, Any]) -> str | None:
+    """What is wrong when a checkpoint is not the version its run's record describes: a run that ended ``ok`` whose
+    results.json ``weights`` names other weights for this file (its scores and heads are of those). None when the
+    record agrees, records nothing (older runs) or the run has not ended ``ok`` (it then claims no scores)."""
+    from ssgen.models.checkpoints import describe_version, version_mismatch
+
+    checkpoint = Path(checkpoint)
+    run_dir = run_dir_of(checkpoint)
+    results = read_results(run_dir) if run_dir is not None else None
+    if not results or not is_ok(results):
+        return None
+    recorded = (results.get("weights") or {}).get(checkpoint.name)
+    if not version_mismatch(recorded, loaded):
+        return None
+    return (f"{display_path(checkpoint)} holds {describe_version(loaded)}, but the run's record (status ok) was made from "
+            f"{describe_version(recorded)}: the file changed after the run ended, so its scores and heads are not this "
+            "model's; retrain the run, or restore the checkpoint it ended with")
+
+
+def unfinished_problem(checkpoint: str | Path, loaded: dict[str, Any]) -> str | None:
+    """What is wrong when a run's own checkpoint is taken as a finished model (M1+M2's ``method.m1_checkpoint``) but
+    the run has not finished at these weights: results.json says running, interrupted or failed (trained on after it
+    finished, and stopped), or the weights differ from what it recorded. None for a file outside a run dir or a
+    finished run's own weights (a weights-only copy made by ssgen-export counts as finished)."""
+    from ssgen.models.checkpoints import describe_version
+
+    checkpoint = Path(checkpoint)
+    run_dir = run_dir_of(checkpoint)
+    results = read_results(run_dir) if run_dir is not None else None
+    if run_dir is None or results is None or checkpoint.name not in CHECKPOINT_NAMES:
+        return recorded_version_problem(checkpoint, loaded) if results else None
+    if is_ok(results):
+        return recorded_version_problem(checkpoint, loaded)
+    recorded = sorted((run_dir / "checkpoints").glob("finished_step*.ckpt"), key=lambda path: path.stat().st_mtime)
+    as_it_was = (f"give the run as it finished: {display_path(recorded[-1])}" if recorded else
+                 "give a weights-only copy made when it had finished (ssgen-export)")
+    return (f"{display_path(checkpoint)} ({describe_version(loaded)}) is not a finished model: its run says "
+            f"{results.get('status')!r} (trained on after it finished, or stopped before); finish that run "
+            f"(relaunch it into {display_path(run_dir)}), or {as_it_was}")
 
 
 def find_results(paths: list[str | Path], missing_ok: bool = False) -> list[tuple[Path, RunResults]]:

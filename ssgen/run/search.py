@@ -13,8 +13,10 @@ the storage for good. ``ResumableSearch`` keeps Optuna's search as it is and add
 
 * ``n_trials`` is the study's total: a relaunch runs only the trials it lacks (finished, pruned and failed ones count);
 * job numbers go on from the study's trial count, so every trial has a dir of its own;
-* a trial this sweep dir shows stopped (its job dir, with these parameters, not ended) is asked again with the same
-  parameters and runs in its own dir, where ssgen-train resumes it; the stopped trial is marked FAIL in the storage;
+* a trial stopped by SIGTERM, SIGHUP or Ctrl-C is told FAIL in the storage as the search stops (its job dir says
+  ``interrupted``), never left RUNNING; one the search could not see end (SIGKILL, a lost machine) is told FAIL at the
+  relaunch. Either is asked again with the same parameters and runs in its own dir, where ssgen-train resumes it; it
+  counts once towards ``n_trials``;
 * a study started by another command (other fixed overrides or search space) is refused in one line.
 
 A SQLite URL that is relative is the launch dir's; its dir is made. Several machines share one study through one
@@ -61,7 +63,7 @@ class ResumableSearch(optuna_sweeper_impl()):  # type: ignore[misc]
         except KeyError:  # a new study: created with what it was started by
             study = optuna.create_study(study_name=self.study_name, storage=self.storage, directions=optuna_sweeper_directions(self))
             study.set_user_attr(COMMAND_ATTR, command)
-            return super().sweep(arguments)
+            return self._sweep_recording_stops(arguments)
         started_by = study.user_attrs.get(COMMAND_ATTR)
         if started_by is not None and started_by != command:
             there, here = sorted(set(started_by) - set(command)), sorted(set(command) - set(started_by))
@@ -70,7 +72,7 @@ class ResumableSearch(optuna_sweeper_impl()):  # type: ignore[misc]
                 f" there, {', '.join(here) or 'nothing'} here); relaunch it with its overrides to continue it, or start "
                 "another: hydra.sweeper.study_name=<new name> (or another hydra.sweep.dir)"))
         reruns = self._rerun_stopped(study)
-        ended = sum(trial.state.name in ENDED for trial in study.trials) - len(reruns)
+        ended = sum(trial.state.name in ENDED and not superseded(trial, study.trials) for trial in study.trials)
         total = self.n_trials
         self.n_trials = max(0, total - ended)
         self.job_idx = len(study.trials)  # job dirs of this launch never reuse an earlier trial's number
@@ -78,31 +80,89 @@ class ResumableSearch(optuna_sweeper_impl()):  # type: ignore[misc]
                  f", {len(reruns)} stopped one(s) resumed in their own dirs" if reruns else "", self.n_trials)
         if reruns:
             self.launcher = _ResumeInPlace(self.launcher, reruns)
-        return super().sweep(arguments)
+        return self._sweep_recording_stops(arguments)
 
-    def _rerun_stopped(self, study: Any) -> dict[frozenset[str], str]:
-        """For each RUNNING trial whose job dir in this sweep dir holds its parameters and has not ended: ask it again
-        (enqueued, same parameters) and mark the stopped one FAIL. Returns {its job's overrides: its dir's name}."""
+    def _sweep_recording_stops(self, arguments: list[str]) -> None:
+        """Optuna's sweep; when a stop ends it (``ssgen-train`` exits 2 after the stopped trial recorded
+        ``interrupted``, or Ctrl-C reaches here), the stopped trial is told FAIL before the process ends: a record
+        that said RUNNING for good would claim a trial still in progress."""
+        try:
+            return super().sweep(arguments)
+        except (SystemExit, KeyboardInterrupt):
+            if self.storage is not None:
+                self._record_stops()
+            raise
+
+    def _record_stops(self) -> None:
+        """Tell FAIL every RUNNING trial whose job dir in this sweep dir says ``interrupted``."""
         import optuna
+
+        from ssgen.run.results import INTERRUPTED
+
+        try:
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            jobs = self._job_dirs()
+            for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                job = jobs.get(trial_overrides(trial))
+                if job is not None and job[1] == INTERRUPTED:
+                    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except Exception as exc:  # the stop's own line and exit status come first; the relaunch still resumes it
+            log.warning("could not record the stopped trial in %s (%s); the relaunch resumes it all the same",
+                        self.storage, exc)
+
+    def _job_dirs(self) -> dict[frozenset[str], tuple[str, str | None]]:
+        """{a job's overrides: (its dir's name, its results.json status or None)} for the job dirs of this sweep dir."""
         import yaml
 
-        from ssgen.run.results import has_results, is_failed, is_ok, read_results
+        from ssgen.run.results import has_results, read_results
 
-        stopped_dirs = {}
+        jobs = {}
         for job in sorted(Path(self.sweep_dir).glob("*/.hydra/overrides.yaml")):
             run_dir = job.parent.parent
             results = read_results(run_dir) if has_results(run_dir) else None
-            if results is None or not (is_ok(results) or is_failed(results)):
-                stopped_dirs[frozenset(yaml.safe_load(job.read_text()) or [])] = run_dir.name
+            jobs[frozenset(yaml.safe_load(job.read_text()) or [])] = (run_dir.name, (results or {}).get("status"))
+        return jobs
+
+    def _rerun_stopped(self, study: Any) -> dict[frozenset[str], str]:
+        """Ask again (enqueued, same parameters) each trial that stopped before it ended: RUNNING (told FAIL now) with
+        a job dir in this sweep dir that has not ended, or told FAIL as it stopped (its job dir says ``interrupted``)
+        and not asked again yet. Returns {its job's overrides: its dir's name}."""
+        import optuna
+
+        from ssgen.run.results import INTERRUPTED, is_failed, is_ok
+
+        jobs = self._job_dirs()
         reruns = {}
-        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            overrides = frozenset([*(f"{name}={value}" for name, value in trial.params.items()),
-                                   *(f"{name}={value}" for name, value in trial.user_attrs.items() if name != COMMAND_ATTR)])
-            if overrides in stopped_dirs and overrides not in reruns:
-                study.enqueue_trial(dict(trial.params))
+        for trial in study.get_trials(deepcopy=False):
+            overrides = trial_overrides(trial)
+            if overrides not in jobs or overrides in reruns:
+                continue
+            name, status = jobs[overrides]
+            running = trial.state == optuna.trial.TrialState.RUNNING
+            if running and not (status is not None and (is_ok({"status": status}) or is_failed({"status": status}))):
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                reruns[overrides] = stopped_dirs[overrides]
+            elif not (trial.state == optuna.trial.TrialState.FAIL and status == INTERRUPTED
+                      and not superseded(trial, study.get_trials(deepcopy=False))):
+                continue
+            study.enqueue_trial(dict(trial.params))
+            reruns[overrides] = name
         return reruns
+
+
+def trial_overrides(trial: Any) -> frozenset[str]:
+    """The overrides of a trial's job: its sampled parameters and the search's fixed ones (which hydra-optuna-sweeper
+    keeps as the trial's user attributes; ours, ``ssgen_*``, are not overrides)."""
+    return frozenset([*(f"{name}={value}" for name, value in trial.params.items()),
+                      *(f"{name}={value}" for name, value in trial.user_attrs.items() if not name.startswith("ssgen_"))])
+
+
+def superseded(trial: Any, trials: list[Any]) -> bool:
+    """Whether ``trial`` stopped (FAIL) and a later trial asks its parameters again (its rerun): it is then not one of
+    the study's ``n_trials``, the rerun is. An enqueued rerun not asked yet holds its parameters as ``fixed_params``."""
+    if trial.state.name != "FAIL" or not trial.params:
+        return False
+    return any(other.number > trial.number
+               and (other.params or other.system_attrs.get("fixed_params")) == trial.params for other in trials)
 
 
 class _ResumeInPlace:

@@ -1,16 +1,23 @@
-"""Every stop of a run ends the same way, wherever it lands: SIGTERM (``kill``, a cluster's pre-emption) and Ctrl-C.
+"""Every stop of a run ends the same way, wherever it lands: SIGTERM (``kill``, a cluster's pre-emption), SIGHUP (an
+ssh session that drops, a terminal tab that closes) and Ctrl-C.
 
 Lightning handles SIGTERM only inside its training loop: it installs its handler after the ``setup`` hooks (where a
 callback such as the GAN metrics trains the evaluator, minutes on a CPU) and puts the previous one back before the
 end-of-run steps run. Outside the loop Python's default would kill the process at once (results.json left
-``running``, no resume command) and a Ctrl-C would be swallowed. ``StopSignals`` is installed for the whole of
-``ssgen.train.train``:
+``running``, no resume command) and a Ctrl-C would be swallowed; SIGHUP's default kills it anywhere (exit 129).
+``StopSignals`` is installed for the whole of ``ssgen.train.train``:
 
 * inside the training loop it leaves SIGTERM to Lightning (stop at the next batch boundary, ``last.ckpt`` saved by
   ``CheckpointOnInterrupt``; the resumed run ends with exactly the optimizer steps of an uninterrupted one), and
-  turns a first Ctrl-C into the same stop (a second one stops at once);
-* anywhere else it raises at once: ``SIGTERMException`` for SIGTERM, ``KeyboardInterrupt`` for Ctrl-C, which
-  ``train`` records as ``interrupted`` before it prints the resume command and exits 2.
+  turns a first Ctrl-C or a SIGHUP into the same stop (a second Ctrl-C stops at once);
+* anywhere else it raises at once: ``SIGTERMException`` for SIGTERM, ``SIGHUPException`` for SIGHUP,
+  ``KeyboardInterrupt`` for Ctrl-C, which ``train`` records as ``interrupted`` before it prints the resume command
+  and exits 2.
+
+A signal the process was started with set to be ignored stays ignored for SIGHUP and SIGTERM: ``nohup ssgen-train``
+exists so that a hang-up does not stop the run. SIGINT is handled even then: a shell ignores it for every background
+job (``ssgen-train ... &``) without being asked, and a ``kill -INT`` that reaches the run is a request to stop it.
+Whatever was installed before is put back afterwards.
 
 Under DDP (``trainer=ddp``) every rank must stop at the same batch: the save of last.ckpt that follows ends in a
 barrier every rank has to reach. Lightning's own SIGTERM handling does not guarantee it (rank 0 forwards the signal
@@ -43,14 +50,38 @@ from ssgen.errors import Interrupted, exit_with_error
 
 log = logging.getLogger("ssgen")
 T = TypeVar("T")
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# the stops a process keeps ignoring when it was started ignoring them (``nohup``): see the module docstring
+RESPECT_IGNORED = (signal.SIGTERM, signal.SIGHUP)
+
+
+class SIGHUPException(SIGTERMException):
+    """SIGHUP outside Lightning's loop (and how a hang-up inside it reaches ``train``): a stop like SIGTERM's."""
+
+
+def install(handler: Callable[[int, FrameType | None], Any]) -> dict[int, Any]:
+    """Install ``handler`` for ``SIGNALS`` (those ``RESPECT_IGNORED`` that are ignored now stay ignored); returns
+    the handlers it replaced, for ``restore``."""
+    return {signum: signal.signal(signum, handler) for signum in SIGNALS
+            if not (signum in RESPECT_IGNORED and signal.getsignal(signum) is signal.SIG_IGN)}
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers ``install`` replaced (one Python did not install, None, as the OS default)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def signal_label(signum: int) -> str:
+    """How a stop names its signal: Ctrl-C as Python's KeyboardInterrupt, the others by their names."""
+    return "KeyboardInterrupt" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
 class StopSignals(L.Callback):
-    """SIGTERM / Ctrl-C handlers for a whole run (see the module docstring); also a callback, which is how it
-    knows when Lightning's training loop runs and, under DDP, where the ranks agree on a stop.
+    """SIGTERM / SIGHUP / Ctrl-C handlers for a whole run (see the module docstring); also a callback, which is how
+    it knows when Lightning's training loop runs and, under DDP, where the ranks agree on a stop.
 
-    ``ctrl_c``: whether the stop came from Ctrl-C (Lightning reports both as a SIGTERM stop).
+    ``ctrl_c`` / ``hangup``: whether the stop came from Ctrl-C / SIGHUP (Lightning reports all as a SIGTERM stop).
     ``stop_requested``: under DDP, a signal arrived inside the loop and not every rank has acted on it yet.
     """
 
@@ -59,6 +90,7 @@ class StopSignals(L.Callback):
     def __init__(self) -> None:
         self.in_loop = False
         self.ctrl_c = False
+        self.hangup = False
         self.stop_requested = False
         self.distributed = False
         self._trainer: L.Trainer | None = None
@@ -95,8 +127,16 @@ class StopSignals(L.Callback):
 
     # --- the handlers
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        """The handler of SIGTERM and SIGINT while installed. Raises SIGTERMException / KeyboardInterrupt outside
-        Lightning's loop (and on a second Ctrl-C inside it)."""
+        """The handler of SIGTERM, SIGHUP and SIGINT while installed. Raises SIGTERMException / SIGHUPException /
+        KeyboardInterrupt outside Lightning's loop (and on a second Ctrl-C inside it)."""
+        if signum == signal.SIGHUP:
+            first = not (self.ctrl_c or self.hangup)
+            self.hangup = self.hangup or first
+            if self.in_loop:  # as Ctrl-C: the SIGTERM stop waits for the batch boundary; a repeat changes nothing
+                signal.raise_signal(signal.SIGTERM)
+                return
+            self._forward(signum)
+            raise SIGHUPException
         if signum == signal.SIGINT:
             # A KeyboardInterrupt raised mid-step saves a batch counted as started but not finished, and the resumed
             # run ends one optimizer step short; Lightning's SIGTERM stop waits for the batch boundary instead.
@@ -130,13 +170,12 @@ class StopSignals(L.Callback):
         if self._previous or threading.current_thread() is not threading.main_thread():
             yield self
             return
-        self._previous = {signum: signal.signal(signum, self.handle) for signum in SIGNALS}
+        self._previous = install(self.handle)
         outer, StopSignals.active = StopSignals.active, self
         try:
             yield self
         finally:
-            for signum, previous in self._previous.items():
-                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            restore(self._previous)
             self._previous = {}
             StopSignals.active = outer
 
@@ -146,13 +185,15 @@ class StopSignals(L.Callback):
         """``installed()`` around ``trainer.fit``, where a Ctrl-C reaches the caller as ``KeyboardInterrupt``
         whichever way Lightning reports it: as its SIGTERM stop (a first Ctrl-C inside the loop stops at the batch
         boundary), or as ``SystemExit`` after it saved last.ckpt (``interrupted()`` true: ``CheckpointOnInterrupt``
-        saw the exception)."""
+        saw the exception); a hang-up reaches it as ``SIGHUPException``."""
         with self.installed():
             try:
                 yield self
-            except SIGTERMException:
+            except SIGTERMException as exc:
                 if self.ctrl_c:
                     raise KeyboardInterrupt from None
+                if self.hangup and not isinstance(exc, SIGHUPException):
+                    raise SIGHUPException from None
                 raise
             except SystemExit:
                 if interrupted():
@@ -160,7 +201,8 @@ class StopSignals(L.Callback):
                 raise
             if self.stop_requested:  # DDP: agreed at the end of the fit, after last.ckpt was saved
                 self.stop_requested = False
-                raise KeyboardInterrupt if self.ctrl_c else SIGTERMException
+                raise KeyboardInterrupt if self.ctrl_c else SIGHUPException if self.hangup else SIGTERMException
+
 
 def with_stop_signals(function: Callable[..., T]) -> Callable[..., T]:
     """Decorator: ``function`` runs with a new ``StopSignals`` installed (``StopSignals.active`` while it runs)."""
@@ -174,8 +216,9 @@ def with_stop_signals(function: Callable[..., T]) -> Callable[..., T]:
 
 
 class SweepStops:
-    """SIGTERM / Ctrl-C between the jobs of a basic-launcher sweep (each job's ``train`` installs ``StopSignals``
-    over it): one line, exit 2, and no further job starts. ``install`` / ``restore`` from the Hydra callback."""
+    """SIGTERM / SIGHUP / Ctrl-C between the jobs of a basic-launcher sweep (each job's ``train`` installs
+    ``StopSignals`` over it): one line, exit 2, and no further job starts. ``install`` / ``restore`` from the Hydra
+    callback."""
 
     def __init__(self, sweep_dir: str) -> None:
         self.sweep_dir = sweep_dir
@@ -183,20 +226,22 @@ class SweepStops:
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """Ends the process: ``ssgen-train: error: interrupted (<signal>) between sweep jobs ...``, exit 2."""
-        name = "KeyboardInterrupt" if signum == signal.SIGINT else "SIGTERM"
-        exit_with_error("ssgen-train", Interrupted(f"interrupted ({name}) between sweep jobs; {sweep_hint(self.sweep_dir)}"))
+        from ssgen.cli import note_in_log_files  # only when a sweep stops
+
+        error = Interrupted(f"interrupted ({signal_label(signum)}) between sweep jobs; {sweep_hint(self.sweep_dir)}")
+        note_in_log_files(f"ssgen-train: error: {error}")  # a hang-up may have taken the console with it
+        exit_with_error("ssgen-train", error)
 
     def install(self) -> None:
         """Install the handlers (the main thread only)."""
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._previous = {signum: signal.signal(signum, self.handle) for signum in SIGNALS}
+            self._previous = install(self.handle)
 
     def restore(self) -> None:
         """Put back the handlers ``install`` replaced."""
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        restore(self._previous)
         self._previous = {}
 
 

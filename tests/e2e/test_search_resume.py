@@ -57,3 +57,37 @@ def test_a_stopped_search_continues_where_it_stopped(tmp_path):
     assert other.returncode == 2
     assert other.stderr.strip().startswith("ssgen-train: error: study m1_tune in sqlite:///") and \
         "data.n_labels=200 here" in other.stderr and "\n" not in other.stderr.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_trial_stopped_by_a_signal_ends_interrupted_in_its_dir_and_in_the_study(tmp_path, name):
+    """Issue 39: a stop inside a trial records ``interrupted`` (never ``running``) in the trial's results.json and tells
+    the study the trial ended (FAIL, never RUNNING for good), exits 2 starting no further trial, and the same command
+    resumes that trial in its own dir."""
+    import optuna
+    from conftest import run_script
+
+    sweep = tmp_path / "tune"
+    probe = ["+callbacks.probe._target_=stop_probe.SignalAtBatch", f"+callbacks.probe.signal={name}",
+             "+callbacks.probe.dir_prefix=1_"]  # the second trial, at its third batch
+    stopped = run_script(*command(sweep), *probe, timeout=900)
+    assert stopped.returncode == 2, stopped.stderr[-3000:]
+    assert f"ssgen-train: error: interrupted ({name}Exception); last.ckpt saved: resume with `ssgen-train " in stopped.stderr
+    assert "the sweep stopped and started no further job" in stopped.stderr
+    statuses = {path.parent.name[:2]: json.loads(path.read_text())["status"] for path in sweep.glob("*/results.json")}
+    assert statuses == {"0_": "ok", "1_": "interrupted"}
+    study = optuna.load_study(study_name="m1_tune", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE", "FAIL"]
+
+    again = run_script(*command(sweep), *probe, timeout=900)  # the same command: the probe fires once per dir
+    assert again.returncode == 0, again.stderr[-3000:]
+    jobs = sorted(sweep.glob("*/results.json"))
+    assert [path.parent.name[:2] for path in jobs] == ["0_", "1_"]  # resumed in its own dir, no third trial
+    assert all(json.loads(path.read_text())["status"] == "ok" for path in jobs)
+    study = optuna.load_study(study_name="m1_tune", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert study.trials[1].params == study.trials[2].params
+    # a third launch finds the search complete: the stopped trial and its rerun count once
+    third = run_script(*command(sweep), *probe, timeout=900)
+    assert third.returncode == 0 and len(optuna.load_study(study_name="m1_tune", storage=f"sqlite:///{sweep}/optuna.db").trials) == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 
 import pytest
 from conftest import ROOT, plain_table
@@ -130,6 +129,23 @@ def test_a_cell_of_fewer_seeds_than_the_study_says_how_many():
     assert mean_std([0.70], 3) == "0.700 (1 seed)"
 
 
+class FakeJob:
+    """What ``subprocess.Popen`` returns to the study's launch, without a training: ``wait`` runs ``then`` (if given)
+    and returns ``code``."""
+
+    def __init__(self, code: int = 0, then=None) -> None:
+        self.code, self.then = code, then
+
+    def wait(self) -> int:
+        if self.then is not None:
+            self.then()
+        return self.code
+
+
+def launched(*args, **kwargs):
+    pytest.fail(f"launched {args}")
+
+
 def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypatch):
     """Ctrl-C during a part's multirun: the jobs that had ended are copied into the records before the interrupt
     reaches the user, as ssgen-study's message says, and so is the time the launch took."""
@@ -142,8 +158,10 @@ def test_an_interrupted_part_leaves_what_ended_in_the_records(tmp_path, monkeypa
         shutil.copytree(ROOT / "docs" / "records" / "writeup" / "m1" / "seed0", finished)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "Popen", lambda *a, **k: FakeJob(then=interrupted))
+    from ssgen.errors import Interrupted
+
+    with pytest.raises(Interrupted, match="what ended is recorded in .*: resume with `ssgen-study writeup budget=full"):
         study.run(("m1",))
     assert (tmp_path / "records" / "m1" / "seed0" / "results.json").is_file()
     assert not (tmp_path / "records" / "m1" / "seed1").exists()
@@ -166,7 +184,7 @@ def test_jobs_in_the_records_are_not_rerun_from_a_fresh_dir(tmp_path, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError(f"launched {args}")
 
-    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", no_training)
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "Popen", no_training)
     study = Study("full", tmp_path / "fresh", records=records, reuse_committed=True)  # as the page's command says
     assert all(study.launches(part) == [] for part in ("m1", "m1_m2", "gan"))
     assert study.run(("m1", "m1_m2", "gan")) == 0
@@ -183,7 +201,7 @@ def test_an_m1_m2_job_whose_m1_is_only_recorded_says_what_to_do(tmp_path, monkey
     records = tmp_path / "records"
     shutil.copytree(COMMITTED_WRITEUP, records)
     shutil.rmtree(records / "m1_m2" / "n100_seed1")
-    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", lambda *a, **k: pytest.fail(f"launched {a}"))
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "Popen", launched)
     study = Study("full", tmp_path / "fresh", records=records)
     assert study.pending("m1_m2") == {(100, 1)} and study.launches("m1_m2") == []
     assert study.run(("m1_m2",)) == 1
@@ -252,7 +270,7 @@ def test_a_refused_override_is_not_kept_as_the_studys_and_thread_settings_are_no
     import ssgen.study
     from ssgen.errors import SSGenError
 
-    monkeypatch.setattr(ssgen.reporting.study.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 2))
+    monkeypatch.setattr(ssgen.reporting.study.subprocess, "Popen", lambda *a, **k: FakeJob(code=2))
     with pytest.raises(SSGenError, match="ssgen-train stopped"):
         Study("debug", tmp_path / "study", overrides=["m1:foo=1"]).run(("m1",))
     assert not (tmp_path / "study" / "records" / "study.json").exists()

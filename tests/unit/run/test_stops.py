@@ -44,6 +44,9 @@ def stop_and_resume(tmp_path: Path, probe: str, name: str, saved: bool) -> tuple
     run_dir = tmp_path / "run"
     cfg = compose_config([*TINY, f"run_dir={run_dir}", f"+callbacks.probe._target_=stop_probe.{probe}",
                           f"+callbacks.probe.signal={name}"])
+    # the handlers in force before the run: Python's own in a foreground shell, SIG_IGN for SIGINT when pytest was
+    # started as a background job (`nohup ... &`), which must pass all the same
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     with pytest.raises(Interrupted) as error:
         train(cfg)
     message = str(error.value)
@@ -53,7 +56,7 @@ def stop_and_resume(tmp_path: Path, probe: str, name: str, saved: bool) -> tuple
     assert message.startswith(f"interrupted ({signal_name}); {'last.ckpt saved' if saved else 'nothing trained yet'}: "
                               "resume with `ssgen-train ") and "\n" not in message
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() == saved
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # train() put the handlers back
+    assert {signum: signal.getsignal(signum) for signum in before} == before  # train() put the handlers back
     resumed = train(cfg)  # the relaunch (the probe fires once per run dir)
     assert resumed["status"] == "ok" and resumed["optimizer_steps"] == 6
     return message, run_dir
