@@ -131,7 +131,7 @@ class ConditionalGAN(L.LightningModule):
             (``generate``: in-training metrics, hence best.ckpt selection and the collapse checks, the grids,
             the final report, ssgen-generate) comes from it; training itself always uses the live generator.
             0 (the default) = off. 0.999 averages over about the last 1000 generator steps; on arch A at the
-            study's 10 epochs it made DCGAN (batch-norm discriminator) worse (FID 10.3 vs 7.0, docs/gans.md), hence off.
+            study's 10 epochs it made DCGAN (batch-norm discriminator) worse (FID 10.3 vs 7.0, docs/design/gans.md), hence off.
         dataset: the data set it models (``ssgen.data.dataset_info``; ssgen-train passes ``data.dataset``): the
             networks take its class count and image shape (``data_info``).
     """
