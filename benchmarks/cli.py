@@ -141,7 +141,7 @@ def bench(argv: list[str]) -> None:
     L.seed_everything(0, verbose=False)
     probe_cfg = compose_bench_config(models[0], Path(tempfile.gettempdir()), args.override)
     default_threads = probe_cfg.torch_threads or torch.get_num_threads()
-    if args.concurrent is None:  # the copies of --concurrent set their own, in their own processes
+    if args.concurrent is None:  # the copies of concurrent= set their own, in their own processes
         apply_run_settings(probe_cfg)  # as ssgen-train does, for both arms alike
         device_precision(probe_cfg)
     load_before, began = load_average(), time.perf_counter()
