@@ -1,7 +1,7 @@
 """Training throughput of the project's Lightning loop against a plain PyTorch loop of the same networks.
 
     python -m benchmarks                                   # every model, printed (nothing is written)
-    python -m benchmarks models=m1,wgan_gp/dcgan out=docs/performance.md section=cpu_main   # write a table
+    python -m benchmarks models=m1,wgan_gp/dcgan out=outputs/performance.md section=cpu_main   # write a table
     python -m benchmarks quick=true                        # 1-minute smoke run
     python -m benchmarks models=m1 concurrent=4            # 4 copies of 'ours' at once against one alone
     python -m benchmarks models=m1,wgan_gp/dcgan profile_only=true

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--models ...] [--out FILE]``: see the ``benchmarks`` package docstring or ``--help``."""
+"""``python -m benchmarks [models=...] [out=FILE]``: see the ``benchmarks`` package docstring or ``--help``."""
 
 from benchmarks.cli import main
 

@@ -69,14 +69,14 @@ class BenchArguments:
 
 
 PROGRAM = "python -m benchmarks"
-# the argparse spellings of before, for one release (docs/performance.md's recorded commands use them)
+# the argparse spellings of before, for one release (translated; the 'Command:' line records today's spelling)
 LEGACY = Legacy(options={"--models": "models", "--batches": "batches", "--window-s": "window_s", "--warmup": "warmup",
                          "--repeats": "repeats", "--concurrent": "concurrent", "--profile": "profile", "--out": "out",
                          "--section": "section", "--copy-of": "copy_of"},
                 switches={"--channels-last": "channels_last", "--profile-only": "profile_only", "--quick": "quick"})
 REPEATABLE = ("--override", "--compare")  # argparse's append options: each use one item of the list
 HELP = help_text(PROGRAM, DESCRIPTION, BenchArguments,
-                 [f"{PROGRAM} models=m1,wgan_gp/dcgan out=docs/performance.md section=cpu_main",
+                 [f"{PROGRAM} models=m1,wgan_gp/dcgan out=outputs/performance.md section=cpu_main",
                   f"{PROGRAM} quick=true", f"{PROGRAM} models=m1 concurrent=4"], docs="docs/performance.md")
 
 
@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> BenchArguments:
         args.repeats = 1 if args.quick else DEFAULT_REPEATS
     if args.section is not None and args.out is None:
         raise ConfigError(f"section={args.section} names a part of the out= file, and there is none: add "
-                          "out=docs/performance.md (the bench writes no file unless asked)")
+                          "out=outputs/performance.md (the bench writes no file unless asked)")
     args.section = args.section or "main"
     if args.repeats < 1 or (args.batches is not None and args.batches < 1) or not args.window_s > 0:
         raise ConfigError("repeats= and batches= must be >= 1 and window_s= > 0")
@@ -141,7 +141,7 @@ def bench(argv: list[str]) -> None:
     L.seed_everything(0, verbose=False)
     probe_cfg = compose_bench_config(models[0], Path(tempfile.gettempdir()), args.override)
     default_threads = probe_cfg.torch_threads or torch.get_num_threads()
-    if args.concurrent is None:  # the copies of --concurrent set their own, in their own processes
+    if args.concurrent is None:  # the copies of concurrent= set their own, in their own processes
         apply_run_settings(probe_cfg)  # as ssgen-train does, for both arms alike
         device_precision(probe_cfg)
     load_before, began = load_average(), time.perf_counter()

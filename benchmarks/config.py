@@ -32,7 +32,7 @@ DEFAULT_BATCHES = {"vae": 100, "gan": 20}
 DEFAULT_WARMUP = {"vae": 10, "gan": 5}
 DEFAULT_WINDOW_S = 2.0
 DEFAULT_REPEATS = 10
-QUICK_BATCHES, QUICK_WARMUP = {"vae": 30, "gan": 5}, {"vae": 3, "gan": 2}  # --quick: a smoke test, not a figure
+QUICK_BATCHES, QUICK_WARMUP = {"vae": 30, "gan": 5}, {"vae": 3, "gan": 2}  # quick=true: a smoke test, not a figure
 # Reference figures (plain PyTorch loops on a 2-core CPU of this kind; /work/shared/NOTES.md and the issue).
 REFERENCE_IMAGES_PER_S = {"m1": 6000.0, "wgan_gp/dcgan": 550.0}
 # Per-epoch evaluations, not the training step: switched off in the 'ours' arm (see the module docstring).
@@ -92,5 +92,5 @@ def check_models(models: list[str]) -> None:
     unknown = [m for m in models if m.partition("/")[0] not in targets
                or module_class(targets[m.partition("/")[0]]).family not in PLAIN_FAMILIES]
     if unknown or not models:
-        raise ConfigError(f"no plain-loop twin for {', '.join(unknown) or 'an empty --models'}; "
+        raise ConfigError(f"no plain-loop twin for {', '.join(unknown) or 'an empty models='}; "
                           f"models: {', '.join(ALL_MODELS)}")

@@ -87,7 +87,7 @@ def gradient_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, fa
     Always computed in float32 (float64 inputs stay float64), autocast or not: the interpolation, the critic's
     forward on the interpolates, the input gradient and its norm, hence the double backward through them too. The
     bf16 check behind the GANs' bf16-mixed default was a DCGAN one, which has no double backward; measured on the
-    default WGAN-GP critic (tools/gp_precision.py, docs/performance.md), bf16 moved the penalty by under 0.1% and
+    default WGAN-GP critic (tools/gp_precision.py, docs/design/performance.md), bf16 moved the penalty by under 0.1% and
     its gradient in the critic's weights by under 1%: small, but nothing then bounds it as the critic trains, and
     float32 takes bf16 rounding out of the term the method is named for, whatever the precision. The critic's weights must be
     float32 (they are under every ``*-mixed`` precision).

@@ -5,7 +5,7 @@ Lightning Trainer (no logger, checkpoints or progress bar): how runs that share 
     python tools/concurrency_probe.py 2 m1 TB=1                       # two side by side
     python tools/concurrency_probe.py 2 wgan_gp/dcgan OMP_WAIT_POLICY=PASSIVE   # ... or any environment
 
-Prints each copy's batches/s and its torch thread count at the end. The numbers of docs/performance.md's thread
+Prints each copy's batches/s and its torch thread count at the end. The numbers of docs/design/performance.md's thread
 policy table came from this script (the bench's ``--concurrent`` is the maintained measurement).
 """
 

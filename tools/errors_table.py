@@ -182,12 +182,12 @@ def main() -> None:
                     "hyper_parameters": {"arch": {"generator": {"_target_": "os.system", "command": "true"}}}},
                    tmp_path / "crafted_net.ckpt")
         cases = [
-            (generate, [f"ckpt={tmp_path / 'missing'}"], "`ssgen-generate` with a missing checkpoint"),
-            (generate, [f"ckpt={tmp_path / 'bad.ckpt'}"], "`ssgen-generate` with a corrupt checkpoint"),
-            (generate, [f"ckpt={tmp_path / 'crafted.ckpt'}"], "a checkpoint naming a class outside ssgen"),
-            (generate, [f"ckpt={tmp_path / 'crafted_net.ckpt'}"], "a checkpoint naming a network outside ssgen"),
-            (generate, [f"ckpt={tmp_path}", "label=sock"], "`ssgen-generate label=sock`"),
-            (generate, [f"ckpt={tmp_path}", "n=0"], "`ssgen-generate n=0`"),
+            (generate, [f"run={tmp_path / 'missing'}"], "`ssgen-generate` with a missing checkpoint"),
+            (generate, [f"run={tmp_path / 'bad.ckpt'}"], "`ssgen-generate` with a corrupt checkpoint"),
+            (generate, [f"run={tmp_path / 'crafted.ckpt'}"], "a checkpoint naming a class outside ssgen"),
+            (generate, [f"run={tmp_path / 'crafted_net.ckpt'}"], "a checkpoint naming a network outside ssgen"),
+            (generate, [f"run={tmp_path}", "label=sock"], "`ssgen-generate label=sock`"),
+            (generate, [f"run={tmp_path}", "n=0"], "`ssgen-generate n=0`"),
             (predict, [f"run={tmp_path}", f"images={good}", f"out={tmp_path / 'p.npz'}"], "`ssgen-predict` on a dir that is no M1/M2 run"),
         ]
         real = load_fashion_mnist()["test_images"][:20].numpy()
@@ -210,11 +210,11 @@ def main() -> None:
                           f"`ssgen-predict images=` {label}"))
         cases += [(predict, [f"run={tmp_path}", f"images={good}", "invert=maybe", f"out={tmp_path / 'p.npz'}"],
                    "`ssgen-predict invert=maybe`"),
-                  (generate, [f"ckpt={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
+                  (generate, [f"run={tmp_path}", f"out_dir={tmp_path / 'taken'}"], "`ssgen-generate out_dir=<a file>`")]
         cases += [(bench, ["section=cpu_main"], "`python -m benchmarks section=cpu_main` (no `out=`)"),
                   (bench, ["concurrent=2", "compare=[torch_threads=1]"], "`python -m benchmarks concurrent=2 compare=[...]`")]
-        cases += [(evaluate, [f"ckpt={tmp_path}", "fid_network=fancy"], "`ssgen-evaluate fid_network=fancy`"),
-                  (evaluate, [f"ckpt={tmp_path}", "inception_weights=w.pth"], "`ssgen-evaluate inception_weights=...` alone")]
+        cases += [(evaluate, [f"run={tmp_path}", "fid_network=fancy"], "`ssgen-evaluate fid_network=fancy`"),
+                  (evaluate, [f"run={tmp_path}", "inception_weights=w.pth"], "`ssgen-evaluate inception_weights=...` alone")]
         for main_fn, argv, label in cases:
             rows.append((label, cli_message(main_fn, argv).replace(str(tmp_path), "<dir>")))
         # the Inception checks run once the checkpoint has loaded: called directly, as ssgen-evaluate calls them

@@ -3,7 +3,7 @@
     python tools/gp_precision.py                    # about 2 minutes on a 2-core CPU
     python tools/gp_precision.py --train-steps 200 --batches 8
 
-Behind the numbers in docs/performance.md ("The gradient penalty's precision"). For the critic of
+Behind the numbers in docs/design/performance.md ("The gradient penalty's precision"). For the critic of
 ``method=wgan_gp arch=dcgan`` (its defaults: layer norm, width 64), first as initialised and then after
 ``--train-steps`` WGAN-GP critic steps in float32 against a fixed generator, it computes on the same weights,
 batch and interpolation coefficients:

@@ -1,4 +1,4 @@
-"""Regenerate this machine's tables of docs/performance.md: ours vs plain, concurrency, options (one command).
+"""Regenerate this machine's tables of docs/design/performance.md: ours vs plain, concurrency, options (one command).
 
     python tools/performance_tables.py                     # on an idle machine; about 10 min on CPU, less on a GPU
     python tools/performance_tables.py --print-commands    # the three bench commands it runs, nothing else
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = "m1,wgan_gp/dcgan"  # the two the issue's targets are about: an MLP VAE step and a conv GAN step
-# Settings raced against the default per device: what could become a default there (docs/performance.md).
+# Settings raced against the default per device: what could become a default there (docs/design/performance.md).
 OPTIONS = {
     "cpu": ["trainer.precision=32-true", "trainer.precision=bf16-mixed", "channels_last", "torch_threads=1"],
     "cuda": ["trainer.precision=bf16-mixed", "matmul_precision=high", "+trainer.benchmark=true", "channels_last",
@@ -51,7 +51,7 @@ def commands(kind: str, out: str, copies: int) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="docs/performance.md", help="the markdown file to update (relative: to the checkout)")
+    parser.add_argument("--out", default="docs/design/performance.md", help="the markdown file to update (relative: to the checkout)")
     parser.add_argument("--concurrent", type=int, default=None, help="copies for the concurrency table")
     parser.add_argument("--print-commands", action="store_true", help="print the bench commands and run nothing")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 torch's intra-op pool uses every core and its OpenMP threads spin while they wait. When another busy
 process shares the cores, each parallel region waits for a thread that is descheduled, and two runs side by
-side each train several times slower than one thread each would (docs/performance.md, "Thread policy on a
+side each train several times slower than one thread each would (docs/design/performance.md, "Thread policy on a
 shared CPU", has the measurements). Passive OpenMP waiting (``OMP_WAIT_POLICY=PASSIVE``) fixes the pair but
 slows a run on an idle machine, so instead this callback measures, every ``check_every_s``
 seconds of training, how many cores *other* processes kept busy (from ``/proc/stat`` minus this

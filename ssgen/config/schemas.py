@@ -208,7 +208,7 @@ class TrainConfig:
     ckpt_path: str | None = None  # resume: a .ckpt path, or 'last' for <run_dir>/checkpoints/last.ckpt
     run_dir: str = "${hydra:runtime.output_dir}"
     task_name: str = "${method.name}"  # outputs/<task_name>/; an experiment preset sets its own (all its methods in one folder)
-    compile: bool = False  # torch.compile the model (measure first; fails with arch=dcgan on CUDA, torch 2.11: docs/performance.md)
+    compile: bool = False  # torch.compile the model (measure first; fails with arch=dcgan on CUDA, torch 2.11: docs/design/performance.md)
     matmul_precision: str | None = None  # e.g. 'high' for TF32 on Ampere+ GPUs
     torch_threads: int | None = None  # CPU intra-op threads; None = torch's default (all cores)
 

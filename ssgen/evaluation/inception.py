@@ -1,6 +1,6 @@
 """The standard Inception FID of a generator, a different scale from ssgen's domain FID (``ssgen.evaluation.metrics``).
 
-    ssgen-evaluate checkpoint=<run>/checkpoints/last.ckpt fid_network=inception inception_weights=<file>
+    ssgen-evaluate run=<run>/checkpoints/last.ckpt fid_network=inception inception_weights=<file>
 
 ``inception_report`` (what ``ssgen-evaluate ... fid_network=inception`` runs): torchmetrics'
 default ``FrechetInceptionDistance`` (Inception-v3 pool features, 2048-d, through torch-fidelity; the weights

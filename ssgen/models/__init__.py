@@ -61,7 +61,7 @@ def logs_this_step(module: L.LightningModule) -> bool:
     """Whether the logger writes the values ``module.log`` gets in this training step.
 
     Lightning writes on-step values every ``trainer.log_every_n_steps`` batches (and when the run stops); a
-    ``self.log`` call on any other batch costs its bookkeeping (docs/performance.md) and is never written. True
+    ``self.log`` call on any other batch costs its bookkeeping (docs/design/performance.md) and is never written. True
     outside a fit (nothing to skip there). Asks the logger connector itself (``ssgen.compat.logger_writes_now``),
     so it agrees with the logger whatever the optimizers count.
     """

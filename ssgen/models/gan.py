@@ -131,7 +131,7 @@ class ConditionalGAN(L.LightningModule):
             (``generate``: in-training metrics, hence best.ckpt selection and the collapse checks, the grids,
             the final report, ssgen-generate) comes from it; training itself always uses the live generator.
             0 (the default) = off. 0.999 averages over about the last 1000 generator steps; on arch A at the
-            study's 10 epochs it made DCGAN (batch-norm discriminator) worse (FID 10.3 vs 7.0, docs/gans.md), hence off.
+            study's 10 epochs it made DCGAN (batch-norm discriminator) worse (FID 10.3 vs 7.0, docs/design/gans.md), hence off.
         dataset: the data set it models (``ssgen.data.dataset_info``; ssgen-train passes ``data.dataset``): the
             networks take its class count and image shape (``data_info``).
     """
@@ -143,7 +143,7 @@ class ConditionalGAN(L.LightningModule):
     # trains the study's model; M1's 100 would give 2 batches an epoch
     default_n_labels = "all"
     # trainer.precision unless set: bf16 autocast, fp32 weights: faster on a CPU with native bf16 and no worse in
-    # FID at the study's budget (the step times: docs/performance.md; the same-seed FID pairs: docs/design/gans.md);
+    # FID at the study's budget (the step times: docs/design/performance.md; the same-seed FID pairs: docs/design/gans.md);
     # ssgen.run.lifecycle.bf16_pays keeps fp32 where bf16 does not pay (GPUs, CPUs without native bf16)
     default_precision = "bf16-mixed"
     # critic norms this method cannot train with, each with why (check_config refuses them, naming the others)
@@ -341,7 +341,7 @@ class ConditionalGAN(L.LightningModule):
         optimizer_generator, optimizer_critic = self.optimizers()
         logs = self.update(real, labels, optimizer_generator, optimizer_critic)
         # Only on the batches the logger writes (log_every_n_steps): every self.log key costs Lightning Python
-        # bookkeeping whether or not it is written, 7 keys a batch here (docs/performance.md).
+        # bookkeeping whether or not it is written, 7 keys a batch here (docs/design/performance.md).
         if logs_this_step(self):
             self.log_dict(logs, on_step=True, on_epoch=False, batch_size=len(real))
             self.log("critic_loss", logs["loss/critic"], prog_bar=True, logger=False, batch_size=len(real))

@@ -131,7 +131,7 @@ class M1VAE(L.LightningModule):
         loss, reconstruction, kl, mean = self.loss_terms(images)
         # One stacked tensor per step, accumulated in place and logged only on the steps the logger writes: each
         # self.log call costs Lightning bookkeeping (a sizeable share of an MLP step on CPU), and each small tensor
-        # op a kernel launch on a GPU, where the step is launch-bound (the measurements: docs/performance.md).
+        # op a kernel launch on a GPU, where the step is launch-bound (the measurements: docs/design/performance.md).
         terms = torch.stack([reconstruction, kl, loss]).detach()
         if self._epoch_terms is None:
             self._epoch_terms = terms * len(images)

@@ -38,7 +38,7 @@ from ssgen.api import load_gan, to_uint8  # noqa: E402
 from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
-from ssgen.reporting.tables import GAN_NOT_A_VARIANT, selection_curves, settings_labels  # noqa: E402
+from ssgen.reporting.tables import GAN_NOT_A_VARIANT, arch_title, selection_curves, settings_labels  # noqa: E402
 from ssgen.run.results import find_results, is_generator_run, is_ok  # noqa: E402
 
 METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
@@ -185,7 +185,7 @@ def plot_losses(runs: list[dict[str, Any]], arch: str, path: Path, smoothing: fl
                 axis.set_title(series_title(method, variant), fontsize=10 if not variant else 8)
             else:
                 axis.set_xlabel("training batches")
-    figure.suptitle(f"arch={arch}: losses (EMA {smoothing}; line: mean over seeds, band: min to max seed)")
+    figure.suptitle(f"{arch_title(arch)}: losses (EMA {smoothing}; line: mean over seeds, band: min to max seed)")
     figure.tight_layout()
     save_figure(figure, path, dpi=120)
     plt.close(figure)
@@ -291,7 +291,7 @@ def plot_samples(runs: list[dict[str, Any]], arch: str, path: Path, seed: int = 
                                fontsize=9)
             if column == 0:
                 axis.set_ylabel(title, fontsize=9)
-    figure.suptitle(f"arch={arch}: generated (seed {seed}) vs real", fontsize=10)
+    figure.suptitle(f"{arch_title(arch)}: generated (seed {seed}) vs real", fontsize=10)
     figure.tight_layout()
     save_figure(figure, path, dpi=120)
     plt.close(figure)
@@ -314,7 +314,7 @@ def plot_class_grid(runs: list[dict[str, Any]], arch: str, method: str, path: Pa
         axis.set_yticks([])
         if index % per_class == 0:
             axis.set_ylabel(TORCHVISION_CLASS_NAMES[index // per_class], fontsize=7, rotation=0, ha="right", va="center")
-    figure.suptitle(f"{series_title(method, variant)}, arch={arch}: a row per class", fontsize=10)
+    figure.suptitle(f"{series_title(method, variant)}, {arch_title(arch)}: a row per class", fontsize=10)
     figure.tight_layout()
     save_figure(figure, path, dpi=100)
     plt.close(figure)

@@ -13,7 +13,7 @@ or ``failed`` after training, e.g. a failed convergence): a finished job is not 
 resumes from its last.ckpt (ssgen-train's run lifecycle, ssgen.run.lifecycle), a crashed one runs again. A job the sweep dir
 does not hold but ``records=`` does counts as ended, so the committed page's command retrains nothing. After each part, every ended job is copied as a small record (ssgen.reporting.records:
 results.json, curves.csv, samples) into ``records=`` (default ``<dir>/records``), with ``study.json`` saying the
-budget; ``ssgen-report writeup <records>`` renders the page from these alone.
+budget; ``ssgen-report writeup runs=<records>`` renders the page from these alone.
 
 Overrides after the options go to every ssgen-train part; ``<part>:key=value`` to one part only (``m1:``,
 ``m1_m2:``, ``gan:``). Budgets (``BUDGETS``) only shrink or grow how long things train: the M1 recipe is whatever

@@ -219,6 +219,15 @@ M1_ROWS = (
 # Kingma et al. 2014, Table 1, MNIST test error (%), for orientation only (a different data set).
 PAPER_MNIST_ERROR = {"M1+TSVM": (11.82, 5.72, 4.24, 3.49), "M1+M2": (3.33, 2.59, 2.40, 2.18)}
 PAPER_N = (100, 600, 1000, 3000)
+# The write-up's names of its two GAN architectures (Q5): the one mapping, for the write-up page and the figures' titles
+ARCH_LETTERS = {"dcgan": "A", "dcgan_softplus": "B"}
+
+
+def arch_title(arch: str, markdown: bool = False) -> str:
+    """``'Architecture A (arch=dcgan)'`` for the write-up's two architectures, ``'arch=<name>'`` for any other
+    (``markdown``: the ``arch=`` part in backticks)."""
+    code = f"`arch={arch}`" if markdown else f"arch={arch}"
+    return f"Architecture {ARCH_LETTERS[arch]} ({code})" if arch in ARCH_LETTERS else code
 
 
 def sweep_command(paths: list[str | Path]) -> str:

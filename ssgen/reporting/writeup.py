@@ -38,6 +38,7 @@ from ssgen.reporting.study import (
     relative_to_cwd,
 )
 from ssgen.reporting.tables import (
+    ARCH_LETTERS,
     failure_lines,
     gan_metrics_table,
     markdown_table,
@@ -52,7 +53,7 @@ WRITEUP_PAGE = Path("outputs") / "pages" / "writeup.md"  # the default out=: com
 WRITEUP_M1 = {int(n): accuracy for n, accuracy in WRITEUP_M1_SVM.items()}
 # What the write-up reports about failed convergence (Q5), by method
 WRITEUP_FAILURES = {"dcgan": "5-6 tries", "wgan_clip": "1 failed convergence", "wgan_gp": "1 failed convergence"}
-ARCH_LABELS = {"dcgan": "A (`arch=dcgan`)", "dcgan_softplus": "B (`arch=dcgan_softplus`)"}
+ARCH_LABELS = {arch: f"{letter} (`arch={arch}`)" for arch, letter in ARCH_LETTERS.items()}  # "Arch A (`arch=dcgan`)"
 METHOD_LABELS = {"dcgan": "DCGAN", "wgan_clip": "WGAN (clipping)", "wgan_gp": "WGAN-GP"}
 ARCHITECTURES = """| | arch A: `arch=dcgan` | arch B: `arch=dcgan_softplus` |
 |---|---|---|

@@ -24,7 +24,7 @@ non-finite weights and a changed batch size mid-epoch). Both run before anything
 Precision: a method's default (``default_precision``: bf16-mixed for the GANs, 32-true for M1/M2) is a wish that
 ``device_precision`` settles once per launch, before the config hash and the relaunch check (both describe the
 precision that runs): a resumed run keeps the precision it trained in. The measurements behind ``bf16_pays``:
-docs/performance.md.
+docs/design/performance.md.
 """
 
 from __future__ import annotations
@@ -582,7 +582,7 @@ def bf16_pays(accelerator: str) -> bool:
     ``accelerator`` picks: only on a CPU with native bf16 instructions (AVX512-BF16 or AMX). Not on a GPU (at
     28x28 the casts cost more than the tensor cores save); not on Apple's MPS (unmeasured); not on a CPU that only
     emulates bf16 (oneDNN runs bf16 on any AVX512BW CPU, converting in software). The measurements, CPU and GPU:
-    docs/performance.md."""
+    docs/design/performance.md."""
     if accelerator not in ("auto", "cpu"):
         return False
     if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):

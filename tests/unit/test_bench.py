@@ -33,7 +33,7 @@ def test_ratio_interval_on_fixed_numbers():
 
 @pytest.mark.slow
 def test_default_run_writes_nothing_and_out_writes_only_its_section(tmp_path, monkeypatch, capsys):
-    tracked = ROOT / "docs" / "performance.md"
+    tracked = ROOT / "docs" / "design" / "performance.md"
     before = tracked.read_bytes()
     monkeypatch.chdir(tmp_path)
     bench.main([*TINY, "repeats=2"])
@@ -83,11 +83,11 @@ def test_performance_tables_tool_runs_one_bench_per_table_of_this_device():
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     for kind in ("cpu", "cuda"):
-        runs = tool.commands(kind, "docs/performance.md", 3)
+        runs = tool.commands(kind, "docs/design/performance.md", 3)
         sections = [next(word for word in run if word.startswith("section=")).split("=", 1)[1] for run in runs]
         assert sections == [f"{kind}_main", f"{kind}_concurrency", f"{kind}_options"]
         assert all(run[1:3] == ["-m", "benchmarks"] and any(word.startswith("out=") for word in run) for run in runs)
         assert "concurrent=3" in runs[1] and any(word.startswith("compare=") for word in runs[2])
         bench.parse_args(runs[2][3:])  # every command is one the bench accepts
-        text = (ROOT / "docs" / "performance.md").read_text()
+        text = (ROOT / "docs" / "design" / "performance.md").read_text()
         assert all(f"<!-- bench:{section}:begin -->" in text for section in sections)

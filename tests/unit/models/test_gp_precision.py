@@ -1,5 +1,5 @@
 """WGAN-GP's gradient penalty is float32 under bf16-mixed: the same value as a float32 computation on the same
-weights, batch and interpolation coefficients (ssgen.losses.gradient_penalty; the measurement: docs/performance.md)."""
+weights, batch and interpolation coefficients (ssgen.losses.gradient_penalty; the measurement: docs/design/performance.md)."""
 
 from __future__ import annotations
 
