@@ -268,9 +268,11 @@ class SVMHead(EndOfRunStep):
             entry["setting"] = "inductive: the SVM"
         else:
             test_predicted = graph.test_scores(choice).argmax(axis=1)
+            if checkpoints is not None:  # scored by the saved head itself: what predict() gives the test images
+                graph_heads.save_head(checkpoints, n, choice, graph_heads.NODES_FILE)
+                test_predicted = graph_heads.StoredGraphHead.load(checkpoints, n).predict(graph.test_features)
             entry = {**classification_metrics(test_labels, test_predicted), "setting": "inductive", "_predicted": test_predicted}
             if checkpoints is not None:
-                graph_heads.save_head(checkpoints, n, choice, graph_heads.NODES_FILE)
                 if self.graph_transductive:
                     transductive = graph.transductive_test_scores(choice, indices, labels, n_classes).argmax(axis=1)
                     entry["transductive_accuracy"] = float((transductive == test_labels).mean())
