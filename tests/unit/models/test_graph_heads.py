@@ -153,3 +153,21 @@ def test_label_spreading_is_retired_with_one_line():
 
     with pytest.raises(ConfigError, match="retired.*graph heads"):
         SVMHead(transductive=True)
+
+
+def test_ssgen_predict_on_a_shuffled_test_copy_gives_the_recorded_accuracy(m1_run, test_set, tmp_path):
+    """Through the console entry point: each N's best head (a graph head or the SVM) on the test images in another
+    order scores exactly what results.json records for it."""
+    import json
+
+    from ssgen.predict import main
+
+    images, labels = test_set
+    order = np.random.default_rng(0).permutation(len(images))
+    np.savez(tmp_path / "shuffled.npz", images=np.asarray(images)[order])
+    recorded = json.loads((m1_run / "results.json").read_text())
+    assert "inductive" in recorded["graph"]["setting"] and "test images" in recorded["graph"]["transductive"]
+    for n, heads in recorded["heads"].items():
+        main([f"run={m1_run}", f"images={tmp_path / 'shuffled.npz'}", f"out={tmp_path / f'p{n}.npz'}", f"n_labels={n}"])
+        predicted = np.load(tmp_path / f"p{n}.npz")["labels"]
+        assert (predicted == np.asarray(labels)[order]).mean() == heads["m1_best"]["accuracy"]
