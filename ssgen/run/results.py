@@ -274,7 +274,9 @@ def head_table(heads: list[HeadScores]) -> list[str]:
               for row in [header, *rows]]
     losing = [head.n for head in heads if head.gain < 0]
     if losing:
-        lines.append(f"  M1 is below the raw pixels at N={', '.join(losing)}: train longer "
+        which = ("M1's best head is below the raw pixels' best head" if with_raw_best
+                 else "M1 + SVM is below the raw-pixel SVM")
+        lines.append(f"  {which} at N={', '.join(losing)}: train longer "
                      "(trainer.max_epochs), or see docs/results.md for the configurations that beat the baseline")
     return lines
 
