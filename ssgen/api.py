@@ -247,6 +247,7 @@ class M1(Classifier):
         return read_head_metadata(self.info.run_dir)
 
     def _classify(self, pixels: np.ndarray, n_labels: int | None) -> np.ndarray:
+        from ssgen.models.graph_heads import StoredGraphHead
         from ssgen.models.heads import check_fitted_on, head_record_path, load_svm, predict
 
         metadata = self._metadata()
@@ -256,10 +257,14 @@ class M1(Classifier):
         n = int(n_labels if n_labels is not None else metadata["n_labels"][0])
         if str(n) not in metadata["heads"]:
             raise SSGenError(f"{self.info.run_dir} has no head for n_labels={n}; available: {', '.join(metadata['heads'])}")
+        best = metadata["heads"][str(n)].get("m1_best", {}).get("head", "svm")  # the head CV chose (graph heads)
         if n not in self._heads:
-            self._heads[n] = load_svm(self.info.run_dir / "checkpoints" / f"svm_head_n{n}.skops")
+            self._heads[n] = (load_svm(self.info.run_dir / "checkpoints" / f"svm_head_n{n}.skops") if best == "svm"
+                              else StoredGraphHead.load(self.info.run_dir / "checkpoints", n))
         units = metadata["latent_units"]
         features = self.module.encode_means(torch.from_numpy(pixels)).numpy()[:, units]
+        if best != "svm":  # each image joins the stored graph alone: its label does not depend on the batch
+            return self._heads[n].predict(features)
         # a head trained with mirror=true scores both views, as it was scored on the test set
         mirrored = (self.module.encode_means(torch.from_numpy(pixels).flip(-1)).numpy()[:, units]
                     if metadata.get("mirror") else None)

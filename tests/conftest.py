@@ -172,11 +172,11 @@ def _train_once(run_dir: Path, *overrides: str) -> Path:
 
 @pytest.fixture(scope="session")
 def m1_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An M1 run dir (30 batches) with SVM heads at N=20 and N=100 (its data.n_labels), each with the transductive
-    and raw-pixel heads beside it (2 CV folds, 500 unlabelled points: accuracy well above chance in seconds)."""
+    """An M1 run dir (30 batches) with SVM heads at N=20 and N=100 (its data.n_labels), each with the graph
+    and raw-pixel heads beside it (2 CV folds, a 2000-node graph: accuracy well above chance in seconds)."""
     return _train_once(tmp_path_factory.mktemp("m1_run") / "run", "+trainer.limit_train_batches=30", "arch=vae_mlp",
                        "method.callbacks.svm_head.n_labels=[20,100]", "method.callbacks.svm_head.cv_folds=2",
-                       "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.transductive=true")
+                       "method.callbacks.svm_head.graph_nodes=2000")
 
 
 @pytest.fixture(scope="session")

@@ -7,16 +7,15 @@ label budget N on the class-balanced subset the data module draws for that N and
 
 * ``m1_svm``: RBF ``SVC`` on the encoder means; C, gamma and feature scaling chosen by stratified
   cross-validation on the N labelled images only (the test set is touched once, to score);
-* ``m1_spreading``: the transductive head: label spreading over a kNN graph of the labelled and
-  unlabelled training encodings (the paper used a transductive SVM), its k and alpha chosen by the
-  same cross-validation on the labelled images;
+* ``m1_best`` / ``raw_best``: the best of the SVM and the graph heads (``ssgen.models.graph_heads``: Poisson and
+  Laplace learning, Calder et al. 2020), chosen by the same cross-validation on the labelled images;
 * ``raw_svm``: the same SVM model selection on raw pixels: the baseline M1 must beat.
 
 The fitted SVM is saved as ``checkpoints/svm_head_n<N>.skops`` (skops: no pickle on load), described by
 ``checkpoints/svm_head.json``. A head belongs to the encoder it was fitted on: every head record carries
 ``fitted_on`` (``fitted_on_record``: the optimizer step and weights digest of the model at fitting time), and a loader
 refuses heads whose record names other weights than the checkpoint it pairs them with (``check_fitted_on``). Any
-other head (issue 40's graph head) writes the same ``fitted_on`` into its own record and checks it the same way.
+other head (the graph heads) is described by the same record, so the same check covers it.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 
 from ssgen.errors import CheckpointError
@@ -101,34 +99,6 @@ def fit_svm(features: np.ndarray, labels: np.ndarray, seed: int = 0, cv_folds: i
     params = {"C": best["svc__C"], "gamma": float(best["svc__gamma"]),
               "scaling": "standard" if isinstance(best["scale"], StandardScaler) else "none"}
     return HeadFit(search.best_estimator_, params, float(search.best_score_), time.time() - start)
-
-
-def fit_label_spreading(features: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray, seed: int = 0,
-                        cv_folds: int = 5, neighbours: tuple[int, ...] = (10, 30), alphas: tuple[float, ...] = (0.2, 0.8)) -> HeadFit:
-    """Transductive head: label spreading on a kNN graph over labelled + unlabelled encodings.
-
-    k and alpha are chosen by stratified CV on the labelled images (held-out folds are spread to
-    as if unlabelled, then scored). Shapes: features (N, d), labels (N,), unlabelled (M, d).
-    """
-    start = time.time()
-    scaler = StandardScaler().fit(np.concatenate([features, unlabelled]))
-    labelled_x, unlabelled_x = scaler.transform(features), scaler.transform(unlabelled)
-    unknown = np.full(len(unlabelled_x), -1)
-    best: tuple[float, dict[str, Any]] = (-1.0, {})
-    for k in neighbours:
-        for alpha in alphas:
-            scores = []
-            for train_idx, held_idx in _cv(labels, cv_folds, seed).split(labelled_x, labels):
-                x = np.concatenate([labelled_x[train_idx], labelled_x[held_idx], unlabelled_x])
-                y = np.concatenate([labels[train_idx], np.full(len(held_idx), -1), unknown])
-                model = LabelSpreading(kernel="knn", n_neighbors=k, alpha=alpha, max_iter=100).fit(x, y)
-                predicted = model.transduction_[len(train_idx) : len(train_idx) + len(held_idx)]
-                scores.append(accuracy_score(labels[held_idx], predicted))
-            if np.mean(scores) > best[0]:
-                best = (float(np.mean(scores)), {"n_neighbors": k, "alpha": alpha})
-    model = LabelSpreading(kernel="knn", max_iter=100, **best[1]).fit(
-        np.concatenate([labelled_x, unlabelled_x]), np.concatenate([labels, unknown]))
-    return HeadFit(Pipeline([("scale", scaler), ("spread", model)]), best[1], best[0], time.time() - start)
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:

@@ -40,10 +40,11 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 # Overrides that index a cell (or only say where output goes) rather than define a variant of the method.
-# Which heads run (raw-pixel baseline, transductive, the N list) changes the rows present, not any model.
+# Which heads run (raw-pixel baseline, graph heads, transductive, the N list) changes the rows present, not any model.
 NOT_A_VARIANT = ("seed", "data.n_labels", "hydra.", "run_dir", "torch_threads", "trainer.enable_progress_bar",
                  "experiment", "method=", "method.callbacks.svm_head.raw_pixel_baseline",
-                 "method.callbacks.svm_head.transductive", "method.callbacks.svm_head.n_labels")
+                 "method.callbacks.svm_head.transductive", "method.callbacks.svm_head.n_labels",
+                 "method.callbacks.svm_head.graph_heads", "method.callbacks.svm_head.graph_transductive")
 
 
 # Overrides that never make two runs different configurations: the seed (what a cell averages over), where output goes
@@ -211,7 +212,9 @@ def partial_collapse_lines(runs: list[tuple[Path, dict[str, Any]]]) -> list[str]
 # Rows of the M1 table: (key in results.json heads, label)
 M1_ROWS = (
     ("raw_svm", "RBF-SVM on raw pixels (baseline)"),
+    ("raw_best", "raw pixels + best head by CV (SVM or graph head, inductive)"),
     ("m1_svm", "M1 + RBF-SVM (encoder means)"),
+    ("m1_best", "M1 + best head by CV (SVM or graph head, inductive)"),
     ("m1_spreading", "M1 + label spreading (transductive head)"),
     ("m2", "M2"),
     ("m1_m2", "M1 + M2"),
@@ -253,7 +256,7 @@ def m1_table(results: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[str]
             for head, metrics in heads.items():
                 # one value per (head, N, seed): a VAE per seed scoring every N, or one run per (N, seed)
                 # the raw-pixel baseline never depends on the VAE: one row whatever the variant
-                key = (head, "" if head == "raw_svm" else variant(run_dir))
+                key = (head, "" if head in ("raw_svm", "raw_best") else variant(run_dir))
                 cells[key][int(n)][result["seed"]] = metrics["accuracy"]
     columns = sorted({n for head in cells.values() for n in head})
     if not columns:

@@ -18,7 +18,7 @@ import torch
 from conftest import run_script, script_env
 
 # M1, a few batches, cheap heads (2 CV folds, no transductive head): every end-of-run code path in seconds
-M1_HEADS = ["trainer.enable_progress_bar=false", "arch=vae_mlp", "method.callbacks.svm_head.transductive=false",
+M1_HEADS = ["trainer.enable_progress_bar=false", "arch=vae_mlp", "method.callbacks.svm_head.graph_nodes=2000",
             "method.callbacks.svm_head.cv_folds=2", "label_budgets=[100]"]
 M1_TINY = ["+trainer.limit_train_batches=3", *M1_HEADS]
 GAN_TINY = ["method=dcgan", "data.n_labels=all", "arch.networks.generator.width=8", "arch.networks.critic.width=8",
@@ -161,7 +161,7 @@ def test_a_sweep_with_many_overrides_gets_short_flat_job_dirs_and_keeps_the_over
     long = ["method.callbacks.svm_head.n_labels=[100,600,1000,3000]", "method.kl_weight=0.5",
             "method.free_bits=0.01", "method.lr=0.0003", "method.binarize=true", "method.n_image_rows=2",
             "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
-            "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
+            "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.raw_pixel_baseline=false",
             f"data.root={deep}"]
     result = run_script("ssgen-train", "-m", "experiment=debug", "seed=0,1", *long,
                         f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=600)

@@ -17,7 +17,7 @@ def test_m1_tune_runs_a_search_and_reports_it(tmp_path: Path) -> None:
     run = run_script(
         "ssgen-train", "-m", "experiment=m1_tune", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1",
         "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
-        "method.callbacks.svm_head.transductive=false", "method.callbacks.svm_head.raw_pixel_baseline=false",
+        "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.raw_pixel_baseline=false",
         f"hydra.sweep.dir={sweep}", "torch_threads=1")
     assert run.returncode == 0, run.stderr[-2000:]
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())

@@ -90,6 +90,12 @@ NEEDS = [
          lambda: has("sklearn.model_selection:StratifiedGroupKFold")),
     Need("skops", "0.10.0", "skops.io.get_untrusted_types(file=) and load(trusted=[...])", "present in 0.10.0",
          lambda: "file" in parameters("skops.io:get_untrusted_types") and "trusted" in parameters("skops.io:load")),
+    Need("graphlearning", "1.7.5", "weightmatrix.knn(knn_data=), ssl.poisson / ssl.laplace (the tests' reference)",
+         "present in 1.7.5", lambda: "knn_data" in parameters("graphlearning.weightmatrix:knn") and has("graphlearning.ssl:poisson")),
+    Need("annoy", "1.17.3", "AnnoyIndex.set_seed, build(n_jobs=)", "present in 1.17.3",
+         lambda: has("annoy:AnnoyIndex.set_seed")),
+    Need("scipy", "1.6", "sparse.csr_matrix, diags, identity", "scikit-learn 1.4.2's own floor (scipy>=1.6.0)",
+         lambda: has("scipy.sparse:diags") and has("scipy.sparse:identity")),
     Need("safetensors", "0.4.0", "safetensors.torch.save_file(metadata=), load_file, safe_open(framework=)",
          "present in 0.4.0", lambda: "metadata" in parameters("safetensors.torch:save_file")
          and has("safetensors:safe_open")),

@@ -64,7 +64,7 @@ def test_the_composed_callback_configs_are_what_they_were():
     assert {name: head[name] for name in ("cv_folds", "transductive", "raw_pixel_baseline", "n_unlabelled",
                                           "active_units_only", "n_jobs")} == {
         "cv_folds": 5, "transductive": False, "raw_pixel_baseline": True, "n_unlabelled": 10000,
-        "active_units_only": False, "n_jobs": None}  # M1's own YAML switches label spreading off
+        "active_units_only": False, "n_jobs": None}  # label spreading is retired: off
     assert head.n_labels == [100, 600, 1000, 3000] and head.headline == 100 and head.seed == 0 and head.mirror is False
     assert (every_run.last_checkpoint.dirpath, every_run.last_checkpoint.every_n_train_steps,
             every_run.last_checkpoint.every_n_epochs) == ("/tmp/unused/checkpoints", 500, 1)

@@ -17,7 +17,7 @@ from ssgen.models.m1 import M1VAE
 from ssgen.run.build import build_model
 
 TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
-             "method.callbacks.svm_head.transductive=true"]
+             "method.callbacks.svm_head.graph_nodes=2000"]
 
 
 @pytest.mark.parametrize("arch", ["vae_mlp", pytest.param("vae_conv", marks=pytest.mark.slow)])
@@ -51,7 +51,7 @@ def test_callback_writes_results_for_every_n(m1_run):
     assert on_disk["status"] == "ok" and on_disk["test_accuracy"] == results["test_accuracy"]
     assert set(on_disk["heads"]) == {"20", "100"}
     for heads in on_disk["heads"].values():
-        assert set(heads) == {"m1_svm", "m1_spreading", "raw_svm"}
+        assert set(heads) == {"m1_svm", "m1_best", "raw_svm", "raw_best"}
         for metrics in heads.values():
             assert 0.1 < metrics["accuracy"] <= 1.0  # far above nothing, could fail if the head is broken
             assert np.array(metrics["confusion_matrix"]).sum() == 10_000
@@ -240,7 +240,7 @@ def test_mirror_head_scores_an_image_and_its_mirror_alike(tmp_path):
     results = train(compose_config(["trainer.max_epochs=1", "+trainer.limit_train_batches=20", "torch_threads=1",
                                     "trainer.enable_progress_bar=false", f"run_dir={tmp_path}", "label_budgets=[100]",
                                     "method.callbacks.svm_head.mirror=true", "method.callbacks.svm_head.cv_folds=2",
-                                    "method.callbacks.svm_head.transductive=false"]))
+                                    "method.callbacks.svm_head.graph_nodes=2000"]))
     assert results["status"] == "ok"
     assert {"m1_svm", "raw_svm"} <= set(results["heads"]["100"])
     assert json.loads((tmp_path / "checkpoints" / "svm_head.json").read_text())["mirror"] is True

@@ -24,7 +24,7 @@ from ssgen.run.lifecycle import check_resumable, config_hash
 from ssgen.train import train
 
 NO_HEAD = ["method.callbacks.svm_head=null"]  # M1 without its SVM head: what is tested here ends before it
-SMALL_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.transductive=false",
+SMALL_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.graph_nodes=2000",
               "method.callbacks.svm_head.raw_pixel_baseline=false", "label_budgets=[100]"]
 TINY_GAN = ["arch.networks.generator.width=8", "arch.networks.critic.width=8", "data.n_labels=all",
             "method.callbacks.quality=null", "method.callbacks.best_checkpoint=null", "method.latent_dim=16"]

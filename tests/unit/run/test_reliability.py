@@ -19,7 +19,7 @@ from ssgen.train import train
 
 def tiny_m1(run_dir: Path, seed: int) -> dict:
     cfg = compose_config(["trainer.max_epochs=1", "+trainer.limit_train_batches=15", "trainer.enable_progress_bar=false",
-                          f"run_dir={run_dir}", f"seed={seed}", "method.callbacks.svm_head.transductive=false",
+                          f"run_dir={run_dir}", f"seed={seed}", "method.callbacks.svm_head.graph_nodes=2000",
                           "method.callbacks.svm_head.cv_folds=2"])
     return train(cfg)
 
