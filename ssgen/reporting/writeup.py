@@ -351,6 +351,34 @@ def generator_steps_line(budget: Budget) -> str:
             "generator steps of one with 1.")
 
 
+# What a sample figure must reach before the page shows it as the method's result (issue 43): the samples are
+# garments of the asked class (the evaluator agrees with the label at least half the time) and FID is near the study's
+UNDER_TRAINED = {"class_consistency": 0.5, "fid": 40.0}
+
+
+def under_trained_lines(records: list[tuple[Path, dict[str, Any]]], budget: Budget) -> list[str]:
+    """Lines naming each (method, arch) whose finished runs, on average, fall short of ``UNDER_TRAINED``: their
+    samples say what the budget gave them, not what the method does ([] when every one reaches it)."""
+    short = []
+    for method in GAN_METHODS:
+        for arch in GAN_ARCHS:
+            ok = [r for _, r in records if r.get("method") == method and r.get("arch") == arch and is_ok(r)]
+            consistency = [r["class_consistency"] for r in ok if isinstance(r.get("class_consistency"), int | float)]
+            fid = [r["fid"] for r in ok if isinstance(r.get("fid"), int | float)]
+            if not consistency or not fid:
+                continue
+            mean_cc, mean_fid = sum(consistency) / len(consistency), sum(fid) / len(fid)
+            if mean_cc < UNDER_TRAINED["class_consistency"] or mean_fid > UNDER_TRAINED["fid"]:
+                short.append(f"- {METHOD_LABELS.get(method, method)} on arch {ARCH_LABELS[arch]}: class-consistency "
+                             f"{mean_cc:.3f}, FID {mean_fid:.1f} after {generator_steps(budget, method):,} generator steps")
+    if not short:
+        return []
+    return ["**Under-trained at this budget** (class-consistency below "
+            f"{UNDER_TRAINED['class_consistency']} or FID above {UNDER_TRAINED['fid']:.0f}): these samples show what "
+            "the budget gave the method, not what the method can do; `budget=full` trains longer (its committed "
+            "numbers: docs/gan_metrics.md).", "", *short, ""]
+
+
 def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
     records = [(run_dir, r) for run_dir, r in part_records(study, "gan") if r.get("method") in GAN_METHODS]
     lines = [f"## {PART_TITLES['gan']}", "",
@@ -381,6 +409,7 @@ def q5_section(study: Study, figures: Path, folder: str) -> list[str]:
         plot_samples(arch_runs, arch, figures / f"q5_samples_{arch}.png")
         lines += [f"Arch {ARCH_LABELS[arch]}: the lowest-FID run of each method (noise seed 0).", "",
                   figure_line(f"q5_samples_{arch}.png", folder, f"real vs generated, arch {arch}"), ""]
+    lines += under_trained_lines(records, study.budget)
     lines += ["### Generator and critic losses", "",
               "EMA-smoothed (0.9) per seed; line: mean over seeds, band: lowest to highest seed; x: training batches.", ""]
     for arch in GAN_ARCHS:

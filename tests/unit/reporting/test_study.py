@@ -300,3 +300,22 @@ def test_generator_steps_of_each_budget_as_launched_and_as_the_page_states_them(
     assert "DCGAN 300, WGAN (clipping) 300, WGAN-GP 300" in generator_steps_line(quick)
     line = generator_steps_line(full)
     assert "DCGAN 9,380, WGAN (clipping) 1,876, WGAN-GP 1,876" in line and "1/5 of the generator steps" in line
+
+
+def test_the_page_names_a_method_the_budget_left_under_trained(tmp_path):
+    """Samples of chance class-consistency or a high FID are not shown as a method's result: the page names them,
+    with the generator steps the budget gave; a method that reaches both marks is not named."""
+    from ssgen.reporting.study import BUDGETS
+    from ssgen.reporting.writeup import under_trained_lines
+
+    def run(method, arch, cc, fid):
+        return tmp_path / f"{method}_{arch}", {"status": "ok", "method": method, "arch": arch,
+                                               "class_consistency": cc, "fid": fid}
+
+    records = [run("dcgan", "dcgan", 0.71, 37.5), run("wgan_gp", "dcgan", 0.13, 88.5),
+               run("wgan_clip", "dcgan_softplus", 0.62, 52.0)]
+    text = "\n".join(under_trained_lines(records, BUDGETS["quick"]))
+    assert "**Under-trained at this budget**" in text and "DCGAN on" not in text
+    assert "- WGAN-GP on arch A (`arch=dcgan`): class-consistency 0.130, FID 88.5 after 300 generator steps" in text
+    assert "- WGAN (clipping) on arch B (`arch=dcgan_softplus`): class-consistency 0.620, FID 52.0" in text
+    assert under_trained_lines(records[:1], BUDGETS["quick"]) == []
