@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not installed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import compose_config  # noqa: E402
 
@@ -24,7 +25,9 @@ from ssgen.errors import SSGenError  # noqa: E402
 def config_message(overrides: list[str]) -> str:
     from ssgen.config.command_line import check_command_line
     from ssgen.config.files import CONF_DIR
+    from ssgen.config.schemas import register_configs
 
+    register_configs()  # the base_* schemas the YAMLs extend, as ssgen-train registers them before its check
     try:
         check_command_line(overrides, str(CONF_DIR), "train")
         validate(compose_config([*overrides, "run_dir=/tmp/x"]))
