@@ -99,6 +99,13 @@ def record_files(runs: list[str]) -> list[Path]:
 
 def report(argv: list[str]) -> None:
     """The table, figures or page the first word asks for (``m1`` when it is none of them), from ``key=value``s."""
+    first = argv[0] if argv else ""
+    if first and first not in COMMANDS and "=" not in first and not first.startswith("-") and not Path(first).exists():
+        import difflib
+
+        close = difflib.get_close_matches(first, list(COMMANDS), n=1, cutoff=0.5)
+        raise ConfigError(f"{first} is neither a report ({', '.join(COMMANDS)}) nor a dir of runs"
+                          + (f"; did you mean `ssgen-report {close[0]}`?" if close else "; see --help"))
     command = argv[0] if argv and argv[0] in COMMANDS else "m1"
     rest = argv[1:] if argv and argv[0] in COMMANDS else argv
     args = parse(rest, COMMANDS[command], f"ssgen-report {command}", LEGACY)

@@ -54,6 +54,13 @@ def head_jobs(n_jobs: int | None) -> int:
     return int(n_jobs) if n_jobs is not None else max(1, torch.get_num_threads())
 
 
+def neighbour_counts(value: Any) -> list[int]:
+    """``graph_k`` as a list: one count (``graph_k=10``) or several (``graph_k=[10,20]``); None is none."""
+    if value is None:
+        return []
+    return [int(value)] if isinstance(value, int | str) else [int(k) for k in value]
+
+
 class SVMHead(EndOfRunStep):
     """At the end of training: encode, fit the heads for every N in ``n_labels``, score on test, save.
 
@@ -102,7 +109,7 @@ class SVMHead(EndOfRunStep):
         self.active_units_only, self.n_jobs, self.mirror = active_units_only, n_jobs, mirror
         self.examples_per_class = examples_per_class
         self.graph_heads, self.graph_nodes = graph_heads, graph_nodes
-        self.graph_k, self.graph_transductive = tuple(int(k) for k in graph_k), graph_transductive
+        self.graph_k, self.graph_transductive = tuple(neighbour_counts(graph_k)), graph_transductive
 
     @staticmethod
     def label_budgets(n_labels: list[Any] | tuple[Any, ...], headline: Any = None, info: Any = None) -> list[int]:
@@ -120,8 +127,10 @@ class SVMHead(EndOfRunStep):
         key = "method.callbacks.svm_head"
         if spec.get("transductive"):
             raise ConfigError(RETIRED_TRANSDUCTIVE)
-        if any(int(k) < 1 for k in spec.get("graph_k") or ()) or not (spec.get("graph_k") or [1]):
-            raise ConfigError(f"{key}.graph_k={spec.get('graph_k')} must be a non-empty list of neighbour counts >= 1")
+        graph_k = neighbour_counts(spec.get("graph_k", (10,)))
+        if not graph_k or any(k < 1 for k in graph_k):
+            raise ConfigError(f"{key}.graph_k={spec.get('graph_k')} must be a neighbour count >= 1 or a non-empty list "
+                              "of them, e.g. graph_k=10 or 'graph_k=[10,20]'")
         limits = {"n_jobs": ("!= 0 (a count of processes; -1: all cores; null: the run's torch threads)",
                              lambda v: v != 0),
                   "cv_folds": (">= 2", lambda v: v >= 2), "n_unlabelled": (">= 0", lambda v: v >= 0),

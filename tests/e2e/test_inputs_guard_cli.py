@@ -58,3 +58,43 @@ def test_every_output_of_every_command_is_checked_against_what_it_reads(tmp_path
         f"ssgen-study: error: records={tmp_path / 'study' / 'm1'} is {tmp_path / 'study' / 'm1'}, where the study's runs "
         "are (or inside it); records would be written over the runs they record: give records= a dir of its own "
         "(default <dir>/records)"]
+
+
+@pytest.mark.slow
+def test_no_command_writes_over_a_file_of_the_run_it_reads(m1_run, tmp_path):
+    """Not only the file a command opens: every file of its run. ``ssgen-export out=<run>/checkpoints/last.ckpt``
+    used to replace what a resume needs with a weights-only copy; ``ssgen-predict out=<run>/checkpoints/graph_nodes.npz``
+    the graph the run's heads classify on."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(m1_run, run)
+    shutil.copy(run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt")  # export copies best.ckpt
+    files = {path: path.read_bytes() for path in (run / "checkpoints").iterdir() if path.is_file()}
+    export = run_script("ssgen-export", f"run={run}", f"out={run / 'checkpoints' / 'last.ckpt'}")
+    assert export.returncode == 2 and error_lines(export.stderr) == [
+        f"ssgen-export: error: out={run / 'checkpoints' / 'last.ckpt'} is a file of the run {run}, which this command "
+        "reads; writing it would replace that input: give out= another path"]
+    images = sample_images(tmp_path / "batch.npz")
+    predict = run_script("ssgen-predict", f"run={run}", f"images={images}", f"out={run / 'checkpoints' / 'graph_nodes.npz'}")
+    assert predict.returncode == 2 and "is a file of the run" in error_lines(predict.stderr)[0]
+    assert {path: path.read_bytes() for path in files} == files
+    fresh = run_script("ssgen-predict", f"run={run}", f"images={images}", f"out={run / 'predicted.npz'}")
+    assert fresh.returncode == 0, fresh.stderr  # a new file beside the run's own is not one of its inputs
+
+
+@pytest.mark.slow
+def test_a_resume_from_a_weights_only_copy_is_one_line(m1_run, tmp_path):
+    """ssgen-export's copy has no optimizer state: Lightning raised a KeyError traceback mid-restore and left the
+    run ``failed``; now the resume is refused before anything is written."""
+    copy = tmp_path / "weights.ckpt"
+    assert run_script("ssgen-export", f"run={m1_run}", f"out={copy}").returncode == 0
+    result = run_script("ssgen-train", "arch=vae_mlp", "trainer.max_epochs=1", "+trainer.limit_train_batches=30",
+                        "method.callbacks.svm_head=null", f"ckpt_path={copy}", f"hydra.run.dir={tmp_path / 'resumed'}",
+                        "torch_threads=1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert error_lines(result.stderr) == [
+        f"ssgen-train: error: {copy} is a weights-only copy (ssgen-export): it loads for inference and as "
+        "method.m1_checkpoint but holds no optimizer state to resume from; resume from the run's own "
+        "checkpoints/last.ckpt, or give a new hydra.run.dir to train afresh"]
+    assert not (tmp_path / "resumed" / "results.json").exists()

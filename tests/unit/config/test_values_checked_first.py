@@ -25,6 +25,8 @@ from ssgen.errors import ConfigError
     (["torch_threads=0"], "torch_threads=0 must be >= 1 (CPU threads), or null for torch's default"),
     (["data.eval_batch_size=0"], "data.eval_batch_size=0 must be > 0; use e.g. 1000"),
     (["matmul_precision=fastest"], "matmul_precision=fastest is unknown; use one of highest, high, medium, or null"),
+    (["method.callbacks.svm_head.graph_k=0"], "method.callbacks.svm_head.graph_k=0 must be a neighbour count >= 1 or a "
+                                              "non-empty list of them, e.g. graph_k=10 or 'graph_k=[10,20]'"),
 ])
 def test_a_value_that_would_fail_after_the_run_dir_is_made_is_refused_first(tmp_path, overrides, message):
     with pytest.raises(ConfigError) as error:
@@ -35,3 +37,14 @@ def test_a_value_that_would_fail_after_the_run_dir_is_made_is_refused_first(tmp_
 
 def test_the_largest_seed_is_a_seed(tmp_path):
     validate(compose_config([*FAST, f"run_dir={tmp_path / 'run'}", "seed=4294967295"]))
+
+
+@pytest.mark.parametrize("graph_k", ["10", "[10,20]"])
+def test_graph_k_is_one_neighbour_count_or_a_list(tmp_path, graph_k):
+    """``graph_k=10`` used to pass the check and fail after training with "'int' object is not iterable"."""
+    from ssgen.callbacks.svm_head import SVMHead
+
+    cfg = compose_config([*FAST, f"run_dir={tmp_path / 'run'}", f"method.callbacks.svm_head.graph_k={graph_k}"])
+    validate(cfg)
+    head = SVMHead(graph_k=cfg.method.callbacks.svm_head.graph_k)
+    assert head.graph_k == ((10,) if graph_k == "10" else (10, 20))
