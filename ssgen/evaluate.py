@@ -141,7 +141,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"(Inception weights: {report['inception_weights']})",
             f"  {report['fid_label']}: {report['fid_inception']:.3f}" + (f"   (floor {floor:.3f})" if floor is not None else "")])
     lines = [f"{report['model']} {report['checkpoint']}: n={report['n']} generated vs {report['n_reference']} test images "
-             f"(evaluator {report['evaluator_config_hash']}, test accuracy {report['evaluator_test_accuracy']:.4f})"]
+             f"(evaluator {report['evaluator_config_hash']}, weights {report.get('evaluator_weights_digest')}, "
+             f"test accuracy {report['evaluator_test_accuracy']:.4f})"]
     for key, digits in (("fid", 3), ("kid", 5), ("kid_std", 5), ("class_consistency", 4), ("precision", 4),
                         ("recall", 4), ("min_class_spread", 4)):
         if key in report:
