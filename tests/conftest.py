@@ -317,3 +317,18 @@ def plain_table(text: str) -> str:
     import re
 
     return "\n".join(re.sub(r"\s*\|\s*", " | ", line).strip() if "|" in line else line for line in text.splitlines())
+
+
+def latin1_folder(tmp_path: Path) -> Path:
+    """A folder of two 28x28 PNGs, one named in Latin-1 bytes (not UTF-8: a Windows zip, an SMB share)."""
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[6:22, 8:20] = 200
+    for name in (b"caf\xe9_1.png", b"plain_2.png"):
+        Image.fromarray(image).save(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    return folder

@@ -5,23 +5,15 @@ escaped. Before, it crashed with ``UnicodeEncodeError ... surrogates not allowed
 from __future__ import annotations
 
 import csv
-import os
 
-import numpy as np
 import pytest
-from conftest import run_script
-from PIL import Image
+from conftest import latin1_folder, run_script
 from records_e2e import untrained_checkpoint
 
 
 @pytest.mark.slow
 def test_predict_handles_a_file_name_that_is_not_utf8(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    image = np.zeros((28, 28), dtype=np.uint8)
-    image[6:22, 8:20] = 200
-    for name in (b"caf\xe9_1.png", b"plain_2.png"):
-        Image.fromarray(image).save(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    folder = latin1_folder(tmp_path)
     model = untrained_checkpoint(tmp_path / "m2.ckpt")
     result = run_script("ssgen-predict", f"run={model}", f"images={folder}", f"out={tmp_path / 'labels.npz'}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -8,21 +8,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from conftest import latin1_folder
 
 from ssgen.data.images import read_images
 from ssgen.io import display_path
 from ssgen.predict import write_predictions
-
-
-def latin1_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    image = np.zeros((28, 28), dtype=np.uint8)
-    image[6:22, 8:20] = 200
-    for name in (b"caf\xe9_1.png", b"plain_2.png"):
-        Image.fromarray(image).save(os.fsdecode(os.path.join(os.fsencode(folder), name)))
-    return folder
 
 
 def test_a_folder_with_a_latin1_name_is_read_and_written_escaped(tmp_path):
