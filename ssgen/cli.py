@@ -362,7 +362,7 @@ def quiet_log_file_errors(program: str) -> None:
     """A log file that cannot be written (a full disk) costs one warning line on the console, not a traceback per log
     line (``logging``'s own error report); the file is then left alone for the rest of the run."""
     for handler in log_files():
-        if getattr(handler, "_ssgen_quiet", False):
+        if getattr(handler, "ssgen_quiet", False):
             continue
 
         def report(record: logging.LogRecord, handler: logging.FileHandler = handler) -> None:
@@ -375,7 +375,7 @@ def quiet_log_file_errors(program: str) -> None:
                   "log goes to the console only", file=sys.stderr)
 
         handler.handleError = report  # type: ignore[method-assign]
-        handler._ssgen_quiet = True  # type: ignore[attr-defined]
+        handler.ssgen_quiet = True  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

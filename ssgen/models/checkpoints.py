@@ -73,10 +73,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` on CPU: a truncated or foreign file gives a CheckpointError."""
     path = resolve_checkpoint(path)
     add_inputs([path], f"the checkpoint {display_path(path)}")  # a command's outputs may not replace it
-    run_dir = path.parent.parent
-    if path.parent.name == "checkpoints" and (run_dir / "results.json").is_file():
+    if path.parent.name == "checkpoints":
         # nor any other file of its run: last.ckpt (what a resume needs), the heads, the graph the heads classify on
-        add_inputs([run_dir], f"a file of the run {display_path(run_dir)}")
+        add_inputs([path.parent.parent], f"a file of the run {display_path(path.parent.parent)}")
     if not zipfile.is_zipfile(path):  # torch.save has written zip archives since PyTorch 1.6
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint; {_unreadable_fix(path)}")
     try:

@@ -558,14 +558,14 @@ def check_resumable(cfg: DictConfig, ckpt_path: str | Path) -> None:
     state_dict traceback mid-fit. Same weight names and shapes: nothing to say. Raises CheckpointError for an
     unreadable checkpoint."""
     checkpoint = read_checkpoint(ckpt_path)
-    if "optimizer_states" not in checkpoint:  # Lightning would raise a KeyError traceback mid-restore
-        raise ConfigError(f"{ckpt_path} is a weights-only copy (ssgen-export): it loads for inference and as "
-                          "method.m1_checkpoint but holds no optimizer state to resume from; resume from the run's "
-                          "own checkpoints/last.ckpt, or give a new hydra.run.dir to train afresh")
     model = build_model(cfg)
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
     saved = {name: tuple(tensor.shape) for name, tensor in checkpoint.get("state_dict", {}).items()}
     if expected == saved:
+        if "optimizer_states" not in checkpoint:  # Lightning would raise a KeyError traceback mid-restore
+            raise ConfigError(f"{ckpt_path} is a weights-only copy (ssgen-export): it loads for inference and as "
+                              "method.m1_checkpoint but holds no optimizer state to resume from; resume from the "
+                              "run's own checkpoints/last.ckpt, or give a new hydra.run.dir to train afresh")
         return
     there = _flatten(dict(checkpoint.get("hyper_parameters", {})))
     here = _flatten(dict(model.hparams))
