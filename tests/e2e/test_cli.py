@@ -75,7 +75,7 @@ def test_unknown_option_fails_with_one_line_listing_the_options(tmp_path, args, 
 def test_m1_end_to_end_subprocess(tmp_path):
     """fast run of ssgen-train for M1 writes every artifact a user relies on."""
     result = run_script("ssgen-train", *QUICK, f"hydra.run.dir={tmp_path}", "arch=vae_mlp",
-                        "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2")
+                        "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.cv_folds=2")
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "ok" and results["method"] == "m1" and results["n_labels"] == 100

@@ -26,7 +26,7 @@ def test_m1_debug_run_on_mnist_files_through_ssgen_train(tmp_path):
     run_dir = tmp_path / "m1"
     result = run_script("ssgen-train", "experiment=debug", "data=mnist", f"data.root={root}",
                         f"hydra.run.dir={run_dir}", "method.callbacks.svm_head.cv_folds=2",
-                        "method.callbacks.svm_head.n_unlabelled=100", timeout=600)
+                        "method.callbacks.svm_head.graph_nodes=2000", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     results = read_results(run_dir)
     assert results["status"] == "ok", results["status"]

@@ -11,7 +11,7 @@ import pytest
 
 # a tiny M1: a few batches, one head at N=100 with 2 CV folds, no raw-pixel baseline
 TINY_M1 = ["experiment=debug", "trainer.enable_progress_bar=false", "method.callbacks.svm_head.cv_folds=2",
-           "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.raw_pixel_baseline=false",
+           "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.raw_pixel_baseline=false",
            "torch_threads=1"]
 
 

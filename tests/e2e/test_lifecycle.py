@@ -160,7 +160,7 @@ def test_a_sweep_with_many_overrides_gets_short_flat_job_dirs_and_keeps_the_over
     deep.symlink_to(FASHION_MNIST.system_dir, target_is_directory=True)
     long = ["method.callbacks.svm_head.n_labels=[100,600,1000,3000]", "method.kl_weight=0.5",
             "method.free_bits=0.01", "method.lr=0.0003", "method.binarize=true", "method.n_image_rows=2",
-            "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
+            "method.callbacks.svm_head.cv_folds=2",
             "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.raw_pixel_baseline=false",
             f"data.root={deep}"]
     result = run_script("ssgen-train", "-m", "experiment=debug", "seed=0,1", *long,

@@ -23,7 +23,7 @@ def write_user_configs(root):
         "# @package _global_\n# my preset: my method on my arch, a few batches\n"
         "defaults:\n  - override /method: m1_beta\n  - override /arch: vae_tiny\n  - _self_\n"
         "trainer:\n  max_epochs: 1\n  limit_train_batches: 3\n  enable_progress_bar: false\n"
-        "label_budgets: [100]\nmethod:\n  callbacks:\n    svm_head:\n      cv_folds: 2\n      n_unlabelled: 500\n"
+        "label_budgets: [100]\nmethod:\n  callbacks:\n    svm_head:\n      cv_folds: 2\n      graph_nodes: 2000\n"
         "      raw_pixel_baseline: false\ntorch_threads: 1\n")
     (root / "method" / "m1_beta.yaml").write_text(
         "defaults:\n  - m1\n  - _self_\nname: m1_beta\nkl_weight: 0.25\n")

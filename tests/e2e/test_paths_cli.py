@@ -14,7 +14,7 @@ import pytest
 from ssgen.data import DEBIAN_DIR
 
 TINY_M1 = ["experiment=debug", "arch=vae_mlp", "trainer.enable_progress_bar=false", "method.callbacks.svm_head.cv_folds=2",
-           "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.raw_pixel_baseline=false",
+           "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.raw_pixel_baseline=false",
            "torch_threads=1"]
 
 

@@ -14,7 +14,7 @@ import pytest
 
 SEARCH = ["-m", "experiment=m1_tune", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
           "trainer.enable_progress_bar=false", "method.callbacks.svm_head.cv_folds=2",
-          "method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.raw_pixel_baseline=false",
+          "method.callbacks.svm_head.graph_nodes=2000", "method.callbacks.svm_head.raw_pixel_baseline=false",
           "arch=vae_mlp", "torch_threads=1"]
 
 

@@ -15,7 +15,7 @@ from conftest import run_script
 from records_e2e import DEBUG, error_lines, sample_images
 
 M1 = [*[item for item in DEBUG if not item.startswith("method.callbacks.svm_head")], "data.n_labels=20",
-      "label_budgets=[20]", "method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.n_unlabelled=200",
+      "label_budgets=[20]", "method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.graph_nodes=2000",
       "method.callbacks.svm_head.raw_pixel_baseline=false", "method.callbacks.svm_head.transductive=false"]
 
 

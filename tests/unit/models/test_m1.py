@@ -16,8 +16,7 @@ from ssgen.models.heads import fit_svm, load_svm, save_svm
 from ssgen.models.m1 import M1VAE
 from ssgen.run.build import build_model
 
-TINY_HEAD = ["method.callbacks.svm_head.n_unlabelled=500", "method.callbacks.svm_head.cv_folds=2",
-             "method.callbacks.svm_head.graph_nodes=2000"]
+TINY_HEAD = ["method.callbacks.svm_head.cv_folds=2", "method.callbacks.svm_head.graph_nodes=2000"]
 
 
 @pytest.mark.parametrize("arch", ["vae_mlp", pytest.param("vae_conv", marks=pytest.mark.slow)])
@@ -97,7 +96,7 @@ def test_model_selection_cannot_see_the_test_set(m1_run, monkeypatch):
             datamodule.data["test_labels"] = permuted
         trainer = FakeTrainer()
         trainer.datamodule = datamodule
-        head = SVMHead(n_labels=[50], seed=0, cv_folds=2, n_unlabelled=500)
+        head = SVMHead(n_labels=[50], seed=0, cv_folds=2, graph_nodes=2000)  # the graph heads' choice too
         return head.end_of_run(trainer, model)["heads"]["50"]
 
     honest, shuffled = heads_with(False), heads_with(True)
