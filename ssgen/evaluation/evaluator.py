@@ -270,16 +270,13 @@ def _fit(model: Evaluator, optimizer: torch.optim.Optimizer, schedule: torch.opt
 
 
 def weights_digest(state: dict[str, torch.Tensor]) -> str:
-    """12 hex digits of sha256 over a state dict's names, dtypes, shapes and bytes, in name order.
+    """12 hex digits of ``ssgen.models.checkpoints.weights_digest`` (SHA-256 over names, dtypes, shapes and bytes).
 
     The evaluator's identity: its config hash names the recipe, but the same recipe trained at another thread count
     (or on another machine) gives other weights, so another feature space and other FIDs (docs/evaluator.md)."""
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous().reshape(-1)  # 0-d counters too
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()[:12]
+    from ssgen.models.checkpoints import weights_digest as state_digest
+
+    return state_digest(state)[:12]
 
 
 def identity_from_info(info: dict[str, Any]) -> dict[str, Any]:
