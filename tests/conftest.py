@@ -7,6 +7,7 @@ end-to-end one named ``..._cli.py``); what both halves build on is at the end of
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -139,8 +140,15 @@ def m1_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+@functools.cache
+def _registered() -> None:
+    """ssgen registers its schemas once per process (ssgen-train at start-up); rebuilding them for every compose cost
+    the default tier half a second a test."""
     register_configs()
+
+
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    _registered()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=overrides, return_hydra_config=return_hydra_config)

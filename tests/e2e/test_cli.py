@@ -14,6 +14,7 @@ from ssgen.run.lifecycle import bf16_pays
 QUICK = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "trainer.enable_progress_bar=false", "label_budgets=[100]"]
 
 
+@pytest.mark.slow  # 13 s of console start-up for Hydra's own --cfg; what it composes is test_config's (in-process)
 def test_cfg_job_prints_composed_config():
     result = run_script("ssgen-train", "--cfg", "job")
     assert result.returncode == 0, result.stderr

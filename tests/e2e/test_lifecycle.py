@@ -176,6 +176,7 @@ def test_a_sweep_with_many_overrides_gets_short_flat_job_dirs_and_keeps_the_over
         assert "method.free_bits=0.01" in recorded and "n_labels=[100,600,1000,3000]" in recorded
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_failed_job_runs_every_job_then_exits_non_zero(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_script("ssgen-train", "-m", "++trainer.gradient_clip_algorithm=norm,nope", "trainer.max_epochs=1",

@@ -34,9 +34,10 @@ def wait_for_checkpoint(process: subprocess.Popen, path: Path, timeout: float = 
         time.sleep(0.2)
 
 
-# SIGTERM is the default tier's resume smoke test (a shorter budget); SIGKILL runs in the slow tier
-@pytest.mark.parametrize("kill_signal, batches", [(signal.SIGTERM, 100),
-                                                  pytest.param(signal.SIGKILL, 250, marks=pytest.mark.slow)])
+# Two console launches (40 s on a 2-core CPU): slow tier. The default tier stops and resumes runs in-process
+# (tests/unit/run/test_stops.py, test_hangups.py).
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_signal, batches", [(signal.SIGTERM, 100), (signal.SIGKILL, 250)])
 def test_killed_run_resumes_to_the_same_step_count(tmp_path, kill_signal, batches):
     run_dir = tmp_path / "run"
     process = launch(run_dir, batches)

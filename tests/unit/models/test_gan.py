@@ -384,12 +384,14 @@ def test_method_yaml_keeps_the_best_checkpoint_by_fid(make_cfg, tmp_path):
     best = tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert torch.load(best, map_location="cpu", weights_only=True)["callbacks"]  # a real Lightning checkpoint
     # trained on for more epochs, a new best replaces best.ckpt (where ssgen-generate and ssgen.load look) instead
-    # of landing in best-v1.ckpt beside it
+    # of landing in best-v1.ckpt beside it; the finished version the first scores belong to is kept beside them
+    # (issue 39's weight versions)
     longer = train(make_cfg("method=dcgan", "arch=dcgan", *TINY["dcgan"], "data.n_labels=all",
                             f"method.callbacks.quality.evaluator={evaluator}", "method.callbacks.quality.n_samples=100",
                             "method.callbacks.quality.final_n_samples=0", "trainer.max_epochs=3"))
     assert longer["status"] == "ok" and longer["epochs"] == 3
-    assert sorted(path.name for path in best.parent.glob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
+    kept = [path.name for path in best.parent.glob("*.ckpt") if not path.name.startswith("finished_step")]
+    assert sorted(kept) == ["best.ckpt", "last.ckpt"]
     fids = [entry["fid"] for entry in longer["metrics_history"]]
     assert torch.load(best, map_location="cpu", weights_only=True)["epoch"] == fids.index(min(fids))
 
