@@ -4,6 +4,7 @@
     ssgen-study writeup budget=full                  # the write-up's budget, 3 seeds, every part trained
     ssgen-study writeup budget=full reuse_committed=true   # the GANs from the committed records (hours saved)
     ssgen-study writeup budget=quick dry_run=true    # what each part runs, what is done, what is next
+    ssgen-study writeup budget=quick config_dir=myconf m1:experiment=mine   # your own configs (ssgen-train's --config-dir)
     ssgen-study writeup budget=full parts=m1,m1_m2 torch_threads=1 gan:trainer.precision=32-true
     ssgen-report writeup runs=outputs/writeup/quick/records out=docs/writeup.md
 
@@ -28,6 +29,7 @@ exactly this budget), so the study does not retrain hours of GANs, and the page 
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, fields
 
 from ssgen.cli import Legacy, argument, help_text, parse, run_console_script
@@ -44,6 +46,8 @@ class StudyArguments:
     records: str | None = argument(None, help="where the records go (default <dir>/records)", path=True)
     parts: list[str] = argument(list(PARTS), help="the parts to run, in the study's order")
     dry_run: bool = argument(False, help="print what each part would run; run nothing")
+    config_dir: str | None = argument(None, help="a directory of your own Hydra configs (config groups beside conf/'s), "
+                                      "given to every ssgen-train part as --config-dir", path=True)
     reuse_committed: bool = argument(False, help="let the committed GAN study records (docs/records/gan_study, made "
                                      "at budget=full) stand for the GAN jobs instead of training them")
 
@@ -63,7 +67,7 @@ HELP = help_text(
      "ssgen-study writeup budget=quick dry_run=true"],
     docs="docs/writeup.md",
     usage="usage: ssgen-study writeup [budget=quick|full|debug] [dir=DIR] [records=DIR] [parts=q1,m1,m1_m2,gan] "
-          "[dry_run=true] [reuse_committed=true] [OVERRIDE ...] [PART:OVERRIDE ...]")
+          "[dry_run=true] [reuse_committed=true] [config_dir=DIR] [OVERRIDE ...] [PART:OVERRIDE ...]")
 
 
 def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -110,7 +114,11 @@ def study_command(argv: list[str]) -> None:
     if unknown_part:
         raise ConfigError(f"{unknown_part[0]}:... names no part; a part's own override is <part>:key=value with "
                           f"<part> one of {', '.join(PARTS[1:])}")
-    study = Study(args.budget, args.dir, args.records, overrides, reuse_committed=args.reuse_committed)
+    if args.config_dir is not None and not os.path.isdir(args.config_dir):
+        raise ConfigError(f"config_dir={args.config_dir} is not a directory ({os.path.abspath(args.config_dir)}); give "
+                          "the directory that holds your config groups (e.g. myconf, with myconf/experiment/mine.yaml)")
+    study = Study(args.budget, args.dir, args.records, overrides, reuse_committed=args.reuse_committed,
+                  config_dir=args.config_dir)
     code = study.run(selected, args.dry_run)  # a stop: Interrupted, with the command that resumes the study
     if code:
         raise SystemExit(code)

@@ -98,7 +98,7 @@ BUDGETS = {
     "debug": Budget("debug", "seconds per part, for tests: a few batches, N = 100 only, small GANs",
                     seeds=(0,), n_labels=(100,), theory={"n_theta": 5, "n_samples": 100, "critic_steps": 20},
                     m1=("trainer.max_epochs=1", "+trainer.limit_train_batches=5", "method.callbacks.svm_head.cv_folds=2",
-                        "method.callbacks.svm_head.n_unlabelled=500", "trainer.enable_progress_bar=false"),
+                        "method.callbacks.svm_head.graph_nodes=2000", "trainer.enable_progress_bar=false"),
                     m1_m2=("experiment=m2_study", "trainer.max_epochs=1", "+trainer.limit_train_batches=5",
                            "trainer.enable_progress_bar=false"),
                     gan=("experiment=gan", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
@@ -317,7 +317,8 @@ class Study:
     """The write-up study of one budget: its run dir, records dir and the user's overrides."""
 
     def __init__(self, budget: str, run_dir: str | Path | None = None, records: str | Path | None = None,
-                 overrides: list[str] | None = None, reuse_committed: bool = False) -> None:
+                 overrides: list[str] | None = None, reuse_committed: bool = False,
+                 config_dir: str | Path | None = None) -> None:
         if budget not in BUDGETS:
             raise ConfigError(f"budget={budget} is unknown; choose one of: {', '.join(BUDGETS)}")
         self.budget = BUDGETS[budget]
@@ -330,6 +331,8 @@ class Study:
         self.run_dir = Path(run_dir or f"outputs/writeup/{budget}")
         self.records = Path(records) if records else self.run_dir / "records"
         self.overrides = list(overrides or [])
+        # the user's own config groups, as ssgen-train's --config-dir: every part composes with them
+        self.config_dir = Path(config_dir).resolve() if config_dir else None
         self.parts = parts(self.budget, self.run_dir)
         self.stops = StudyStops()
 
@@ -394,8 +397,12 @@ class Study:
         pending = self.pending(part)
         pending -= self.blocked(part, pending)
         extra = part_overrides(self.overrides, part)
-        return [sweep_overrides(spec, self.run_dir, axes, extra)
+        return [[*self.train_options(), *sweep_overrides(spec, self.run_dir, axes, extra)]
                 for axes in covering_launches(spec.axes, pending, spec.fixed)]
+
+    def train_options(self) -> list[str]:
+        """ssgen-train's options (before the overrides) of every part: ``--config-dir`` when the study has one."""
+        return ["--config-dir", str(self.config_dir)] if self.config_dir else []
 
     def job_names(self, part: str, arguments: list[str]) -> list[str]:
         """The job dirs a launch's ``arguments`` (from ``launches``) make: the axes' values it gives."""
@@ -413,7 +420,7 @@ class Study:
                     f"steps, seeds {','.join(map(str, self.budget.seeds))}")
         spec = self.parts[part]
         extra = part_overrides(self.overrides, part)
-        return "\n".join(command_line(sweep_overrides(spec, self.run_dir, axes, extra))
+        return "\n".join(command_line([*self.train_options(), *sweep_overrides(spec, self.run_dir, axes, extra)])
                          for axes in covering_launches(spec.axes, set(spec.jobs()), spec.fixed))
 
     def study_command(self, part: str | None = None) -> str:
@@ -424,6 +431,8 @@ class Study:
             words += [f"records={self.records}"]
         if self.reuse_committed:
             words += ["reuse_committed=true"]
+        if self.config_dir:
+            words += [f"config_dir={self.config_dir}"]
         words += [f"parts={part}"] if part else []
         return " ".join(shlex.quote(word) for word in [*words, *self.overrides])
 
@@ -591,6 +600,7 @@ class Study:
         except (OSError, ValueError):
             previous = {}
         return {"budget": self.budget.name, "run_dir": str(self.run_dir), "overrides": self.overrides,
+                **({"config_dir": str(self.config_dir)} if self.config_dir else {}),
                 "reuse_committed": self.reuse_committed or bool(previous.get("reuse_committed")),
                 "elapsed_s": previous.get("elapsed_s", {}) if previous.get("budget") == self.budget.name else {}}
 
@@ -613,6 +623,10 @@ class Study:
             raise ConfigError(f"{self.records / MANIFEST} records the {then[0]} budget with overrides {then[1]}, not "
                               f"the {now[0]} budget with {now[1]}; relaunch with those to resume it, or give another "
                               "dir= (and records=)")
+        then_dir, now_dir = previous.get("config_dir"), str(self.config_dir) if self.config_dir else None
+        if then_dir != now_dir:  # other config files: other runs, whatever the overrides say
+            raise ConfigError(f"{self.records / MANIFEST} records the study's config_dir as {then_dir}, not {now_dir}; "
+                              "relaunch with that config_dir= to resume it, or give another dir= (and records=)")
 
     def write_manifest(self) -> None:
         atomic_write_json(self.records / MANIFEST, self.manifest())
@@ -646,6 +660,7 @@ def load_study(records: str | Path) -> Study:
     budget = manifest.get("budget", "full")
     budget = budget if budget in BUDGETS else "full"
     return Study(budget, manifest.get("run_dir"), records, manifest.get("overrides"),
-                 reuse_committed=bool(manifest.get("reuse_committed")) and BUDGETS[budget].gan_records)
+                 reuse_committed=bool(manifest.get("reuse_committed")) and BUDGETS[budget].gan_records,
+                 config_dir=manifest.get("config_dir"))
 
 

@@ -87,3 +87,23 @@ def test_a_fresh_full_study_trains_its_gans_unless_told_to_reuse_the_committed_r
                          timeout=120)
     assert refused.returncode == 2 and "made at budget=full, not budget=quick" in refused.stderr
     assert not (tmp_path / "quick").exists()  # refused before anything is made
+
+
+@pytest.mark.slow
+def test_a_study_composes_every_part_with_the_users_config_dir(tmp_path):
+    """config_dir= is ssgen-train's --config-dir for every part: a method of the user's own runs, and the page's
+    command names the dir; a resume without it is another study and is refused in one line."""
+    own = tmp_path / "myconf" / "method"
+    own.mkdir(parents=True)
+    (own / "m1_beta.yaml").write_text("defaults:\n  - m1\n  - _self_\nname: m1_beta\nkl_weight: 0.25\n")
+    run_dir = tmp_path / "writeup"
+    study = [*console("ssgen-study", "ssgen.study"), "writeup", "budget=debug", f"dir={run_dir}", "parts=m1",
+             "torch_threads=1", f"config_dir={tmp_path / 'myconf'}", "m1:method=m1_beta"]
+    result = run_script(*study, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (job,) = run_dir.glob("m1/*/results.json")
+    recorded = json.loads(job.read_text())
+    assert recorded["status"] == "ok" and recorded["method"] == "m1_beta"
+    assert f"--config-dir {tmp_path / 'myconf'}" in result.stdout
+    without = run_script(*[word for word in study if not word.startswith("config_dir=")], timeout=300)
+    assert without.returncode == 2 and "records the study's config_dir as" in without.stderr

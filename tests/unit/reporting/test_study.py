@@ -320,3 +320,25 @@ def test_the_page_names_a_method_the_budget_left_under_trained(tmp_path):
     assert "- WGAN (clipping) on arch B (`arch=dcgan_softplus`): class-consistency 0.620, FID 52.0" in text
     assert under_trained_lines(records[:1], BUDGETS["quick"]) == []
     assert under_trained_lines(records, BUDGETS["full"]) == []  # the write-up's own budget: its results, as they are
+
+
+def test_config_dir_goes_to_every_part_and_is_part_of_the_study(tmp_path):
+    """config_dir= is ssgen-train's --config-dir in every launch and every command the page quotes; study.json keeps
+    it, and the same records with another (or no) config_dir are another study."""
+    from ssgen.reporting.study import load_study
+    from ssgen.study import study_command
+
+    own = tmp_path / "myconf"
+    own.mkdir()
+    study = Study("debug", tmp_path / "study", config_dir=own)
+    for part in ("m1", "m1_m2", "gan"):
+        assert all(launch[:2] == ["--config-dir", str(own)] for launch in study.launches(part))
+        assert all(line.startswith(f"ssgen-train -m --config-dir {own} ") for line in study.command(part).splitlines())
+    assert f"config_dir={own}" in study.study_command()
+    study.write_manifest()
+    assert load_study(study.records).config_dir == own
+    with pytest.raises(ConfigError, match="records the study's config_dir as"):
+        Study("debug", tmp_path / "study").check_same_study()
+    with pytest.raises(ConfigError, match=r"config_dir=.*nope is not a directory"):
+        study_command(["writeup", f"dir={tmp_path / 'other'}", f"config_dir={tmp_path / 'nope'}"])
+    assert not (tmp_path / "other").exists()
