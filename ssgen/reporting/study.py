@@ -84,6 +84,8 @@ class Budget:
     # Equal terms for the GANs: each method gets this many generator steps (its epochs and batches follow from its
     # n_critic); None: every method gets the same epochs and batches (``gan``), so the critic-heavy ones get fewer.
     gan_generator_steps: int | None = None
+    # Per-method settings that win at this budget (measured: docs/design/gans.md, "Levers on the quick budget")
+    gan_method: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # Every budget in one place; what each took is in its records' study.json (elapsed_s), and the page shows it.
@@ -94,7 +96,10 @@ BUDGETS = {
                     "each; the numbers show the pipeline, not the write-up's",
                     seeds=(0,), m1=("trainer.max_epochs=5",),
                     m1_m2=("experiment=m2_study", "trainer.max_epochs=2"),
-                    gan=("experiment=gan",), gan_generator_steps=300),
+                    gan=("experiment=gan",), gan_generator_steps=300,
+                    # in 300 steps DCGAN's generator still oscillates: sampling a weight average gained 2-10 FID and
+                    # 0.05-0.30 class-consistency (2 seeds x 2 archs); it did not help the WGANs, TTUR helped none
+                    gan_method={"dcgan": ("method.ema_decay=0.999",)}),
     "debug": Budget("debug", "seconds per part, for tests: a few batches, N = 100 only, small GANs",
                     seeds=(0,), n_labels=(100,), theory={"n_theta": 5, "n_samples": 100, "critic_steps": 20},
                     m1=("trainer.max_epochs=1", "+trainer.limit_train_batches=5", "method.callbacks.svm_head.cv_folds=2",
@@ -144,9 +149,11 @@ def generator_steps(budget: Budget, method: str) -> int:
 
 
 def gan_schedule_overrides(budget: Budget, method: str) -> tuple[str, ...]:
-    """The ssgen-train overrides that give ``method`` its ``gan_schedule``."""
+    """The ssgen-train overrides that give ``method`` its ``gan_schedule``, then the budget's own settings of it
+    (``Budget.gan_method``)."""
     epochs, batches = gan_schedule(budget, method)
-    return (f"trainer.max_epochs={epochs}", f"+trainer.limit_train_batches={batches}")
+    schedule = (f"trainer.max_epochs={epochs}", f"+trainer.limit_train_batches={batches}")
+    return (*(schedule if budget.gan_generator_steps else ()), *budget.gan_method.get(method, ()))
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,7 @@ def parts(budget: Budget, run_dir: str | Path) -> dict[str, Part]:
         "gan": Part("gan", budget.gan, (("method", GAN_METHODS), ("arch", GAN_ARCHS), ("seed", seeds)),
                     "${method.name}_${arch.name}_seed${seed}", fixed=("method",),
                     per_value=tuple(("method", method, gan_schedule_overrides(budget, method))
-                                    for method in GAN_METHODS if budget.gan_generator_steps)),
+                                    for method in GAN_METHODS if gan_schedule_overrides(budget, method))),
     }
 
 

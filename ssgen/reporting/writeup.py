@@ -343,13 +343,15 @@ def generator_steps_line(budget: Budget) -> str:
     steps = {method: generator_steps(budget, method) for method in GAN_METHODS}
     listed = ", ".join(f"{METHOD_LABELS.get(method, method)} {count:,}" for method, count in steps.items())
     critics = sorted({n_critic(method) for method in GAN_METHODS})
+    own = "; ".join(f"{METHOD_LABELS.get(method, method)} `{' '.join(words)}`" for method, words in budget.gan_method.items())
+    settings = f" This budget also sets {own} (measured to help at it: docs/design/gans.md)." if own else ""
     if len(set(steps.values())) == 1:
         return (f"Generator steps per run: {listed}. The budget gives every method the same generator steps "
                 f"({budget.gan_generator_steps or next(iter(steps.values()))}); a method with n critic steps per "
-                "generator step sees n times the real batches.")
+                f"generator step sees n times the real batches.{settings}")
     return (f"Generator steps per run: {listed}. The budget gives every method the same epochs and batches"
             f"{' (as the write-up ran it)' if budget.name == 'full' else ''}, so a method with {critics[-1]} critic steps per generator step makes 1/{critics[-1]} of the "
-            "generator steps of one with 1.")
+            f"generator steps of one with 1.{settings}")
 
 
 # What a sample figure must reach before the page shows it as the method's result (issue 43): the samples are

@@ -300,6 +300,11 @@ def test_generator_steps_of_each_budget_as_launched_and_as_the_page_states_them(
     assert "DCGAN 300, WGAN (clipping) 300, WGAN-GP 300" in generator_steps_line(quick)
     line = generator_steps_line(full)
     assert "DCGAN 9,380, WGAN (clipping) 1,876, WGAN-GP 1,876" in line and "1/5 of the generator steps" in line
+    # the lever that won at the quick budget (generator EMA, DCGAN only) is launched and named; full has none
+    assert "method.ema_decay=0.999" in launches["method=dcgan"]
+    assert not any("ema_decay" in word for m in ("method=wgan_clip", "method=wgan_gp") for word in launches[m])
+    assert "DCGAN `method.ema_decay=0.999`" in generator_steps_line(quick) and "ema_decay" not in line
+    assert not any("ema_decay" in word for launch in Study("full", tmp_path / "full").launches("gan") for word in launch)
 
 
 def test_the_page_names_a_method_the_budget_left_under_trained(tmp_path):
