@@ -38,7 +38,7 @@ from ssgen.api import load_gan, to_uint8  # noqa: E402
 from ssgen.data import CLASS_NAMES, TORCHVISION_CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from ssgen.errors import CheckpointError, ConfigError, SSGenError, UnsafeCheckpointError  # noqa: E402
 from ssgen.io import save_figure  # noqa: E402
-from ssgen.reporting.tables import GAN_NOT_A_VARIANT, arch_title, selection_curves, settings_labels  # noqa: E402
+from ssgen.reporting.tables import arch_title, gan_settings_labels, selection_curves  # noqa: E402
 from ssgen.run.results import find_results, is_generator_run, is_ok  # noqa: E402
 
 METHOD_TITLES = {"dcgan": "DCGAN", "wgan_clip": "WGAN (weight clipping)", "wgan_gp": "WGAN-GP"}  # others: their name
@@ -62,9 +62,9 @@ def find_runs(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
 def with_variants(found: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Runs as the figures take them: results plus ``run_dir``, ``trained_dir`` and ``variant``, the settings that set
-    the run apart from the others (``ssgen.reporting.tables.settings_labels``; '' when all share them): a curve or a
+    the run apart from the other runs of its method and arch (``ssgen.reporting.tables.gan_settings_labels``; '' when all share them): a curve or a
     sample row is one configuration's, never a mix."""
-    variant = settings_labels(found, GAN_NOT_A_VARIANT)
+    variant = gan_settings_labels(found)
     return [{**results, "run_dir": run_dir, "trained_dir": _trained_dir(run_dir, results.get("trained_dir")),
              "variant": variant[run_dir]} for run_dir, results in found]
 

@@ -109,6 +109,17 @@ def settings_labels(runs: list[tuple[Path, dict[str, Any]]], not_a_variant: tupl
     return labels
 
 
+def gan_settings_labels(runs: list[tuple[Path, dict[str, Any]]]) -> dict[Path, str]:
+    """``settings_labels`` within each (method, arch) of GAN runs: a row or curve is named by its settings only where
+    its method on its arch ran in more than one configuration (a budget that sets one method's schedule or EMA does
+    not split the others, nor name every row after it)."""
+    groups: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
+    for run_dir, result in runs:
+        groups.setdefault((str(result.get("method", "?")), str(result.get("arch", "?"))), []).append((run_dir, result))
+    return {run_dir: label for group in groups.values()
+            for run_dir, label in settings_labels(group, GAN_NOT_A_VARIANT).items()}
+
+
 def mean_std(values: list[Any], digits: int = 3, expected: int | None = None) -> str:
     """'mean ± sample std' of the finite numbers among ``values``; none is '–', and fewer than ``expected`` (the
     seeds a study runs) say how many: '0.720 ± 0.010 (2 seeds)'. One value is marked '(1 seed)' (it has no std)
@@ -163,7 +174,7 @@ def gan_metrics_table(runs: list[tuple[Path, dict[str, Any]]], expected: int | N
     """Markdown: one row per (method, arch, settings), mean ± std over its finished runs, and the real-data floor
     row; a row whose runs differ from the others' in settings names them after the method (``settings_labels``).
     ``expected``: the seeds a study runs per row (``mean_std``), None where nobody planned a number."""
-    label = settings_labels(runs, GAN_NOT_A_VARIANT)
+    label = gan_settings_labels(runs)
     evaluators = {evaluator_key(result) for _, result in runs if result.get("evaluator_config_hash")}
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for run_dir, result in runs:

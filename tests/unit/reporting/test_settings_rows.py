@@ -77,6 +77,26 @@ def test_table_1_and_the_write_up_split_on_settings_too(tmp_path):
     assert heads_by_setting(runs, "m1_svm") == {"settings aaaa": {100: [0.6]}, "settings bbbb": {100: [0.8]}}
 
 
+def test_a_setting_one_method_alone_has_names_no_row(tmp_path):
+    """The quick study gives each method its own schedule (and DCGAN its EMA): every (method, arch) ran one
+    configuration, so no row or curve is named after settings; a second configuration of one pair still splits it."""
+    def run(name, method, arch, fid, overrides, settings):
+        run_dir, result = gan_run(tmp_path, name, fid, [f"method={method}", f"arch={arch}", *overrides], settings=settings)
+        result.update(method=method, arch=arch)
+        (run_dir / "results.json").write_text(json.dumps(result))
+        return run_dir, result
+
+    runs = [run("a", "dcgan", "dcgan", 36.0, ["trainer.max_epochs=1", "method.ema_decay=0.999"], "d1"),
+            run("b", "dcgan", "dcgan_softplus", 50.0, ["trainer.max_epochs=1", "method.ema_decay=0.999"], "d2"),
+            run("c", "wgan_gp", "dcgan", 28.0, ["trainer.max_epochs=2"], "g1"),
+            run("d", "wgan_gp", "dcgan_softplus", 61.0, ["trainer.max_epochs=2"], "g2")]
+    assert rows(gan_metrics_table(runs)) == ["dcgan", "dcgan", "wgan_gp", "wgan_gp"]
+    assert {variant["variant"] for variant in with_variants(runs)} == {""}
+    runs.append(run("e", "wgan_gp", "dcgan", 30.0, ["trainer.max_epochs=3"], "g3"))
+    assert rows(gan_metrics_table(runs)) == ["dcgan", "dcgan", "wgan_gp [trainer.max_epochs=2]",
+                                             "wgan_gp [trainer.max_epochs=3]", "wgan_gp"]
+
+
 def test_figures_draw_a_series_per_configuration(tmp_path):
     runs = with_variants([gan_run(tmp_path, "a", 10.0, ["method.lr_generator=0.002"], settings="x"),
                           gan_run(tmp_path, "b", 20.0, [], settings="y")])
