@@ -90,6 +90,44 @@ def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
     return own, overrides
 
 
+def config_dir_spelled_as_hydra(argv: list[str]) -> list[str]:
+    """``argv`` with ssgen-train's (Hydra's) spellings of the config dir, ``--config-dir DIR``, ``--config-dir=DIR``
+    and ``-cd DIR``, as ssgen-study's ``config_dir=DIR``: a user who knows the one knows the other."""
+    words, index = [], 0
+    while index < len(argv):
+        name, eq, value = argv[index].partition("=")
+        if name in ("--config-dir", "-cd"):
+            if not eq:
+                if index + 1 >= len(argv):
+                    raise ConfigError(f"{name} needs a directory; write config_dir=<dir> (see `ssgen-study --help`)")
+                index += 1
+                value = argv[index]
+            words.append(f"config_dir={value}")
+        else:
+            words.append(argv[index])
+        index += 1
+    return words
+
+
+# The study sets these per part: M1+M2 is method=m1_m2 on M1's run, and the GAN part sweeps method and arch
+PART_AXES = {"method": ("m1",), "arch": ("m1", "m1_m2")}
+
+
+def check_part_axes(overrides: list[str]) -> None:
+    """Refuse (one line) an override of a choice the study makes for a part: ``method=`` anywhere but ``m1:``, and
+    ``arch=`` unprefixed or for the GANs (Hydra would let the last value win, and the part would run another model
+    than its page says)."""
+    for word in overrides:
+        prefix, body = part_prefix(word)
+        key = body.partition("=")[0]
+        if key in PART_AXES and prefix not in PART_AXES[key]:
+            given = f"{prefix}:{key}=" if prefix else f"{key}="
+            allowed = " or ".join(f"{part}:{key}=" for part in PART_AXES[key])
+            raise ConfigError(f"{given} would replace the {key} the study runs in "
+                              f"{'the GAN part (its sweep axis)' if prefix == 'gan' else 'its parts'}; "
+                              f"choose one part's {key} with {allowed}")
+
+
 def study_command(argv: list[str]) -> None:
     """``ssgen-study writeup ...`` (see the module docstring); exits 1 when jobs are left unfinished."""
     from ssgen.cli import translate_legacy
@@ -97,7 +135,7 @@ def study_command(argv: list[str]) -> None:
     if not argv or argv[0] != "writeup":
         raise ConfigError(f"ssgen-study runs one study, writeup: `ssgen-study writeup ...`, not "
                           f"`ssgen-study {' '.join(argv[:1])}` (see `ssgen-study --help`)")
-    own, overrides = split_arguments(translate_legacy(argv[1:], LEGACY, "ssgen-study"))
+    own, overrides = split_arguments(translate_legacy(config_dir_spelled_as_hydra(argv[1:]), LEGACY, "ssgen-study"))
     unknown = [word for word in overrides if word.startswith("-")]
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]}; arguments are key=value (or part:key=value), see --help")
@@ -114,6 +152,10 @@ def study_command(argv: list[str]) -> None:
     if unknown_part:
         raise ConfigError(f"{unknown_part[0]}:... names no part; a part's own override is <part>:key=value with "
                           f"<part> one of {', '.join(PARTS[1:])}")
+    check_part_axes(overrides)
+    if args.config_dir == "":
+        raise ConfigError("config_dir= is empty; give the directory that holds your config groups (e.g. "
+                          "config_dir=myconf), or leave it out")
     if args.config_dir is not None and not os.path.isdir(args.config_dir):
         raise ConfigError(f"config_dir={args.config_dir} is not a directory ({os.path.abspath(args.config_dir)}); give "
                           "the directory that holds your config groups (e.g. myconf, with myconf/experiment/mine.yaml)")

@@ -632,8 +632,11 @@ class Study:
                               "dir= (and records=)")
         then_dir, now_dir = previous.get("config_dir"), str(self.config_dir) if self.config_dir else None
         if then_dir != now_dir:  # other config files: other runs, whatever the overrides say
-            raise ConfigError(f"{self.records / MANIFEST} records the study's config_dir as {then_dir}, not {now_dir}; "
-                              "relaunch with that config_dir= to resume it, or give another dir= (and records=)")
+            then_said = f"config_dir={then_dir}" if then_dir else "no config_dir"
+            now_said = f"config_dir={now_dir}" if now_dir else "none"
+            fix = f"relaunch with config_dir={then_dir}" if then_dir else "relaunch without config_dir="
+            raise ConfigError(f"{self.records / MANIFEST} records the study with {then_said}, not {now_said}; {fix} to "
+                              "resume it, or give another dir= (and records=)")
 
     def write_manifest(self) -> None:
         atomic_write_json(self.records / MANIFEST, self.manifest())

@@ -106,4 +106,4 @@ def test_a_study_composes_every_part_with_the_users_config_dir(tmp_path):
     assert recorded["status"] == "ok" and recorded["method"] == "m1_beta"
     assert f"--config-dir {tmp_path / 'myconf'}" in result.stdout
     without = run_script(*[word for word in study if not word.startswith("config_dir=")], timeout=300)
-    assert without.returncode == 2 and "records the study's config_dir as" in without.stderr
+    assert without.returncode == 2 and "records the study with config_dir=" in without.stderr

@@ -342,8 +342,32 @@ def test_config_dir_goes_to_every_part_and_is_part_of_the_study(tmp_path):
     assert f"config_dir={own}" in study.study_command()
     study.write_manifest()
     assert load_study(study.records).config_dir == own
-    with pytest.raises(ConfigError, match="records the study's config_dir as"):
+    with pytest.raises(ConfigError, match=r"records the study with config_dir=.*myconf, not none; relaunch with config_dir="):
         Study("debug", tmp_path / "study").check_same_study()
     with pytest.raises(ConfigError, match=r"config_dir=.*nope is not a directory"):
         study_command(["writeup", f"dir={tmp_path / 'other'}", f"config_dir={tmp_path / 'nope'}"])
     assert not (tmp_path / "other").exists()
+    with pytest.raises(ConfigError, match="config_dir= is empty"):
+        study_command(["writeup", f"dir={tmp_path / 'other'}", "config_dir="])
+    # Hydra's spellings, as ssgen-train takes them, mean the same
+    for spelling in (["--config-dir", str(own)], [f"--config-dir={own}"], ["-cd", str(own)]):
+        study_command(["writeup", "budget=debug", f"dir={tmp_path / 'hydra'}", "dry_run=true", *spelling])
+    Study("debug", tmp_path / "plain").write_manifest()
+    with pytest.raises(ConfigError, match="records the study with no config_dir, not config_dir=.*; relaunch without"):
+        Study("debug", tmp_path / "plain", config_dir=own).check_same_study()
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("method=m1_beta", "method= would replace the method the study runs in its parts; choose one part's method with m1:method="),
+    ("gan:method=dcgan", "gan:method= would replace the method the study runs in the GAN part (its sweep axis)"),
+    ("m1_m2:method=m2", "m1_m2:method= would replace"),
+    ("arch=vae_mlp", "arch= would replace the arch the study runs in its parts; choose one part's arch with m1:arch= or m1_m2:arch="),
+    ("gan:arch=dcgan", "gan:arch= would replace"),
+])
+def test_a_choice_the_study_makes_per_part_is_refused_outside_its_part(tmp_path, override, fragment):
+    from ssgen.study import study_command
+
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        study_command(["writeup", f"dir={tmp_path / 'study'}", override])
+    assert not (tmp_path / "study").exists()
+    study_command(["writeup", "budget=debug", f"dir={tmp_path / 'ok'}", "dry_run=true", "m1:method=m1", "m1:arch=vae_mlp"])
