@@ -74,33 +74,39 @@ class Legacy:
     ``keys``: an old key -> the new one (``ckpt`` -> ``run``). ``options``: an ``--option VALUE`` (or
     ``--option=VALUE``) -> the key it is now. ``switches``: a ``--switch`` without a value -> ``key=true``.
     ``positional``: the key bare words (not ``key=value``, not ``--...``) are for (a list key collects them).
+    ``aliases``: like ``options``, but another tool's spelling that stays (Hydra's ``--config-dir DIR``): rewritten
+    without a warning.
     """
 
     keys: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     switches: dict[str, str] = field(default_factory=dict)
     positional: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def translate_legacy(argv: list[str], legacy: Legacy, program: str) -> list[str]:
     """``argv`` in today's ``key=value`` dialect: each old spelling of ``legacy`` rewritten, with one warning line on
-    stderr saying what to write instead. Words that are no old spelling pass through unchanged."""
+    stderr saying what to write instead (an alias: without one). Words that are no old spelling pass through
+    unchanged."""
     words: list[str] = []
     given_positional: list[str] = []
     index = 0
     while index < len(argv):
         word = argv[index]
         name, eq, inline = word.partition("=")
-        if word.startswith("--") and name in legacy.options:
+        key_of = legacy.options.get(name) or legacy.aliases.get(name) if word.startswith("-") else None
+        if key_of:
             if eq:
                 value = inline
             elif index + 1 < len(argv):
                 index += 1
                 value = argv[index]
             else:
-                raise ConfigError(f"{name} needs a value; write {legacy.options[name]}=<value> (see `{program} --help`)")
-            _deprecated(program, f"{name} {value}", f"{legacy.options[name]}={value}")
-            words.append(f"{legacy.options[name]}={value}")
+                raise ConfigError(f"{name} needs a value; write {key_of}=<value> (see `{program} --help`)")
+            if name in legacy.options:
+                _deprecated(program, f"{name} {value}", f"{key_of}={value}")
+            words.append(f"{key_of}={value}")
         elif word in legacy.switches:
             _deprecated(program, word, f"{legacy.switches[word]}=true")
             words.append(f"{legacy.switches[word]}=true")

@@ -57,7 +57,8 @@ OWN_KEYS = tuple(spec.name for spec in fields(StudyArguments))
 TRAIN_KEYS = ("data", "method", "arch", "trainer", "logger", "callbacks", "experiment", "hydra", "seed", "label_budgets",
               "restarts", "ckpt_path", "run_dir", "task_name", "compile", "matmul_precision", "torch_threads")
 LEGACY = Legacy(options={"--budget": "budget", "--dir": "dir", "--records": "records", "--parts": "parts"},
-                switches={"--dry-run": "dry_run"})
+                switches={"--dry-run": "dry_run"},
+                aliases={"--config-dir": "config_dir", "-cd": "config_dir"})  # ssgen-train's (Hydra's) spellings
 HELP = help_text(
     "ssgen-study", "Run (or resume) the write-up's whole study: Q1, Q4's M1 and M1+M2, Q5's GANs, each part a Hydra "
     "multirun of ssgen-train, each ended job copied as a small record into records=. Any other key=value goes to "
@@ -90,25 +91,6 @@ def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
     return own, overrides
 
 
-def config_dir_spelled_as_hydra(argv: list[str]) -> list[str]:
-    """``argv`` with ssgen-train's (Hydra's) spellings of the config dir, ``--config-dir DIR``, ``--config-dir=DIR``
-    and ``-cd DIR``, as ssgen-study's ``config_dir=DIR``: a user who knows the one knows the other."""
-    words, index = [], 0
-    while index < len(argv):
-        name, eq, value = argv[index].partition("=")
-        if name in ("--config-dir", "-cd"):
-            if not eq:
-                if index + 1 >= len(argv):
-                    raise ConfigError(f"{name} needs a directory; write config_dir=<dir> (see `ssgen-study --help`)")
-                index += 1
-                value = argv[index]
-            words.append(f"config_dir={value}")
-        else:
-            words.append(argv[index])
-        index += 1
-    return words
-
-
 # The study sets these per part: M1+M2 is method=m1_m2 on M1's run, and the GAN part sweeps method and arch
 PART_AXES = {"method": ("m1",), "arch": ("m1", "m1_m2")}
 
@@ -135,7 +117,7 @@ def study_command(argv: list[str]) -> None:
     if not argv or argv[0] != "writeup":
         raise ConfigError(f"ssgen-study runs one study, writeup: `ssgen-study writeup ...`, not "
                           f"`ssgen-study {' '.join(argv[:1])}` (see `ssgen-study --help`)")
-    own, overrides = split_arguments(translate_legacy(config_dir_spelled_as_hydra(argv[1:]), LEGACY, "ssgen-study"))
+    own, overrides = split_arguments(translate_legacy(argv[1:], LEGACY, "ssgen-study"))
     unknown = [word for word in overrides if word.startswith("-")]
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]}; arguments are key=value (or part:key=value), see --help")

@@ -198,8 +198,8 @@ def parts(budget: Budget, run_dir: str | Path) -> dict[str, Part]:
                       (("data.n_labels", budget.n_labels), ("seed", seeds)), "n${data.n_labels}_seed${seed}"),
         "gan": Part("gan", budget.gan, (("method", GAN_METHODS), ("arch", GAN_ARCHS), ("seed", seeds)),
                     "${method.name}_${arch.name}_seed${seed}", fixed=("method",),
-                    per_value=tuple(("method", method, gan_schedule_overrides(budget, method))
-                                    for method in GAN_METHODS if gan_schedule_overrides(budget, method))),
+                    per_value=tuple(("method", method, words) for method in GAN_METHODS
+                                    if (words := gan_schedule_overrides(budget, method)))),
     }
 
 
